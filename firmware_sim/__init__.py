@@ -1,0 +1,1 @@
+"""The firmware simulator: PLCs, meters, modems, probe targets and a radio environment."""

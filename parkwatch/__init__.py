@@ -1,0 +1,3 @@
+"""parkwatch: IoT telemetry for smart industrial parks."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from parkwatch.cli import main
+
+raise SystemExit(main())

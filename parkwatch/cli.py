@@ -1,0 +1,60 @@
+"""The ``parkwatch`` command.
+
+Subcommands live with their packages, in a ``cli`` module that imports only the standard
+library at module level, so ``parkwatch edge --help`` works on an edge-only install. Each such
+module provides ``HELP`` (one line) and ``register(parser)``, which adds its options and sets
+``func`` (a callable taking the parsed arguments and returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Final, Literal
+
+from parkwatch import __version__
+
+CommandName = Literal["demo", "ingest", "api", "sim", "edge"]
+
+COMMANDS: Final[dict[CommandName, str]] = {
+    "demo": "parkwatch.demo_cli",
+    "ingest": "ingest.cli",
+    "api": "api.cli",
+    "sim": "firmware_sim.cli",
+    "edge": "edge_agent.cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parkwatch",
+        description="IoT telemetry for smart industrial parks: factory metrics, mobile coverage, broadband quality.",
+    )
+    parser.add_argument("--version", action="version", version=f"parkwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.register(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        # A command group without its subcommand: show that group's help.
+        target = getattr(args, "help_parser", parser)
+        target.print_help(sys.stderr)
+        return 2
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

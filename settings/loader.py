@@ -1,0 +1,120 @@
+"""Load one deployable's typed settings from a TOML file plus ``PARKWATCH_*`` environment overrides.
+
+An override names a key path with double underscores: ``PARKWATCH_BROKER__PORT=1884`` sets
+``[broker] port``. Its value is read as a TOML value when it parses as one (numbers, booleans,
+arrays, quoted strings) and as a plain string otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import msgspec
+
+from settings.errors import ConfigError
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+ENV_PREFIX: Final = "PARKWATCH_"
+_PLACEHOLDERS: Final = frozenset(
+    {"change-me", "changeme", "change_me", "replace-me", "xxx", "todo", "secret"}
+)
+_SECRET_NAME: Final = re.compile(r"(password|token|secret|api_key)$")
+_PATH_RE: Final = re.compile(r"`\$((?:\.[A-Za-z0-9_]+|\[\d+\])*)`")
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def apply_env(data: dict[str, Any], env: Mapping[str, str], prefix: str = ENV_PREFIX) -> list[str]:
+    """Apply ``PARKWATCH_A__B=value`` overrides to ``data`` in place; return the keys applied."""
+    applied: list[str] = []
+    for name, raw in sorted(env.items()):
+        if not name.startswith(prefix) or name == f"{prefix}CONFIG":
+            continue
+        path = [p.lower() for p in name[len(prefix) :].split("__") if p]
+        if not path:
+            continue
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment variable {name}: {'.'.join(path[:-1])} is not a table")
+            node = child
+        node[path[-1]] = _env_value(raw)
+        applied.append(".".join(path))
+    return applied
+
+
+def _check_secrets(obj: Any, where: str, path: str = "") -> None:
+    if isinstance(obj, msgspec.Struct):
+        for field in obj.__struct_fields__:
+            value = getattr(obj, field)
+            key = f"{path}.{field}" if path else field
+            if (
+                isinstance(value, str)
+                and _SECRET_NAME.search(field)
+                and value.strip().lower() in _PLACEHOLDERS
+            ):
+                raise ConfigError(f"{where}: {key} is a placeholder ({value!r}); set a real secret")
+            _check_secrets(value, where, key)
+    elif isinstance(obj, list | tuple):
+        for i, item in enumerate(obj):
+            _check_secrets(item, where, f"{path}[{i}]")
+    elif isinstance(obj, dict):
+        for k, item in obj.items():
+            _check_secrets(item, where, f"{path}.{k}")
+
+
+def settings_from_dict(typ: type[T], data: Mapping[str, Any], *, where: str = "settings") -> T:
+    """Convert a plain table into ``typ``, raising :class:`ConfigError` that names the bad key."""
+    try:
+        obj = msgspec.convert(dict(data), typ, strict=False)
+    except msgspec.ValidationError as exc:
+        msg = str(exc)
+        m = _PATH_RE.search(msg)
+        key = m.group(1).lstrip(".") if m else ""
+        text = re.sub(r"\s*-\s*at\s*`\$[^`]*`", "", msg)
+        raise ConfigError(f"{where}: {key or 'top level'}: {text}") from exc
+    _check_secrets(obj, where)
+    return obj
+
+
+def load_settings(
+    typ: type[T],
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> T:
+    """Load settings of type ``typ`` from ``path`` (optional) and the environment.
+
+    Raises:
+        ConfigError: the file is missing or not TOML, or a key has an invalid value.
+    """
+    environ = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    where = "defaults"
+    if path is None and environ.get(f"{ENV_PREFIX}CONFIG"):
+        path = environ[f"{ENV_PREFIX}CONFIG"]
+    if path is not None:
+        p = Path(path)
+        where = str(p)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {p} not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    applied = apply_env(data, environ)
+    if applied:
+        where += f" (with environment overrides of {', '.join(applied)})"
+    return settings_from_dict(typ, data, where=where)
