@@ -72,7 +72,7 @@ def decode_message(payload: bytes, typ: type[M], content_type: str | None = None
     enc = sniff(payload, content_type)
     try:
         msg = (_BATCH if typ is Batch else _OTHER[typ]).decode(payload, enc)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise PayloadError(_reason(exc)) from exc
     return msg  # type: ignore[return-value]
 
@@ -141,7 +141,8 @@ def decode_batch(
     except msgspec.ValidationError:
         # ValidationError subclasses DecodeError: catch it first to find the bad readings.
         return _decode_one_by_one(payload, enc, lo, hi)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # msgspec's MessagePack decoder lets invalid UTF-8 in a str through as UnicodeDecodeError.
         raise PayloadError(_reason(exc)) from exc
     readings: list[AnyReading] = []
     rejected: list[Rejected] = []
@@ -157,7 +158,7 @@ def decode_batch(
 def _decode_one_by_one(payload: bytes, enc: Encoding, lo: int, hi: int) -> DecodedBatch:
     try:
         raw: RawBatch = _RAW_BATCH.decode(payload, enc)  # type: ignore[assignment]
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise PayloadError(_reason(exc)) from exc
     readings: list[AnyReading] = []
     rejected: list[Rejected] = []
@@ -165,7 +166,7 @@ def _decode_one_by_one(payload: bytes, enc: Encoding, lo: int, hi: int) -> Decod
         blob = bytes(item)
         try:
             r: AnyReading = _READING.decode(blob, enc)  # type: ignore[assignment]
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             rejected.append(
                 Rejected(index=i, reason=_reason(exc).replace("`$", f"`$.readings[{i}]"), raw=blob)
             )

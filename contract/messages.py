@@ -33,7 +33,7 @@ class Batch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
     sent: TimestampMs | None = None
 
 
-class RawBatch(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class RawBatch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """The envelope with readings left undecoded, to find the bad ones one by one."""
 
     v: Version

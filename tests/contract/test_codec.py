@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import time
+
+import msgspec
+import pytest
+
+from contract import (
+    Batch,
+    Cellular,
+    Command,
+    Generic,
+    Machine,
+    PayloadError,
+    Status,
+    decode_batch,
+    decode_message,
+    encode,
+    sniff,
+)
+from contract.limits import MAX_PAYLOAD_BYTES, MAX_READINGS_PER_BATCH
+
+NOW = 1_790_000_000_000
+
+
+def _batch_json(*readings: str, seq: int = 1) -> bytes:
+    return f'{{"v":1,"gw":"gw-1","seq":{seq},"readings":[{",".join(readings)}]}}'.encode()
+
+
+GOOD = f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"LTE","rsrp_dbm":-95}}'
+
+
+def test_valid_batch_decodes_with_types_kept() -> None:
+    machine = f'{{"kind":"machine","ts":{NOW},"dev":"cnc-1","state":"running","parts_total":10}}'
+    out = decode_batch(_batch_json(GOOD, machine), now_ms=NOW)
+    assert out.rejected == []
+    cell, mach = out.readings
+    assert isinstance(cell, Cellular) and cell.rsrp_dbm == -95.0 and isinstance(cell.rsrp_dbm, float)
+    assert isinstance(mach, Machine) and mach.parts_total == 10 and isinstance(mach.parts_total, int)
+
+
+@pytest.mark.parametrize(
+    ("reading", "reason"),
+    [
+        (
+            f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"LTE","rsrp_dbm":-200}}',
+            "rsrp_dbm",
+        ),
+        (f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"6G"}}', "tech"),
+        (f'{{"kind":"cellular","ts":{NOW},"dev":"m1","tech":"LTE"}}', "operator"),
+        (f'{{"kind":"machine","ts":{NOW},"dev":"m1","state":"runing"}}', "state"),
+        (f'{{"kind":"machine","ts":{NOW},"dev":"m1","parts_total":1.5}}', "parts_total"),
+        (f'{{"kind":"machine","ts":{NOW},"dev":"m1","rpm":3}}', "unknown field `rpm`"),
+        (f'{{"kind":"machine","ts":{NOW},"dev":"a/b"}}', "dev"),
+        (f'{{"kind":"teleport","ts":{NOW},"dev":"m1"}}', "kind"),
+        ('{"kind":"machine","ts":"yesterday","dev":"m1"}', "ts"),
+        (f'{{"kind":"machine","ts":{NOW + 3_600_000},"dev":"m1"}}', "future"),
+        (f'{{"kind":"machine","ts":{NOW - 40 * 86_400_000},"dev":"m1"}}', "older"),
+        (f'{{"kind":"machine","ts":{NOW},"dev":"m1","lat":0,"lon":0}}', "0,0"),
+        (f'{{"kind":"machine","ts":{NOW},"dev":"m1","lat":20.8}}', "together"),
+        (f'{{"kind":"machine","ts":{NOW},"dev":"m1","lat":91,"lon":106}}', "lat"),
+        (f'{{"kind":"machine","ts":{NOW},"dev":"m1","tags":{{"park":"x"}}}}', "clashes"),
+        (f'{{"kind":"machine","ts":{NOW},"dev":"m1","tags":{{"state":"x"}}}}', "clashes"),
+        (f'{{"kind":"environment","ts":{NOW},"dev":"m1","temp_c":1e999}}', "temp_c"),
+        (f'{{"kind":"generic","ts":{NOW},"dev":"m1","f":{{}}}}', "f"),
+        (f'{{"kind":"generic","ts":{NOW},"dev":"m1","f":{{"Bad Name":1}}}}', "f"),
+        ('"just a string"', "Expected `object`"),
+    ],
+)
+def test_one_bad_reading_keeps_its_neighbours(reading: str, reason: str) -> None:
+    out = decode_batch(_batch_json(GOOD, reading, GOOD.replace('"m1"', '"m2"')), now_ms=NOW)
+    assert [r.dev for r in out.readings] == ["m1", "m2"]
+    assert len(out.rejected) == 1
+    rej = out.rejected[0]
+    assert rej.index == 1
+    assert reason in rej.reason
+    assert rej.raw
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"", "empty"),
+        (b"not json", "neither"),
+        (b"[1,2]", "neither"),
+        (b'{"v":1,"gw":"gw-1","seq":1,"readings":[', "truncated"),
+        (b'{"v":2,"gw":"gw-1","seq":1,"readings":[{}]}', "v"),
+        (b'{"v":1,"gw":"gw/1","seq":1,"readings":[{}]}', "gw"),
+        (b'{"v":1,"gw":"gw-1","seq":-1,"readings":[{}]}', "seq"),
+        (b'{"v":1,"gw":"gw-1","seq":1,"readings":[]}', "readings"),
+        (b'{"v":1,"gw":"gw-1","seq":1}', "readings"),
+        (b'{"v":1,"gw":"gw-1","seq":1,"readings":[{}],"x":1}', "unknown field"),
+    ],
+)
+def test_broken_envelopes_are_rejected_whole(payload: bytes, reason: str) -> None:
+    with pytest.raises(PayloadError, match=reason):
+        decode_batch(payload, now_ms=NOW)
+
+
+def test_nan_in_generic_msgpack_is_rejected() -> None:
+    raw = msgspec.msgpack.encode(
+        {
+            "v": 1,
+            "gw": "gw-1",
+            "seq": 3,
+            "readings": [
+                {"kind": "generic", "ts": NOW, "dev": "d", "f": {"x": float("nan")}},
+                {"kind": "generic", "ts": NOW, "dev": "d", "f": {"x": 1.0, "on": True, "mode": "eco"}},
+                {"kind": "environment", "ts": NOW, "dev": "e", "temp_c": float("nan")},
+            ],
+        }
+    )
+    out = decode_batch(raw, now_ms=NOW)
+    assert [r.index for r in out.rejected] == [0, 2]
+    assert "finite" in out.rejected[0].reason
+    (ok,) = out.readings
+    assert isinstance(ok, Generic) and ok.f == {"x": 1.0, "on": True, "mode": "eco"}
+
+
+def test_size_and_count_limits() -> None:
+    too_big = _batch_json(GOOD) + b" " * MAX_PAYLOAD_BYTES
+    with pytest.raises(PayloadError, match="exceeds"):
+        decode_batch(too_big, now_ms=NOW)
+    too_many = _batch_json(*([GOOD] * (MAX_READINGS_PER_BATCH + 1)))
+    with pytest.raises(PayloadError, match="readings"):
+        decode_batch(too_many, now_ms=NOW)
+
+
+def test_msgpack_and_json_decode_alike_and_content_type_must_agree() -> None:
+    batch = Batch(v=1, gw="g", seq=9, sent=NOW, readings=[Cellular(ts=NOW, dev="d", operator="o", tech="NR")])
+    for enc in ("json", "msgpack"):
+        payload = encode(batch, enc)  # type: ignore[arg-type]
+        assert sniff(payload) == enc
+        out = decode_batch(payload, now_ms=NOW)
+        assert (out.gw, out.seq, out.sent, out.readings) == ("g", 9, NOW, batch.readings)
+    with pytest.raises(PayloadError, match="content type"):
+        decode_batch(encode(batch), content_type="application/msgpack", now_ms=NOW)
+    assert decode_batch(encode(batch), content_type="application/json; charset=utf-8", now_ms=NOW).seq == 9
+
+
+def test_status_and_command_messages() -> None:
+    lwt = decode_message(b'{"v":1,"gw":"gw-1","state":"offline"}', Status)
+    assert lwt.state == "offline" and lwt.ts is None
+    cmd = decode_message(encode(Command(v=1, cmd="flush", id="c1")), Command)
+    assert cmd.cmd == "flush"
+    with pytest.raises(PayloadError, match="state"):
+        decode_message(b'{"v":1,"gw":"gw-1","state":"sleepy"}', Status)
+
+
+def test_default_clock_is_now() -> None:
+    now = int(time.time() * 1000)
+    out = decode_batch(_batch_json(GOOD.replace(str(NOW), str(now))))
+    assert len(out.readings) == 1

@@ -1,0 +1,59 @@
+"""The console script: help for every command, and ``parkwatch edge --help`` on an edge-only install."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from parkwatch.cli import COMMANDS, main
+
+
+def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert "usage: parkwatch " + command in capsys.readouterr().out
+
+
+SERVER_ONLY = ["fastapi", "uvicorn", "duckdb", "numpy", "h3", "amqtt", "pyarrow", "httpx", "rich"]
+
+
+def test_edge_help_works_without_server_dependencies() -> None:
+    """Simulate an edge-only install: server packages cannot be imported at all."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {SERVER_ONLY!r}:
+                    raise ImportError("blocked on an edge-only install: " + name)
+        sys.meta_path.insert(0, Block())
+        from parkwatch.cli import main
+        for argv in (["--help"], ["edge", "--help"], ["edge", "run", "--help"], ["edge", "doctor", "--help"]):
+            try:
+                main(argv)
+            except SystemExit as e:
+                assert e.code == 0, (argv, e.code)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Provision, check and run the edge agent" in proc.stdout
+
+
+def test_console_script_runs() -> None:
+    proc = subprocess.run(["parkwatch", "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("parkwatch ")
