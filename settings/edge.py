@@ -1,0 +1,277 @@
+"""Typed settings of the edge agent (``parkwatch edge``), loaded from TOML with ``PARKWATCH_*`` overrides.
+
+Collectors are a list of tables tagged by ``type`` (``[[collectors]] type = "modbus"``). See
+``config/edge.toml`` for a commented sample with every option, its meaning and its default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from contract.ids import Id
+from settings.common import BrokerSettings, LoggingSettings, PositiveSeconds
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+
+RegisterType = Literal["uint16", "int16", "uint32", "int32", "float32", "uint64"]
+ModbusKind = Literal["machine", "energy", "environment", "generic"]
+ModbusProfile = Literal["machine", "energy", "environment", "custom"]
+
+
+class AgentOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Identity of the gateway and the agent's own loops.
+
+    Attributes:
+        park: park id (topic segment), e.g. ``hp-deep-c``.
+        gateway: gateway id, unique in the park; also the default MQTT client id.
+        state_dir: directory of the disk buffer (created when missing).
+        status_interval_s: how often the retained ``online`` status is republished.
+        shutdown_grace_s: on SIGTERM, how long to wait for in-flight batches to be acknowledged.
+        session_expiry_s: MQTT 5 session expiry; the broker keeps the session (and queued
+            down-link messages) this long after a disconnect.
+        lat, lon: the gateway's fixed position, reported by the init tool and docs only.
+    """
+
+    park: Id
+    gateway: Id
+    state_dir: str = "/var/lib/parkwatch-edge"
+    status_interval_s: PositiveSeconds = 60.0
+    shutdown_grace_s: PositiveSeconds = 10.0
+    session_expiry_s: Annotated[int, msgspec.Meta(ge=0, le=4294967295)] = 7 * 24 * 3600
+    lat: Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)] | None = None
+    lon: Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)] | None = None
+
+
+class BatchOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How readings are grouped into telemetry batches and forwarded.
+
+    Attributes:
+        max_readings: a batch is sealed when it holds this many readings (contract limit 1000).
+        max_interval_s: a non-empty batch is sealed at least this often.
+        max_inflight: batches published and waiting for their PUBACK at the same time.
+        replay_batches_per_s: pacing of backlog replay after an outage; live batches always
+            go first, the backlog uses this rate at most.
+    """
+
+    max_readings: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 500
+    max_interval_s: PositiveSeconds = 1.0
+    max_inflight: Annotated[int, msgspec.Meta(ge=1, le=100)] = 8
+    replay_batches_per_s: PositiveSeconds = 20.0
+
+
+class BufferOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """The on-disk store-and-forward buffer (SQLite, WAL journal).
+
+    Attributes:
+        path: buffer file; empty means ``<state_dir>/buffer.sqlite``.
+        max_readings: cap on readings kept (staged plus batched); when exceeded, the oldest
+            readings are dropped (whole oldest batches first) and counted as ``dropped``.
+        max_mb: cap on the stored reading bytes, same drop-oldest policy.
+    """
+
+    path: str = ""
+    max_readings: PositiveInt = 5_000_000
+    max_mb: Annotated[float, msgspec.Meta(gt=0)] = 512.0
+
+
+class ModbusRegister(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One field read from holding registers.
+
+    Attributes:
+        field: the contract field (``spindle_temp_c``) or, for ``generic`` devices, any name.
+        address: first holding register (0-based).
+        type: uint16, int16 (1 register), uint32, int32, float32 (2), uint64 (4).
+        scale: multiply the raw value by this (``0.1`` for tenths).
+        byte_order, word_order: ``big`` (Modbus default) or ``little``; word order applies to
+            32/64-bit values (``big`` = high word first).
+        enum: map raw integers 0..n-1 to these strings (machine ``state``).
+        unit: documentation only.
+    """
+
+    field: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    address: Annotated[int, msgspec.Meta(ge=0, le=65535)]
+    type: RegisterType = "uint16"
+    scale: float = 1.0
+    byte_order: Literal["big", "little"] = "big"
+    word_order: Literal["big", "little"] = "big"
+    enum: list[str] | None = None
+    unit: str = ""
+
+
+class ModbusDevice(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One Modbus TCP device.
+
+    Attributes:
+        id: device id (the ``dev`` of its readings).
+        host, port, unit_id: where the device answers.
+        kind: contract reading kind it produces.
+        profile: built-in register map (machine, energy, environment) or ``custom``
+            (``registers`` then lists every field).
+        registers: extra or overriding fields (by field name) on top of the profile.
+        poll_interval_s: how often it is read.
+        report: ``period`` reports every poll; ``change`` only when a value changed, and at
+            least every ``report_period_s``.
+        report_period_s: heartbeat period of ``change`` reporting.
+        timeout_s: one request's timeout.
+        tags: labels added to every reading.
+    """
+
+    id: Id
+    host: str
+    port: Port = 502
+    unit_id: Annotated[int, msgspec.Meta(ge=0, le=255)] = 1
+    kind: ModbusKind = "machine"
+    profile: ModbusProfile = "machine"
+    registers: list[ModbusRegister] = msgspec.field(default_factory=list)
+    poll_interval_s: PositiveSeconds = 1.0
+    report: Literal["period", "change"] = "period"
+    report_period_s: PositiveSeconds = 60.0
+    timeout_s: PositiveSeconds = 2.0
+    tags: dict[str, str] | None = None
+
+
+class ModbusCollector(
+    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag_field="type", tag="modbus"
+):
+    """Polls Modbus TCP devices."""
+
+    devices: list[ModbusDevice]
+    name: str = "modbus"
+
+
+class Modem(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One cellular modem read over AT commands.
+
+    Attributes:
+        id: device id.
+        address: ``tcp://host:port`` or a serial device path such as ``/dev/ttyUSB2``.
+        baudrate: serial speed (serial devices only).
+        interval_s: how often the serving cell is read.
+        gnss: also ask for a GNSS position (``AT+QGPSLOC=2``).
+        uplink: this modem carries the gateway's uplink; its signal goes into the status.
+        timeout_s: one command's timeout.
+    """
+
+    id: Id
+    address: str
+    baudrate: PositiveInt = 115200
+    interval_s: PositiveSeconds = 10.0
+    gnss: bool = True
+    uplink: bool = False
+    timeout_s: PositiveSeconds = 3.0
+
+
+class CellularCollector(
+    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag_field="type", tag="cellular"
+):
+    """Reads modems over AT commands."""
+
+    modems: list[Modem]
+    name: str = "cellular"
+
+
+class ProbeTarget(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """One broadband probe target (an HTTP/1.1 server with /ping, /download, /upload).
+
+    Attributes:
+        name: target name (the ``target`` of readings).
+        host: IPv4 address or name of the target.
+        ipv6_host: IPv6 address or name for the IPv6 reachability check (empty: skipped).
+        port: TCP port.
+        dns_name: name whose resolution time is measured (empty: skipped).
+        pings: connections per round for latency, jitter and loss.
+        download_bytes, upload_bytes: throughput test sizes (0: skipped).
+    """
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    host: str
+    port: Port = 80
+    ipv6_host: str = ""
+    dns_name: str = ""
+    pings: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    download_bytes: Annotated[int, msgspec.Meta(ge=0, le=50_000_000)] = 1_000_000
+    upload_bytes: Annotated[int, msgspec.Meta(ge=0, le=50_000_000)] = 250_000
+
+
+class BroadbandCollector(
+    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag_field="type", tag="broadband"
+):
+    """Active probes of broadband targets.
+
+    Attributes:
+        device: device id of the readings (the probe itself).
+        interval_s: time between probe rounds.
+        timeout_s: timeout of one connection or transfer.
+    """
+
+    targets: list[ProbeTarget]
+    device: Id = "probe"
+    interval_s: PositiveSeconds = 60.0
+    timeout_s: PositiveSeconds = 5.0
+    name: str = "broadband"
+
+
+class WifiCollector(
+    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag_field="type", tag="wifi"
+):
+    """Wi-Fi scans through ``iw dev <interface> scan`` or ``nmcli``.
+
+    Attributes:
+        device: device id of the readings.
+        interface: wireless interface (``iw`` only).
+        tool: ``iw`` (needs CAP_NET_ADMIN) or ``nmcli``.
+        interval_s: time between scans.
+        timeout_s: how long a scan may take.
+    """
+
+    device: Id = "wifi"
+    interface: str = "wlan0"
+    tool: Literal["iw", "nmcli"] = "nmcli"
+    interval_s: PositiveSeconds = 60.0
+    timeout_s: PositiveSeconds = 20.0
+    name: str = "wifi"
+
+
+class SystemCollector(
+    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag_field="type", tag="system"
+):
+    """The gateway's own CPU, memory, disk, uptime and clock sync.
+
+    Attributes:
+        device: device id of the readings.
+        interval_s: sampling period.
+        disk_path: file system whose use is reported.
+    """
+
+    device: Id = "gateway"
+    interval_s: PositiveSeconds = 30.0
+    disk_path: str = "/"
+    name: str = "system"
+
+
+CollectorSettings = ModbusCollector | CellularCollector | BroadbandCollector | WifiCollector | SystemCollector
+CollectorType = Literal["modbus", "cellular", "broadband", "wifi", "system"]
+
+
+class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Everything ``parkwatch edge run`` needs."""
+
+    agent: AgentOptions
+    broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
+    batch: BatchOptions = msgspec.field(default_factory=BatchOptions)
+    buffer: BufferOptions = msgspec.field(default_factory=BufferOptions)
+    collectors: list[CollectorSettings] = msgspec.field(default_factory=list)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+
+    @property
+    def client_id(self) -> str:
+        """The MQTT client id: ``[broker] client_id`` or ``pw-edge-<gateway>``."""
+        return self.broker.client_id or f"pw-edge-{self.agent.gateway}"
+
+    @property
+    def buffer_path(self) -> str:
+        """The buffer file path after defaults."""
+        return self.buffer.path or f"{self.agent.state_dir.rstrip('/')}/buffer.sqlite"
