@@ -7,14 +7,64 @@ import sys
 
 HELP = "Run the ingester: MQTT telemetry into InfluxDB or the embedded DuckDB store."
 
+EPILOG = """\
+settings come from --config (TOML, see config/ingest.toml) and PARKWATCH_* variables, e.g.
+PARKWATCH_BROKER__PORT=1884 or PARKWATCH_SINK__TYPE=influxdb. SIGTERM or Ctrl-C stops intake,
+flushes and exits; /metrics is served on [ingest] metrics_host:metrics_port.
+"""
+
 
 def register(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
         "--config", metavar="FILE", help="TOML settings file (PARKWATCH_* variables override it)"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="validate the settings, print them (secrets hidden) and exit"
     )
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    print("this command is not part of this build yet", file=sys.stderr)
-    return 2
+    import asyncio
+    import logging
+    import signal
+
+    from ingest.service import Ingester
+    from parkwatch.runtime import setup_logging
+    from settings import ConfigError, load_settings
+    from settings.ingest import IngestSettings
+
+    try:
+        settings = load_settings(IngestSettings, args.config)
+    except ConfigError as exc:
+        print(f"parkwatch ingest: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        import msgspec
+
+        data = msgspec.to_builtins(settings)
+        for section in data.values():
+            if isinstance(section, dict):
+                for key in ("password", "token"):
+                    if section.get(key):
+                        section[key] = "***"
+        print(msgspec.json.format(msgspec.json.encode(data)).decode())
+        return 0
+    setup_logging(settings.logging.level, settings.logging.format)
+    log = logging.getLogger("ingest")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await Ingester(settings).run(stop)
+
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    return 0

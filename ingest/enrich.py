@@ -1,0 +1,45 @@
+"""Enrichment: the H3 cell of each reading, from its own position or its gateway's configured one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import h3.api.basic_int as h3i
+
+from contract.readings import Reading
+from settings.ingest import GatewayPosition
+
+_CACHE_MAX = 100_000
+
+
+class CellLocator:
+    """H3 cells at one resolution, as unsigned 64-bit integers (0 = no position).
+
+    Args:
+        resolution: H3 resolution (0-15); 10 gives cells of about 15,000 m².
+        gateway_positions: gateway id → fixed position, for readings without coordinates.
+    """
+
+    def __init__(
+        self, resolution: int, gateway_positions: Mapping[str, GatewayPosition] | None = None
+    ) -> None:
+        self.resolution = resolution
+        self._gateway_cells = {
+            gw: h3i.latlng_to_cell(p.lat, p.lon, resolution) for gw, p in (gateway_positions or {}).items()
+        }
+        self._cache: dict[tuple[float, float], int] = {}
+
+    def cell(self, lat: float, lon: float) -> int:
+        """The cell of one position (stationary probes repeat positions: cached)."""
+        key = (lat, lon)
+        found = self._cache.get(key)
+        if found is None:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            found = self._cache[key] = h3i.latlng_to_cell(lat, lon, self.resolution)
+        return found
+
+    def cells(self, gw: str, readings: Sequence[Reading]) -> list[int]:
+        """One cell per reading: its own position, else its gateway's, else 0."""
+        fallback = self._gateway_cells.get(gw, 0)
+        return [fallback if r.lat is None or r.lon is None else self.cell(r.lat, r.lon) for r in readings]

@@ -1,0 +1,125 @@
+"""The loss ledger: per-gateway batch sequence accounting (received, missing, duplicated, late).
+
+A gateway numbers its batches 0, 1, 2, ... and keeps the number of a batch it re-sends. Seeing
+``last + 1`` is the normal case; a jump counts the skipped numbers as missing; a number at or
+below the last one is a duplicate when it was seen before, or a late arrival of a batch counted
+missing (which then is no longer missing). The ledger is pure bookkeeping: the service stores
+snapshots of changed gateways with each write batch and reloads the latest ones at start-up.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ingest.model import LedgerRow
+from storage.duckdb_store import LedgerSnapshot
+
+Outcome = Literal["first", "next", "gap", "duplicate", "late"]
+
+
+@dataclass(slots=True)
+class _Gateway:
+    park: str
+    received: int = 0
+    missing: int = 0
+    duplicated: int = 0
+    late: int = 0
+    last_seq: int = -1
+    seen: set[int] = field(default_factory=set)
+    order: deque[int] = field(default_factory=deque)
+
+
+class LossLedger:
+    """Sequence accounting for every gateway.
+
+    Args:
+        window: how many recent sequence numbers per gateway are remembered to tell a
+            duplicate from a late batch.
+    """
+
+    def __init__(self, window: int = 4096) -> None:
+        self._window = window
+        self._gws: dict[str, _Gateway] = {}
+        self._changed: set[str] = set()
+
+    def load(self, snapshots: Iterable[LedgerSnapshot]) -> None:
+        """Resume from stored snapshots (at start-up)."""
+        for s in snapshots:
+            self._gws[s.gw] = _Gateway(
+                park=s.park,
+                received=s.received,
+                missing=s.missing,
+                duplicated=s.duplicated,
+                late=s.late,
+                last_seq=s.last_seq,
+            )
+
+    def _remember(self, g: _Gateway, seq: int) -> None:
+        g.seen.add(seq)
+        g.order.append(seq)
+        if len(g.order) > self._window:
+            g.seen.discard(g.order.popleft())
+
+    def observe(self, park: str, gw: str, seq: int) -> Outcome:
+        """Account for one batch of ``gw`` numbered ``seq``."""
+        g = self._gws.get(gw)
+        self._changed.add(gw)
+        if g is None:
+            g = self._gws[gw] = _Gateway(park=park)
+        g.park = park
+        outcome: Outcome
+        if g.last_seq < 0:
+            outcome = "first"
+        elif seq == g.last_seq + 1:
+            outcome = "next"
+        elif seq > g.last_seq:
+            g.missing += seq - g.last_seq - 1
+            outcome = "gap"
+        elif seq in g.seen or g.missing == 0:
+            # Nothing is missing, so an old number can only be a re-sent batch (this also
+            # covers redeliveries after a restart, when the recent-number memory is empty).
+            g.duplicated += 1
+            return "duplicate"
+        else:
+            g.missing -= 1
+            g.late += 1
+            g.received += 1
+            self._remember(g, seq)
+            return "late"
+        g.received += 1
+        g.last_seq = seq
+        self._remember(g, seq)
+        return outcome
+
+    def drain(self, now_ms: int) -> list[LedgerRow]:
+        """Snapshots of the gateways changed since the last drain."""
+        rows = []
+        for gw in sorted(self._changed):
+            g = self._gws[gw]
+            rows.append(
+                LedgerRow(
+                    ts_ms=now_ms,
+                    park=g.park,
+                    gw=gw,
+                    received=g.received,
+                    missing=g.missing,
+                    duplicated=g.duplicated,
+                    late=g.late,
+                    last_seq=g.last_seq,
+                )
+            )
+        self._changed.clear()
+        return rows
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        """Counter name → gateway → value (for ``/metrics``)."""
+        out: dict[str, dict[str, int]] = {"received": {}, "missing": {}, "duplicated": {}, "late": {}}
+        for gw, g in self._gws.items():
+            out["received"][gw] = g.received
+            out["missing"][gw] = g.missing
+            out["duplicated"][gw] = g.duplicated
+            out["late"][gw] = g.late
+        return out

@@ -1,0 +1,403 @@
+"""The ingester service: one ``asyncio.TaskGroup`` of named loops.
+
+::
+
+    mqtt ──► inbox ──► process (validate, dead-letter, H3, ledger, batch) ──► write queue ──► write
+     ▲         (bounded by max_unacked)                                            │  sink ok: write
+     └──────────────────────── ack after the write or the spool ◄──────────────────┘  sink down: spool
+                                                                     replay: spool ──► sink, in order
+
+Shutdown (SIGTERM): stop reading from the broker, process what was received, flush, write or
+spool it, send the acks, disconnect (the persistent session stays), then cancel what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from contract.codec import decode_batch, decode_message
+from contract.errors import ContractError, TopicError
+from contract.messages import Status
+from contract.topics import parse_topic, subscription
+from ingest.enrich import CellLocator
+from ingest.errors import RetryableError
+from ingest.ledger import LossLedger
+from ingest.metrics import Metrics, serve_metrics
+from ingest.model import DeadLetter, Part, StatusRow, WriteBatch, WriteResult
+from ingest.mqtt import Message, MqttConsumer, backoff_delays
+from ingest.points import truncate_raw
+from ingest.sinks.base import Sink, load_sink
+from ingest.spool import Spool, SpoolCorrupt, SpoolFull
+from settings.ingest import IngestSettings
+
+log = logging.getLogger(__name__)
+
+_WRITE_QUEUE = 2
+"""Batches between the processor and the writer: one being written, one or two filling."""
+
+
+class UniqueClock:
+    """Nanosecond timestamps that never repeat within the process (dead-letter identities)."""
+
+    def __init__(self) -> None:
+        self._last = 0
+
+    def __call__(self) -> int:
+        self._last = max(time.time_ns(), self._last + 1)
+        return self._last
+
+
+@dataclass(slots=True)
+class _Pending:
+    batch: WriteBatch = field(default_factory=WriteBatch)
+    messages: list[Message] = field(default_factory=list)
+    readings: int = 0
+    started: float = 0.0
+
+
+class Ingester:
+    """The ingest service for one settings object.
+
+    Args:
+        settings: validated settings.
+        sink: a sink to use instead of the one named in the settings (tests).
+        delay: backoff delay by attempt for sink retries (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        *,
+        sink: Sink | None = None,
+        delay: Callable[[int], float] | None = None,
+    ) -> None:
+        self.settings = settings
+        opts = settings.ingest
+        self.src = settings.client_id
+        self.sink = sink if sink is not None else load_sink(settings.sink, src=self.src)
+        self.metrics = Metrics()
+        self.ledger = LossLedger()
+        self.locator = CellLocator(opts.h3_resolution, opts.gateway_positions)
+        self.spool = Spool(opts.spool_dir, max_bytes=int(opts.spool_max_mb * 1024 * 1024))
+        self._delay = delay or backoff_delays(opts.retry_min_s, opts.retry_max_s)
+        self._clock = UniqueClock()
+        self._root = settings.broker.topic_root
+        share = opts.share_group or None
+        filters = [
+            subscription("telemetry", root=self._root, park=opts.park, share_group=share),
+            subscription("status", root=self._root, park=opts.park, share_group=share),
+        ]
+        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue(maxsize=opts.max_unacked + 2)
+        self._writes: asyncio.Queue[tuple[WriteBatch, list[Message]] | None] = asyncio.Queue(_WRITE_QUEUE)
+        self.consumer = MqttConsumer(
+            broker=settings.broker,
+            client_id=self.src,
+            filters=filters,
+            max_unacked=opts.max_unacked,
+            deliver=self._inbox.put_nowait,
+        )
+        self._retry_at = 0.0
+        self._spooled = asyncio.Event()
+        self._latencies_s: deque[float] = deque(maxlen=50_000)
+        self.metrics.gauges.update(
+            {
+                "spool_batches": lambda: float(self.spool.depth),
+                "spool_bytes": lambda: float(self.spool.bytes),
+                "unacked_messages": lambda: float(self.consumer.pending),
+                "broker_connected": lambda: float(self.consumer.connected.is_set()),
+                "e2e_latency_p50_seconds": lambda: self.latency_quantile(0.5),
+                "e2e_latency_p99_seconds": lambda: self.latency_quantile(0.99),
+            }
+        )
+        self.metrics.ledger = self.ledger.totals
+        self.ready = asyncio.Event()
+
+    def latency_quantile(self, q: float) -> float:
+        """A quantile of the last 50,000 end-to-end latencies (per message), in seconds."""
+        if not self._latencies_s:
+            return 0.0
+        ordered = sorted(self._latencies_s)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    # -- processing (pure but for the ledger and metrics) --
+
+    def _dead(self, msg: Message, park: str, gw: str, reason: str, raw: bytes, cls: str) -> DeadLetter:
+        self.metrics.dead_letters[cls] += 1
+        return DeadLetter(
+            ts_ns=self._clock(),
+            topic=msg.topic[:256],
+            park=park,
+            gw=gw,
+            reason=reason,
+            raw=truncate_raw(raw),
+            src=self.src,
+        )
+
+    def handle(self, msg: Message, out: WriteBatch) -> int:
+        """Validate and enrich one message into ``out``; return the number of valid readings."""
+        try:
+            topic = parse_topic(msg.topic, root=self._root)
+        except TopicError as exc:
+            self.metrics.messages["invalid"] += 1
+            out.dead_letters.append(self._dead(msg, "", "", exc.reason, msg.payload, "topic"))
+            return 0
+        park, gw = topic.park, topic.gateway
+        self.metrics.messages[topic.channel] += 1
+        if topic.channel == "status":
+            try:
+                status = decode_message(msg.payload, Status, content_type=msg.content_type)
+            except ContractError as exc:
+                out.dead_letters.append(
+                    self._dead(msg, park, gw, f"status: {exc.reason}", msg.payload, "status")
+                )
+                return 0
+            if status.gw != gw:
+                reason = f"status gateway {status.gw!r} does not match the topic's gateway {gw!r}"
+                out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "gateway_mismatch"))
+                return 0
+            out.statuses.append(
+                StatusRow(ts_ms=status.ts or msg.received_ms, park=park, gw=gw, status=status)
+            )
+            return 0
+        if topic.channel != "telemetry":
+            reason = f"the ingester does not take {topic.direction}/{topic.channel} messages"
+            out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "topic"))
+            return 0
+        try:
+            decoded = decode_batch(msg.payload, content_type=msg.content_type, now_ms=msg.received_ms)
+        except ContractError as exc:
+            out.dead_letters.append(self._dead(msg, park, gw, exc.reason, msg.payload, "payload"))
+            return 0
+        if decoded.gw != gw:
+            reason = (
+                f"payload gateway {decoded.gw!r} does not match the topic's gateway {gw!r}: "
+                "a gateway may publish only as itself"
+            )
+            out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "gateway_mismatch"))
+            return 0
+        self.ledger.observe(park, gw, decoded.seq)
+        for rej in decoded.rejected:
+            reason = f"readings[{rej.index}]: {rej.reason}"
+            out.dead_letters.append(self._dead(msg, park, gw, reason, rej.raw, "reading"))
+        if not decoded.readings:
+            return 0
+        out.parts.append(
+            Part(
+                park=park,
+                gw=gw,
+                readings=decoded.readings,
+                h3=self.locator.cells(gw, decoded.readings),
+                sent_ms=decoded.sent or 0,
+            )
+        )
+        return len(decoded.readings)
+
+    def _take(self, msg: Message, pending: _Pending) -> None:
+        if not pending.messages:
+            pending.started = time.monotonic()
+        pending.messages.append(msg)
+        try:
+            pending.readings += self.handle(msg, pending.batch)
+        except Exception as exc:  # supervised: one bad message must not stop the intake
+            self.metrics.loop_errors["process"] += 1
+            log.exception("processing a message on %s failed; dead-lettered", msg.topic[:200])
+            pending.batch.dead_letters.append(
+                self._dead(msg, "", "", f"internal error: {exc!r}"[:300], msg.payload, "internal")
+            )
+
+    async def _flush(self, pending: _Pending) -> _Pending:
+        if pending.messages:
+            pending.batch.ledger.extend(self.ledger.drain(int(time.time() * 1000)))
+            await self._writes.put((pending.batch, pending.messages))
+        return _Pending()
+
+    async def _process_loop(self) -> None:
+        opts = self.settings.ingest
+        pending = _Pending()
+        inbox = self._inbox
+        while True:
+            if inbox.empty():
+                if pending.messages:
+                    remaining = opts.flush_interval_s - (time.monotonic() - pending.started)
+                    if remaining <= 0:
+                        pending = await self._flush(pending)
+                        continue
+                    try:
+                        async with asyncio.timeout(remaining):
+                            msg = await inbox.get()
+                    except TimeoutError:
+                        pending = await self._flush(pending)
+                        continue
+                else:
+                    msg = await inbox.get()
+            else:
+                msg = inbox.get_nowait()
+            if msg is None:
+                await self._flush(pending)
+                await self._writes.put(None)
+                return
+            self._take(msg, pending)
+            if pending.readings >= opts.batch_readings or (
+                time.monotonic() - pending.started >= opts.flush_interval_s
+            ):
+                pending = await self._flush(pending)
+
+    # -- writing --
+
+    def _written(self, batch: WriteBatch, result: WriteResult, started: float) -> None:
+        now = time.monotonic()
+        self.metrics.write_latency.observe(now - started)
+        self.metrics.readings_stored += result.readings
+        self.metrics.batches_written += 1
+        for _ in result.rejected:
+            self.metrics.dead_letters["sink_refused"] += 1
+        now_ms = time.time() * 1000
+        for part in batch.parts:
+            if part.sent_ms:
+                lat = max(0.0, (now_ms - part.sent_ms) / 1000)
+                self.metrics.e2e_latency.observe(lat)
+                self._latencies_s.append(lat)
+
+    async def _spool(self, batch: WriteBatch) -> None:
+        attempt = 0
+        while True:
+            try:
+                await asyncio.to_thread(self.spool.put, batch)
+            except SpoolFull:
+                if attempt == 0:
+                    log.warning(
+                        "spool full (%d batches): pausing intake until the sink catches up", self.spool.depth
+                    )
+                await asyncio.sleep(self._delay(attempt))
+                attempt += 1
+                continue
+            self.metrics.batches_spooled += 1
+            self._spooled.set()
+            return
+
+    def _sink_down(self, exc: RetryableError, attempt: int) -> None:
+        wait = exc.retry_after_s if exc.retry_after_s is not None else self._delay(attempt)
+        self._retry_at = time.monotonic() + wait
+        log.warning("sink unavailable (%s); spooling, next try in %.1fs", exc, wait)
+
+    async def _write_loop(self) -> None:
+        while True:
+            item = await self._writes.get()
+            if item is None:
+                return
+            batch, messages = item
+            if time.monotonic() >= self._retry_at:
+                started = time.monotonic()
+                try:
+                    result = await self.sink.write(batch)
+                except RetryableError as exc:
+                    self._sink_down(exc, 0)
+                except Exception:  # supervised: a sink bug must not lose the batch
+                    self.metrics.loop_errors["write"] += 1
+                    log.exception("sink write failed unexpectedly; spooling the batch")
+                    self._retry_at = time.monotonic() + self._delay(0)
+                else:
+                    self._written(batch, result, started)
+                    self.consumer.ack(messages)
+                    continue
+            await self._spool(batch)
+            self.consumer.ack(messages)
+
+    async def _replay_loop(self) -> None:
+        attempt = 0
+        while True:
+            await self._spooled.wait()
+            while self.spool.depth:
+                wait = self._retry_at - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                try:
+                    taken = await asyncio.to_thread(self.spool.begin)
+                except SpoolCorrupt as exc:
+                    self.metrics.loop_errors["spool"] += 1
+                    log.error("%s", exc)
+                    continue
+                if taken is None:
+                    break
+                tx, batch = taken
+                started = time.monotonic()
+                try:
+                    result = await self.sink.write(batch)
+                except RetryableError as exc:
+                    attempt += 1
+                    self._sink_down(exc, attempt)
+                    continue
+                except Exception:  # supervised: keep the batch spooled and retry later
+                    self.metrics.loop_errors["replay"] += 1
+                    log.exception("replaying a spooled batch failed unexpectedly")
+                    attempt += 1
+                    self._retry_at = time.monotonic() + self._delay(attempt)
+                    continue
+                await asyncio.to_thread(self.spool.commit, tx)
+                if attempt:
+                    log.info("sink is back; replaying %d spooled batch(es)", self.spool.depth)
+                attempt = 0
+                self._retry_at = 0.0
+                self._written(batch, result, started)
+                self.metrics.batches_replayed += 1
+            self._spooled.clear()
+
+    # -- lifecycle --
+
+    async def _start_sink(self, stop: asyncio.Event) -> bool:
+        attempt = 0
+        while not stop.is_set():
+            try:
+                self.ledger.load(await self.sink.start())
+                return True
+            except RetryableError as exc:
+                wait = exc.retry_after_s if exc.retry_after_s is not None else self._delay(attempt)
+                log.warning("sink not ready (%s); retrying in %.1fs", exc, wait)
+                attempt += 1
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await stop.wait()
+        return False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then shut down gracefully."""
+        opts = self.settings.ingest
+        server = None
+        try:
+            if not await self._start_sink(stop):
+                return
+            if self.spool.depth:
+                log.info("resuming with %d spooled batch(es)", self.spool.depth)
+                self._spooled.set()
+            if opts.metrics_port:
+                server = await serve_metrics(self.metrics, opts.metrics_host, opts.metrics_port)
+            async with asyncio.TaskGroup() as tg:
+                mqtt_task = tg.create_task(self.consumer.run(), name="mqtt")
+                process = tg.create_task(self._process_loop(), name="process")
+                write = tg.create_task(self._write_loop(), name="write")
+                replay = tg.create_task(self._replay_loop(), name="replay")
+                self.ready.set()
+                await stop.wait()
+                log.info("stopping: intake paused, flushing")
+                self.consumer.pause_intake()
+                self._inbox.put_nowait(None)
+                try:
+                    async with asyncio.timeout(opts.shutdown_grace_s):
+                        await process
+                        await write
+                except TimeoutError:
+                    log.warning("shutdown grace expired; unacknowledged messages will be redelivered")
+                await self.consumer.disconnect()
+                for task in (mqtt_task, process, write, replay):
+                    task.cancel()
+        finally:
+            if server is not None:
+                server.close()
+            await self.sink.aclose()
+            log.info("stopped: %d readings stored", self.metrics.readings_stored)

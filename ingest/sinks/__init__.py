@@ -1,0 +1,1 @@
+"""Storage sinks of the ingester, registered by name (see :mod:`ingest.sinks.base`)."""

@@ -1,0 +1,77 @@
+"""The embedded DuckDB sink: columnar bulk appends into one file, idempotent by row key."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from ingest.errors import ConfigError, RetryableError
+from ingest.model import WriteBatch, WriteResult
+from ingest.rows import batch_tables
+from settings.ingest import DuckdbSinkSettings, SinkSettings
+from storage.duckdb_store import DuckStore, LedgerSnapshot, StoreError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class DuckdbSink:
+    """Writes batches into a DuckDB file from one dedicated worker thread.
+
+    Args:
+        settings: ``[sink]`` with ``type = "duckdb"``.
+        src: this ingester's name (unused: one process owns the file).
+    """
+
+    def __init__(self, settings: SinkSettings, *, src: str = "") -> None:
+        if not isinstance(settings, DuckdbSinkSettings):
+            raise ConfigError('sink: DuckdbSink needs [sink] type = "duckdb"')
+        self._settings = settings
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-sink")
+        self._store: DuckStore | None = None
+        self._next_retention = 0.0
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def start(self) -> list[LedgerSnapshot]:
+        def open_store() -> list[LedgerSnapshot]:
+            try:
+                self._store = DuckStore(self._settings.path, threads=self._settings.threads)
+            except StoreError as exc:
+                raise ConfigError(f"sink.path: {exc}; is another ingester using this file?") from exc
+            return self._store.latest_ledger()
+
+        return await self._run(open_store)
+
+    def _write_sync(self, batch: WriteBatch) -> WriteResult:
+        assert self._store is not None, "start() first"
+        try:
+            self._store.append(batch_tables(batch))
+            now = time.monotonic()
+            if self._settings.retention_days and now >= self._next_retention:
+                self._next_retention = now + self._settings.retention_interval_s
+                cutoff_ms = int(time.time() * 1000) - self._settings.retention_days * 86_400_000
+                deleted = self._store.delete_older_than(cutoff_ms)
+                if deleted:
+                    log.info(
+                        "retention: deleted %d rows older than %d days",
+                        deleted,
+                        self._settings.retention_days,
+                    )
+        except StoreError as exc:
+            raise RetryableError(str(exc)) from exc
+        return WriteResult(readings=batch.reading_count())
+
+    async def write(self, batch: WriteBatch) -> WriteResult:
+        return await self._run(lambda: self._write_sync(batch))
+
+    async def aclose(self) -> None:
+        if self._store is not None:
+            store, self._store = self._store, None
+            await self._run(store.close)
+        self._executor.shutdown(wait=True)

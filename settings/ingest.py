@@ -1,0 +1,129 @@
+"""Typed settings of the ingester (``parkwatch ingest``), loaded from TOML with ``PARKWATCH_*`` overrides.
+
+The sink is a tagged union on ``type``: ``[sink] type = "duckdb"`` (embedded default) or
+``type = "influxdb"``. See ``config/ingest.toml`` for a commented sample.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from settings.common import BrokerSettings, LoggingSettings, PositiveSeconds
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+H3Resolution = Annotated[int, msgspec.Meta(ge=0, le=15)]
+
+
+class InfluxSinkSettings(
+    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag_field="type", tag="influxdb"
+):
+    """InfluxDB through its v1-compatible HTTP API (1.x, 2.x with a token, 3.x).
+
+    Attributes:
+        url: base URL, e.g. ``http://127.0.0.1:8086``.
+        database: database (1.x) or DBRP-mapped bucket (2.x/3.x).
+        retention_policy: name of the retention policy to write into; created on 1.x when
+            ``create_database`` is true. Empty: the database default.
+        retention_days: duration of that retention policy (0 = keep forever).
+        create_database: send ``CREATE DATABASE`` (and the retention policy) at start-up (1.x only).
+        token: API token (2.x/3.x), sent as ``Authorization: Token ...``.
+        username, password: v1 basic authentication.
+        gzip: compress write bodies.
+        max_lines_per_write: points per HTTP request; a 413 answer splits the request.
+        timeout_s: HTTP timeout of one request.
+    """
+
+    url: str = "http://127.0.0.1:8086"
+    database: str = "parkwatch"
+    retention_policy: str = ""
+    retention_days: Annotated[int, msgspec.Meta(ge=0)] = 0
+    create_database: bool = True
+    token: str = ""
+    username: str = ""
+    password: str = ""
+    gzip: bool = True
+    max_lines_per_write: PositiveInt = 10000
+    timeout_s: PositiveSeconds = 10.0
+
+
+class DuckdbSinkSettings(
+    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag_field="type", tag="duckdb"
+):
+    """The embedded DuckDB store: one file, written by one ingester process.
+
+    Attributes:
+        path: the DuckDB database file (created with its tables when missing).
+        retention_days: rows older than this are deleted periodically (0 = keep forever).
+        retention_interval_s: how often the retention delete runs.
+        threads: DuckDB worker threads (0 = DuckDB's default, one per core).
+    """
+
+    path: str = "parkwatch.duckdb"
+    retention_days: Annotated[int, msgspec.Meta(ge=0)] = 90
+    retention_interval_s: PositiveSeconds = 3600.0
+    threads: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+SinkSettings = InfluxSinkSettings | DuckdbSinkSettings
+
+
+class GatewayPosition(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A fixed gateway position, used for the H3 cell of readings without their own coordinates."""
+
+    lat: Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
+    lon: Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
+
+
+class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How the ingester consumes, batches and spools.
+
+    Attributes:
+        client_id: fixed MQTT client id (the persistent session lives under it). Empty: taken
+            from ``[broker] client_id``, else ``parkwatch-ingest``.
+        share_group: MQTT v5 shared subscription group; empty subscribes normally.
+        park: subscribe to one park only (``+`` = every park).
+        max_unacked: messages received but not yet acknowledged (backpressure bound).
+        batch_readings: flush a write batch when it holds this many readings.
+        flush_interval_s: flush a non-empty batch at least this often.
+        h3_resolution: H3 resolution of the ``h3`` column/tag.
+        spool_dir: disk spool for batches the sink cannot take now (replayed in order).
+        spool_max_mb: spool size cap; when full, intake pauses (nothing is dropped).
+        retry_min_s, retry_max_s: capped, jittered backoff of sink retries.
+        shutdown_grace_s: how long SIGTERM waits for in-flight batches to be written.
+        metrics_host, metrics_port: the ``/metrics`` endpoint (port 0 disables it).
+        gateway_positions: gateway id → fixed position.
+    """
+
+    client_id: str = ""
+    share_group: str = ""
+    park: str = "+"
+    max_unacked: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1000
+    batch_readings: PositiveInt = 20000
+    flush_interval_s: PositiveSeconds = 0.2
+    h3_resolution: H3Resolution = 10
+    spool_dir: str = "ingest-spool"
+    spool_max_mb: Annotated[float, msgspec.Meta(gt=0)] = 1024.0
+    retry_min_s: PositiveSeconds = 0.2
+    retry_max_s: PositiveSeconds = 10.0
+    shutdown_grace_s: PositiveSeconds = 15.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9108
+    gateway_positions: dict[str, GatewayPosition] = msgspec.field(default_factory=dict)
+
+
+class IngestSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Everything ``parkwatch ingest`` needs."""
+
+    broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
+    sink: SinkSettings = msgspec.field(default_factory=DuckdbSinkSettings)
+    ingest: IngestOptions = msgspec.field(default_factory=IngestOptions)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
+
+    @property
+    def client_id(self) -> str:
+        return self.ingest.client_id or self.broker.client_id or "parkwatch-ingest"
+
+
+SinkType = Literal["influxdb", "duckdb"]

@@ -1,0 +1,161 @@
+"""The embedded DuckDB store: one file, tables from :mod:`storage.duckdb_schema`, bulk appends.
+
+Blocking by nature (DuckDB is an in-process engine): async callers run these methods in one
+dedicated worker thread. One process writes a file at a time (DuckDB's own lock); readers in
+other processes open it read-only or go through the API.
+
+Idempotency: a reading table append skips rows whose row key (:func:`storage.schema.row_key`)
+is already stored, and collapses duplicates inside the appended data, so a replayed batch never
+creates a second row. The check is an anti-join restricted to the appended data's time range,
+which DuckDB prunes with the ``ts`` zone maps of its row groups (``bench/ingest.py`` measures
+its cost against a plain append).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import duckdb
+import pyarrow as pa
+
+from storage.duckdb_schema import ddl, table_columns
+from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER, row_key
+
+RETENTION_TABLES: Final = (*KIND_COLUMNS, DEAD_LETTER, GATEWAY_STATUS)
+"""Tables the retention delete trims (the loss ledger keeps its history: it is tiny)."""
+
+_NAMES = itertools.count()
+
+
+class StoreError(Exception):
+    """The DuckDB file cannot be opened or written (locked by another process, disk full, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSnapshot:
+    """The latest stored loss-ledger counters of one gateway."""
+
+    park: str
+    gw: str
+    received: int
+    missing: int
+    duplicated: int
+    late: int
+    last_seq: int
+
+
+class DuckStore:
+    """One DuckDB file opened for writing.
+
+    Args:
+        path: database file (``:memory:`` for tests).
+        threads: DuckDB worker threads, 0 for DuckDB's default.
+    """
+
+    def __init__(self, path: str, *, threads: int = 0) -> None:
+        try:
+            self._con = duckdb.connect(path)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open DuckDB file {path}: {exc}") from exc
+        if threads:
+            self._con.execute(f"SET threads = {int(threads)}")
+        self._columns = {name: tuple(c for c, _ in cols) for name, cols in table_columns().items()}
+        for stmt in ddl():
+            self._con.execute(stmt)
+
+    def append(self, items: Sequence[tuple[str, pa.Table]], *, dedupe: bool = True) -> int:
+        """Append Arrow tables to their store tables in one transaction; return the rows inserted.
+
+        Reading tables (kinds) are deduplicated by row key when ``dedupe`` is true; the other
+        tables (dead letters, status, ledger) are appended as they are.
+
+        Raises:
+            StoreError: the write failed; nothing of ``items`` is stored.
+        """
+        con = self._con
+        inserted = 0
+        try:
+            con.execute("BEGIN TRANSACTION")
+            for table, data in items:
+                if data.num_rows == 0:
+                    continue
+                inserted += self._append_one(table, data, dedupe=dedupe and table in KIND_COLUMNS)
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            # The transaction may already be gone; the original error is what matters.
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise StoreError(f"DuckDB append failed: {exc}") from exc
+        return inserted
+
+    def _append_one(self, table: str, data: pa.Table, *, dedupe: bool) -> int:
+        name = f"_new_{next(_NAMES)}"
+        cols = ", ".join(data.column_names)
+        self._con.register(name, data)
+        try:
+            if not dedupe:
+                self._con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
+                return int(data.num_rows)
+            key = row_key(table)
+            keys = ", ".join(key)
+            match = " AND ".join(f"e.{k} IS NOT DISTINCT FROM n.{k}" for k in key)
+            row = self._con.execute(
+                f"""
+                INSERT INTO {table} ({cols})
+                SELECT {cols} FROM (SELECT DISTINCT ON ({keys}) * FROM {name}) AS n
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM {table} AS e
+                    WHERE e.ts BETWEEN (SELECT min(ts) FROM {name}) AND (SELECT max(ts) FROM {name})
+                      AND {match}
+                )
+                """
+            ).fetchone()
+            return int(row[0]) if row else 0
+        finally:
+            self._con.unregister(name)
+
+    def delete_older_than(self, cutoff_ms: int) -> int:
+        """Delete rows older than ``cutoff_ms`` (epoch ms) from every retention table."""
+        deleted = 0
+        try:
+            for table in RETENTION_TABLES:
+                row = self._con.execute(
+                    f"DELETE FROM {table} WHERE ts < make_timestamp(?::BIGINT * 1000)", [cutoff_ms]
+                ).fetchone()
+                deleted += int(row[0]) if row else 0
+        except duckdb.Error as exc:
+            raise StoreError(f"DuckDB retention delete failed: {exc}") from exc
+        return deleted
+
+    def latest_ledger(self) -> list[LedgerSnapshot]:
+        """The most recent loss-ledger snapshot of every gateway."""
+        rows = self._con.execute(
+            f"""
+            SELECT park, gw, received, missing, duplicated, late, last_seq FROM {LOSS_LEDGER}
+            QUALIFY row_number() OVER (
+                PARTITION BY gw ORDER BY ts DESC, received + duplicated + late DESC) = 1
+            """
+        ).fetchall()
+        return [LedgerSnapshot(*map(_plain, r)) for r in rows]
+
+    def count(self, table: str) -> int:
+        """Rows in ``table`` (benchmarks and tests)."""
+        if table not in self._columns:
+            raise ValueError(f"unknown table {table!r}")
+        row = self._con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
+
+    def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query (tests, benchmarks, tools)."""
+        return self._con.execute(query, list(params)).fetchall()
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def _plain(value: Any) -> Any:
+    return int(value) if isinstance(value, int) else value
