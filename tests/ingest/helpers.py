@@ -128,3 +128,39 @@ async def wait_until(pred: Callable[[], Any], timeout_s: float = 30.0, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+COUNT_FIELD = {"cellular": "rsrp_dbm", "machine": "state", "energy": "power_kw", "generic": "num"}
+"""A field every test reading of that kind carries, to count points with InfluxQL."""
+
+
+async def influx_count(port: int, db: str, measurement: str) -> int:
+    from storage.influx_http import InfluxHTTP, InfluxQueryError
+
+    http = InfluxHTTP(url=f"http://127.0.0.1:{port}")
+    try:
+        field = COUNT_FIELD.get(measurement, "reason")
+        results = await http.query(f'SELECT count("{field}") FROM "{measurement}"', database=db, method="GET")
+    except InfluxQueryError:
+        return 0
+    finally:
+        await http.aclose()
+    series = results[0].get("series") if results else None
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+async def influx_rows(port: int, db: str, q: str) -> list[dict[str, Any]]:
+    from storage.influx_http import InfluxHTTP
+
+    http = InfluxHTTP(url=f"http://127.0.0.1:{port}")
+    try:
+        results = await http.query(q, database=db, method="GET")
+    finally:
+        await http.aclose()
+    out = []
+    for series in results[0].get("series", []) if results else []:
+        for values in series["values"]:
+            row = dict(zip(series["columns"], values, strict=True))
+            row.update(series.get("tags") or {})
+            out.append(row)
+    return out
