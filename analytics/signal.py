@@ -16,6 +16,11 @@ poor          -110 .. -100
 none          < -110                 or SINR < 0 dB (no usable service)
 ============  =====================  ===============================
 
+NR uses the same bands for SS-RSRP (3GPP TS 38.133 reports SS-RSRP on the LTE RSRP scale,
+and operators' NR drive-test guides use the same -80/-90/-100/-110 steps); UMTS (RSCP) and
+GSM (RxLev) are 5 dB stricter. Wi-Fi RSSI has its own bands (:data:`WIFI_RSSI_LOWER_DBM`) and
+broadband lines are classed against service targets (:class:`BroadbandTargets`).
+
 Sources: the RSRP bands used by operators' and vendors' field guides (e.g. the LTE RSRP
 ranges in Ericsson/Nokia drive-test guidance, and the ``-110 dBm`` edge-of-coverage figure
 common to regulators' coverage obligations); the SINR floor of 0 dB is where LTE/NR link
@@ -93,3 +98,66 @@ def classify(
 def class_name(index: int) -> str:
     """Name of a class index, ``unknown`` for -1."""
     return "unknown" if index == UNKNOWN else CLASS_NAMES[index]
+
+
+WIFI_RSSI_LOWER_DBM: Final[tuple[float, float, float, float]] = (-80.0, -70.0, -60.0, -50.0)
+"""Wi-Fi RSSI lower bounds (dBm) of poor, fair, good and excellent.
+
+The common vendor guidance (e.g. Cisco and Aruba design guides): -50 dBm and better is
+excellent, -60 good for data, -70 the minimum for reliable data and voice, below -80 unusable.
+"""
+
+
+def classify_wifi(rssi_dbm: npt.ArrayLike) -> npt.NDArray[np.int8]:
+    """Class index per Wi-Fi RSSI sample (same scale as :func:`classify`); NaN gives :data:`UNKNOWN`."""
+    rssi = np.asarray(rssi_dbm, dtype=np.float64)
+    cls = np.searchsorted(np.asarray(WIFI_RSSI_LOWER_DBM), rssi, side="right").astype(np.int8)
+    cls[np.isnan(rssi)] = UNKNOWN
+    return cls
+
+
+@dataclass(frozen=True, slots=True)
+class BroadbandTargets:
+    """Service targets of a fixed broadband line.
+
+    Defaults follow the national fixed-broadband target of 100 Mbps down / 20 Mbps up and the
+    latency and loss a video call needs (p95 latency 100 ms, loss 1 %).
+    """
+
+    down_mbps: float = 100.0
+    up_mbps: float = 20.0
+    latency_p95_ms: float = 100.0
+    loss_pct: float = 1.0
+
+
+BROADBAND_CLASSES: Final[tuple[str, ...]] = ("fails", "partial", "meets")
+"""Broadband class index → name: ``meets`` every target, ``partial`` misses one, ``fails`` more."""
+
+
+def classify_broadband(
+    *,
+    down_mbps: npt.ArrayLike,
+    up_mbps: npt.ArrayLike,
+    latency_p95_ms: npt.ArrayLike,
+    loss_pct: npt.ArrayLike,
+    targets: BroadbandTargets = BroadbandTargets(),
+) -> npt.NDArray[np.int8]:
+    """Broadband class per row (see :data:`BROADBAND_CLASSES`); -1 when nothing was measured.
+
+    A metric that was not measured (NaN) neither meets nor misses its target.
+    """
+    down = np.asarray(down_mbps, dtype=np.float64)
+    up = np.asarray(up_mbps, dtype=np.float64)
+    lat = np.asarray(latency_p95_ms, dtype=np.float64)
+    loss = np.asarray(loss_pct, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        misses = (
+            (down < targets.down_mbps).astype(np.int8)
+            + (up < targets.up_mbps)
+            + (lat > targets.latency_p95_ms)
+            + (loss > targets.loss_pct)
+        )
+    measured = ~(np.isnan(down) & np.isnan(up) & np.isnan(lat) & np.isnan(loss))
+    cls = np.where(misses == 0, 2, np.where(misses == 1, 1, 0)).astype(np.int8)
+    cls[~measured] = UNKNOWN
+    return cls

@@ -4,17 +4,173 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import Any
 
-HELP = "Serve the HTTP API and the built-in web dashboard."
+HELP = "Serve the HTTP API (coverage, dead zones, factory KPIs, fleet, provisioning)."
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", metavar="FILE", help="TOML settings file (PARKWATCH_* variables override it)"
+        "--config",
+        metavar="FILE",
+        help="TOML settings file (PARKWATCH_* variables override it); see config/api.toml",
     )
+    parser.add_argument("--host", help="listen address (overrides [api] host)")
+    parser.add_argument("--port", type=int, help="listen port (overrides [api] port)")
+    parser.add_argument("--workers", type=int, help="uvicorn worker processes (InfluxDB backend only)")
+    parser.add_argument(
+        "--check", action="store_true", help="load the config, open backend and registry, then exit"
+    )
+    sub = parser.add_subparsers(dest="api_command", metavar="ACTION")
+    k = sub.add_parser("key-create", help="create an API key in the registry and print it once")
+    k.add_argument("--name", required=True, help="who holds the key")
+    k.add_argument("--role", default="viewer", choices=["viewer", "planner", "engineer", "admin"])
+    k.add_argument("--park", action="append", default=[], help="a park the key may see (repeat; none = all)")
+    k.set_defaults(func=_key_create)
+    h = sub.add_parser(
+        "key-hash", help="print the SHA-256 of a key read from stdin (for [[keys]] in the config)"
+    )
+    h.set_defaults(func=_key_hash)
+    m = sub.add_parser("mosquitto-files", help="write the broker's password file and ACL from the registry")
+    m.add_argument("--out-dir", required=True, metavar="DIR", help="where to write passwd and acl")
+    m.set_defaults(func=_mosquitto_files)
     parser.set_defaults(func=_run)
 
 
+def _settings(args: argparse.Namespace) -> Any:
+    from settings.api import ApiSettings
+    from settings.errors import ConfigError
+    from settings.loader import load_settings
+
+    try:
+        return load_settings(ApiSettings, args.config)
+    except ConfigError as exc:
+        print(f"parkwatch api: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _key_create(args: argparse.Namespace) -> int:
+    from api.auth import key_hash, new_key
+    from api.registry import Registry
+
+    settings = _settings(args)
+    key = new_key()
+    reg = Registry(settings.api.registry_path)
+    reg.add_key(sha256=key_hash(key), name=args.name, role=args.role, parks=tuple(sorted(set(args.park))))
+    reg.close()
+    print(key)
+    print(f"stored as {args.role} key {args.name!r}; it is shown only now", file=sys.stderr)
+    return 0
+
+
+def _key_hash(args: argparse.Namespace) -> int:
+    from api.auth import key_hash
+
+    print(key_hash(sys.stdin.readline().strip()))
+    return 0
+
+
+def _mosquitto_files(args: argparse.Namespace) -> int:
+    from api import mosquitto
+    from api.registry import Registry
+
+    settings = _settings(args)
+    reg = Registry(settings.api.registry_path)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = [(g.username, g.password_hash) for g in reg.gateways()] + reg.services()
+    (out / "passwd").write_text(mosquitto.password_file(entries))
+    (out / "passwd").chmod(0o600)
+    prov = settings.provisioning
+    (out / "acl").write_text(
+        mosquitto.acl_file(
+            [(g.park, g.gw) for g in reg.gateways()],
+            topic_root=prov.topic_root,
+            ingest_username=prov.ingest_username,
+        )
+    )
+    reg.close()
+    print(f"wrote {out / 'passwd'} ({len(entries)} accounts) and {out / 'acl'}; reload mosquitto (SIGHUP)")
+    return 0
+
+
+def build_backend(settings: Any) -> Any:
+    """The query backend named by ``[backend] type``."""
+    from settings.api import DuckdbQuerySettings
+    from storage.query import load_backend
+
+    b = settings.backend
+    if isinstance(b, DuckdbQuerySettings):
+        return load_backend("duckdb", path=b.path, ingest_resolution=settings.coverage.ingest_resolution)
+    return load_backend(
+        "influxdb",
+        url=b.url,
+        database=b.database,
+        retention_policy=b.retention_policy,
+        token=b.token,
+        username=b.username,
+        password=b.password,
+        timeout_s=b.timeout_s,
+        ingest_resolution=settings.coverage.ingest_resolution,
+    )
+
+
+def app_from_env() -> Any:
+    """Uvicorn factory for worker processes: settings from ``PARKWATCH_CONFIG``."""
+    from api.app import create_app
+    from api.registry import Registry
+    from settings.api import ApiSettings
+    from settings.loader import load_settings
+
+    settings = load_settings(ApiSettings)
+    return create_app(
+        settings, backend=build_backend(settings), registry=Registry(settings.api.registry_path)
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
-    print("this command is not part of this build yet", file=sys.stderr)
-    return 2
+    import os
+
+    import uvicorn
+
+    from api.app import create_app
+    from api.registry import Registry
+    from parkwatch.runtime import setup_logging
+    from storage.query import QueryError
+
+    settings = _settings(args)
+    setup_logging(settings.logging.level, settings.logging.format)
+    try:
+        backend = build_backend(settings)
+    except QueryError as exc:
+        print(f"parkwatch api: {exc}", file=sys.stderr)
+        return 2
+    registry = Registry(settings.api.registry_path)
+    if not settings.keys and not registry.api_keys():
+        print(
+            "parkwatch api: no API keys yet: create one with "
+            "`parkwatch api --config FILE key-create --name you --role admin`",
+            file=sys.stderr,
+        )
+    if args.check:
+        backend.ping()
+        print("config, backend and registry OK")
+        return 0
+    host = args.host or settings.api.host
+    port = args.port or settings.api.port
+    workers = args.workers or settings.api.workers
+    if workers > 1:
+        if not hasattr(settings.backend, "url"):
+            print("parkwatch api: DuckDB allows one process per file: use --workers 1", file=sys.stderr)
+            return 2
+        if args.config:
+            os.environ["PARKWATCH_CONFIG"] = str(Path(args.config).resolve())
+        backend.close()
+        uvicorn.run(
+            "api.cli:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning"
+        )
+        return 0
+    app = create_app(settings, backend=backend, registry=registry)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0

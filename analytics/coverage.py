@@ -1,0 +1,198 @@
+"""Coverage grid on H3: per-cell classes, GeoJSON features, park cells, survey gaps and summaries.
+
+A cell's class comes from its median RSRP and median SINR through the signal profile of its
+technology (:func:`analytics.signal.classify`); a cell with fewer than ``min_samples`` samples is
+``insufficient`` and is neither counted as measured nor as dead. Cells are H3 indexes as
+unsigned 64-bit integers; the h3 library works on hex strings at the edges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import h3
+import numpy as np
+import numpy.typing as npt
+
+from analytics.signal import CLASS_NAMES, DEFAULT_PROFILE, UNKNOWN, SignalProfile, class_name, classify
+from storage.query import CellStats
+
+
+def cell_classes(stats: CellStats, *, profile: SignalProfile = DEFAULT_PROFILE) -> npt.NDArray[np.int8]:
+    """Class index per row of ``stats`` from its median RSRP and median SINR."""
+    out = np.full(len(stats), UNKNOWN, dtype=np.int8)
+    for tech in np.unique(stats.tech.astype(str)) if len(stats) else ():
+        mask = stats.tech == tech
+        try:
+            out[mask] = classify(
+                stats.rsrp_median_dbm[mask], stats.sinr_median_db[mask], tech=str(tech), profile=profile
+            )
+        except ValueError:
+            continue  # a technology without thresholds stays unknown
+    return out
+
+
+def cell_str(cell: int) -> str:
+    """H3 hex string of an integer cell."""
+    return str(h3.int_to_str(int(cell)))
+
+
+@lru_cache(maxsize=65536)
+def cell_area_m2(cell: int) -> float:
+    """Area of an H3 cell in square metres."""
+    return float(h3.cell_area(h3.int_to_str(cell), unit="m^2"))
+
+
+@lru_cache(maxsize=65536)
+def cell_polygon(cell: int) -> tuple[tuple[float, float], ...]:
+    """Closed GeoJSON ring (lon, lat) of a cell."""
+    ring = [(lng, lat) for lat, lng in h3.cell_to_boundary(h3.int_to_str(cell))]
+    return (*ring, ring[0])
+
+
+def _num(x: float) -> float | None:
+    return None if x != x else round(float(x), 2)
+
+
+def cell_features(
+    stats: CellStats, classes: npt.NDArray[np.int8], *, min_samples: int
+) -> list[dict[str, Any]]:
+    """GeoJSON Features, one per (park, cell, operator, technology) row."""
+    feats: list[dict[str, Any]] = []
+    for i, row in enumerate(stats.rows()):
+        cell = int(row["h3"])
+        lat, lon = h3.cell_to_latlng(h3.int_to_str(cell))
+        feats.append(
+            {
+                "type": "Feature",
+                "id": f"{cell_str(cell)}:{row['operator']}:{row['tech']}",
+                "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in cell_polygon(cell)]]},
+                "properties": {
+                    "park": row["park"],
+                    "h3": cell_str(cell),
+                    "operator": row["operator"],
+                    "tech": row["tech"],
+                    "samples": int(row["samples"]),
+                    "devices": int(row["devices"]),
+                    "rsrp_p10_dbm": _num(row["rsrp_p10_dbm"]),
+                    "rsrp_median_dbm": _num(row["rsrp_median_dbm"]),
+                    "rsrq_median_db": _num(row["rsrq_median_db"]),
+                    "sinr_p10_db": _num(row["sinr_p10_db"]),
+                    "sinr_median_db": _num(row["sinr_median_db"]),
+                    "first_seen_ms": int(row["first_ms"]),
+                    "last_seen_ms": int(row["last_ms"]),
+                    "class": class_name(int(classes[i])),
+                    "insufficient": int(row["samples"]) < min_samples,
+                    "center": [round(lon, 6), round(lat, 6)],
+                },
+            }
+        )
+    return feats
+
+
+def park_cells(boundary: Sequence[Sequence[float]], resolution: int) -> frozenset[int]:
+    """H3 cells (centres inside) of a park boundary ring given as ``[[lon, lat], ...]``."""
+    return _park_cells(tuple((float(p[0]), float(p[1])) for p in boundary), resolution)
+
+
+@lru_cache(maxsize=256)
+def _park_cells(ring: tuple[tuple[float, float], ...], resolution: int) -> frozenset[int]:
+    shape = h3.LatLngPoly([(lat, lon) for lon, lat in ring])
+    return frozenset(h3.str_to_int(c) for c in h3.h3shape_to_cells(shape, resolution))
+
+
+def survey_gaps(inside: Iterable[int], measured: Iterable[int]) -> list[int]:
+    """Cells of ``inside`` (a park) that have no sample in ``measured``, sorted."""
+    return sorted(set(inside) - set(measured))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoverageSummary:
+    """Coverage of one (park, operator, technology) group in one window."""
+
+    park: str
+    operator: str
+    tech: str
+    measured_cells: int
+    measured_area_m2: float
+    area_share_by_class: dict[str, float]
+    park_area_m2: float | None
+    park_area_measured_share: float | None
+    dead_zones: int
+    dead_zone_area_m2: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "park": self.park,
+            "operator": self.operator,
+            "tech": self.tech,
+            "measured_cells": self.measured_cells,
+            "measured_area_m2": round(self.measured_area_m2, 1),
+            "area_share_by_class": {k: round(v, 4) for k, v in self.area_share_by_class.items()},
+            "park_area_m2": None if self.park_area_m2 is None else round(self.park_area_m2, 1),
+            "park_area_measured_share": None
+            if self.park_area_measured_share is None
+            else round(self.park_area_measured_share, 4),
+            "dead_zones": self.dead_zones,
+            "dead_zone_area_m2": round(self.dead_zone_area_m2, 1),
+        }
+
+
+def summarize(
+    *,
+    park: str,
+    operator: str,
+    tech: str,
+    cells: npt.NDArray[np.uint64],
+    classes: npt.NDArray[np.int8],
+    sufficient: npt.NDArray[np.bool_],
+    dead_zone_areas_m2: Sequence[float],
+    park_cell_set: frozenset[int] | None,
+) -> CoverageSummary:
+    """Share of measured area by class, park area measured and dead zones of one group.
+
+    Only cells with enough samples count as measured; shares are by cell area.
+    """
+    keep = sufficient & (classes != UNKNOWN)
+    cells_k = [int(c) for c in cells[keep]]
+    areas = np.array([cell_area_m2(c) for c in cells_k], dtype=np.float64)
+    total = float(areas.sum())
+    shares = {
+        name: (float(areas[classes[keep] == i].sum()) / total if total > 0 else 0.0)
+        for i, name in enumerate(CLASS_NAMES)
+    }
+    park_area = park_share = None
+    if park_cell_set is not None:
+        park_area = float(sum(cell_area_m2(c) for c in park_cell_set))
+        inside = sum(cell_area_m2(c) for c in set(cells_k) & park_cell_set)
+        park_share = inside / park_area if park_area > 0 else None
+    return CoverageSummary(
+        park=park,
+        operator=operator,
+        tech=tech,
+        measured_cells=len(cells_k),
+        measured_area_m2=total,
+        area_share_by_class=shares,
+        park_area_m2=park_area,
+        park_area_measured_share=park_share,
+        dead_zones=len(dead_zone_areas_m2),
+        dead_zone_area_m2=float(sum(dead_zone_areas_m2)),
+    )
+
+
+def summary_change(current: CoverageSummary, previous: CoverageSummary | None) -> dict[str, Any]:
+    """Differences ``current - previous`` of the headline figures (None without a previous window)."""
+    if previous is None:
+        return {}
+    return {
+        "measured_area_m2": round(current.measured_area_m2 - previous.measured_area_m2, 1),
+        "dead_zones": current.dead_zones - previous.dead_zones,
+        "dead_zone_area_m2": round(current.dead_zone_area_m2 - previous.dead_zone_area_m2, 1),
+        "area_share_by_class": {
+            k: round(current.area_share_by_class[k] - previous.area_share_by_class.get(k, 0.0), 4)
+            for k in current.area_share_by_class
+        },
+    }

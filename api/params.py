@@ -1,0 +1,108 @@
+"""Query parameters shared by the read endpoints, validated before any query is built.
+
+Everything a client sends is checked against a pattern, range or enum here (FastAPI answers 422
+with the reason); cross-field rules (window order and length, bbox order, resolution bounds)
+raise :class:`api.errors.BadRequest`, also 422.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Final, Literal
+
+from fastapi import Query
+
+from api.errors import BadRequest
+from contract.ids import ID_PATTERN
+
+OPERATOR_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$"
+BBOX_PATTERN: Final = r"^-?\d{1,3}(\.\d{1,10})?(,-?\d{1,3}(\.\d{1,10})?){3}$"
+MIN_TIME: Final = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
+
+Tech = Literal["GSM", "UMTS", "LTE", "NR"]
+SignalClass = Literal["none", "poor", "fair", "good", "excellent"]
+
+ParkQ = Annotated[
+    str | None,
+    Query(pattern=ID_PATTERN, max_length=64, description="Park id; default: every park the key may see."),
+]
+OperatorQ = Annotated[
+    str | None, Query(pattern=OPERATOR_PATTERN, max_length=64, description="Mobile operator name.")
+]
+TechQ = Annotated[Tech | None, Query(description="Radio technology.")]
+FromQ = Annotated[
+    datetime | None,
+    Query(
+        alias="from",
+        description="Window start (ISO 8601; UTC when no offset). Default: `to` minus the default window.",
+    ),
+]
+ToQ = Annotated[datetime | None, Query(description="Window end, exclusive (ISO 8601). Default: now.")]
+BboxQ = Annotated[
+    str | None,
+    Query(
+        pattern=BBOX_PATTERN, max_length=80, description="`min_lon,min_lat,max_lon,max_lat` (WGS84 degrees)."
+    ),
+]
+ResolutionQ = Annotated[int | None, Query(ge=0, le=15, description="H3 resolution; default from the config.")]
+LimitQ = Annotated[int, Query(ge=1, le=100000, description="Page size.")]
+OffsetQ = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")]
+GwQ = Annotated[str | None, Query(pattern=ID_PATTERN, max_length=64, description="Gateway id.")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Window:
+    start: datetime
+    end: datetime
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def window(start: datetime | None, end: datetime | None, *, default_days: int, max_days: int) -> Window:
+    """Validate and default a time window (UTC, ``[start, end)``)."""
+    try:
+        e = _utc(end) if end is not None else datetime.now(UTC)
+        s = _utc(start) if start is not None else e - timedelta(days=default_days)
+    except (OverflowError, ValueError) as exc:
+        raise BadRequest(f"invalid time window: {exc}") from exc
+    for name, t in (("from", s), ("to", e)):
+        if not MIN_TIME <= t <= MAX_TIME:
+            raise BadRequest(f"'{name}' must lie between 2000-01-01 and 2100-01-01")
+    if s >= e:
+        raise BadRequest("'from' must be before 'to'")
+    if e - s > timedelta(days=max_days):
+        raise BadRequest(f"the time window may span at most {max_days} days")
+    return Window(start=s, end=e)
+
+
+def bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    """Parse and check ``min_lon,min_lat,max_lon,max_lat``."""
+    if value is None:
+        return None
+    try:
+        a, b, c, d = (float(x) for x in value.split(","))
+    except ValueError as exc:
+        raise BadRequest("bbox must be four numbers: min_lon,min_lat,max_lon,max_lat") from exc
+    if not (-180 <= a < c <= 180 and -90 <= b < d <= 90):
+        raise BadRequest(
+            "bbox must satisfy -180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90"
+        )
+    return (a, b, c, d)
+
+
+def resolution(value: int | None, *, default: int, coarsest: int, finest: int) -> int:
+    """Check an H3 resolution against the configured bounds."""
+    r = default if value is None else value
+    if not coarsest <= r <= finest:
+        raise BadRequest(f"resolution must be between {coarsest} and {finest} (the ingest resolution)")
+    return r
+
+
+def page_size(limit: int, max_page_size: int) -> int:
+    if limit > max_page_size:
+        raise BadRequest(f"limit may be at most {max_page_size}")
+    return limit

@@ -1,0 +1,251 @@
+"""Typed settings of the API (``parkwatch api``), loaded from TOML with ``PARKWATCH_*`` overrides.
+
+The query backend is a tagged union on ``type``: ``[backend] type = "duckdb"`` (embedded
+default) or ``type = "influxdb"``. See ``config/api.toml`` for a commented sample.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from contract.ids import ID_PATTERN
+from settings.common import LoggingSettings, Port, PositiveSeconds
+
+Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+H3Resolution = Annotated[int, msgspec.Meta(ge=0, le=15)]
+Role = Literal["viewer", "planner", "engineer", "admin"]
+SignalClass = Literal["none", "poor", "fair", "good", "excellent"]
+LonLat = Annotated[list[float], msgspec.Meta(min_length=2, max_length=2)]
+
+
+class DuckdbQuerySettings(
+    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag_field="type", tag="duckdb"
+):
+    """Read the embedded DuckDB store.
+
+    Attributes:
+        path: the DuckDB file written by the ingester. DuckDB lets one process write a file;
+            another process can open it read-only only while no writer holds it.
+    """
+
+    path: str = "parkwatch.duckdb"
+
+
+class InfluxQuerySettings(
+    msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag_field="type", tag="influxdb"
+):
+    """InfluxDB through its v1-compatible ``/query`` (InfluxQL; 1.x, 2.x with DBRP, 3.x).
+
+    Attributes:
+        url: base URL, e.g. ``http://127.0.0.1:8086``.
+        database: database (1.x) or DBRP-mapped bucket.
+        retention_policy: retention policy to read (empty: the default).
+        token: API token (2.x/3.x), sent as ``Authorization: Token ...``.
+        username, password: v1 basic authentication.
+        timeout_s: HTTP timeout of one query.
+    """
+
+    url: str = "http://127.0.0.1:8086"
+    database: str = "parkwatch"
+    retention_policy: str = ""
+    token: str = ""
+    username: str = ""
+    password: str = ""
+    timeout_s: PositiveSeconds = 10.0
+
+
+BackendSettings = DuckdbQuerySettings | InfluxQuerySettings
+
+
+class ParkSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A park and its boundary (for survey gaps and the share of park area measured).
+
+    Attributes:
+        id: the park id used in topics.
+        name: display name.
+        boundary: the outer ring as ``[[lon, lat], ...]`` (GeoJSON order), at least 3 points.
+    """
+
+    id: Id
+    name: str = ""
+    boundary: Annotated[list[LonLat], msgspec.Meta(min_length=3, max_length=10000)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class MachineSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Where a machine belongs and its ideal cycle time (seconds per part) for OEE performance."""
+
+    park: Id
+    dev: Id
+    gw: str = ""
+    factory: str = "unassigned"
+    line: str = "unassigned"
+    ideal_cycle_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
+
+
+class MeterSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Where an energy meter belongs."""
+
+    park: Id
+    dev: Id
+    gw: str = ""
+    factory: str = "unassigned"
+    line: str = "unassigned"
+
+
+class FactorySettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Factory KPIs.
+
+    Attributes:
+        machines, meters: the metadata tables.
+        state_bucket_s: time resolution of machine state durations.
+        max_hold_s: a state sample counts for at most this long (longer gaps are unknown time).
+        demand_interval_s: bucket of the mean power whose maximum is the peak kW (900 = 15 min).
+    """
+
+    machines: list[MachineSettings] = msgspec.field(default_factory=list)
+    meters: list[MeterSettings] = msgspec.field(default_factory=list)
+    state_bucket_s: PositiveInt = 60
+    max_hold_s: PositiveInt = 300
+    demand_interval_s: PositiveInt = 900
+
+
+class AlarmRule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A threshold held for a duration, e.g. spindle temperature > 85 °C for 60 s.
+
+    Attributes:
+        id: rule id.
+        kind, field: the reading kind and numeric field (e.g. ``machine``, ``spindle_temp_c``).
+        op, threshold: the condition that raises the alarm.
+        duration_s: how long it must hold.
+        severity: ``warning`` or ``critical``.
+        park, dev: optional restriction to one park / device.
+    """
+
+    id: Id
+    kind: str
+    field: str
+    op: Literal[">", ">=", "<", "<="]
+    threshold: float
+    duration_s: Annotated[int, msgspec.Meta(ge=0)] = 60
+    severity: Literal["warning", "critical"] = "warning"
+    park: str = ""
+    dev: str = ""
+
+
+class AlarmSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Alarm rules and their evaluation.
+
+    Attributes:
+        rules: threshold rules.
+        gateway_offline_after_s: a gateway offline (or silent) this long raises an alarm.
+        bucket_s: time resolution of threshold evaluation.
+        lookback_s: how far back ``/alarms`` looks for active alarms.
+    """
+
+    rules: list[AlarmRule] = msgspec.field(default_factory=list)
+    gateway_offline_after_s: PositiveInt = 300
+    bucket_s: PositiveInt = 10
+    lookback_s: PositiveInt = 86400
+
+
+class CoverageSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Coverage grid defaults.
+
+    Attributes:
+        ingest_resolution: the H3 resolution the ingester stores (the finest the API serves).
+        default_resolution, min_resolution: default and coarsest resolution served.
+        min_samples: a cell with fewer samples is ``insufficient``.
+        dead_zone_max_class: cells at or below this class are dead.
+        default_window_days, max_window_days: time window defaults and cap.
+    """
+
+    ingest_resolution: H3Resolution = 10
+    default_resolution: H3Resolution = 10
+    min_resolution: H3Resolution = 6
+    min_samples: PositiveInt = 5
+    dead_zone_max_class: SignalClass = "poor"
+    default_window_days: PositiveInt = 7
+    max_window_days: PositiveInt = 92
+
+
+class BroadbandTargetSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Broadband service targets (see :class:`analytics.signal.BroadbandTargets`)."""
+
+    down_mbps: float = 100.0
+    up_mbps: float = 20.0
+    latency_p95_ms: float = 100.0
+    loss_pct: float = 1.0
+
+
+class ApiKeySettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """An API key declared in the config file (only its SHA-256 is stored).
+
+    Attributes:
+        name: who holds it.
+        sha256: hex SHA-256 of the key (``parkwatch api key-hash`` prints it).
+        role: viewer < planner < engineer < admin.
+        parks: parks it may see; empty means all parks.
+    """
+
+    name: str
+    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+    role: Role = "viewer"
+    parks: list[Id] = msgspec.field(default_factory=list)
+
+
+class ProvisioningSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """What provisioned gateways are told about the production broker.
+
+    Attributes:
+        broker_host, broker_port: where gateways connect.
+        topic_root: the MQTT topic root.
+        tls: gateways connect with TLS (system trust store).
+        pbkdf2_iterations: iterations of Mosquitto's PBKDF2-SHA512 password hashes.
+        ingest_username: the ingester's broker account (read up/#, write down/#) in the ACL.
+    """
+
+    broker_host: str = "127.0.0.1"
+    broker_port: Port = 1883
+    topic_root: str = "parkwatch"
+    tls: bool = False
+    pbkdf2_iterations: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 101
+    ingest_username: str = "parkwatch-ingest"
+
+
+class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """HTTP server options.
+
+    Attributes:
+        host, port: listen address.
+        workers: uvicorn worker processes (the API is stateless; DuckDB needs 1).
+        registry_path: SQLite file of API keys and provisioned gateways (the API is its only writer).
+        cache_ttl_s: how long an identical aggregate query is served from memory (0 = off).
+        max_page_size: largest ``limit`` accepted.
+    """
+
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    workers: PositiveInt = 1
+    registry_path: str = "parkwatch-registry.sqlite"
+    cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    max_page_size: PositiveInt = 5000
+
+
+class ApiSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Everything ``parkwatch api`` reads from its config file."""
+
+    api: ApiOptions = msgspec.field(default_factory=ApiOptions)
+    backend: BackendSettings = msgspec.field(default_factory=DuckdbQuerySettings)
+    coverage: CoverageSettings = msgspec.field(default_factory=CoverageSettings)
+    broadband: BroadbandTargetSettings = msgspec.field(default_factory=BroadbandTargetSettings)
+    factory: FactorySettings = msgspec.field(default_factory=FactorySettings)
+    alarms: AlarmSettings = msgspec.field(default_factory=AlarmSettings)
+    parks: list[ParkSettings] = msgspec.field(default_factory=list)
+    keys: list[ApiKeySettings] = msgspec.field(default_factory=list)
+    provisioning: ProvisioningSettings = msgspec.field(default_factory=ProvisioningSettings)
+    logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)

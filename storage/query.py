@@ -1,0 +1,283 @@
+"""The read side of storage: one query protocol, implemented for DuckDB and InfluxDB.
+
+Every method pushes its aggregation down into the database (``GROUP BY`` cell, gateway, device or
+time bucket) and returns a small column table of numpy arrays; the pure functions of
+:mod:`analytics` turn those into coverage grids, dead zones, OEE and alarms, identically for both
+backends.
+
+Percentiles are the database-side *nearest rank* of InfluxQL's ``PERCENTILE(x, p)``: the
+value at 1-based rank ``floor(n * p / 100 + 0.5)`` of the sorted samples, and no value when that
+rank is below 1 (fewer than 5 samples for p10). Medians are interpolated (the mean of the two
+middle samples when ``n`` is even), as InfluxQL's ``MEDIAN`` and DuckDB's ``median`` both do.
+The DuckDB backend reproduces the InfluxQL rank exactly, so both backends give the same numbers.
+
+Backends are registered by name with lazy import strings; see :data:`BACKENDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, Final, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from storage.schema import KIND_COLUMNS
+
+BackendName = Literal["duckdb", "influxdb"]
+BACKENDS: Final[dict[BackendName, str]] = {
+    "duckdb": "storage.query_duckdb:DuckDBQuery",
+    "influxdb": "storage.query_influx:InfluxQuery",
+}
+"""Query backend name → ``module:Class`` (imported only when selected)."""
+
+Agg = Literal["min", "max", "mean"]
+
+_NUMERIC_FIELD: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class QueryError(Exception):
+    """The database could not answer (unreachable, timed out, or it reported an error).
+
+    The API answers 503: retry later.
+    """
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scope:
+    """What a query covers. Every value has been validated before it gets here.
+
+    Attributes:
+        parks: the parks to read; an empty tuple reads none (a key without parks sees nothing).
+            ``None`` means every park.
+        start, end: the half-open time window ``[start, end)``, timezone-aware UTC.
+        operator, tech: optional filters on cellular readings.
+        bbox: optional ``(min_lon, min_lat, max_lon, max_lat)`` on reading positions.
+        gw: optional gateway filter.
+    """
+
+    parks: tuple[str, ...] | None
+    start: datetime
+    end: datetime
+    operator: str | None = None
+    tech: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    gw: str | None = None
+
+
+_RES_MASK: Final = ~(0xF << 52) & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def h3_parent_bits(resolution: int) -> tuple[int, int]:
+    """``(and_mask, or_bits)`` so that ``(cell & and_mask) | or_bits`` is the H3 parent at ``resolution``.
+
+    The H3 index keeps its resolution in bits 52-55 and one 3-bit digit per finer resolution
+    below; a parent has its resolution set and every finer digit set to 7.
+    """
+    if not 0 <= resolution <= 15:
+        raise ValueError(f"H3 resolution {resolution} is outside 0..15")
+    low = (1 << (3 * (15 - resolution))) - 1
+    return _RES_MASK & ~low, (resolution << 52) | low
+
+
+def numeric_field(kind: str, name: str) -> str:
+    """Return ``name`` if it is a numeric column of ``kind``; raise ``ValueError`` otherwise."""
+    cols = {c.name: c for c in KIND_COLUMNS.get(kind, ())}
+    col = cols.get(name)
+    if col is None or col.type not in ("float", "int") or not _NUMERIC_FIELD.match(name):
+        raise ValueError(f"{kind!r} has no numeric field {name!r}")
+    return name
+
+
+def _obj(n: int = 0) -> npt.NDArray[np.object_]:
+    return np.empty(n, dtype=object)
+
+
+def _f64(n: int = 0) -> npt.NDArray[np.float64]:
+    return np.full(n, np.nan)
+
+
+def _i64(n: int = 0) -> npt.NDArray[np.int64]:
+    return np.zeros(n, dtype=np.int64)
+
+
+class _Table:
+    """Column tables: equal-length numpy arrays, one per field."""
+
+    def __len__(self) -> int:
+        first = fields(self)[0]  # type: ignore[arg-type]
+        return len(getattr(self, first.name))
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Mapping[str, Any]]) -> Any:
+        """Build the table from row mappings (missing keys become NaN / None / 0)."""
+        cols: dict[str, Any] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            proto = f.default_factory()  # type: ignore[operator]
+            values = [r.get(f.name) for r in rows]
+            if proto.dtype == object:
+                cols[f.name] = np.array([*values, None], dtype=object)[:-1]
+            elif proto.dtype == np.float64:
+                cols[f.name] = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+            elif proto.dtype == np.uint64:
+                cols[f.name] = np.array([0 if v is None else int(v) for v in values], dtype=np.uint64)
+            else:
+                cols[f.name] = np.array([0 if v is None else int(v) for v in values], dtype=np.int64)
+        return cls(**cols)
+
+    def take(self, idx: npt.NDArray[Any]) -> Any:
+        """The rows at ``idx`` (an index or boolean mask array)."""
+        return type(self)(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})  # type: ignore[arg-type]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Rows as plain dicts of Python values (NaN stays NaN)."""
+        names = [f.name for f in fields(self)]  # type: ignore[arg-type]
+        cols = [getattr(self, n).tolist() for n in names]
+        return [dict(zip(names, vals, strict=True)) for vals in zip(*cols, strict=True)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CellStats(_Table):
+    """Per (park, H3 cell, operator, technology): cellular statistics in the window.
+
+    ``samples`` counts readings with an RSRP; times are epoch milliseconds UTC.
+    """
+
+    park: npt.NDArray[np.object_] = field(default_factory=_obj)
+    h3: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    operator: npt.NDArray[np.object_] = field(default_factory=_obj)
+    tech: npt.NDArray[np.object_] = field(default_factory=_obj)
+    samples: npt.NDArray[np.int64] = field(default_factory=_i64)
+    devices: npt.NDArray[np.int64] = field(default_factory=_i64)
+    rsrp_p10_dbm: npt.NDArray[np.float64] = field(default_factory=_f64)
+    rsrp_median_dbm: npt.NDArray[np.float64] = field(default_factory=_f64)
+    rsrq_median_db: npt.NDArray[np.float64] = field(default_factory=_f64)
+    sinr_p10_db: npt.NDArray[np.float64] = field(default_factory=_f64)
+    sinr_median_db: npt.NDArray[np.float64] = field(default_factory=_f64)
+    first_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+    last_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BroadbandStats(_Table):
+    """Per (park, gateway): broadband probe statistics in the window."""
+
+    park: npt.NDArray[np.object_] = field(default_factory=_obj)
+    gw: npt.NDArray[np.object_] = field(default_factory=_obj)
+    samples: npt.NDArray[np.int64] = field(default_factory=_i64)
+    latency_p50_ms: npt.NDArray[np.float64] = field(default_factory=_f64)
+    latency_p95_ms: npt.NDArray[np.float64] = field(default_factory=_f64)
+    jitter_mean_ms: npt.NDArray[np.float64] = field(default_factory=_f64)
+    loss_mean_pct: npt.NDArray[np.float64] = field(default_factory=_f64)
+    down_median_mbps: npt.NDArray[np.float64] = field(default_factory=_f64)
+    up_median_mbps: npt.NDArray[np.float64] = field(default_factory=_f64)
+    ipv6_probes: npt.NDArray[np.int64] = field(default_factory=_i64)
+    ipv6_ok: npt.NDArray[np.int64] = field(default_factory=_i64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Buckets(_Table):
+    """Per (park, gateway, device, time bucket): bucketed values of one kind.
+
+    For ``machine``: ``state`` (last in bucket), ``a``/``c`` = max/min parts_total,
+    ``b``/``d`` = max/min rejects_total.
+    For ``energy``: ``a`` = mean power_kw, ``b`` = max energy_kwh, ``c`` = min energy_kwh.
+    For a single alarm field: ``a`` = the requested aggregate.
+    ``bucket_ms`` is the bucket start, epoch milliseconds, aligned to multiples of the width.
+    """
+
+    park: npt.NDArray[np.object_] = field(default_factory=_obj)
+    gw: npt.NDArray[np.object_] = field(default_factory=_obj)
+    dev: npt.NDArray[np.object_] = field(default_factory=_obj)
+    bucket_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+    state: npt.NDArray[np.object_] = field(default_factory=_obj)
+    a: npt.NDArray[np.float64] = field(default_factory=_f64)
+    b: npt.NDArray[np.float64] = field(default_factory=_f64)
+    c: npt.NDArray[np.float64] = field(default_factory=_f64)
+    d: npt.NDArray[np.float64] = field(default_factory=_f64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusRows(_Table):
+    """Gateway status rows (see :data:`storage.duckdb_schema.STATUS_COLUMNS`), times in ms."""
+
+    ts_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+    park: npt.NDArray[np.object_] = field(default_factory=_obj)
+    gw: npt.NDArray[np.object_] = field(default_factory=_obj)
+    state: npt.NDArray[np.object_] = field(default_factory=_obj)
+    agent_version: npt.NDArray[np.object_] = field(default_factory=_obj)
+    config_hash: npt.NDArray[np.object_] = field(default_factory=_obj)
+    backlog: npt.NDArray[np.float64] = field(default_factory=_f64)
+    dropped: npt.NDArray[np.float64] = field(default_factory=_f64)
+    buffer_pct: npt.NDArray[np.float64] = field(default_factory=_f64)
+    uplink_operator: npt.NDArray[np.object_] = field(default_factory=_obj)
+    uplink_tech: npt.NDArray[np.object_] = field(default_factory=_obj)
+    uplink_rsrp_dbm: npt.NDArray[np.float64] = field(default_factory=_f64)
+    uplink_sinr_db: npt.NDArray[np.float64] = field(default_factory=_f64)
+    config_error: npt.NDArray[np.object_] = field(default_factory=_obj)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerRows(_Table):
+    """The latest cumulative loss-ledger snapshot per gateway, times in ms."""
+
+    ts_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+    park: npt.NDArray[np.object_] = field(default_factory=_obj)
+    gw: npt.NDArray[np.object_] = field(default_factory=_obj)
+    received: npt.NDArray[np.float64] = field(default_factory=_f64)
+    missing: npt.NDArray[np.float64] = field(default_factory=_f64)
+    duplicated: npt.NDArray[np.float64] = field(default_factory=_f64)
+    late: npt.NDArray[np.float64] = field(default_factory=_f64)
+    last_seq: npt.NDArray[np.float64] = field(default_factory=_f64)
+
+
+class QueryBackend(Protocol):
+    """Aggregating reads over the stored readings. Blocking; the API calls it in a worker thread."""
+
+    def cell_stats(self, scope: Scope, *, resolution: int) -> CellStats:
+        """Cellular statistics per (park, H3 cell at ``resolution``, operator, technology)."""
+        ...
+
+    def broadband_stats(self, scope: Scope, *, by: Literal["gw", "park"] = "gw") -> BroadbandStats:
+        """Broadband probe statistics per (park, gateway), or per park (``gw`` empty)."""
+        ...
+
+    def buckets(
+        self,
+        kind: Literal["machine", "energy"] | str,
+        scope: Scope,
+        *,
+        bucket_s: int,
+        field: str = "",
+        agg: Agg = "max",
+    ) -> Buckets:
+        """Time-bucketed values per device: ``machine``, ``energy``, or ``field`` of ``kind`` by ``agg``."""
+        ...
+
+    def status(self, scope: Scope, *, latest: bool) -> StatusRows:
+        """Gateway status rows in the window, or (``latest``) the newest row per gateway ever."""
+        ...
+
+    def ledger(self, scope: Scope) -> LedgerRows:
+        """The newest loss-ledger snapshot per gateway."""
+        ...
+
+    def ping(self) -> None:
+        """Raise :class:`QueryError` unless the database answers."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def load_backend(name: BackendName, **kwargs: Any) -> QueryBackend:
+    """Import and build the backend registered as ``name``."""
+    module_name, _, cls_name = BACKENDS[name].partition(":")
+    cls = getattr(importlib.import_module(module_name), cls_name)
+    backend: QueryBackend = cls(**kwargs)
+    return backend
