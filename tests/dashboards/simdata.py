@@ -1,0 +1,313 @@
+"""A small deterministic park scenario as InfluxDB line protocol, in the layout of storage.schema.
+
+Two parks around Hai Phong, two gateways each, two hours at one sample a minute: a survey probe
+walking a 6x6 grid of H3 cells (three operators, LTE/NR/UMTS, four dead cells per park), a CNC
+machine cycling through its states, an energy meter, an environment sensor, two broadband probe
+targets, the gateway's own health, its status (one gateway ends offline), its loss ledger and a
+few dead letters (some from an unknown gateway, without a park). Every value stays inside the
+wire contract's ranges and the scenario exercises every panel: faults, vibration and PM2.5 alarms,
+dead zones, failed IPv6 probes, lost batches.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+import h3
+
+from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER
+
+FieldValue = float | int | bool | str
+
+H3_RESOLUTION: Final = 10
+STEP_S: Final = 60
+PARKS: Final[dict[str, tuple[float, float]]] = {
+    "dinh-vu": (20.8400, 106.7700),
+    "trang-due": (20.7900, 106.5800),
+}
+GATEWAYS: Final[dict[str, str]] = {
+    "gw-dv-01": "dinh-vu",
+    "gw-dv-02": "dinh-vu",
+    "gw-td-01": "trang-due",
+    "gw-td-02": "trang-due",
+}
+OFFLINE_GATEWAY: Final = "gw-td-02"
+OPERATORS: Final[tuple[str, ...]] = ("Viettel", "VinaPhone", "MobiFone")
+GRID: Final = 6
+GRID_STEP_DEG: Final = 0.003
+DEAD_CELLS: Final = frozenset({(5, 5), (5, 4), (4, 5), (0, 5)})
+MACHINE_CYCLE: Final[tuple[str, ...]] = (
+    ("running",) * 6 + ("idle",) * 2 + ("running",) * 5 + ("setup",) + ("fault",) * 2 + ("off",) * 2
+)
+
+_STATUS_FIELDS: Final = frozenset(
+    {
+        "state",
+        "agent_version",
+        "config_hash",
+        "backlog",
+        "dropped",
+        "buffer_pct",
+        "uplink_operator",
+        "uplink_tech",
+        "uplink_rsrp_dbm",
+        "uplink_sinr_db",
+        "config_error",
+    }
+)
+_LEDGER_FIELDS: Final = frozenset({"received", "missing", "duplicated", "late", "last_seq"})
+_DEAD_LETTER_FIELDS: Final = frozenset({"topic", "reason", "raw"})
+_POSITION_FIELDS: Final = frozenset({"lat", "lon", "alt_m"})
+
+
+def _field(value: FieldValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        return repr(value)
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _escape(text: str) -> str:
+    return text.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _check_layout(measurement: str, tags: dict[str, str], fields: dict[str, FieldValue]) -> None:
+    """Fail loudly if this generator drifts from storage.schema."""
+    if measurement in KIND_COLUMNS:
+        cols = KIND_COLUMNS[measurement]
+        allowed_tags: set[str] = {"park", "gw", "dev", "h3"} | {c.name for c in cols if c.dimension}
+        allowed_fields: set[str] = set(_POSITION_FIELDS) | {c.name for c in cols if not c.dimension}
+    elif measurement == GATEWAY_STATUS:
+        allowed_tags, allowed_fields = {"park", "gw"}, set(_STATUS_FIELDS)
+    elif measurement == LOSS_LEDGER:
+        allowed_tags, allowed_fields = {"park", "gw"}, set(_LEDGER_FIELDS)
+    elif measurement == DEAD_LETTER:
+        allowed_tags, allowed_fields = {"park", "gw", "src"}, set(_DEAD_LETTER_FIELDS)
+    else:
+        raise AssertionError(f"unknown measurement {measurement}")
+    assert set(tags) <= allowed_tags, (measurement, set(tags) - allowed_tags)
+    assert set(fields) <= allowed_fields, (measurement, set(fields) - allowed_fields)
+
+
+def line(measurement: str, tags: dict[str, str], fields: dict[str, FieldValue], ts_s: int) -> str:
+    """One point, nanosecond timestamp, tags sorted (as the ingester writes them)."""
+    _check_layout(measurement, tags, fields)
+    tag_text = "".join(f",{k}={_escape(v)}" for k, v in sorted(tags.items()) if v)
+    field_text = ",".join(f"{k}={_field(v)}" for k, v in fields.items())
+    return f"{measurement}{tag_text} {field_text} {ts_s * 1_000_000_000}"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """The scenario's time span (seconds since the epoch, inclusive)."""
+
+    start_s: int
+    end_s: int
+
+    @classmethod
+    def ending_at(cls, end_s: int, *, hours: float = 2.0) -> Scenario:
+        end_s -= end_s % STEP_S
+        return cls(start_s=end_s - int(hours * 3600), end_s=end_s)
+
+    def steps(self) -> range:
+        return range(self.start_s, self.end_s + 1, STEP_S)
+
+
+def _cell_rsrp(park_idx: int, gx: int, gy: int, op_idx: int, rng: random.Random) -> float:
+    if (gx, gy) in DEAD_CELLS:
+        base = -121.0
+    else:
+        base = -72.0 - 4.0 * math.hypot(gx, gy) - 3.0 * op_idx - 2.0 * park_idx
+    return round(max(-150.0, min(-40.0, base + rng.uniform(-3.0, 3.0))), 1)
+
+
+def lines(scenario: Scenario, seed: int = 6) -> Iterator[str]:
+    """Every point of the scenario."""
+    rng = random.Random(seed)
+    for g_idx, (gw, park) in enumerate(GATEWAYS.items()):
+        park_idx = list(PARKS).index(park)
+        lat0, lon0 = PARKS[park]
+        parts = rejects = 0
+        energy_kwh = 1000.0 * (g_idx + 1)
+        received = missing = duplicated = late = 0
+        dropped = 0
+        last_step = len(scenario.steps()) - 1
+        for i, ts in enumerate(scenario.steps()):
+            base = {"park": park, "gw": gw}
+            # Survey probe: visits the grid cell by cell, every operator on every visit.
+            cell = (i + g_idx * 7) % (GRID * GRID)
+            gx, gy = cell % GRID, cell // GRID
+            lat = round(lat0 + gy * GRID_STEP_DEG + rng.uniform(-0.0001, 0.0001), 6)
+            lon = round(lon0 + gx * GRID_STEP_DEG + rng.uniform(-0.0001, 0.0001), 6)
+            cell_hex = h3.latlng_to_cell(lat, lon, H3_RESOLUTION)
+            for op_idx, operator in enumerate(OPERATORS):
+                tech = "UMTS" if (i + op_idx) % 9 == 0 else ("NR" if op_idx == 0 and i % 2 else "LTE")
+                rsrp = _cell_rsrp(park_idx, gx, gy, op_idx, rng)
+                sinr = round(
+                    -4.0 + rng.uniform(-2, 2) if (gx, gy) in DEAD_CELLS else 14.0 + rng.uniform(-6, 6), 1
+                )
+                yield line(
+                    "cellular",
+                    {**base, "dev": "probe-1", "h3": cell_hex, "operator": operator, "tech": tech},
+                    {
+                        "lat": lat,
+                        "lon": lon,
+                        "rsrp_dbm": rsrp,
+                        "sinr_db": sinr,
+                        "rsrq_db": -9.5,
+                        "pci": 100 + op_idx,
+                    },
+                    ts,
+                )
+            # Machine.
+            state = MACHINE_CYCLE[(i + g_idx * 3) % len(MACHINE_CYCLE)]
+            if state == "running":
+                parts += 1
+                if i % 11 == 0:
+                    rejects += 1
+            vibration = 5.2 if state == "fault" else round(1.2 + rng.uniform(0, 1.2), 2)
+            yield line(
+                "machine",
+                {**base, "dev": "cnc-1"},
+                {
+                    "state": state,
+                    "spindle_temp_c": round(38.0 + rng.uniform(0, 8), 1),
+                    "motor_temp_c": round(45.0 + rng.uniform(0, 10), 1),
+                    "vibration_mm_s": vibration,
+                    "spindle_load_pct": round(55.0 + rng.uniform(0, 30), 1) if state == "running" else 0.0,
+                    "parts_total": parts,
+                    "rejects_total": rejects,
+                },
+                ts,
+            )
+            # Energy meter.
+            power_kw = round(120.0 + 40.0 * (state == "running") + rng.uniform(-5, 5), 2)
+            energy_kwh = round(energy_kwh + power_kw * STEP_S / 3600.0, 3)
+            yield line(
+                "energy",
+                {**base, "dev": "meter-1"},
+                {
+                    "power_kw": power_kw,
+                    "energy_kwh": energy_kwh,
+                    "voltage_v": round(400.0 + rng.uniform(-6, 6), 1),
+                    "current_a": round(power_kw * 1000 / (400 * 1.732 * 0.92), 1),
+                    "power_factor": round(0.86 + rng.uniform(0, 0.1), 3),
+                },
+                ts,
+            )
+            # Environment.
+            yield line(
+                "environment",
+                {**base, "dev": "env-1"},
+                {
+                    "temp_c": round(29.0 + 3 * math.sin(i / 20) + rng.uniform(-0.5, 0.5), 2),
+                    "humidity_pct": round(78.0 + rng.uniform(-5, 5), 1),
+                    "pm25_ug_m3": round(62.0 if i % 17 == 0 else 22.0 + rng.uniform(0, 15), 1),
+                    "noise_dba": round(68.0 + rng.uniform(0, 12), 1),
+                    "co2_ppm": round(650.0 + rng.uniform(0, 300), 0),
+                },
+                ts,
+            )
+            # Broadband probes.
+            for t_idx, target in enumerate(("vnix-hn", "dns-google")):
+                yield line(
+                    "broadband",
+                    {**base, "dev": "probe-bb", "target": target},
+                    {
+                        "latency_ms": round(8.0 + 20 * t_idx + rng.uniform(0, 6), 2),
+                        "jitter_ms": round(rng.uniform(0.2, 3.0), 2),
+                        "loss_pct": round(rng.uniform(0, 2.0), 2),
+                        "down_mbps": round(300.0 + rng.uniform(-50, 50), 1),
+                        "up_mbps": round(120.0 + rng.uniform(-20, 20), 1),
+                        "dns_ms": round(4.0 + rng.uniform(0, 10), 1),
+                        "ipv4_ok": True,
+                        "ipv6_ok": (i + t_idx) % 7 != 0,
+                    },
+                    ts,
+                )
+            # The gateway's own health.
+            yield line(
+                "system",
+                {**base, "dev": "gateway"},
+                {
+                    "cpu_pct": round(12.0 + rng.uniform(0, 30), 1),
+                    "mem_pct": round(40.0 + rng.uniform(0, 10), 1),
+                    "disk_pct": round(20.0 + i * 0.01, 2),
+                    "uptime_s": float(86400 + i * STEP_S),
+                    "clock_offset_ms": round(rng.uniform(-15, 15), 1),
+                    "clock_synced": True,
+                },
+                ts,
+            )
+            # Status every 5 minutes; the offline gateway's Last Will at the end.
+            if i % 5 == 0:
+                backlog = 0 if i % 30 else 1500 + 100 * g_idx
+                if backlog:
+                    dropped += 10 * g_idx
+                yield line(
+                    GATEWAY_STATUS,
+                    base,
+                    {
+                        "state": "online",
+                        "agent_version": "0.1.0",
+                        "config_hash": f"c0ffee{g_idx}",
+                        "backlog": backlog,
+                        "dropped": dropped,
+                        "buffer_pct": round(backlog / 100.0, 1),
+                        "uplink_operator": OPERATORS[g_idx % 3],
+                        "uplink_tech": "LTE",
+                        "uplink_rsrp_dbm": round(-85.0 - 6 * g_idx + rng.uniform(-3, 3), 1),
+                        "uplink_sinr_db": round(12.0 - 3 * g_idx + rng.uniform(-2, 2), 1),
+                    },
+                    ts,
+                )
+                received += 5
+                if i % 20 == 10:
+                    missing += 1 + g_idx
+                if i % 40 == 20:
+                    duplicated += 1
+                    late += 1
+                yield line(
+                    LOSS_LEDGER,
+                    base,
+                    {
+                        "received": received,
+                        "missing": missing,
+                        "duplicated": duplicated,
+                        "late": late,
+                        "last_seq": received + missing,
+                    },
+                    ts,
+                )
+            if gw == OFFLINE_GATEWAY and i == last_step:
+                yield line(GATEWAY_STATUS, base, {"state": "offline"}, ts + 1)
+            # Dead letters: a malformed reading now and then, and an unknown gateway.
+            if i % 13 == 0:
+                yield line(
+                    DEAD_LETTER,
+                    {**base, "src": "ingest-1"},
+                    {
+                        "topic": f"parkwatch/v1/{park}/{gw}/up/telemetry",
+                        "reason": "$.r[3].rsrp_dbm: expected a number >= -156.0",
+                        "raw": '{"kind":"cellular","rsrp_dbm":-999}',
+                    },
+                    ts + 2,
+                )
+            if g_idx == 0 and i % 29 == 0:
+                yield line(
+                    DEAD_LETTER,
+                    {"gw": "gw-rogue", "src": "ingest-2"},
+                    {
+                        "topic": "parkwatch/v1/unknown-park/gw-rogue/up/telemetry",
+                        "reason": "unknown gateway gw-rogue",
+                        "raw": "{}",
+                    },
+                    ts + 3,
+                )

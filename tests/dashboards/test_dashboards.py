@@ -1,0 +1,168 @@
+"""Static checks of the Grafana dashboards: schemas, datasource references, uids, layout, layout of data."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jsonschema
+import pytest
+
+from analytics.signal import DEFAULT_PROFILE
+from dashboards import build
+from dashboards.influxql import covered_indicator, rsrp_thresholds_steps
+from dashboards.panels import DATASOURCE_UID
+from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER
+from tests.dashboards.model import (
+    PROVISIONING,
+    load_dashboards,
+    load_schema,
+    panels,
+    provisioned_datasources,
+    queries,
+    walk,
+)
+from tests.dashboards.simdata import _DEAD_LETTER_FIELDS, _LEDGER_FIELDS, _STATUS_FIELDS
+
+DASHBOARDS = load_dashboards()
+EXPECTED_UIDS = {
+    "park-operations": "parkwatch-park-operations",
+    "coverage": "parkwatch-coverage",
+    "gateway-fleet": "parkwatch-gateway-fleet",
+}
+
+
+def test_checked_in_json_is_in_sync_with_the_code() -> None:
+    assert build.out_of_sync() == [], "run `python -m dashboards.build` and commit dashboards/json"
+
+
+def test_build_check_flags_a_stale_file(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    build.write_all(tmp_path)
+    assert build.main(["--check", "--out", str(tmp_path)]) == 0
+    (tmp_path / "coverage.json").write_text("{}\n")
+    assert build.main(["--check", "--out", str(tmp_path)]) == 1
+    assert "coverage" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_dashboard_validates_against_grafana_schema(name: str) -> None:
+    schema = load_schema("dashboard")
+    jsonschema.Draft7Validator.check_schema(schema)
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(DASHBOARDS[name]), key=str)
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
+
+
+def _panel_schema(panel_type: str, definition: str) -> dict[str, Any] | None:
+    schema = load_schema(panel_type.replace("-", ""))
+    if definition not in schema["definitions"]:
+        return None
+    return {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_panel_options_validate_against_their_panel_schema(name: str) -> None:
+    checked = 0
+    for panel in panels(DASHBOARDS[name]):
+        if panel["type"] == "row":
+            continue
+        options = _panel_schema(panel["type"], "Options")
+        assert options is not None, f"no options schema for panel type {panel['type']}"
+        errors = list(jsonschema.Draft7Validator(options).iter_errors(panel["options"]))
+        assert not errors, f"{panel['title']}: {errors[0].message} at {list(errors[0].absolute_path)}"
+        custom = panel.get("fieldConfig", {}).get("defaults", {}).get("custom")
+        field_schema = _panel_schema(panel["type"], "FieldConfig")
+        if custom is not None and field_schema is not None:
+            errors = list(jsonschema.Draft7Validator(field_schema).iter_errors(custom))
+            assert not errors, f"{panel['title']} fieldConfig.custom: {errors[0].message}"
+        checked += 1
+    assert checked >= 10
+
+
+def test_dashboard_uids_are_stable_and_unique() -> None:
+    assert {name: d["uid"] for name, d in DASHBOARDS.items()} == EXPECTED_UIDS
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_panel_ids_unique_and_grid_without_overlap(name: str) -> None:
+    ids = [p["id"] for p in panels(DASHBOARDS[name])]
+    assert len(ids) == len(set(ids))
+    occupied: set[tuple[int, int]] = set()
+    for p in panels(DASHBOARDS[name]):
+        g = p["gridPos"]
+        assert g["x"] + g["w"] <= 24
+        cells = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        assert not cells & occupied, f"panel {p.get('title')} overlaps another"
+        occupied |= cells
+
+
+def test_provisioned_datasource_is_influxql_with_token_auth() -> None:
+    (ds,) = provisioned_datasources()
+    assert ds["uid"] == DATASOURCE_UID
+    assert ds["type"] == "influxdb"
+    assert ds["jsonData"]["version"] == "InfluxQL"
+    assert ds["jsonData"]["httpHeaderName1"] == "Authorization"
+    assert ds["secureJsonData"]["httpHeaderValue1"].startswith("Token $")
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_every_datasource_reference_resolves_to_the_provisioned_datasource(name: str) -> None:
+    provisioned = {(ds["type"], ds["uid"]) for ds in provisioned_datasources()}
+    refs = [d["datasource"] for d in walk(DASHBOARDS[name]) if "datasource" in d]
+    assert len(refs) > 10
+    for ref in refs:
+        assert (ref["type"], ref["uid"]) in provisioned, ref
+
+
+def test_dashboard_provider_points_at_a_folder_of_json_files() -> None:
+    import yaml
+
+    (provider,) = yaml.safe_load((PROVISIONING / "dashboards" / "parkwatch.yaml").read_text())["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"].startswith("/var/lib/grafana/dashboards")
+
+
+def test_template_variables_park_operator_technology() -> None:
+    names = {name: {v["name"] for v in d["templating"]["list"]} for name, d in DASHBOARDS.items()}
+    assert {"park", "operator", "tech"} <= names["coverage"]
+    assert "park" in names["park-operations"] and "park" in names["gateway-fleet"]
+    for d in DASHBOARDS.values():
+        for v in d["templating"]["list"]:
+            if v["type"] == "query":
+                assert v["query"].startswith("SHOW TAG VALUES")
+
+
+def test_map_colours_follow_the_signal_profile() -> None:
+    geomaps = [p for p in panels(DASHBOARDS["coverage"]) if p["type"] == "geomap"]
+    assert geomaps
+    steps = geomaps[0]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["value"] for s in steps] == [None, *DEFAULT_PROFILE.thresholds("LTE").rsrp_lower_dbm]
+    assert [(s["value"], s["color"]) for s in steps] == rsrp_thresholds_steps()
+    layers = geomaps[0]["options"]["layers"]
+    assert [layer["location"]["latitude"] for layer in layers] == ["lat"] * len(layers)
+
+
+@pytest.mark.parametrize(
+    ("rsrp_dbm", "covered"), [(-31.0, 1), (-109.9, 1), (-110.0, 1), (-110.1, 0), (-156.0, 0)]
+)
+def test_covered_indicator_is_exact_over_the_contract_range(rsrp_dbm: float, covered: int) -> None:
+    import math
+
+    expr = covered_indicator("rsrp_dbm", -110.0)
+    assert expr == 'floor(("rsrp_dbm" - (-110)) / 1000) + 1'
+    assert math.floor((rsrp_dbm + 110.0) / 1000) + 1 == covered
+
+
+def _known_names() -> set[str]:
+    names = {"park", "gw", "dev", "h3", "src", "lat", "lon", "alt_m", "time", "present"}
+    names |= set(KIND_COLUMNS) | {DEAD_LETTER, GATEWAY_STATUS, LOSS_LEDGER}
+    names |= {c.name for cols in KIND_COLUMNS.values() for c in cols}
+    return names | _STATUS_FIELDS | _LEDGER_FIELDS | _DEAD_LETTER_FIELDS
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_queries_name_only_stored_measurements_tags_and_fields(name: str) -> None:
+    known = _known_names()
+    for query in queries(name, DASHBOARDS[name]):
+        aliases = set(re.findall(r'AS "(\w+)"', query.text))
+        for ident in re.findall(r'"(\w+)"', query.text):
+            assert ident in known or ident in aliases, f"{query}: unknown name {ident!r}"
