@@ -11,19 +11,116 @@ HELP = "Provision, check and run the edge agent on a park gateway."
 def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=None, help_parser=parser)
     sub = parser.add_subparsers(dest="edge_command", metavar="SUBCOMMAND")
+
     init = sub.add_parser(
-        "init", help="write a commented agent config", description="Write a commented agent config."
+        "init",
+        help="write a commented agent config",
+        description="Write a commented agent config from flags, from the simulator's endpoints file, "
+        "or by asking (when run in a terminal without --park/--gateway).",
     )
     init.add_argument("--out", default="parkwatch-edge.toml", help="where to write it (default: %(default)s)")
-    init.set_defaults(func=_not_built)
-    doctor = sub.add_parser("doctor", help="check config, clock, broker, credentials and devices")
-    doctor.add_argument("--config", metavar="FILE", help="agent TOML settings file")
-    doctor.set_defaults(func=_not_built)
-    run = sub.add_parser("run", help="run the agent")
-    run.add_argument("--config", metavar="FILE", help="agent TOML settings file")
-    run.set_defaults(func=_not_built)
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.add_argument("--park", default="", help="park id, e.g. hp-deep-c")
+    init.add_argument("--gateway", default="", help="gateway id, e.g. gw-001")
+    init.add_argument("--broker-host", default="127.0.0.1", help="MQTT broker host (default: %(default)s)")
+    init.add_argument("--broker-port", type=int, default=1883, help="MQTT broker port (default: %(default)s)")
+    init.add_argument(
+        "--protocol", choices=["5", "3.1.1"], default="5", help="MQTT version (default: %(default)s)"
+    )
+    init.add_argument("--username", default="", help="MQTT username of this gateway")
+    init.add_argument("--password", default="", help="MQTT password of this gateway")
+    init.add_argument("--tls-ca", default="", metavar="FILE", help="CA file; enables TLS")
+    init.add_argument("--topic-root", default="parkwatch", help="topic root (default: %(default)s)")
+    init.add_argument(
+        "--state-dir", default="/var/lib/parkwatch-edge", help="disk buffer directory (default: %(default)s)"
+    )
+    init.add_argument(
+        "--modbus",
+        action="append",
+        default=[],
+        metavar="ID=HOST:PORT:KIND",
+        help="a Modbus TCP device (KIND: machine, energy, environment); repeatable",
+    )
+    init.add_argument(
+        "--modem",
+        action="append",
+        default=[],
+        metavar="ID=ADDRESS",
+        help="a modem at tcp://HOST:PORT or a serial device; the first is the uplink; repeatable",
+    )
+    init.add_argument(
+        "--probe",
+        action="append",
+        default=[],
+        metavar="NAME=HOST:PORT",
+        help="a broadband probe target; repeatable",
+    )
+    init.add_argument("--no-system", action="store_true", help="leave out the gateway's own health collector")
+    init.add_argument(
+        "--endpoints",
+        metavar="FILE",
+        help="take park, gateway and devices from `parkwatch sim run --endpoints-out FILE`",
+    )
+    init.add_argument("--non-interactive", action="store_true", help="never prompt; fail on missing values")
+    init.set_defaults(func=_init)
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="check config, clock, broker, TLS, credentials, ACL and devices",
+        description="Check the agent's setup and print a pass/fail table with the fix for each failure. "
+        "Exit code 1 when a check fails, 2 when the config cannot be loaded.",
+    )
+    doctor.add_argument(
+        "--config", metavar="FILE", help="agent TOML settings file (default: $PARKWATCH_CONFIG)"
+    )
+    doctor.set_defaults(func=_doctor)
+
+    run = sub.add_parser(
+        "run",
+        help="run the agent",
+        description="Run the agent until SIGTERM/SIGINT: collect, buffer on disk, publish.",
+    )
+    run.add_argument("--config", metavar="FILE", help="agent TOML settings file (default: $PARKWATCH_CONFIG)")
+    run.set_defaults(func=_run)
 
 
-def _not_built(args: argparse.Namespace) -> int:
-    print("this command is not part of this build yet", file=sys.stderr)
-    return 2
+def _init(args: argparse.Namespace) -> int:
+    from edge_agent.init_config import InitValues, add_device_flags, from_endpoints, prompt_missing, write
+    from settings.errors import ConfigError
+
+    try:
+        v = from_endpoints(args.endpoints, args.gateway or None) if args.endpoints else InitValues()
+        v.park = args.park or v.park
+        v.gateway = args.gateway or v.gateway
+        v.broker_host, v.broker_port, v.protocol = args.broker_host, args.broker_port, args.protocol
+        v.username, v.password, v.tls_ca = args.username, args.password, args.tls_ca
+        v.topic_root, v.state_dir, v.system = args.topic_root, args.state_dir, not args.no_system
+        add_device_flags(v, args.modbus, args.modem, args.probe)
+        if (not v.park or not v.gateway) and not args.non_interactive and sys.stdin.isatty():
+            prompt_missing(v)
+        if not v.park or not v.gateway:
+            raise ConfigError(
+                "--park and --gateway are required (or --endpoints FILE, or run it in a terminal)"
+            )
+        path = write(v, args.out, force=args.force)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}; check it with: parkwatch edge doctor --config {path}")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from edge_agent.doctor import render_table, run_checks
+
+    checks = run_checks(args.config)
+    print(render_table(checks, color=sys.stdout.isatty()))
+    if checks[0].result == "fail":
+        return 2
+    return 1 if any(c.result == "fail" for c in checks) else 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge_agent.main import run
+
+    return run(args.config)

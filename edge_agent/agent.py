@@ -1,0 +1,419 @@
+"""The edge agent service: collectors -> disk buffer -> MQTT, one ``asyncio.TaskGroup``.
+
+Loops (each a named task):
+
+``collectors``  one supervised task per device; a failure is logged, counted and retried with
+                capped, jittered backoff and never stops the others.
+``writer``      drains the bounded intake queue into the disk buffer (readings are durable
+                before anything is published).
+``sealer``      turns staged readings into sequence-numbered batches (by size and by time).
+``forwarder``   publishes batches, at most ``batch.max_inflight`` at a time, and deletes each
+                one after its PUBACK. Batches sealed since the current connection came up
+                ("live") go first; older ones ("backlog") are replayed oldest first, paced at
+                ``batch.replay_batches_per_s``.
+``status``      the retained ``online`` status, periodically and on events.
+``downlink``    remote config and commands from ``down/config`` and ``down/command``.
+``mqtt``        the :class:`~edge_agent.publisher.Publisher` connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Final, ParamSpec, TypeVar
+
+import msgspec
+
+from contract.codec import decode_message
+from contract.errors import PayloadError
+from contract.messages import Command, ConfigUpdate, Status, Uplink
+from contract.readings import Cellular, Reading
+from edge_agent.backoff import Backoff, jittered_backoff
+from edge_agent.buffer import DiskBuffer, Tx
+from edge_agent.collectors import Collector, build_collectors
+from edge_agent.errors import DeviceError, NotConnectedError, PermanentError
+from edge_agent.publisher import DownChannel, Publisher
+from settings.edge import EdgeSettings
+from settings.errors import ConfigError
+from settings.loader import settings_from_dict
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_INTAKE_MAX: Final = 10_000
+_DOWNLINK_MAX: Final = 16
+RESTART_SECTIONS: Final = ("agent", "broker", "buffer")
+"""Sections a remote config may not change (they need a restart with an edited file)."""
+
+
+def config_hash(settings: EdgeSettings) -> str:
+    """A short stable hash of the effective settings (reported in the status)."""
+    return hashlib.sha256(msgspec.json.encode(settings)).hexdigest()[:16]
+
+
+@dataclass
+class AgentCounters:
+    """Counters reported in logs, the doctor and the benchmark."""
+
+    readings: int = 0
+    batches_acked: int = 0
+    batches_rejected: int = 0
+    device_errors: int = 0
+    loop_errors: int = 0
+    configs_applied: int = 0
+    configs_rejected: int = 0
+    failing: dict[str, str] = field(default_factory=dict)
+    """device id -> last error, while it fails."""
+
+
+class Agent:
+    """One gateway's agent.
+
+    Args:
+        settings: the effective settings.
+        file_config: the settings file as a plain table; a remote config is merged over it.
+        version: agent version reported in the status.
+        device_backoff: delay before retry n of a failing device (default 1 s doubling to 60 s).
+        mqtt_backoff: reconnect delays (default from ``[broker]``).
+    """
+
+    def __init__(
+        self,
+        settings: EdgeSettings,
+        *,
+        file_config: dict[str, Any] | None = None,
+        version: str = "0",
+        device_backoff: Backoff | None = None,
+        mqtt_backoff: Backoff | None = None,
+    ) -> None:
+        self.settings = settings
+        self.file_config = file_config if file_config is not None else msgspec.to_builtins(settings)
+        self.version = version
+        self.config_hash = config_hash(settings)
+        self.config_error: str | None = None
+        self.counters = AgentCounters()
+        self._device_backoff = device_backoff or jittered_backoff(1.0, 60.0)
+        self._db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-buffer")
+        self.buffer = DiskBuffer(
+            settings.buffer_path,
+            gateway=settings.agent.gateway,
+            max_readings=settings.buffer.max_readings,
+            max_bytes=int(settings.buffer.max_mb * 1024 * 1024),
+        )
+        self.publisher = Publisher(
+            settings.broker,
+            park=settings.agent.park,
+            gateway=settings.agent.gateway,
+            client_id=settings.client_id,
+            session_expiry_s=settings.agent.session_expiry_s,
+            max_inflight=max(20, settings.batch.max_inflight * 2),
+            backoff=mqtt_backoff,
+            birth=self.status,
+            on_down=self._on_down,
+        )
+        self.collectors: list[Collector] = []
+        self._intake: asyncio.Queue[bytes] = asyncio.Queue(maxsize=_INTAKE_MAX)
+        self._downlink: asyncio.Queue[tuple[DownChannel, bytes]] = asyncio.Queue(maxsize=_DOWNLINK_MAX)
+        self._restart = asyncio.Event()
+        self._seal_now = asyncio.Event()
+        self._sealed = asyncio.Event()
+        self._status_now = asyncio.Event()
+        self._acked = asyncio.Event()
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._boundary = 0
+        self._encoder = msgspec.json.Encoder()
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _db(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_pool, lambda: fn(*args, **kwargs))
+
+    def status(self) -> Status:
+        """The current ``online`` status."""
+        st = self.buffer.stats()
+        uplink: Uplink | None = None
+        for c in self.collectors:
+            last = getattr(c, "last", None)
+            if isinstance(last, Cellular) and getattr(getattr(c, "cfg", None), "uplink", False):
+                uplink = Uplink(
+                    operator=last.operator, tech=last.tech, rsrp_dbm=last.rsrp_dbm, sinr_db=last.sinr_db
+                )
+        return Status(
+            v=1,
+            gw=self.settings.agent.gateway,
+            state="online",
+            ts=int(time.time() * 1000),
+            agent_version=self.version,
+            config_hash=self.config_hash,
+            backlog=st.backlog,
+            dropped=st.dropped,
+            buffer_pct=st.fill_pct,
+            uplink=uplink,
+            config_error=self.config_error[:1024] if self.config_error else None,
+        )
+
+    def _on_down(self, channel: DownChannel, payload: bytes) -> None:
+        try:
+            self._downlink.put_nowait((channel, payload))
+        except asyncio.QueueFull:
+            log.warning("down-link queue full: %s message dropped", channel)
+
+    # ------------------------------------------------------------------ service
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then shut down gracefully (drain, flush, disconnect)."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                mqtt = tg.create_task(self.publisher.run(), name="mqtt")
+                collectors = tg.create_task(self._collectors_loop(), name="collectors")
+                writer = tg.create_task(self._writer_loop(), name="writer")
+                others = [
+                    tg.create_task(self._sealer_loop(), name="sealer"),
+                    tg.create_task(self._forwarder_loop(), name="forwarder"),
+                    tg.create_task(self._status_loop(), name="status"),
+                    tg.create_task(self._downlink_loop(), name="downlink"),
+                ]
+                await stop.wait()
+                log.info("edge agent stopping")
+                collectors.cancel()
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await collectors
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+                await self._flush_intake()
+                await self._db(self.buffer.seal, max_readings=self.settings.batch.max_readings)
+                self._sealed.set()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.agent.shutdown_grace_s):
+                        while self.publisher.connected and (self.buffer.stats().batches or self._inflight):
+                            self._acked.clear()
+                            await self._acked.wait()
+                for t in others:
+                    t.cancel()
+                for t in list(self._inflight.values()):
+                    t.cancel()
+                await self.publisher.aclose()
+                mqtt.cancel()
+        finally:
+            for c in self.collectors:
+                await c.aclose()
+            self._db_pool.shutdown(wait=True)
+            self.buffer.close()
+            log.info("edge agent stopped")
+
+    async def _flush_intake(self) -> None:
+        bodies: list[bytes] = []
+        while not self._intake.empty():
+            bodies.append(self._intake.get_nowait())
+        if bodies:
+            await self._db(self.buffer.put, bodies)
+
+    # ------------------------------------------------------------------ collectors
+
+    async def _collectors_loop(self) -> None:
+        while True:
+            self._restart.clear()
+            self.collectors = build_collectors(self.settings.collectors)
+            tasks = [
+                asyncio.create_task(self._poll(c), name=f"collector-{c.device}") for c in self.collectors
+            ]
+            try:
+                await self._restart.wait()
+                log.info("restarting %d collectors", len(self.collectors))
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                for c in self.collectors:
+                    await c.aclose()
+                self.counters.failing.clear()
+
+    async def _poll(self, c: Collector) -> None:
+        attempt = 0
+        next_t = time.monotonic()
+        while True:
+            try:
+                readings: list[Reading] = await c.read()
+            except DeviceError as exc:
+                attempt += 1
+                self.counters.device_errors += 1
+                if self.counters.failing.get(c.device) != str(exc):
+                    log.warning("device %s failed (retrying with backoff): %s", c.device, exc)
+                self.counters.failing[c.device] = str(exc)
+                await asyncio.sleep(self._device_backoff(attempt))
+                next_t = time.monotonic()
+                continue
+            except Exception as exc:
+                # Top of a supervised loop: a collector bug must not stop the other devices.
+                attempt += 1
+                self.counters.loop_errors += 1
+                self.counters.failing[c.device] = f"{type(exc).__name__}: {exc}"
+                log.exception("collector %s crashed; restarting it with backoff", c.device)
+                await asyncio.sleep(self._device_backoff(attempt))
+                next_t = time.monotonic()
+                continue
+            if attempt:
+                log.info("device %s is answering again", c.device)
+            attempt = 0
+            self.counters.failing.pop(c.device, None)
+            for r in readings:
+                await self._intake.put(self._encoder.encode(r))
+            self.counters.readings += len(readings)
+            next_t += c.interval_s
+            now = time.monotonic()
+            if next_t < now:
+                next_t = now
+            await asyncio.sleep(next_t - now)
+
+    # ------------------------------------------------------------------ buffer and forwarding
+
+    async def _writer_loop(self) -> None:
+        while True:
+            bodies = [await self._intake.get()]
+            while len(bodies) < 5000 and not self._intake.empty():
+                bodies.append(self._intake.get_nowait())
+            dropped = await self._db(self.buffer.put, bodies)
+            if dropped:
+                log.warning("disk buffer full: dropped the %d oldest readings", dropped)
+            if self.buffer.stats().staged >= self.settings.batch.max_readings:
+                self._seal_now.set()
+
+    async def _sealer_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.batch.max_interval_s):
+                    await self._seal_now.wait()
+            self._seal_now.clear()
+            if await self._db(self.buffer.seal, max_readings=self.settings.batch.max_readings):
+                self._sealed.set()
+
+    def _next_tx(self, last_replay: float) -> Tx | None:
+        exclude = tuple(self._inflight)
+        tx = self.buffer.begin(min_seq=self._boundary, exclude=exclude)
+        if tx is None and time.monotonic() - last_replay >= 1.0 / self.settings.batch.replay_batches_per_s:
+            tx = self.buffer.begin(max_seq=self._boundary, exclude=exclude)
+        return tx
+
+    async def _forwarder_loop(self) -> None:
+        last_replay = 0.0
+        connects = -1
+        while True:
+            await self.publisher.wait_connected()
+            if self.publisher.connects != connects:
+                connects = self.publisher.connects
+                # Everything sealed before this connection is backlog; newer batches are live.
+                self._boundary = self.buffer.stats().next_seq
+            if len(self._inflight) >= self.settings.batch.max_inflight:
+                await asyncio.wait(list(self._inflight.values()), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            self._sealed.clear()
+            tx = await self._db(self._next_tx, last_replay)
+            if tx is None:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0 / self.settings.batch.replay_batches_per_s):
+                        await self._sealed.wait()
+                continue
+            if tx.seq < self._boundary:
+                last_replay = time.monotonic()
+            self._inflight[tx.seq] = asyncio.create_task(self._send(tx), name=f"send-{tx.seq}")
+
+    async def _send(self, tx: Tx) -> None:
+        try:
+            await self.publisher.publish_batch(tx.payload)
+        except PermanentError as exc:
+            # The broker refused it (e.g. ACL): retrying forever would block the buffer.
+            self.counters.batches_rejected += 1
+            log.error("batch seq %d (%d readings) refused and dropped: %s", tx.seq, tx.readings, exc)
+        except NotConnectedError:
+            self._inflight.pop(tx.seq, None)
+            return
+        try:
+            await self._db(self.buffer.commit, tx)
+            self.counters.batches_acked += 1
+        finally:
+            self._inflight.pop(tx.seq, None)
+            self._sealed.set()
+            self._acked.set()
+
+    # ------------------------------------------------------------------ status and down-link
+
+    async def _status_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.agent.status_interval_s):
+                    await self._status_now.wait()
+            self._status_now.clear()
+            if not self.publisher.connected:
+                continue
+            try:
+                async with asyncio.timeout(30):
+                    await self.publisher.publish_status(self.status())
+            except (TimeoutError, NotConnectedError, PermanentError) as exc:
+                log.warning("status not published: %s", exc)
+
+    async def _downlink_loop(self) -> None:
+        while True:
+            channel, payload = await self._downlink.get()
+            if not payload:
+                continue  # a retained message being cleared
+            try:
+                if channel == "config":
+                    self.apply_remote_config(payload)
+                else:
+                    await self._command(decode_message(payload, Command))
+            except Exception:
+                # Top of a supervised loop: a bad down-link message must not stop the agent.
+                self.counters.loop_errors += 1
+                log.exception("down-link %s message failed", channel)
+            self._status_now.set()
+
+    async def _command(self, cmd: Command) -> None:
+        log.info("command %s (id %s)", cmd.cmd, cmd.id)
+        if cmd.cmd == "flush":
+            self._seal_now.set()
+        elif cmd.cmd == "restart_collectors":
+            self._restart.set()
+
+    def apply_remote_config(self, payload: bytes) -> bool:
+        """Validate a ``down/config`` document and apply it live; return whether it was applied.
+
+        The document's tables replace the same tables of the settings file. ``[agent]``,
+        ``[broker]`` and ``[buffer]`` must stay as they are (they need a restart).
+        """
+        try:
+            update = decode_message(payload, ConfigUpdate)
+            merged = {**self.file_config, **update.config}
+            new = settings_from_dict(EdgeSettings, merged, where="remote config")
+            changed = [s for s in RESTART_SECTIONS if getattr(new, s) != getattr(self.settings, s)]
+            if changed:
+                raise ConfigError(
+                    f"remote config changes [{'], ['.join(changed)}], which need a restart: "
+                    "edit the settings file on the gateway instead"
+                )
+        except (PayloadError, ConfigError) as exc:
+            reason = getattr(exc, "reason", None) or str(exc)
+            self.config_error = reason
+            self.counters.configs_rejected += 1
+            log.warning("remote config rejected: %s", reason)
+            return False
+        new_hash = config_hash(new)
+        self.config_error = None
+        if new_hash == self.config_hash:
+            return True
+        self.settings = new
+        self.config_hash = new_hash
+        self.counters.configs_applied += 1
+        logging.getLogger().setLevel(new.logging.level)
+        self._restart.set()
+        log.info("remote config %s applied (%d collector tables)", new_hash, len(new.collectors))
+        return True

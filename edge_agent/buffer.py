@@ -1,0 +1,293 @@
+"""Durable store-and-forward buffer: SQLite in WAL mode, used as a transactional cursor.
+
+Readings are written to disk before anything is published:
+
+1. :meth:`DiskBuffer.put` stages encoded readings (one row each).
+2. :meth:`DiskBuffer.seal` turns staged readings, oldest first, into encoded telemetry batches
+   and gives each its sequence number there and then. A batch is stored with its final bytes,
+   so every resend (after a reconnect, or after a restart) carries the same ``seq``, ``sent``
+   and readings. The next sequence number is stored in the same transaction, so it survives
+   restarts and never goes backwards.
+3. :meth:`DiskBuffer.begin` hands out the oldest stored batch (in a seq range, skipping those
+   already in flight); :meth:`DiskBuffer.commit` deletes it after the broker's PUBACK. A crash
+   between the two replays the batch.
+
+Size cap and drop-oldest policy: when the readings held (staged plus batched) exceed
+``max_readings``, or their bytes exceed ``max_bytes``, whole batches are dropped oldest first,
+then the oldest staged readings. Every dropped reading is counted in ``dropped`` (persisted)
+and reported in the agent's status. A dropped batch's ``seq`` is simply never sent, so the
+receivers' loss ledger counts the gap.
+
+Synchronous on purpose: the agent runs it on one dedicated worker thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from contract.ids import check_id
+from contract.limits import MAX_PAYLOAD_BYTES, MAX_READINGS_PER_BATCH
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS staged (id INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, nbytes INTEGER NOT NULL, payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+_ENVELOPE_RESERVE: Final = 200
+"""Bytes kept free in a batch payload for the envelope (version, gateway, seq, sent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    """One batch handed out by :meth:`DiskBuffer.begin`; commit it after the PUBACK."""
+
+    seq: int
+    readings: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BufferStats:
+    """Fill of the buffer.
+
+    Attributes:
+        staged: readings not yet in a batch.
+        batched: readings in sealed batches waiting for their PUBACK.
+        batches: number of such batches.
+        nbytes: stored reading bytes.
+        dropped: readings dropped by the size cap since the buffer was created.
+        fill_pct: the larger of the reading and byte fill, in percent of the caps.
+        next_seq: the sequence number of the next sealed batch.
+    """
+
+    staged: int
+    batched: int
+    batches: int
+    nbytes: int
+    dropped: int
+    fill_pct: float
+    next_seq: int
+
+    @property
+    def backlog(self) -> int:
+        """Readings waiting to be acknowledged (staged plus batched)."""
+        return self.staged + self.batched
+
+
+class DiskBuffer:
+    """The on-disk buffer of one gateway (see the module docstring).
+
+    Args:
+        path: SQLite file (created with its directory when missing).
+        gateway: gateway id written into every batch envelope.
+        max_readings: cap on readings held.
+        max_bytes: cap on reading bytes held.
+    """
+
+    def __init__(self, path: str | Path, *, gateway: str, max_readings: int, max_bytes: int) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.gateway = check_id(gateway, "gateway")
+        self.max_readings = max_readings
+        self.max_bytes = max_bytes
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a process crash (SIGKILL); only a power loss may lose
+        # the last transactions.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._staged, self._staged_bytes = self._db.execute(
+            "SELECT count(*), coalesce(sum(length(body)), 0) FROM staged"
+        ).fetchone()
+        self._batched, self._batches, self._batched_bytes = self._db.execute(
+            "SELECT coalesce(sum(n), 0), count(*), coalesce(sum(nbytes), 0) FROM batches"
+        ).fetchone()
+        self._next_seq = self._meta("next_seq")
+        self._dropped = self._meta("dropped")
+
+    def _meta(self, key: str) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _set_meta(self, key: str, value: int) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def close(self) -> None:
+        """Close the database (a checkpoint folds the WAL into the main file)."""
+        self._db.close()
+
+    # ------------------------------------------------------------------ the cursor
+
+    def put(self, bodies: Sequence[bytes]) -> int:
+        """Store encoded readings durably; return how many older readings the cap dropped."""
+        if not bodies:
+            return 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany("INSERT INTO staged (body) VALUES (?)", [(b,) for b in bodies])
+            self._staged += len(bodies)
+            self._staged_bytes += sum(len(b) for b in bodies)
+            dropped = self._enforce_cap()
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._reload_counters()
+            raise
+        return dropped
+
+    def seal(self, *, max_readings: int = MAX_READINGS_PER_BATCH, now_ms: int | None = None) -> int:
+        """Turn every staged reading into batches of at most ``max_readings``; return the count.
+
+        A batch also stays under the contract's payload limit.
+        """
+        if self._staged == 0:
+            return 0
+        max_readings = max(1, min(max_readings, MAX_READINGS_PER_BATCH))
+        sent = int(time.time() * 1000) if now_ms is None else now_ms
+        budget = MAX_PAYLOAD_BYTES - _ENVELOPE_RESERVE
+        formed = 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = self._db.execute("SELECT id, body FROM staged ORDER BY id").fetchall()
+            chunk: list[bytes] = []
+            size = 0
+            last_id = 0
+            for row_id, body in rows:
+                if chunk and (len(chunk) >= max_readings or size + len(body) + 1 > budget):
+                    self._store_batch(chunk, sent)
+                    formed += 1
+                    chunk, size = [], 0
+                chunk.append(body)
+                size += len(body) + 1
+                last_id = row_id
+            if chunk:
+                self._store_batch(chunk, sent)
+                formed += 1
+            self._db.execute("DELETE FROM staged WHERE id <= ?", (last_id,))
+            self._set_meta("next_seq", self._next_seq)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._reload_counters()
+            raise
+        self._staged = 0
+        self._staged_bytes = 0
+        return formed
+
+    def _store_batch(self, bodies: list[bytes], sent_ms: int) -> None:
+        seq = self._next_seq
+        head = f'{{"v":1,"gw":"{self.gateway}","seq":{seq},"sent":{sent_ms},"readings":['.encode()
+        payload = head + b",".join(bodies) + b"]}"
+        nbytes = sum(len(b) for b in bodies)
+        self._db.execute(
+            "INSERT INTO batches (seq, n, nbytes, payload) VALUES (?, ?, ?, ?)",
+            (seq, len(bodies), nbytes, payload),
+        )
+        self._next_seq = seq + 1
+        self._batched += len(bodies)
+        self._batches += 1
+        self._batched_bytes += nbytes
+
+    def begin(
+        self, *, min_seq: int = 0, max_seq: int | None = None, exclude: Collection[int] = ()
+    ) -> Tx | None:
+        """The oldest stored batch with ``min_seq <= seq < max_seq`` not in ``exclude``, or None."""
+        hi = 2**63 - 1 if max_seq is None else max_seq
+        sql = "SELECT seq, n, payload FROM batches WHERE seq >= ? AND seq < ?"
+        params: list[int] = [min_seq, hi]
+        if exclude:
+            sql += f" AND seq NOT IN ({','.join('?' * len(exclude))})"
+            params.extend(exclude)
+        row = self._db.execute(sql + " ORDER BY seq LIMIT 1", params).fetchone()
+        return None if row is None else Tx(seq=row[0], readings=row[1], payload=row[2])
+
+    def commit(self, tx: Tx) -> None:
+        """Delete an acknowledged batch (a no-op if the cap already dropped it)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._db.execute("SELECT n, nbytes FROM batches WHERE seq = ?", (tx.seq,)).fetchone()
+            if row is not None:
+                self._db.execute("DELETE FROM batches WHERE seq = ?", (tx.seq,))
+                self._batched -= row[0]
+                self._batches -= 1
+                self._batched_bytes -= row[1]
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._reload_counters()
+            raise
+
+    # ------------------------------------------------------------------ cap and stats
+
+    def _enforce_cap(self) -> int:
+        dropped = 0
+        while self._over_cap() and self._batches:
+            seq, n, nbytes = self._db.execute(
+                "SELECT seq, n, nbytes FROM batches ORDER BY seq LIMIT 1"
+            ).fetchone()
+            self._db.execute("DELETE FROM batches WHERE seq = ?", (seq,))
+            self._batched -= n
+            self._batches -= 1
+            self._batched_bytes -= nbytes
+            dropped += n
+        if self._over_cap():
+            excess = max(
+                self._staged + self._batched - self.max_readings,
+                1 if self._staged_bytes + self._batched_bytes > self.max_bytes else 0,
+            )
+            while self._over_cap() and self._staged:
+                rows = self._db.execute(
+                    "SELECT id, length(body) FROM staged ORDER BY id LIMIT ?", (max(1, excess),)
+                ).fetchall()
+                self._db.execute("DELETE FROM staged WHERE id <= ?", (rows[-1][0],))
+                self._staged -= len(rows)
+                self._staged_bytes -= sum(r[1] for r in rows)
+                dropped += len(rows)
+                excess = 1
+        if dropped:
+            self._dropped += dropped
+            self._set_meta("dropped", self._dropped)
+        return dropped
+
+    def _over_cap(self) -> bool:
+        return bool(
+            self._staged + self._batched > self.max_readings
+            or self._staged_bytes + self._batched_bytes > self.max_bytes
+        )
+
+    def _reload_counters(self) -> None:
+        self._staged, self._staged_bytes = self._db.execute(
+            "SELECT count(*), coalesce(sum(length(body)), 0) FROM staged"
+        ).fetchone()
+        self._batched, self._batches, self._batched_bytes = self._db.execute(
+            "SELECT coalesce(sum(n), 0), count(*), coalesce(sum(nbytes), 0) FROM batches"
+        ).fetchone()
+        self._next_seq = self._meta("next_seq")
+        self._dropped = self._meta("dropped")
+
+    def stats(self) -> BufferStats:
+        """Current fill and counters."""
+        held = self._staged + self._batched
+        nbytes = self._staged_bytes + self._batched_bytes
+        fill = max(held / self.max_readings, nbytes / self.max_bytes) * 100.0
+        return BufferStats(
+            staged=self._staged,
+            batched=self._batched,
+            batches=self._batches,
+            nbytes=nbytes,
+            dropped=self._dropped,
+            fill_pct=round(min(fill, 100.0), 2),
+            next_seq=self._next_seq,
+        )

@@ -1,0 +1,237 @@
+"""``parkwatch edge init``: write a commented agent config from flags, prompts or simulator endpoints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from contract.ids import is_valid_id
+from settings.edge import EdgeSettings
+from settings.errors import ConfigError
+from settings.loader import load_settings
+
+
+@dataclass
+class InitValues:
+    """What a new config needs; everything else keeps its documented default."""
+
+    park: str = ""
+    gateway: str = ""
+    broker_host: str = "127.0.0.1"
+    broker_port: int = 1883
+    username: str = ""
+    password: str = ""
+    protocol: str = "5"
+    tls_ca: str = ""
+    topic_root: str = "parkwatch"
+    state_dir: str = "/var/lib/parkwatch-edge"
+    lat: float | None = None
+    lon: float | None = None
+    modbus: list[tuple[str, str, int, str]] = field(default_factory=list)
+    """(device id, host, port, kind machine|energy|environment)."""
+    modems: list[tuple[str, str, bool]] = field(default_factory=list)
+    """(device id, address, uplink)."""
+    probes: list[tuple[str, str, int]] = field(default_factory=list)
+    """(target name, host, port)."""
+    system: bool = True
+
+
+def _q(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def render(v: InitValues) -> str:
+    """The commented TOML text of a config (see ``config/edge.toml`` for every option)."""
+    out = [
+        "# parkwatch edge agent settings (written by `parkwatch edge init`).",
+        "# Every option and its default is documented in config/edge.toml and docs/edge-agent.md.",
+        "# Check it with: parkwatch edge doctor --config <this file>",
+        "",
+        "[agent]",
+        f"park = {_q(v.park)}                # park id (topic segment)",
+        f"gateway = {_q(v.gateway)}          # this gateway's id, unique in the park",
+        f"state_dir = {_q(v.state_dir)}      # disk buffer lives here",
+        "status_interval_s = 60.0           # retained online status period",
+    ]
+    if v.lat is not None and v.lon is not None:
+        out += [f"lat = {v.lat}", f"lon = {v.lon}"]
+    out += [
+        "",
+        "[broker]",
+        f"host = {_q(v.broker_host)}",
+        f"port = {v.broker_port}",
+        f'protocol = "{v.protocol}"                     # "5" or "3.1.1"',
+        f"username = {_q(v.username)}       # per-gateway credentials (empty: anonymous)",
+        f"password = {_q(v.password)}",
+        f"topic_root = {_q(v.topic_root)}",
+    ]
+    if v.tls_ca:
+        out += ["", "[broker.tls]", f"ca_file = {_q(v.tls_ca)}      # CA that signed the broker certificate"]
+    out += [
+        "",
+        "[batch]",
+        "max_readings = 500                 # seal a batch at this many readings (<= 1000)",
+        "max_interval_s = 1.0               # ... or at least this often",
+        "",
+        "[buffer]",
+        "max_readings = 5000000             # cap; the oldest readings are dropped beyond it",
+        "max_mb = 512.0",
+    ]
+    if v.modbus:
+        out += ["", "[[collectors]]", 'type = "modbus"']
+        for dev_id, host, port, kind in v.modbus:
+            out += [
+                "",
+                "[[collectors.devices]]",
+                f"id = {_q(dev_id)}",
+                f"host = {_q(host)}",
+                f"port = {port}",
+                f'kind = "{kind}"                   # machine | energy | environment | generic',
+                f'profile = "{kind}"                # built-in register map of the simulator devices',
+                "poll_interval_s = 1.0",
+                'report = "period"                  # or "change" (plus a heartbeat every report_period_s)',
+            ]
+    if v.modems:
+        out += ["", "[[collectors]]", 'type = "cellular"']
+        for dev_id, address, uplink in v.modems:
+            out += [
+                "",
+                "[[collectors.modems]]",
+                f"id = {_q(dev_id)}",
+                f"address = {_q(address)}           # tcp://host:port or /dev/ttyUSB2",
+                "interval_s = 10.0",
+                "gnss = true",
+                f"uplink = {'true' if uplink else 'false'}                      # its signal goes into the status",
+            ]
+    if v.probes:
+        out += ["", "[[collectors]]", 'type = "broadband"', "interval_s = 60.0"]
+        for name, host, port in v.probes:
+            out += [
+                "",
+                "[[collectors.targets]]",
+                f"name = {_q(name)}",
+                f"host = {_q(host)}",
+                f"port = {port}",
+            ]
+    if v.system:
+        out += ["", "[[collectors]]", 'type = "system"', "interval_s = 30.0"]
+    out += ["", "[logging]", 'level = "INFO"', 'format = "text"', ""]
+    return "\n".join(out)
+
+
+def from_endpoints(path: str, gateway: str | None) -> InitValues:
+    """Values from the simulator's ``--endpoints-out`` JSON (one gateway of it).
+
+    Raises:
+        ConfigError: unreadable file or unknown gateway.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read simulator endpoints: {exc}") from exc
+    gateways: dict[str, Any] = data.get("gateways", data) if isinstance(data, dict) else {}
+    if not gateways:
+        raise ConfigError(f"{path}: no gateways in the endpoints file")
+    gw_id = gateway or next(iter(gateways))
+    if gw_id not in gateways:
+        raise ConfigError(f"{path}: gateway {gw_id!r} not found; known: {', '.join(list(gateways)[:20])}")
+    gw = gateways[gw_id]
+    v = InitValues(park=gw.get("park", ""), gateway=gw_id)
+    pos = gw.get("position") or {}
+    if isinstance(pos, dict):
+        v.lat, v.lon = pos.get("lat"), pos.get("lon")
+    elif isinstance(pos, list | tuple) and len(pos) >= 2:
+        v.lat, v.lon = pos[0], pos[1]
+    for dev in gw.get("devices", []):
+        kind, dev_id, host, port = (
+            dev.get("kind"),
+            dev.get("device_id") or dev.get("id"),
+            dev.get("host"),
+            dev.get("port"),
+        )
+        if kind in ("machine", "energy", "environment"):
+            v.modbus.append((dev_id, host, int(port), kind))
+        elif kind == "modem":
+            v.modems.append((dev_id, f"tcp://{host}:{port}", not v.modems))
+        elif kind == "probe_target":
+            v.probes.append((dev_id, host, int(port)))
+    return v
+
+
+def _parse_hostport(text: str, what: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"{what} {text!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+def prompt_missing(v: InitValues, ask: Callable[[str], str] = input) -> None:
+    """Ask for the values a config cannot do without (interactive use)."""
+    while not is_valid_id(v.park):
+        v.park = ask("park id (e.g. hp-deep-c): ").strip()
+    while not is_valid_id(v.gateway):
+        v.gateway = ask("gateway id (e.g. gw-001): ").strip()
+    host = ask(f"broker host [{v.broker_host}]: ").strip()
+    v.broker_host = host or v.broker_host
+    port = ask(f"broker port [{v.broker_port}]: ").strip()
+    v.broker_port = int(port) if port.isdigit() else v.broker_port
+    if not v.username:
+        v.username = ask("MQTT username (empty: anonymous): ").strip()
+    if v.username and not v.password:
+        v.password = ask("MQTT password: ").strip()
+    while True:
+        dev = ask("add a Modbus device as ID HOST:PORT KIND (empty to finish): ").strip()
+        if not dev:
+            break
+        parts = dev.split()
+        if len(parts) == 3 and parts[2] in ("machine", "energy", "environment"):
+            host, port_n = _parse_hostport(parts[1], "device")
+            v.modbus.append((parts[0], host, port_n, parts[2]))
+        else:
+            print("  expected e.g.: cnc-01 10.0.0.21:502 machine", file=sys.stderr)
+
+
+def write(v: InitValues, out: str, *, force: bool) -> Path:
+    """Render, validate by loading it back, and write the config.
+
+    Raises:
+        ConfigError: the values do not make a valid config, or the file exists without ``force``.
+    """
+    path = Path(out)
+    if path.exists() and not force:
+        raise ConfigError(f"{path} exists; pass --force to overwrite it")
+    text = render(v)
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        load_settings(EdgeSettings, tmp, env={})
+    except ConfigError:
+        tmp.unlink()
+        raise
+    tmp.replace(path)
+    return path
+
+
+def add_device_flags(v: InitValues, modbus: list[str], modems: list[str], probes: list[str]) -> None:
+    """Parse ``--modbus ID=HOST:PORT:KIND``, ``--modem ID=ADDRESS`` and ``--probe NAME=HOST:PORT``."""
+    for spec in modbus:
+        dev_id, _, rest = spec.partition("=")
+        hostport, _, kind = rest.rpartition(":")
+        host, port = _parse_hostport(hostport, "--modbus")
+        if kind not in ("machine", "energy", "environment"):
+            raise ConfigError(f"--modbus {spec!r}: KIND must be machine, energy or environment")
+        v.modbus.append((dev_id, host, port, kind))
+    for spec in modems:
+        dev_id, _, address = spec.partition("=")
+        if not address:
+            raise ConfigError(f"--modem {spec!r}: expected ID=tcp://HOST:PORT or ID=/dev/ttyUSB2")
+        v.modems.append((dev_id, address, not v.modems))
+    for spec in probes:
+        name, _, hostport = spec.partition("=")
+        host, port = _parse_hostport(hostport, "--probe")
+        v.probes.append((name, host, port))
