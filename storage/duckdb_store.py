@@ -100,13 +100,16 @@ class DuckStore:
             if not dedupe:
                 self._con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
                 return int(data.num_rows)
+            # Columns absent from the appended data are NULL in it, so they match only NULL.
             key = row_key(table)
-            keys = ", ".join(key)
-            match = " AND ".join(f"e.{k} IS NOT DISTINCT FROM n.{k}" for k in key)
+            present = set(data.column_names)
+            match = " AND ".join(
+                f"e.{k} IS NOT DISTINCT FROM n.{k}" if k in present else f"e.{k} IS NULL" for k in key
+            )
             row = self._con.execute(
                 f"""
                 INSERT INTO {table} ({cols})
-                SELECT {cols} FROM (SELECT DISTINCT ON ({keys}) * FROM {name}) AS n
+                SELECT {cols} FROM (SELECT DISTINCT ON ({", ".join(k for k in key if k in present)}) * FROM {name}) AS n
                 WHERE NOT EXISTS (
                     SELECT 1 FROM {table} AS e
                     WHERE e.ts BETWEEN (SELECT min(ts) FROM {name}) AND (SELECT max(ts) FROM {name})
@@ -116,7 +119,8 @@ class DuckStore:
             ).fetchone()
             return int(row[0]) if row else 0
         finally:
-            self._con.unregister(name)
+            with contextlib.suppress(duckdb.Error):  # keep the original error of an aborted transaction
+                self._con.unregister(name)
 
     def delete_older_than(self, cutoff_ms: int) -> int:
         """Delete rows older than ``cutoff_ms`` (epoch ms) from every retention table."""

@@ -13,6 +13,8 @@ import logging
 import re
 import time
 
+import httpx
+
 from ingest.errors import ConfigError, RetryableError
 from ingest.model import DeadLetter, WriteBatch, WriteResult
 from ingest.points import dead_letter_line, encode_batch, truncate_raw
@@ -44,9 +46,12 @@ class InfluxSink:
     Args:
         settings: ``[sink]`` with ``type = "influxdb"``.
         src: this ingester's name, the ``src`` tag of its dead letters.
+        transport: an httpx transport (tests).
     """
 
-    def __init__(self, settings: SinkSettings, *, src: str) -> None:
+    def __init__(
+        self, settings: SinkSettings, *, src: str, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         if not isinstance(settings, InfluxSinkSettings):
             raise ConfigError('sink: InfluxSink needs [sink] type = "influxdb"')
         self._s = settings
@@ -58,6 +63,7 @@ class InfluxSink:
             password=settings.password,
             timeout_s=settings.timeout_s,
             gzip=settings.gzip,
+            transport=transport,
         )
         self._last_ns = 0
 
@@ -162,7 +168,10 @@ class InfluxSink:
                 await self._post(enc.lines[i : i + step], refused)
             if refused:
                 log.warning("InfluxDB refused %d point(s); stored as dead letters", len(refused))
-                await self._post([dead_letter_line(d) for d in refused], [])
+                lost: list[DeadLetter] = []
+                await self._post([dead_letter_line(d) for d in refused], lost)
+                if lost:
+                    log.error("InfluxDB refused %d dead-letter point(s) too; they are lost", len(lost))
         except InfluxRetryableError as exc:
             raise RetryableError(str(exc), exc.retry_after_s) from exc
         except InfluxError as exc:
