@@ -1,0 +1,1 @@
+"""Device models: pure, seeded state machines stepped in simulated time (no sockets)."""
