@@ -1,8 +1,8 @@
 """Small deterministic test data and loaders into a real DuckDB file and a real InfluxDB.
 
 Rows use the storage layout of :mod:`storage.schema`: ``ts`` as naive UTC datetimes, ``h3`` as
-an integer (DuckDB) / hex tag (InfluxDB). The InfluxDB loader is a small line-protocol encoder of
-this test suite's own (the ingester's encoder is tested on its own).
+an integer (DuckDB) / hex tag (InfluxDB). The InfluxDB loader is written with
+the ingester's :func:`storage.lineprotocol.encode_point`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import h3
 import numpy as np
 
 from storage.duckdb_schema import ddl, table_columns
+from storage.lineprotocol import encode_point
 from storage.schema import KIND_COLUMNS
 
 T0: Final = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
@@ -218,22 +219,16 @@ def load_duckdb(path: Path, rows: Rows) -> None:
     con.close()
 
 
-def _esc_tag(v: str) -> str:
-    return v.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-
-
-def _field(v: Any, typ: str) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if typ == "int" or (typ == "" and isinstance(v, int)):
-        return f"{int(v)}i"
-    if isinstance(v, int | float):
-        return repr(float(v))
-    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _typed(v: Any, typ: str) -> Any:
+    if typ == "int" and not isinstance(v, bool):
+        return int(v)
+    if typ == "float":
+        return float(v)
+    return v
 
 
 def line_protocol(rows: Rows) -> str:
-    """Line protocol of ``rows`` in the layout of :mod:`storage.schema`."""
+    """Line protocol of ``rows`` in the layout of :mod:`storage.schema` (tags sorted, like the ingester)."""
     lines = []
     for table, items in rows.items():
         cols = {c.name: c for c in KIND_COLUMNS.get(table, ())}
@@ -246,11 +241,13 @@ def line_protocol(rows: Rows) -> str:
             for name, c in cols.items():
                 if c.dimension and r.get(name) is not None:
                     tags[name] = r[name]
-            fields = {k: v for k, v in r.items() if k not in tags and k not in ("ts", "h3") and v is not None}
-            tag_s = ",".join(f"{k}={_esc_tag(str(v))}" for k, v in sorted(tags.items()))
-            fld_s = ",".join(f"{k}={_field(v, cols[k].type if k in cols else '')}" for k, v in fields.items())
+            fields = [
+                (k, _typed(v, cols[k].type if k in cols else ""))
+                for k, v in r.items()
+                if k not in tags and k not in ("ts", "h3") and v is not None
+            ]
             ns = int(r["ts"].timestamp() * 1_000_000) * 1000
-            lines.append(f"{table},{tag_s} {fld_s} {ns}")
+            lines.append(encode_point(table, sorted(tags.items()), fields, ns))
     return "\n".join(lines) + "\n"
 
 

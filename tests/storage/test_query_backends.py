@@ -22,16 +22,19 @@ pytestmark = pytest.mark.integration
 WEEK = Scope(parks=None, start=T0 - timedelta(days=1), end=T0 + timedelta(days=6))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def backends(
-    tmp_path: Path, influxdb: ServerProcess, influx_db_name: str
+    tmp_path_factory: pytest.TempPathFactory, influxdb: ServerProcess
 ) -> Iterator[tuple[QueryBackend, QueryBackend]]:
+    """The same data in a DuckDB file and an InfluxDB database, loaded once for this module (read-only)."""
     rows = dataset()
-    load_duckdb(tmp_path / "store.duckdb", rows)
+    path = tmp_path_factory.mktemp("query") / "store.duckdb"
+    load_duckdb(path, rows)
     url = f"http://{influxdb.host}:{influxdb.port}"
-    load_influx(url, influx_db_name, rows)
-    duck = DuckDBQuery(path=tmp_path / "store.duckdb")
-    influx = InfluxQuery(url=url, database=influx_db_name)
+    db = f"pw_query_{uuid.uuid4().hex[:8]}"
+    load_influx(url, db, rows)
+    duck = DuckDBQuery(path=path)
+    influx = InfluxQuery(url=url, database=db)
     yield duck, influx
     duck.close()
     influx.close()
