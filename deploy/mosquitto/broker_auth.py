@@ -1,0 +1,95 @@
+"""Write Mosquitto's password file and ACL from the API's gateway registry (compose job ``broker-auth``).
+
+Before writing, it makes sure the ingesters' service account (``[provisioning] ingest_username``)
+exists in the registry with the password given in ``MQTT_INGEST_PASSWORD``, so that a fresh
+deployment's ingesters can connect before anyone has called the API. The files are then written
+by ``parkwatch api mosquitto-files`` and, with ``--owner``, handed to the broker's user (the
+eclipse-mosquitto image runs as uid 1883 and must be able to read the 0600 password file).
+
+Usage (inside the parkwatch image, settings from ``PARKWATCH_CONFIG``)::
+
+    MQTT_INGEST_PASSWORD=... python broker_auth.py --out-dir /broker-auth --owner 1883:1883
+
+Reload the broker afterwards: ``docker compose kill -s SIGHUP mosquitto``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+MIN_PASSWORD_LENGTH = 16
+
+
+def ensure_ingest_account(env: Mapping[str, str]) -> str:
+    """Register (or re-key) the ingesters' broker account; return its username.
+
+    Raises:
+        SystemExit: the password is missing or too short.
+    """
+    from api import mosquitto
+    from api.registry import Registry
+    from settings.api import ApiSettings
+    from settings.loader import load_settings
+
+    password = env.get("MQTT_INGEST_PASSWORD", "")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise SystemExit(
+            f"broker-auth: set MQTT_INGEST_PASSWORD in .env to a random string of at least "
+            f"{MIN_PASSWORD_LENGTH} characters (e.g. `openssl rand -base64 24`)"
+        )
+    settings = load_settings(ApiSettings, env=env)
+    username = settings.provisioning.ingest_username
+    registry = Registry(settings.api.registry_path)
+    try:
+        current = dict(registry.services()).get(username)
+        # Re-hash only when the password changed: a fresh salt would rewrite the file each run.
+        if current is None or not mosquitto.verify_password(password, current):
+            registry.set_service(
+                username=username,
+                password_hash=mosquitto.hash_password(
+                    password, iterations=settings.provisioning.pbkdf2_iterations
+                ),
+            )
+    finally:
+        registry.close()
+    return username
+
+
+def _chown(out_dir: Path, owner: str) -> None:
+    uid_text, _, gid_text = owner.partition(":")
+    uid, gid = int(uid_text), int(gid_text or uid_text)
+    for path in (out_dir, out_dir / "passwd", out_dir / "acl"):
+        os.chown(path, uid, gid)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="broker_auth.py",
+        description="Write Mosquitto's passwd and acl files from the parkwatch gateway registry.",
+    )
+    parser.add_argument("--out-dir", required=True, type=Path, help="directory of passwd and acl")
+    parser.add_argument("--owner", default="", metavar="UID[:GID]", help="chown the files (needs root)")
+    args = parser.parse_args(argv)
+
+    from parkwatch.cli import main as parkwatch_main
+
+    username = ensure_ingest_account(os.environ)
+    # The same settings (PARKWATCH_CONFIG and PARKWATCH_* overrides) drive the file writer.
+    rc = parkwatch_main(["api", "mosquitto-files", "--out-dir", str(args.out_dir)])
+    if rc != 0:
+        return rc
+    if args.owner:
+        _chown(args.out_dir, args.owner)
+    print(
+        f"broker-auth: service account {username!r} registered; reload the broker with SIGHUP",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
