@@ -188,7 +188,7 @@ async def test_at_framing_echo_and_no_fix(sim: Simulator) -> None:
 
 
 async def test_no_service_modem_reports_search(sim: Simulator) -> None:
-    # ndv-gw-01 sits inside the steel works (20 dB) at the edge of Bach Dang Wireless' coverage.
+    # ndv-gw-01 sits inside the steel works (25 dB) at the edge of Bach Dang Wireless' coverage.
     modem = _device(sim.endpoints, "ndv-gw-01", "modem-1")
     csq, qeng, cops = await _at(modem.port, "AT+CSQ", 'AT+QENG="servingcell"', "AT+COPS?")
     assert _info(csq)[0] == "+CSQ: 99,99"
