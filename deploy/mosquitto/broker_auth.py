@@ -56,7 +56,22 @@ def ensure_ingest_account(env: Mapping[str, str]) -> str:
             )
     finally:
         registry.close()
+    _keep_directory_owner(Path(settings.api.registry_path))
     return username
+
+
+def _keep_directory_owner(db_path: Path) -> None:
+    """Give the registry files the owner of their directory.
+
+    This job runs as root (to hand the broker files to Mosquitto's user); a registry it creates
+    on a fresh volume must stay writable by the API, which runs unprivileged.
+    """
+    if os.geteuid() != 0:
+        return
+    st = db_path.parent.stat()
+    for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        if path.exists():
+            os.chown(path, st.st_uid, st.st_gid)
 
 
 def _chown(out_dir: Path, owner: str) -> None:

@@ -135,7 +135,7 @@ class Client:
         self.pubacks: dict[int, ReasonCode] = {}
         self._puback = threading.Condition()
         self.c.on_connect = lambda c, u, f, rc, p: self.connack.put(rc)
-        self.c.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload))
+        self.c.on_message = lambda c, u, m: self.messages.put((m.topic, bytes(m.payload)))
         self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.put(list(rcs))
         self.c.on_publish = self._on_publish
         self.c.connect(broker.server.host, broker.server.port, keepalive=30)

@@ -1,0 +1,217 @@
+"""docker-compose.yml, .env.example, the Dockerfile and the files they mount, checked without a Docker engine."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from settings.api import ApiSettings, InfluxQuerySettings
+from settings.ingest import InfluxSinkSettings, IngestSettings
+from settings.loader import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
+COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+ENV_EXAMPLE = (ROOT / ".env.example").read_text()
+COMPOSE_SCHEMA = ROOT / ".." / "shared" / "schemas" / "compose" / "compose-spec.json"
+
+_REF_RE = re.compile(r"\$\{([A-Z0-9_]+)(:?[-?][^}]*)?\}")
+SECRET_RE = re.compile(r"(PASSWORD|TOKEN|_USER|_ORG|_BUCKET|PUBLIC_HOST)$")
+INGESTERS = ("ingest-1", "ingest-2")
+
+
+def _env_example() -> dict[str, str]:
+    out = {}
+    for line in ENV_EXAMPLE.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _references() -> dict[str, set[str]]:
+    """Variable name → the modifiers it is referenced with (``:?msg``, ``:-default``, or '')."""
+    refs: dict[str, set[str]] = {}
+    for m in _REF_RE.finditer(COMPOSE_TEXT):
+        refs.setdefault(m.group(1), set()).add(m.group(2) or "")
+    return refs
+
+
+def _substitute(m: re.Match[str]) -> str:
+    modifier = m.group(2) or ""
+    if modifier.startswith(":-"):
+        return modifier[2:]
+    return "parkwatch" if "BUCKET" in m.group(1) else f"fake-{m.group(1).lower()}-value"
+
+
+def _fake_env(service: str) -> dict[str, str]:
+    """The service's environment as compose would set it: defaults, and made-up required values."""
+    return {
+        key: _REF_RE.sub(_substitute, str(value))
+        for key, value in (SERVICES[service].get("environment") or {}).items()
+    }
+
+
+def test_compose_file_validates_against_the_compose_specification() -> None:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    assert "draft-07" in schema["$schema"]
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(COMPOSE), key=str)
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
+
+
+def test_every_variable_is_documented_in_env_example_and_every_entry_is_used() -> None:
+    documented = _env_example()
+    refs = _references()
+    assert refs, "docker-compose.yml takes nothing from .env?"
+    assert set(refs) - set(documented) == set(), "referenced but not in .env.example"
+    assert set(documented) - set(refs) == set(), "in .env.example but never used"
+
+
+def test_secrets_have_no_working_defaults() -> None:
+    for name, modifiers in _references().items():
+        if SECRET_RE.search(name):
+            assert all(m.startswith(":?") for m in modifiers), f"{name} must be required (${{{name}:?...}})"
+            assert _env_example()[name] == "", f".env.example must leave {name} empty"
+    for name, modifiers in _references().items():
+        assert all(m == "" or m.startswith((":?", ":-")) for m in modifiers), name
+
+
+def test_no_literal_secrets_in_the_compose_file() -> None:
+    for service in SERVICES.values():
+        for key, value in (service.get("environment") or {}).items():
+            if re.search(r"PASSWORD|TOKEN|SECRET", key):
+                assert str(value).startswith("${"), f"{key} must come from .env"
+
+
+def test_long_running_services_have_healthchecks() -> None:
+    for name, service in SERVICES.items():
+        if name == "broker-auth":
+            assert service["restart"] == "no"
+            continue
+        assert "healthcheck" in service, name
+        assert service["restart"] == "unless-stopped", name
+
+
+def test_two_ingesters_share_a_subscription_with_their_own_sessions() -> None:
+    client_ids = set()
+    for name in INGESTERS:
+        env = _fake_env(name)
+        client_ids.add(env["PARKWATCH_INGEST__CLIENT_ID"])
+        settings = load_settings(IngestSettings, ROOT / "deploy" / "parkwatch" / "ingest.toml", env=env)
+        assert settings.ingest.share_group == "ingest"
+        assert settings.broker.protocol == "5"
+        assert isinstance(settings.sink, InfluxSinkSettings)
+        assert settings.sink.database == "parkwatch"
+        assert not settings.sink.create_database
+        deps = SERVICES[name]["depends_on"]
+        assert deps["influxdb"]["condition"] == deps["mosquitto"]["condition"] == "service_healthy"
+        spool = [v for v in SERVICES[name]["volumes"] if v.endswith(":/var/lib/parkwatch/spool")]
+        assert len(spool) == 1, "each ingester needs its own spool volume"
+    assert len(client_ids) == len(INGESTERS)
+    spools = {v for n in INGESTERS for v in SERVICES[n]["volumes"] if "spool" in v}
+    assert len(spools) == len(INGESTERS)
+
+
+def test_api_config_loads_with_the_compose_environment() -> None:
+    settings = load_settings(ApiSettings, ROOT / "deploy" / "parkwatch" / "api.toml", env=_fake_env("api"))
+    assert isinstance(settings.backend, InfluxQuerySettings)
+    assert settings.backend.url == "http://influxdb:8086"
+    assert settings.api.host == "0.0.0.0"
+    assert settings.api.registry_path.startswith("/var/lib/parkwatch/")
+    registry_mounts = [v for v in SERVICES["api"]["volumes"] if v.startswith("registry:")]
+    assert registry_mounts == ["registry:/var/lib/parkwatch"]
+    assert "registry:/var/lib/parkwatch" in SERVICES["broker-auth"]["volumes"]
+
+
+def test_broker_accounts_agree_between_api_ingesters_and_healthcheck() -> None:
+    api = tomllib.loads((ROOT / "deploy" / "parkwatch" / "api.toml").read_text())
+    ingest = tomllib.loads((ROOT / "deploy" / "parkwatch" / "ingest.toml").read_text())
+    user = api["provisioning"]["ingest_username"]
+    assert ingest["broker"]["username"] == user
+    assert ingest["broker"]["topic_root"] == api["provisioning"]["topic_root"]
+    assert f"-u {user} " in " ".join(SERVICES["mosquitto"]["healthcheck"]["test"])
+
+
+def test_bind_mounts_exist_in_the_repository() -> None:
+    for name, service in SERVICES.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name}: {source} is missing"
+            else:
+                assert source in COMPOSE["volumes"], f"{name}: undeclared volume {source}"
+
+
+def test_grafana_mounts_match_the_provisioning_files() -> None:
+    grafana = SERVICES["grafana"]
+    mounts = dict(v.split(":")[:2] for v in grafana["volumes"])
+    assert mounts["./dashboards/provisioning"] == "/etc/grafana/provisioning"
+    provider = yaml.safe_load(
+        (ROOT / "dashboards" / "provisioning" / "dashboards" / "parkwatch.yaml").read_text()
+    )
+    assert mounts["./dashboards/json"] == provider["providers"][0]["options"]["path"]
+    # Every $VARIABLE of the datasource file is set for Grafana (environment or its entrypoint).
+    datasource = yaml.safe_load(
+        (ROOT / "dashboards" / "provisioning" / "datasources" / "parkwatch-influxdb.yaml").read_text()
+    )
+    used = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", json.dumps(datasource["datasources"])))
+    provided = set(grafana["environment"]) | set(
+        re.findall(r"export ([A-Z0-9_]+)=", " ".join(grafana["command"]))
+    )
+    assert used and used <= provided, used - provided
+
+
+def test_token_files_come_from_the_influxdb_init_script() -> None:
+    script = ROOT / "deploy" / "influxdb" / "init" / "10-parkwatch.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    text = script.read_text()
+    influx_mounts = SERVICES["influxdb"]["volumes"]
+    for kind, readers in (("read", ("api", "grafana")), ("write", INGESTERS)):
+        path = f"/run/parkwatch/influxdb-{kind}"
+        assert f"{path} " in text or f"{path}\n" in text or f'{path}"' in text
+        assert f"influxdb-{kind}-token:{path}" in influx_mounts
+        for reader in readers:
+            assert f"influxdb-{kind}-token:{path}:ro" in SERVICES[reader]["volumes"], reader
+            assert f"cat {path}/token" in " ".join(SERVICES[reader]["command"]), reader
+    assert "./deploy/influxdb/init:/docker-entrypoint-initdb.d:ro" in influx_mounts
+
+
+def test_dockerfile_installs_every_package_with_server_extras() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert text.startswith("#") and "\nFROM python:3.11-slim\n" in text
+    assert 'pip install ".[server]"' in text
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]:
+        package = pattern.rstrip("*")
+        assert f"COPY {package} ./{package}\n" in text, f"the image lacks package {package}"
+    assert "\nUSER parkwatch\n" in text
+    broker_auth_cmd = SERVICES["broker-auth"]["command"]
+    assert broker_auth_cmd[1] in text, "broker_auth.py must be copied to where the job runs it"
+
+
+def test_broker_auth_refuses_a_weak_ingest_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "broker_auth", ROOT / "deploy" / "mosquitto" / "broker_auth.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = tmp_path / "api.toml"
+    config.write_text(f'[api]\nregistry_path = "{tmp_path}/r.sqlite"\n')
+    monkeypatch.setenv("PARKWATCH_CONFIG", str(config))
+    monkeypatch.setenv("MQTT_INGEST_PASSWORD", "short")
+    with pytest.raises(SystemExit, match="MQTT_INGEST_PASSWORD"):
+        module.main(["--out-dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
