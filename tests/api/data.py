@@ -17,6 +17,7 @@ from typing import Any, Final
 import duckdb
 import h3
 import numpy as np
+import pyarrow as pa
 
 from storage.duckdb_schema import ddl, table_columns
 from storage.lineprotocol import encode_point
@@ -214,9 +215,27 @@ def load_duckdb(path: Path, rows: Rows) -> None:
     tables = table_columns()
     for table, items in rows.items():
         cols = [c for c, _ in tables[table]]
-        data = [[_naive(r[c]) if c == "ts" else r.get(c) for c in cols] for r in items]
-        con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(cols))})", data)
+        data = {c: [_naive(r[c]) if c == "ts" else r.get(c) for r in items] for c in cols}
+        arrow = pa.table(
+            {
+                c: pa.array(v, type=_ARROW.get(t))
+                for (c, t), v in zip(tables[table], data.values(), strict=True)
+            }
+        )
+        con.register("incoming", arrow)
+        con.execute(f"INSERT INTO {table} SELECT * FROM incoming")
+        con.unregister("incoming")
     con.close()
+
+
+_ARROW: Final = {
+    "TIMESTAMP": pa.timestamp("us"),
+    "VARCHAR": pa.string(),
+    "DOUBLE": pa.float64(),
+    "BIGINT": pa.int64(),
+    "UBIGINT": pa.uint64(),
+    "BOOLEAN": pa.bool_(),
+}
 
 
 def _typed(v: Any, typ: str) -> Any:
