@@ -129,6 +129,7 @@ class Agent:
         self._acked = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._boundary = 0
+        self._drop_logged = -60.0
         self._encoder = msgspec.json.Encoder()
 
     # ------------------------------------------------------------------ helpers
@@ -283,8 +284,13 @@ class Agent:
             while len(bodies) < 5000 and not self._intake.empty():
                 bodies.append(self._intake.get_nowait())
             dropped = await self._db(self.buffer.put, bodies)
-            if dropped:
-                log.warning("disk buffer full: dropped the %d oldest readings", dropped)
+            if dropped and time.monotonic() - self._drop_logged >= 60.0:
+                self._drop_logged = time.monotonic()
+                log.warning(
+                    "disk buffer full: dropping the oldest readings (%d so far; raise [buffer] max_readings/max_mb "
+                    "or fix the uplink)",
+                    self.buffer.stats().dropped,
+                )
             if self.buffer.stats().staged >= self.settings.batch.max_readings:
                 self._seal_now.set()
 

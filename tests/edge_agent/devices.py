@@ -66,8 +66,9 @@ class ModbusDevice:
         self.server = ModbusTcpServer(ctx, address=("127.0.0.1", self.port))
         self._task: asyncio.Task[None] | None = None
 
-    def set(self, address: int, values: list[int]) -> None:
-        self.block.setValues(address + 1, values)
+    async def set(self, address: int, values: list[int]) -> None:
+        """Write holding registers (protocol addresses), as a PLC updating its values would."""
+        await self.server.async_setValues(1, 16, address, values)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self.server.serve_forever())

@@ -1,0 +1,345 @@
+"""The agent against simulated devices and a real Mosquitto: values, outage, buffer cap, remote config."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from contract.codec import encode
+from contract.messages import ConfigUpdate
+from contract.readings import Cellular, Energy, Machine
+from edge_agent.agent import Agent
+from edge_agent.main import load
+from tests.edge_agent.devices import ATModem, ModbusDevice, energy_registers, machine_registers
+from tests.edge_agent.helpers import Subscriber, agent_config
+from tests.servers import ServerProcess, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+
+FAST = lambda attempt: 0.1  # noqa: E731  (injected backoff: retry quickly in tests)
+
+
+@contextlib.asynccontextmanager
+async def running(config: str, tmp: Path, *, reconnect_s: float = 0.1) -> AsyncIterator[Agent]:
+    path = tmp / "edge.toml"
+    path.write_text(config)
+    settings, table = load(str(path))
+    agent = Agent(
+        settings,
+        file_config=table,
+        version="test",
+        device_backoff=FAST,
+        mqtt_backoff=lambda attempt: reconnect_s,
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        yield agent
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+
+MACHINE = dict(
+    state=2,
+    spindle_temp_c=61.3,
+    motor_temp_c=-4.5,
+    vibration_mm_s=2.31,
+    spindle_load_pct=55.5,
+    parts_total=70000,
+    rejects_total=12,
+)
+
+
+async def test_values_from_devices_arrive_exactly(
+    mosquitto: ServerProcess, topic_root: str, unique: str, tmp_path: Path
+) -> None:
+    machine = ModbusDevice(machine_registers(**MACHINE))
+    meter = ModbusDevice(
+        energy_registers(
+            power_kw=12.3, voltage_v=230.1, current_a=17.25, power_factor=0.93, energy_wh=123456789
+        )
+    )
+    modem = ATModem()
+    for d in (machine, meter, modem):
+        await d.start()
+    sub = Subscriber(mosquitto.host, mosquitto.port, topic_root, f"sub-{unique}")
+    cfg = agent_config(
+        tmp_path,
+        port=mosquitto.port,
+        root=topic_root,
+        modbus=[("cnc-1", machine.port, "machine"), ("meter-1", meter.port, "energy")],
+        modems=[("modem-1", modem.port)],
+    )
+    try:
+        async with running(cfg, tmp_path):
+            await sub.wait_for(
+                lambda: all(sub.readings(d) for d in ("cnc-1", "meter-1", "modem-1")), what="all devices"
+            )
+            m = sub.readings("cnc-1")[0].reading
+            assert isinstance(m, Machine)
+            assert msgspec.structs.asdict(m) | {"ts": 0} == msgspec.structs.asdict(
+                Machine(
+                    ts=0,
+                    dev="cnc-1",
+                    state="running",
+                    spindle_temp_c=61.3,
+                    motor_temp_c=-4.5,
+                    vibration_mm_s=2.31,
+                    spindle_load_pct=55.5,
+                    parts_total=70000,
+                    rejects_total=12,
+                )
+            )
+            e = sub.readings("meter-1")[0].reading
+            assert isinstance(e, Energy)
+            assert (e.power_kw, e.voltage_v, e.current_a, e.power_factor, e.energy_kwh) == (
+                12.3,
+                230.1,
+                17.25,
+                0.93,
+                123456.789,
+            )
+            c = sub.readings("modem-1")[0].reading
+            assert isinstance(c, Cellular)
+            assert (
+                c.operator,
+                c.tech,
+                c.rsrp_dbm,
+                c.rsrq_db,
+                c.sinr_db,
+                c.band,
+                c.cell_id,
+                c.lat,
+                c.lon,
+            ) == ("Viettel", "LTE", -95, -11, 13, "B3", 0x1A2B3C4, 20.8449, 106.6881)
+            # A change on the device shows up in the next readings.
+            await machine.set(0, [3])
+            await sub.wait_for(
+                lambda: any(getattr(r.reading, "state", None) == "fault" for r in sub.readings("cnc-1")),
+                what="fault state",
+            )
+            await sub.wait_for(
+                lambda: (s := sub.last_status()) is not None and s.uplink is not None, what="status"
+            )
+            st = sub.last_status()
+            assert st is not None and st.state == "online" and st.agent_version == "test"
+            assert st.uplink is not None and (st.uplink.operator, st.uplink.rsrp_dbm) == ("Viettel", -95)
+        # Graceful stop: retained offline status.
+        await sub.wait_for(
+            lambda: (s := sub.last_status()) is not None and s.state == "offline", what="offline"
+        )
+        assert sub.rejected == 0
+    finally:
+        sub.close()
+        for d in (machine, meter, modem):
+            await d.stop()
+
+
+async def test_broker_outage_loses_nothing(
+    mosquitto_durable: ServerProcess, topic_root: str, unique: str, tmp_path: Path
+) -> None:
+    machine = ModbusDevice(machine_registers(**MACHINE))
+    await machine.start()
+    sub = Subscriber(mosquitto_durable.host, mosquitto_durable.port, topic_root, f"sub-{unique}")
+    cfg = agent_config(
+        tmp_path,
+        port=mosquitto_durable.port,
+        root=topic_root,
+        modbus=[("cnc-1", machine.port, "machine")],
+        poll_s=0.05,
+    )
+    try:
+        async with running(cfg, tmp_path) as agent:
+            await sub.wait_for(lambda: len(sub.readings()) >= 10, what="first readings")
+            mosquitto_durable.stop()
+            await asyncio.sleep(3)
+            assert agent.buffer.stats().backlog > 0
+            mosquitto_durable.start()
+            await asyncio.sleep(2)
+        produced = agent.counters.readings
+        got = sub.readings("cnc-1")
+        await sub.wait_for(
+            lambda: len({r.reading.ts for r in sub.readings("cnc-1")}) >= produced, what="every reading"
+        )
+        got = sub.readings("cnc-1")
+        by_ts: dict[int, set[int]] = {}
+        for r in got:
+            by_ts.setdefault(r.reading.ts, set()).add(r.seq)
+        assert len(by_ts) == produced
+        # A duplicate is only ever a redelivery of the same batch (same seq).
+        assert all(len(seqs) == 1 for seqs in by_ts.values())
+        seqs = sorted({r.seq for r in got})
+        assert seqs == list(range(seqs[-1] + 1))
+        # In order per device: ordered by seq, timestamps strictly increase (originals kept).
+        ordered = sorted({(r.seq, r.reading.ts) for r in got})
+        assert all(a[1] < b[1] for a, b in itertools.pairwise(ordered))
+    finally:
+        sub.close()
+        await machine.stop()
+
+
+async def test_buffer_cap_drops_oldest_and_reports_it(
+    mosquitto_durable: ServerProcess, topic_root: str, unique: str, tmp_path: Path
+) -> None:
+    machine = ModbusDevice(machine_registers(**MACHINE))
+    await machine.start()
+    mosquitto_durable.stop()
+    cfg = agent_config(
+        tmp_path,
+        port=mosquitto_durable.port,
+        root=topic_root,
+        modbus=[("cnc-1", machine.port, "machine")],
+        poll_s=0.02,
+        buffer_max_readings=40,
+    )
+    sub: Subscriber | None = None
+    try:
+        async with running(cfg, tmp_path) as agent:
+            await asyncio.sleep(2.5)
+            st = agent.buffer.stats()
+            assert st.dropped > 0 and st.backlog <= 40 and st.fill_pct >= 50
+            mosquitto_durable.start()
+            sub = Subscriber(mosquitto_durable.host, mosquitto_durable.port, topic_root, f"sub-{unique}")
+            await sub.wait_for(
+                lambda: (s := sub.last_status()) is not None and (s.dropped or 0) > 0,
+                what="dropped on status",
+            )
+            first_ts = min(r.reading.ts for r in sub.readings()) if sub.readings() else None
+        produced, dropped = agent.counters.readings, agent.buffer.stats().dropped
+        status = sub.last_status()
+        assert status is not None
+        await sub.wait_for(
+            lambda: len({r.reading.ts for r in sub.readings()}) >= produced - dropped, what="kept readings"
+        )
+        assert len({r.reading.ts for r in sub.readings()}) == produced - dropped
+        assert first_ts is None or first_ts > 0
+    finally:
+        if sub is not None:
+            sub.close()
+        await machine.stop()
+
+
+async def test_remote_config_rejected_then_applied_live(
+    mosquitto: ServerProcess, topic_root: str, unique: str, tmp_path: Path
+) -> None:
+    machine = ModbusDevice(machine_registers(**MACHINE))
+    other = ModbusDevice(machine_registers(**{**MACHINE, "parts_total": 5}))
+    for d in (machine, other):
+        await d.start()
+    sub = Subscriber(mosquitto.host, mosquitto.port, topic_root, f"sub-{unique}")
+    cfg = agent_config(
+        tmp_path, port=mosquitto.port, root=topic_root, modbus=[("cnc-1", machine.port, "machine")]
+    )
+    config_topic = f"{topic_root}/v1/p1/gw-1/down/config"
+    try:
+        async with running(cfg, tmp_path) as agent:
+            await sub.wait_for(lambda: bool(sub.readings("cnc-1")), what="readings")
+            first_hash = agent.config_hash
+            bad = ConfigUpdate(
+                v=1,
+                config={
+                    "collectors": [
+                        {
+                            "type": "modbus",
+                            "devices": [
+                                {
+                                    "id": "cnc-1",
+                                    "host": "127.0.0.1",
+                                    "port": machine.port,
+                                    "poll_interval_s": -1,
+                                }
+                            ],
+                        }
+                    ]
+                },
+            )
+            sub.client.publish(config_topic, encode(bad), qos=1, retain=True)
+            await sub.wait_for(
+                lambda: (s := sub.last_status()) is not None and s.config_error is not None, what="rejection"
+            )
+            st = sub.last_status()
+            assert (
+                st is not None
+                and "poll_interval_s" in (st.config_error or "")
+                and st.config_hash == first_hash
+            )
+            good = ConfigUpdate(
+                v=1,
+                config={
+                    "collectors": [
+                        {
+                            "type": "modbus",
+                            "devices": [
+                                {
+                                    "id": "cnc-1",
+                                    "host": "127.0.0.1",
+                                    "port": machine.port,
+                                    "poll_interval_s": 0.2,
+                                },
+                                {
+                                    "id": "cnc-2",
+                                    "host": "127.0.0.1",
+                                    "port": other.port,
+                                    "poll_interval_s": 0.2,
+                                    "tags": {"line": "B"},
+                                },
+                            ],
+                        }
+                    ]
+                },
+            )
+            sub.client.publish(config_topic, encode(good), qos=1, retain=True)
+            await sub.wait_for(lambda: bool(sub.readings("cnc-2")), what="new device after live config")
+            r = sub.readings("cnc-2")[0].reading
+            assert isinstance(r, Machine) and r.parts_total == 5 and r.tags == {"line": "B"}
+            await sub.wait_for(
+                lambda: (
+                    (s := sub.last_status()) is not None
+                    and s.config_hash != first_hash
+                    and s.config_error is None
+                ),
+                what="applied hash",
+            )
+            restart_needed = ConfigUpdate(v=1, config={"agent": {"park": "p1", "gateway": "other-gw"}})
+            sub.client.publish(config_topic, encode(restart_needed), qos=1, retain=True)
+            await sub.wait_for(
+                lambda: "[agent]" in (((s := sub.last_status()) and s.config_error) or ""),
+                what="agent change refused",
+            )
+        sub.client.publish(config_topic, b"", qos=1, retain=True)
+    finally:
+        sub.close()
+        for d in (machine, other):
+            await d.stop()
+
+
+async def test_failing_device_does_not_stop_the_others(
+    mosquitto: ServerProcess, topic_root: str, unique: str, tmp_path: Path
+) -> None:
+    machine = ModbusDevice(machine_registers(**MACHINE))
+    await machine.start()
+    sub = Subscriber(mosquitto.host, mosquitto.port, topic_root, f"sub-{unique}")
+    dead_port = free_port()
+    cfg = agent_config(
+        tmp_path,
+        port=mosquitto.port,
+        root=topic_root,
+        modbus=[("cnc-1", machine.port, "machine"), ("cnc-dead", dead_port, "machine")],
+        modems=[("modem-dead", free_port())],
+    )
+    try:
+        async with running(cfg, tmp_path) as agent:
+            await sub.wait_for(lambda: len(sub.readings("cnc-1")) >= 5, what="healthy device keeps reporting")
+            assert "cnc-dead" in agent.counters.failing and "modem-dead" in agent.counters.failing
+            assert agent.counters.device_errors >= 2
+        assert not sub.readings("cnc-dead")
+    finally:
+        sub.close()
+        await machine.stop()
