@@ -22,6 +22,9 @@ class Part(msgspec.Struct, kw_only=True, frozen=True, array_like=True):
         readings: the readings, in payload order.
         h3: H3 cell (as an unsigned 64-bit integer) per reading, 0 when it has none.
         sent_ms: the batch's ``sent`` stamp (latency measurement), 0 when absent.
+        replay: the readings may already be stored: the broker redelivered the message (DUP),
+            the loss ledger saw its sequence number before, or it comes back from the spool.
+            Stores that deduplicate at a cost (DuckDB) do so only for these.
     """
 
     park: str
@@ -29,6 +32,7 @@ class Part(msgspec.Struct, kw_only=True, frozen=True, array_like=True):
     readings: list[AnyReading]
     h3: list[int]
     sent_ms: int = 0
+    replay: bool = False
 
 
 class DeadLetter(msgspec.Struct, kw_only=True, frozen=True, array_like=True):

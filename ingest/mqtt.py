@@ -51,6 +51,7 @@ class Message:
     mid: int
     qos: int
     generation: int
+    dup: bool = False
 
 
 def backoff_delays(min_s: float, max_s: float, rng: random.Random | None = None) -> Callable[[int], float]:
@@ -187,6 +188,7 @@ class MqttConsumer:
                 mid=msg.mid,
                 qos=msg.qos,
                 generation=self.generation,
+                dup=bool(msg.dup),
             )
         )
         if self.pending >= self._max_unacked:

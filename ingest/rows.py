@@ -125,24 +125,28 @@ def _generic_table(spec: _KindSpec, g: _Group) -> pa.Table:
     return pa.table(data)
 
 
-def reading_tables(parts: Iterable[Part]) -> list[tuple[str, pa.Table]]:
-    """One Arrow table per kind present in ``parts``, columns named as in the store."""
-    groups: dict[type[Reading], _Group] = {}
+def reading_tables(parts: Iterable[Part]) -> list[tuple[str, pa.Table, bool]]:
+    """Arrow tables per kind present in ``parts``, columns named as in the store.
+
+    Each item is ``(table, data, replay)``: readings of replayed parts come in tables of their
+    own, after the others, so that only they pay for deduplication.
+    """
+    groups: dict[tuple[bool, type[Reading]], _Group] = {}
     for part in parts:
         park, gw = part.park, part.gw
         for reading, h3 in zip(part.readings, part.h3, strict=True):
-            typ = type(reading)
-            g = groups.get(typ)
+            key = (part.replay, type(reading))
+            g = groups.get(key)
             if g is None:
-                g = groups[typ] = _Group()
+                g = groups[key] = _Group()
             g.rows.append(_astuple(reading))
             g.park.append(park)
             g.gw.append(gw)
             g.h3.append(h3)
-    out: list[tuple[str, pa.Table]] = []
-    for kind, g in groups.items():
+    out: list[tuple[str, pa.Table, bool]] = []
+    for (replay, kind), g in sorted(groups.items(), key=lambda item: item[0][0]):
         spec = _SPECS[kind]
-        out.append((spec.name, _generic_table(spec, g) if kind is Generic else _kind_table(spec, g)))
+        out.append((spec.name, _generic_table(spec, g) if kind is Generic else _kind_table(spec, g), replay))
     return out
 
 
@@ -198,13 +202,13 @@ def ledger_table(rows: list[LedgerRow]) -> pa.Table:
     )
 
 
-def batch_tables(batch: WriteBatch) -> list[tuple[str, pa.Table]]:
-    """Every table a write batch touches, readings first."""
+def batch_tables(batch: WriteBatch) -> list[tuple[str, pa.Table, bool]]:
+    """Every table a write batch touches as ``(table, data, replay)``, readings first."""
     out = reading_tables(batch.parts)
     if batch.dead_letters:
-        out.append((DEAD_LETTER, dead_letter_table(batch.dead_letters)))
+        out.append((DEAD_LETTER, dead_letter_table(batch.dead_letters), False))
     if batch.statuses:
-        out.append((GATEWAY_STATUS, status_table(batch.statuses)))
+        out.append((GATEWAY_STATUS, status_table(batch.statuses), False))
     if batch.ledger:
-        out.append((LOSS_LEDGER, ledger_table(batch.ledger)))
+        out.append((LOSS_LEDGER, ledger_table(batch.ledger), False))
     return out

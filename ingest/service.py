@@ -21,6 +21,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
+
 from contract.codec import decode_batch, decode_message
 from contract.errors import ContractError, TopicError
 from contract.messages import Status
@@ -181,7 +183,7 @@ class Ingester:
             )
             out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "gateway_mismatch"))
             return 0
-        self.ledger.observe(park, gw, decoded.seq)
+        outcome = self.ledger.observe(park, gw, decoded.seq)
         for rej in decoded.rejected:
             reason = f"readings[{rej.index}]: {rej.reason}"
             out.dead_letters.append(self._dead(msg, park, gw, reason, rej.raw, "reading"))
@@ -194,6 +196,7 @@ class Ingester:
                 readings=decoded.readings,
                 h3=self.locator.cells(gw, decoded.readings),
                 sent_ms=decoded.sent or 0,
+                replay=msg.dup or outcome in ("duplicate", "late"),
             )
         )
         return len(decoded.readings)
@@ -326,6 +329,8 @@ class Ingester:
                 if taken is None:
                     break
                 tx, batch = taken
+                # A crash between a write and its spool commit replays the batch: deduplicate it.
+                batch.parts = [msgspec.structs.replace(p, replay=True) for p in batch.parts]
                 started = time.monotonic()
                 try:
                     result = await self.sink.write(batch)

@@ -4,11 +4,12 @@ Blocking by nature (DuckDB is an in-process engine): async callers run these met
 dedicated worker thread. One process writes a file at a time (DuckDB's own lock); readers in
 other processes open it read-only or go through the API.
 
-Idempotency: a reading table append skips rows whose row key (:func:`storage.schema.row_key`)
-is already stored, and collapses duplicates inside the appended data, so a replayed batch never
-creates a second row. The check is an anti-join restricted to the appended data's time range,
-which DuckDB prunes with the ``ts`` zone maps of its row groups (``bench/ingest.py`` measures
-its cost against a plain append).
+Idempotency: an append collapses rows with the same row key (:func:`storage.schema.row_key`)
+inside the appended data, and data flagged as a *replay* also skips rows whose key is already
+stored, so a replayed batch never creates a second row. That check is an anti-join restricted
+to the data's time range (DuckDB prunes row groups by their ``ts`` zone maps); it costs about
+a third of the append rate, so the ingester flags as replays only what may be one (MQTT DUP,
+a sequence number seen before, a spool replay). ``bench/ingest.py`` measures both.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from storage.duckdb_schema import ddl, table_columns
 from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER, row_key
@@ -67,11 +69,13 @@ class DuckStore:
         for stmt in ddl():
             self._con.execute(stmt)
 
-    def append(self, items: Sequence[tuple[str, pa.Table]], *, dedupe: bool = True) -> int:
+    def append(self, items: Sequence[tuple[str, pa.Table, bool]]) -> int:
         """Append Arrow tables to their store tables in one transaction; return the rows inserted.
 
-        Reading tables (kinds) are deduplicated by row key when ``dedupe`` is true; the other
-        tables (dead letters, status, ledger) are appended as they are.
+        Each item is ``(table, data, replay)``. Reading tables (kinds) always collapse rows with
+        the same row key inside ``data``; with ``replay`` true, rows whose key is already stored
+        are skipped too (an anti-join over the data's time range). The other tables (dead
+        letters, status, ledger) are appended as they are.
 
         Raises:
             StoreError: the write failed; nothing of ``items`` is stored.
@@ -80,10 +84,10 @@ class DuckStore:
         inserted = 0
         try:
             con.execute("BEGIN TRANSACTION")
-            for table, data in items:
+            for table, data, replay in items:
                 if data.num_rows == 0:
                     continue
-                inserted += self._append_one(table, data, dedupe=dedupe and table in KIND_COLUMNS)
+                inserted += self._append_one(table, data, replay=replay)
             con.execute("COMMIT")
         except duckdb.Error as exc:
             # The transaction may already be gone; the original error is what matters.
@@ -92,28 +96,36 @@ class DuckStore:
             raise StoreError(f"DuckDB append failed: {exc}") from exc
         return inserted
 
-    def _append_one(self, table: str, data: pa.Table, *, dedupe: bool) -> int:
+    def _append_one(self, table: str, data: pa.Table, *, replay: bool) -> int:
         name = f"_new_{next(_NAMES)}"
         cols = ", ".join(data.column_names)
         self._con.register(name, data)
         try:
-            if not dedupe:
+            if table not in KIND_COLUMNS:
                 self._con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
                 return int(data.num_rows)
             # Columns absent from the appended data are NULL in it, so they match only NULL.
             key = row_key(table)
             present = set(data.column_names)
+            source = f"(SELECT DISTINCT ON ({', '.join(k for k in key if k in present)}) * FROM {name}) AS n"
+            if not replay:
+                row = self._con.execute(
+                    f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {source}"
+                ).fetchone()
+                return int(row[0]) if row else 0
             match = " AND ".join(
                 f"e.{k} IS NOT DISTINCT FROM n.{k}" if k in present else f"e.{k} IS NULL" for k in key
             )
+            # The time range goes in as constants so that DuckDB prunes row groups by their ts
+            # zone maps (a subquery bound would scan the whole table on every append).
+            lo, hi = _ts_bounds_us(data)
             row = self._con.execute(
                 f"""
                 INSERT INTO {table} ({cols})
-                SELECT {cols} FROM (SELECT DISTINCT ON ({", ".join(k for k in key if k in present)}) * FROM {name}) AS n
+                SELECT {cols} FROM {source}
                 WHERE NOT EXISTS (
                     SELECT 1 FROM {table} AS e
-                    WHERE e.ts BETWEEN (SELECT min(ts) FROM {name}) AND (SELECT max(ts) FROM {name})
-                      AND {match}
+                    WHERE e.ts BETWEEN make_timestamp({lo}) AND make_timestamp({hi}) AND {match}
                 )
                 """
             ).fetchone()
@@ -159,6 +171,12 @@ class DuckStore:
 
     def close(self) -> None:
         self._con.close()
+
+
+def _ts_bounds_us(data: pa.Table) -> tuple[int, int]:
+    """Smallest and largest ``ts`` of ``data`` as integer epoch microseconds."""
+    bounds = pc.min_max(data.column("ts").cast(pa.timestamp("us")).cast(pa.int64()))
+    return int(bounds["min"].as_py()), int(bounds["max"].as_py())
 
 
 def _plain(value: Any) -> Any:

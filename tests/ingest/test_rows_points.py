@@ -36,7 +36,7 @@ def test_cells_from_reading_or_gateway_position() -> None:
 
 
 def test_arrow_tables_match_the_store_layout() -> None:
-    tables = dict(reading_tables([_part()]))
+    tables = {name: data for name, data, replay in reading_tables([_part()]) if not replay}
     layout = table_columns()
     for kind, table in tables.items():
         assert set(table.column_names) == {c for c, _ in layout[kind]}
@@ -77,3 +77,11 @@ def test_unstorable_tag_becomes_a_dead_letter() -> None:
     assert len(enc.rejected) == 1 and "backslash" in enc.rejected[0].reason
     assert enc.lines[-1].startswith("dead_letter,gw=gw-1,park=hp,src=ing-a ")
     assert len(batch_tables(WriteBatch(parts=[part]))) == 2
+
+
+def test_replayed_parts_get_tables_of_their_own_after_the_others() -> None:
+    fresh = _part()
+    replayed = Part(park="hp", gw="gw-2", readings=fresh.readings[:2], h3=fresh.h3[:2], replay=True)
+    items = reading_tables([replayed, fresh])
+    assert [replay for _, _, replay in items] == [False] * 4 + [True] * 2
+    assert {name for name, _, replay in items if replay} == {"cellular", "machine"}

@@ -31,10 +31,13 @@ def test_append_is_idempotent_by_row_key(tmp_path: Path) -> None:
     store = DuckStore(str(tmp_path / "s.duckdb"))
     now = int(time.time() * 1000)
     first = _wifi([now, now, now + 1], ["a", None, "a"], [-50.0, -60.0, -55.0])
-    assert store.append([("wifi", first)]) == 3
+    assert store.append([("wifi", first, False)]) == 3
     replay = _wifi([now, now, now + 2, now + 2], ["a", None, "b", "b"], [-50.0, -60.0, -70.0, -70.0])
-    assert store.append([("wifi", replay)]) == 1  # only (now+2, "b"), once
+    assert store.append([("wifi", replay, True)]) == 1  # only (now+2, "b"), once
     assert store.count("wifi") == 4
+    fresh = _wifi([now + 5, now + 5], ["c", "c"], [-1.0, -1.0])
+    assert store.append([("wifi", fresh, False)]) == 1  # duplicates inside one append collapse
+    assert store.count("wifi") == 5
     store.close()
 
 
@@ -43,7 +46,7 @@ def test_retention_and_ledger(tmp_path: Path) -> None:
     store = DuckStore(path)
     now = int(time.time() * 1000)
     old = now - 10 * 86_400_000
-    store.append([("wifi", _wifi([old, now], ["a", "a"], [-1.0, -2.0]))])
+    store.append([("wifi", _wifi([old, now], ["a", "a"], [-1.0, -2.0]), False)])
     assert store.delete_older_than(now - 86_400_000) == 1
     assert store.count("wifi") == 1
     ledger = pa.table(
@@ -58,7 +61,7 @@ def test_retention_and_ledger(tmp_path: Path) -> None:
             "last_seq": [5, 9, 0],
         }
     )
-    store.append([("loss_ledger", ledger)])
+    store.append([("loss_ledger", ledger, False)])
     store.close()
     reopened = DuckStore(path)
     assert sorted(reopened.latest_ledger(), key=lambda s: s.gw) == [
