@@ -183,10 +183,10 @@ def summarize(
     )
 
 
-def summary_change(current: CoverageSummary, previous: CoverageSummary | None) -> dict[str, Any]:
-    """Differences ``current - previous`` of the headline figures (None without a previous window)."""
+def summary_change(current: CoverageSummary, previous: CoverageSummary | None) -> dict[str, Any] | None:
+    """Differences ``current - previous`` of the headline figures; None when nothing was measured before."""
     if previous is None:
-        return {}
+        return None
     return {
         "measured_area_m2": round(current.measured_area_m2 - previous.measured_area_m2, 1),
         "dead_zones": current.dead_zones - previous.dead_zones,

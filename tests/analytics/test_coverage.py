@@ -151,9 +151,10 @@ def test_summary_shares_and_change() -> None:
         park_cell_set=None,
     )
     change = summary_change(cur, prev)
+    assert change is not None
     assert change["dead_zones"] == -1 and change["dead_zone_area_m2"] == 0.0
     assert change["area_share_by_class"]["none"] == pytest.approx(2 / 3 - 1, rel=1e-3)
-    assert summary_change(cur, None) == {}
+    assert summary_change(cur, None) is None
 
 
 @pytest.mark.parametrize(
