@@ -20,6 +20,7 @@ SCHEMA_VERSION: Final = 39
 GRID_COLUMNS: Final = 24
 
 ResultFormat = Literal["time_series", "table"]
+SPAN_GAPS_MS: Final = 600_000
 
 STATE_COLORS: Final[dict[str, str]] = {
     "running": "green",
@@ -125,7 +126,9 @@ def timeseries(
         "lineWidth": 1,
         "fillOpacity": 60 if bars else 10,
         "showPoints": "never",
-        "spanNulls": False,
+        # $__interval is often finer than a device's reporting period: join points up to
+        # SPAN_GAPS_MS apart, so only real outages show as gaps.
+        "spanNulls": SPAN_GAPS_MS,
         "thresholdsStyle": {"mode": threshold_style},
     }
     fc = field_config(unit=unit, steps=steps, custom=custom, min_value=min_value)
