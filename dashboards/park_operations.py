@@ -453,7 +453,8 @@ def build() -> Json:
             p.query_variable(
                 "park",
                 "Park",
-                f"SHOW TAG VALUES FROM {q('machine')} WITH KEY = {q('park')}",
+                # Every measurement: a park with meters or sensors but no machine still shows.
+                f"SHOW TAG VALUES WITH KEY = {q('park')}",
                 description="Industrial park(s).",
             ),
             p.query_variable(
