@@ -220,7 +220,7 @@ def build() -> Json:
     )
     lay.add(
         p.table(
-            "Dead-zone cells",
+            "Dead-zone cell list",
             [p.target(dead_zones_query(), fmt="table")],
             description="The dead-zone cells of the map, worst first (H3 index, mean RSRP and SINR, samples, position).",
             steps=rsrp_steps,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, cast
 
@@ -122,13 +123,23 @@ def _cell_rsrp(park_idx: int, gx: int, gy: int, op_idx: int, rng: random.Random)
     return round(max(-150.0, min(-40.0, base + rng.uniform(-3.0, 3.0))), 1)
 
 
-def batch(scenario: Scenario, seed: int = 6) -> WriteBatch:
-    """Everything the ingester would hand its sink for the scenario."""
+def batch(
+    scenario: Scenario,
+    seed: int = 6,
+    *,
+    gateways: Mapping[str, str] = GATEWAYS,
+    parks: Mapping[str, tuple[float, float]] = PARKS,
+) -> WriteBatch:
+    """Everything the ingester would hand its sink for the scenario.
+
+    ``gateways`` maps gateway id → park id, ``parks`` park id → (lat, lon) of its survey grid;
+    the defaults are the small scenario of the tests, benchmarks pass bigger ones.
+    """
     rng = random.Random(seed)
     out = WriteBatch()
-    for g_idx, (gw, park) in enumerate(GATEWAYS.items()):
-        park_idx = list(PARKS).index(park)
-        lat0, lon0 = PARKS[park]
+    for g_idx, (gw, park) in enumerate(gateways.items()):
+        park_idx = list(parks).index(park)
+        lat0, lon0 = parks[park]
         parts = rejects = 0
         energy_kwh = 1000.0 * (g_idx + 1)
         received = missing = duplicated = late = 0
@@ -313,8 +324,15 @@ def batch(scenario: Scenario, seed: int = 6) -> WriteBatch:
     return out
 
 
-def lines(scenario: Scenario, seed: int = 6) -> list[str]:
+def lines(
+    scenario: Scenario,
+    seed: int = 6,
+    *,
+    gateways: Mapping[str, str] = GATEWAYS,
+    parks: Mapping[str, tuple[float, float]] = PARKS,
+) -> list[str]:
     """The scenario as the ingester's InfluxDB sink encodes it (:func:`ingest.points.encode_batch`)."""
-    encoded = encode_batch(batch(scenario, seed), src="ingest-test", now_ns=scenario.end_s * 1_000_000_000)
+    data = batch(scenario, seed, gateways=gateways, parks=parks)
+    encoded = encode_batch(data, src="ingest-test", now_ns=scenario.end_s * 1_000_000_000)
     assert not encoded.rejected, encoded.rejected[:3]
     return encoded.lines
