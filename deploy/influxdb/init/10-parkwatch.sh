@@ -1,8 +1,10 @@
 #!/bin/bash
 # parkwatch on InfluxDB 2.x: run by the influxdb image on the first start of an empty data
 # volume (mounted at /docker-entrypoint-initdb.d), after DOCKER_INFLUXDB_INIT_* created the org,
-# the bucket, its retention and the operator (admin) token. Safe to run again by hand:
-#   docker compose exec influxdb bash /docker-entrypoint-initdb.d/10-parkwatch.sh
+# the bucket, its retention and the operator (admin) token. Safe to run again by hand (the
+# running server listens on 8086, the first-start setup on a port of its own):
+#   docker compose exec -e INFLUX_HOST=http://localhost:8086 influxdb \
+#     bash /docker-entrypoint-initdb.d/10-parkwatch.sh
 #
 # 1. An explicit DBRP mapping: InfluxQL database "<bucket>", retention policy "autogen" -> the
 #    bucket. (InfluxDB >= 2.4 also maps it virtually; the explicit mapping works on every 2.x.)
