@@ -80,6 +80,9 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--broker", default="127.0.0.1:1883", metavar="HOST:PORT", help="MQTT broker (default: %(default)s)"
     )
     fleet.add_argument("--root", default="parkwatch", help="MQTT topic root (default: %(default)s)")
+    fleet.add_argument(
+        "--mqtt-protocol", choices=["3.1.1", "5"], default="5", help="MQTT version (default: %(default)s)"
+    )
     fleet.add_argument("--username", help="MQTT user name")
     fleet.add_argument("--password", help="MQTT password (or PARKWATCH_SIM_MQTT_PASSWORD)")
     fleet.add_argument("--seed", type=int, help="override the scenario's [sim] seed")
@@ -198,6 +201,8 @@ def _fleet(args: argparse.Namespace) -> int:
         root=args.root,
         username=args.username,
         password=args.password or os.environ.get("PARKWATCH_SIM_MQTT_PASSWORD"),
+        protocol=args.mqtt_protocol,
+        speed=args.speed,
     )
     try:
         return asyncio.run(run_fleet_cli(scenario, options, summary_json=args.summary_json, quiet=args.quiet))

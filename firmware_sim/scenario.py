@@ -188,6 +188,8 @@ class Route(msgspec.Struct, **_STRUCT):
     waypoints: Annotated[list[LatLon], msgspec.Meta(min_length=2)]
     speed_kmh: Annotated[float, msgspec.Meta(gt=0.0, le=200.0)] = 25.0
     loop: bool = True
+    start_offset_m: NonNegative = 0.0
+    """Where the gateway is at simulated time 0, in metres along the route."""
 
 
 class Gateway(msgspec.Struct, **_STRUCT):

@@ -20,6 +20,8 @@ from firmware_sim.scenario import Gateway, ModemSpec, Park, Route, Scenario
 if TYPE_CHECKING:
     from firmware_sim.radio.environment import CellInfo, RadioEnvironment
 
+ROUTE_SAMPLE_M: Final = 10.0
+"""Radio values along a route are computed once, every this many metres, and looked up."""
 FADING_PERIOD_S: Final = 10.0
 """Fast-fading draws change every this many simulated seconds."""
 QRXLEVMIN_DBM: Final = -124.0
@@ -42,28 +44,47 @@ class Link:
     cell: CellInfo | None
 
 
-def route_position(route: Route, t_s: float) -> tuple[float, float, float]:
-    """(lat, lon, course over ground in degrees) after ``t_s`` seconds on the route."""
-    pts = route.waypoints if not route.loop else [*route.waypoints, route.waypoints[0]]
+def _legs(route: Route) -> tuple[list[tuple[float, float]], list[float], float]:
+    pts = [*route.waypoints, route.waypoints[0]] if route.loop else list(route.waypoints)
     lat0 = math.radians(pts[0][0])
     legs: list[float] = []
     for (a_lat, a_lon), (b_lat, b_lon) in itertools.pairwise(pts):
         dx = (b_lon - a_lon) * 111_320.0 * math.cos(lat0)
         dy = (b_lat - a_lat) * 110_574.0
         legs.append(math.hypot(dx, dy))
-    total = sum(legs)
+    return pts, legs, lat0
+
+
+def route_length_m(route: Route) -> float:
+    """Length of one pass (one lap of a loop), metres."""
+    return sum(_legs(route)[1])
+
+
+def route_distance_m(route: Route, t_s: float) -> float:
+    """Distance from the route's start after ``t_s`` seconds (wrapped on a loop, capped otherwise)."""
+    total = route_length_m(route)
+    dist = route.start_offset_m + route.speed_kmh / 3.6 * t_s
     if total <= 0.0:
-        return pts[0][0], pts[0][1], 0.0
-    dist = route.speed_kmh / 3.6 * t_s
-    dist = dist % total if route.loop else min(dist, total)
+        return 0.0
+    return dist % total if route.loop else min(dist, total)
+
+
+def route_point(route: Route, dist_m: float) -> tuple[float, float, float]:
+    """(lat, lon, course over ground in degrees) at ``dist_m`` metres along the route."""
+    pts, legs, lat0 = _legs(route)
     for i, leg in enumerate(legs):
-        if dist <= leg or i == len(legs) - 1:
-            f = 0.0 if leg == 0.0 else min(1.0, dist / leg)
+        if dist_m <= leg or i == len(legs) - 1:
+            f = 0.0 if leg == 0.0 else min(1.0, max(0.0, dist_m / leg))
             (a_lat, a_lon), (b_lat, b_lon) = pts[i], pts[i + 1]
             course = math.degrees(math.atan2((b_lon - a_lon) * math.cos(lat0), b_lat - a_lat)) % 360.0
             return a_lat + (b_lat - a_lat) * f, a_lon + (b_lon - a_lon) * f, course
-        dist -= leg
-    raise AssertionError("unreachable")
+        dist_m -= leg
+    return pts[0][0], pts[0][1], 0.0
+
+
+def route_position(route: Route, t_s: float) -> tuple[float, float, float]:
+    """(lat, lon, course over ground in degrees) after ``t_s`` seconds on the route."""
+    return route_point(route, route_distance_m(route, t_s))
 
 
 class GatewayModels:
@@ -116,6 +137,7 @@ class World:
         }
         self._radio: RadioEnvironment | None = None
         self._link_cache: dict[tuple[float, float, str, str], Link] = {}
+        self._route_links: dict[tuple[object, ...], list[Link]] = {}
 
     @property
     def radio(self) -> RadioEnvironment:
@@ -150,15 +172,48 @@ class World:
             self._link_cache[key] = link
         return link
 
+    def _links_along(self, route: Route, operator: str, tech: str) -> list[Link]:
+        key = (tuple(route.waypoints), route.loop, operator, tech)
+        links = self._route_links.get(key)
+        if links is None:
+            n = int(route_length_m(route) // ROUTE_SAMPLE_M) + 1
+            pts = [route_point(route, i * ROUTE_SAMPLE_M) for i in range(n)]
+            m = self.radio.measure([p[0] for p in pts], [p[1] for p in pts], operator=operator, tech=tech)
+            links = [
+                Link(
+                    operator=operator,
+                    tech=tech,
+                    rsrp_dbm=float(m.rsrp_dbm[i]),
+                    rsrq_db=float(m.rsrq_db[i]),
+                    sinr_db=float(m.sinr_db[i]),
+                    rssi_dbm=float(m.rssi_dbm[i]),
+                    cell=self.radio.cell(operator, tech, int(m.serving[i])) if m.serving[i] >= 0 else None,
+                )
+                for i in range(n)
+            ]
+            self._route_links[key] = links
+        return links
+
+    def _base_link(self, gateway_id: str, operator: str, tech: str, t_s: float) -> Link:
+        gw = self.gateways[gateway_id].gateway
+        if gw.route is None:
+            return self._mean_link(gw.lat, gw.lon, operator, tech)
+        links = self._links_along(gw.route, operator, tech)
+        i = round(route_distance_m(gw.route, t_s) / ROUTE_SAMPLE_M)
+        return links[min(i, len(links) - 1)]
+
     def link(self, gateway_id: str, modem: ModemSpec, t_s: float) -> Link:
-        """What ``modem`` of ``gateway_id`` sees at simulated time ``t_s`` (with seeded fast fading)."""
-        lat, lon, _ = self.gateways[gateway_id].position(t_s)
+        """What ``modem`` of ``gateway_id`` sees at simulated time ``t_s`` (with seeded fast fading).
+
+        Along a route the mean values are those of the nearest point sampled every
+        :data:`ROUTE_SAMPLE_M` metres.
+        """
         if modem.tech == "auto":
-            nr = self._mean_link(lat, lon, modem.operator, "NR")
+            nr = self._base_link(gateway_id, modem.operator, "NR", t_s)
             usable = nr.cell is not None and nr.rsrp_dbm >= NR_MIN_RSRP_DBM and nr.sinr_db >= NR_MIN_SINR_DB
-            base = nr if usable else self._mean_link(lat, lon, modem.operator, "LTE")
+            base = nr if usable else self._base_link(gateway_id, modem.operator, "LTE", t_s)
         else:
-            base = self._mean_link(lat, lon, modem.operator, modem.tech)
+            base = self._base_link(gateway_id, modem.operator, modem.tech, t_s)
         if base.cell is None:
             return base
         bucket = int(t_s // FADING_PERIOD_S)
