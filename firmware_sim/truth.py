@@ -84,10 +84,13 @@ class GroundTruth:
     resolution: int
     profile: str
     layers: dict[tuple[str, str], TruthLayer] = field(default_factory=dict)
+    operator_names: dict[str, str] = field(default_factory=dict)
+    """Operator id -> network name (what ``AT+COPS?`` and so the stored readings carry)."""
 
     def layer(self, operator: str, tech: str) -> TruthLayer:
-        """The layer of one operator and technology (``KeyError`` if not evaluated)."""
-        return self.layers[(operator, tech)]
+        """The layer of one operator (id or network name) and technology (``KeyError`` if not evaluated)."""
+        by_name = {name: op_id for op_id, name in self.operator_names.items()}
+        return self.layers[(by_name.get(operator, operator), tech)]
 
     def score(self, operator: str, tech: str, detected: Iterable[str]) -> Score:
         """Precision, recall and IoU of ``detected`` dead cells (any resolution) against the truth.
@@ -208,6 +211,8 @@ def ground_truth(
         SimError: ``operator`` or ``tech`` is not in the scenario.
     """
     env = env or RadioEnvironment(scenario)
+    names = {op.name: op.id for op in scenario.operators}
+    operator = names.get(operator, operator) if operator is not None else None
     wanted = [(o, t) for o, t in env.layers() if operator in (None, o) and tech in (None, t)]
     if not wanted:
         raise SimError(
@@ -221,6 +226,7 @@ def ground_truth(
         resolution=resolution,
         profile=DEFAULT_PROFILE.name,
         layers={(o, t): _layer(env, cells, o, t) for o, t in wanted},
+        operator_names={op.id: op.name for op in scenario.operators},
     )
 
 
@@ -245,6 +251,7 @@ def to_geojson(truth: GroundTruth, scenario: Scenario, *, cells: bool = True) ->
                     "properties": {
                         "layer": "dead_zone",
                         "operator": zone.operator,
+                        "operator_name": truth.operator_names.get(zone.operator, zone.operator),
                         "tech": zone.tech,
                         "zone": zone.zone,
                         "cells": len(zone.cells),
@@ -265,6 +272,7 @@ def to_geojson(truth: GroundTruth, scenario: Scenario, *, cells: bool = True) ->
                     "properties": {
                         "layer": "cell",
                         "operator": layer.operator,
+                        "operator_name": truth.operator_names.get(layer.operator, layer.operator),
                         "tech": layer.tech,
                         "h3": cell,
                         "class": CLASS_NAMES[int(layer.class_index[i])],

@@ -114,6 +114,7 @@ def test_score(scenario: Scenario, env: RadioEnvironment) -> None:
     dead = truth.layer("bachdang", "LTE").dead_cells
     perfect = truth.score("bachdang", "LTE", dead)
     assert (perfect.precision, perfect.recall, perfect.iou) == (1.0, 1.0, 1.0)
+    assert truth.layer("Bach Dang Wireless", "LTE") is truth.layer("bachdang", "LTE")
     half = sorted(dead)[: len(dead) // 2]
     s = truth.score("bachdang", "LTE", half)
     assert s.precision == 1.0 and s.recall == pytest.approx(len(half) / len(dead))
