@@ -224,6 +224,7 @@ class Ingester:
         opts = self.settings.ingest
         pending = _Pending()
         inbox = self._inbox
+        taken = 0
         while True:
             if inbox.empty():
                 if pending.messages:
@@ -241,13 +242,18 @@ class Ingester:
                     msg = await inbox.get()
             else:
                 msg = inbox.get_nowait()
+                taken += 1
+                if taken % 64 == 0:
+                    await asyncio.sleep(0)  # let the MQTT reader and the writer's acks run
             if msg is None:
                 await self._flush(pending)
                 await self._writes.put(None)
                 return
             self._take(msg, pending)
+            # While the writer is busy, keep filling the batch instead of cutting small ones:
+            # bigger writes are cheaper per reading for both stores.
             if pending.readings >= opts.batch_readings or (
-                time.monotonic() - pending.started >= opts.flush_interval_s
+                time.monotonic() - pending.started >= opts.flush_interval_s and not self._writes.full()
             ):
                 pending = await self._flush(pending)
 
@@ -289,28 +295,40 @@ class Ingester:
         self._retry_at = time.monotonic() + wait
         log.warning("sink unavailable (%s); spooling, next try in %.1fs", exc, wait)
 
-    async def _write_loop(self) -> None:
-        while True:
-            item = await self._writes.get()
-            if item is None:
+    async def _write_one(self, batch: WriteBatch, messages: list[Message]) -> None:
+        if time.monotonic() >= self._retry_at:
+            started = time.monotonic()
+            try:
+                result = await self.sink.write(batch)
+            except RetryableError as exc:
+                self._sink_down(exc, 0)
+            except Exception:  # supervised: a sink bug must not lose the batch
+                self.metrics.loop_errors["write"] += 1
+                log.exception("sink write failed unexpectedly; spooling the batch")
+                self._retry_at = time.monotonic() + self._delay(0)
+            else:
+                self._written(batch, result, started)
+                self.consumer.ack(messages)
                 return
-            batch, messages = item
-            if time.monotonic() >= self._retry_at:
-                started = time.monotonic()
-                try:
-                    result = await self.sink.write(batch)
-                except RetryableError as exc:
-                    self._sink_down(exc, 0)
-                except Exception:  # supervised: a sink bug must not lose the batch
-                    self.metrics.loop_errors["write"] += 1
-                    log.exception("sink write failed unexpectedly; spooling the batch")
-                    self._retry_at = time.monotonic() + self._delay(0)
-                else:
-                    self._written(batch, result, started)
-                    self.consumer.ack(messages)
-                    continue
-            await self._spool(batch)
-            self.consumer.ack(messages)
+        await self._spool(batch)
+        self.consumer.ack(messages)
+
+    async def _write_loop(self) -> None:
+        slots = asyncio.Semaphore(self.settings.ingest.write_concurrency)
+
+        async def guarded(batch: WriteBatch, messages: list[Message]) -> None:
+            try:
+                await self._write_one(batch, messages)
+            finally:
+                slots.release()
+
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                item = await self._writes.get()
+                if item is None:
+                    return
+                await slots.acquire()
+                tg.create_task(guarded(*item), name="write-batch")
 
     async def _replay_loop(self) -> None:
         attempt = 0

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import pyarrow as pa
+
 from ingest.errors import ConfigError, RetryableError
 from ingest.model import WriteBatch, WriteResult
 from ingest.rows import batch_tables
@@ -48,10 +50,10 @@ class DuckdbSink:
 
         return await self._run(open_store)
 
-    def _write_sync(self, batch: WriteBatch) -> WriteResult:
+    def _write_sync(self, tables: list[tuple[str, pa.Table, bool]]) -> None:
         assert self._store is not None, "start() first"
         try:
-            self._store.append(batch_tables(batch))
+            self._store.append(tables)
             now = time.monotonic()
             if self._settings.retention_days and now >= self._next_retention:
                 self._next_retention = now + self._settings.retention_interval_s
@@ -65,10 +67,15 @@ class DuckdbSink:
                     )
         except StoreError as exc:
             raise RetryableError(str(exc)) from exc
-        return WriteResult(readings=batch.reading_count())
 
     async def write(self, batch: WriteBatch) -> WriteResult:
-        return await self._run(lambda: self._write_sync(batch))
+        # Build the Arrow tables here, in the event loop: it is Python work that holds the GIL
+        # anyway, and doing it in the worker thread made the two threads convoy on the GIL
+        # (the worker releases and retakes it at every Arrow/DuckDB call). The worker thread
+        # then runs DuckDB only, which releases the GIL while it executes.
+        tables = batch_tables(batch)
+        await self._run(lambda: self._write_sync(tables))
+        return WriteResult(readings=batch.reading_count())
 
     async def aclose(self) -> None:
         if self._store is not None:
