@@ -126,10 +126,8 @@ def test_score(scenario: Scenario, env: RadioEnvironment) -> None:
 def test_cli_truth_writes_valid_geojson_with_dead_zones(tmp_path: Path, scenario: Scenario) -> None:
     out = tmp_path / "truth.geojson"
     png = tmp_path / "map.png"
-    assert (
-        main(["sim", "truth", "--scenario", "default", "--out", str(out), "--tech", "LTE", "--png", str(png)])
-        == 0
-    )
+    argv = ["sim", "truth", "--scenario", "default", "--out", str(out), "--tech", "LTE", "--resolution", "9"]
+    assert main([*argv, "--operator", "bachdang", "--png", str(png)]) == 0
     doc = json.loads(out.read_text(encoding="utf-8"))
     jsonschema.validate(doc, GEOJSON_SCHEMA)
     layers = {f["properties"]["layer"] for f in doc["features"]}
@@ -137,7 +135,7 @@ def test_cli_truth_writes_valid_geojson_with_dead_zones(tmp_path: Path, scenario
     zones = [f for f in doc["features"] if f["properties"]["layer"] == "dead_zone"]
     assert zones and all(f["properties"]["tech"] == "LTE" and f["properties"]["area_m2"] > 0 for f in zones)
     cells = [f for f in doc["features"] if f["properties"]["layer"] == "cell"]
-    assert len(cells) == 3 * len(park_cells(scenario, 10))
+    assert len(cells) == len(park_cells(scenario, 9))
     lon, lat = cells[0]["geometry"]["coordinates"][0][0]
     assert 106 < lon < 107 and 20 < lat < 21  # GeoJSON order: lon, lat
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
