@@ -195,6 +195,10 @@ def test_dockerfile_installs_every_package_with_server_extras() -> None:
         package = pattern.rstrip("*")
         assert f"COPY {package} ./{package}\n" in text, f"the image lacks package {package}"
     assert "\nUSER parkwatch\n" in text
+    for line in text.splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), f"Dockerfile copies a missing {source}"
     broker_auth_cmd = SERVICES["broker-auth"]["command"]
     assert broker_auth_cmd[1] in text, "broker_auth.py must be copied to where the job runs it"
 
