@@ -156,6 +156,8 @@ def build() -> Json:
                     f"SELECT count({q('rsrp_dbm')}) AS {q(name)} FROM {q('cellular')} "
                     f"{where(*CELL_FILTER, class_condition(name))}",
                     ref_id=chr(ord("A") + i),
+                    # The alias names the slice; the colour override matches it.
+                    alias=name,
                 )
                 for i, name in enumerate(reversed(CLASS_NAMES))
             ],

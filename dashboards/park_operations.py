@@ -204,6 +204,8 @@ def build() -> Json:
                     f"SELECT count({q('state')}) AS {q(s)} FROM {q('machine')} "
                     f"{where(PARK, MACHINE, cond('state', '=', s))}",
                     ref_id=chr(ord("A") + i),
+                    # The alias names the slice; the colour override matches it.
+                    alias=s,
                 )
                 for i, s in enumerate(states)
             ],

@@ -166,3 +166,13 @@ def test_queries_name_only_stored_measurements_tags_and_fields(name: str) -> Non
         aliases = set(re.findall(r'AS "(\w+)"', query.text))
         for ident in re.findall(r'"(\w+)"', query.text):
             assert ident in known or ident in aliases, f"{query}: unknown name {ident!r}"
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_colour_overrides_match_a_series_alias(name: str) -> None:
+    """Grafana names an InfluxQL series after its alias (else ``measurement.column``)."""
+    for panel in panels(DASHBOARDS[name]):
+        for override in panel.get("fieldConfig", {}).get("overrides", []):
+            aliases = {t.get("alias") for t in panel["targets"]}
+            for field_name in override["matcher"]["options"]["names"]:
+                assert field_name in aliases, f"{panel['title']}: no series is named {field_name!r}"
