@@ -260,8 +260,9 @@ def table(
     mappings: list[Json] | None = None,
     sort_by: str = "",
     sort_desc: bool = True,
+    merge: bool = False,
 ) -> Json:
-    """A table of a ``table``-format query."""
+    """A table of ``table``-format queries; ``merge`` joins several queries' rows on their tags."""
     fc = field_config(
         steps=steps or thresholds((None, "text")),
         color_mode="thresholds",
@@ -273,7 +274,10 @@ def table(
     options: Json = {"frameIndex": 0, "showHeader": True, "cellHeight": "sm"}
     if sort_by:
         options["sortBy"] = [{"displayName": sort_by, "desc": sort_desc}]
-    return _panel("table", title, targets, description, fc, options)
+    panel = _panel("table", title, targets, description, fc, options)
+    if merge:
+        panel["transformations"] = [{"id": "merge", "options": {}}]
+    return panel
 
 
 @dataclass(frozen=True, slots=True)

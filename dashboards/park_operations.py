@@ -406,6 +406,7 @@ def build() -> Json:
                 f"above {VIBRATION_ALARM_MM_S} mm/s, PM2.5 above {PM25_LIMIT_UG_M3:g} µg/m³."
             ),
             steps=p.thresholds((None, "text"), (1, "red")),
+            merge=True,
         ),
         w=8,
         h=8,
