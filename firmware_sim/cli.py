@@ -89,6 +89,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     fleet.add_argument(
         "--speed", type=float, default=60.0, help="simulated seconds per real second (default: %(default)s)"
     )
+    fleet.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=15.0,
+        metavar="S",
+        help="give up connecting after S seconds (default: %(default)s)",
+    )
     fleet.add_argument("--summary-json", metavar="FILE", help="also write the final summary as JSON")
     fleet.add_argument("--quiet", action="store_true", help="no progress display")
     fleet.set_defaults(func=_fleet)
@@ -203,6 +210,7 @@ def _fleet(args: argparse.Namespace) -> int:
         password=args.password or os.environ.get("PARKWATCH_SIM_MQTT_PASSWORD"),
         protocol=args.mqtt_protocol,
         speed=args.speed,
+        connect_timeout_s=args.connect_timeout,
     )
     try:
         return asyncio.run(run_fleet_cli(scenario, options, summary_json=args.summary_json, quiet=args.quiet))

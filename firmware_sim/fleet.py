@@ -250,7 +250,7 @@ class Fleet:
         publisher_factory: PublisherFactory | None = None,
     ) -> None:
         if options.gateways < 1 or options.rate <= 0 or options.duration_s <= 0:
-            raise SimError("fleet: gateways, rate and duration must be positive")
+            raise SimError("gateways, rate and duration must be positive")
         self.options = options
         sim = msgspec.structs.replace(scenario.sim, step_s=max(scenario.sim.step_s, options.step_s))
         self.scenario = fleet_scenario(
@@ -295,7 +295,7 @@ class Fleet:
             self.stats.connected = sum(1 for r in results if not isinstance(r, BaseException))
             if self.stats.connected == 0:
                 raise SimError(
-                    f"fleet: no gateway could connect to mqtt://{opts.host}:{opts.port} within "
+                    f"no gateway could connect to mqtt://{opts.host}:{opts.port} within "
                     f"{opts.connect_timeout_s:g} s; is the broker running and are the credentials right?"
                 )
             await self._dispatch(pubs, gateways, progress)
