@@ -341,15 +341,6 @@ def geomap(
     return _panel("geomap", title, targets, description, fc, options)
 
 
-def text(title: str, markdown: str) -> Json:
-    """A Markdown note (no query)."""
-    return {
-        "type": "text",
-        "title": title,
-        "options": {"mode": "markdown", "content": markdown},
-    }
-
-
 def query_variable(
     name: str, label: str, query: str, *, description: str, multi: bool = True, include_all: bool = True
 ) -> Json:

@@ -59,24 +59,6 @@ MACHINE_CYCLE: Final[tuple[str, ...]] = (
     ("running",) * 6 + ("idle",) * 2 + ("running",) * 5 + ("setup",) + ("fault",) * 2 + ("off",) * 2
 )
 
-_STATUS_FIELDS: Final = frozenset(
-    {
-        "state",
-        "agent_version",
-        "config_hash",
-        "backlog",
-        "dropped",
-        "buffer_pct",
-        "uplink_operator",
-        "uplink_tech",
-        "uplink_rsrp_dbm",
-        "uplink_sinr_db",
-        "config_error",
-    }
-)
-_LEDGER_FIELDS: Final = frozenset({"received", "missing", "duplicated", "late", "last_seq"})
-_DEAD_LETTER_FIELDS: Final = frozenset({"topic", "reason", "raw"})
-
 
 def _valid(reading: Reading) -> AnyReading:
     """The reading after a round trip through the contract's decoder (ranges checked)."""
