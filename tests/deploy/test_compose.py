@@ -219,3 +219,22 @@ def test_broker_auth_refuses_a_weak_ingest_password(tmp_path: Path, monkeypatch:
     with pytest.raises(SystemExit, match="MQTT_INGEST_PASSWORD"):
         module.main(["--out-dir", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+def test_dependencies_exist_and_start_in_an_order() -> None:
+    graph = {name: set(service.get("depends_on", {})) for name, service in SERVICES.items()}
+    for name, deps in graph.items():
+        assert deps <= set(SERVICES), f"{name} depends on an unknown service"
+    started: set[str] = set()
+    while len(started) < len(graph):
+        ready = {n for n, deps in graph.items() if n not in started and deps <= started}
+        assert ready, f"dependency cycle among {set(graph) - started}"
+        started |= ready
+    assert SERVICES["mosquitto"]["depends_on"]["broker-auth"]["condition"] == "service_completed_successfully"
+
+
+def test_published_host_ports_are_distinct() -> None:
+    ports = [p.rsplit(":", 1)[0] for s in SERVICES.values() for p in s.get("ports", [])]
+    assert len(ports) == len(set(ports)), ports
+    influx = SERVICES["influxdb"]["ports"]
+    assert all(p.startswith("127.0.0.1:") for p in influx), "InfluxDB must not be exposed beyond the host"

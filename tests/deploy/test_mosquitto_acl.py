@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import queue
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from types import ModuleType
 
 import paho.mqtt.client as mqtt
 import pytest
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -257,5 +260,19 @@ def test_the_deployment_config_itself_starts_and_authenticates(
             assert gw.publish(_topic(b, "gw-a", "up/status"), b"{}").is_failure
         finally:
             gw.close()
+        # The compose healthcheck's own command, against this broker.
+        assert _healthcheck(port, passwords[INGEST_USER]) == 0
+        assert _healthcheck(port, "not-the-password") != 0
     finally:
         server.stop()
+
+
+def _healthcheck(port: int, password: str) -> int:
+    compose = yaml.safe_load((DEPLOY_DIR.parents[1] / "docker-compose.yml").read_text())
+    (kind, command) = compose["services"]["mosquitto"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    command = command.replace("-p 1883", f"-p {port}").replace("$$", "$")
+    if shutil.which("mosquitto_pub") is None:
+        _unavailable("mosquitto_pub is not installed (Debian package mosquitto-clients)")
+    env = {**os.environ, "MQTT_INGEST_PASSWORD": password}
+    return subprocess.run(["sh", "-c", command], env=env, capture_output=True, timeout=20).returncode
