@@ -211,6 +211,11 @@ class Run:
     def rate(self) -> float:
         return self.readings / self.seconds
 
+    @property
+    def cpu_us_per_reading(self) -> float:
+        """Ingester CPU time per reading: robust against other load on a shared machine."""
+        return self.cpu_cores * self.seconds / self.readings * 1e6
+
 
 def start_ingester(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
@@ -486,6 +491,8 @@ def bench_duckdb(workdir: Path, mqtt_port: int, n: int, repeat: int) -> None:
     )
     print(
         f"  ingester CPU: {med([r.cpu_cores for r in runs]):.2f} cores   peak RSS: {max(r.peak_rss_mb for r in runs):.0f} MB"
+        f"   CPU per reading: {med([r.cpu_us_per_reading for r in runs]):.1f} us"
+        f" (= {1e6 / med([r.cpu_us_per_reading for r in runs]):,.0f} readings/s per fully used core)"
     )
     half = rate / 2 / 100  # messages/s
     lat_path = workdir / "ingest-half.duckdb"
@@ -539,6 +546,8 @@ def bench_influx(workdir: Path, mqtt_port: int, n: int, repeat: int) -> None:
         print(f"  stored points verified in InfluxDB:      {[r.stored for r in runs]} (expected {n} each)")
         print(
             f"  ingester CPU: {med([r.cpu_cores for r in runs]):.2f} cores   peak RSS: {max(r.peak_rss_mb for r in runs):.0f} MB"
+            f"   CPU per reading: {med([r.cpu_us_per_reading for r in runs]):.1f} us"
+            f" (= {1e6 / med([r.cpu_us_per_reading for r in runs]):,.0f} readings/s per fully used core)"
         )
         sink = f'[sink]\ntype = "influxdb"\nurl = "http://127.0.0.1:{influx.port}"\ndatabase = "half"'
         avg = n / len(batches)

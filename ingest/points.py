@@ -8,6 +8,7 @@ nanoseconds. A reading that line protocol cannot carry exactly comes back as a d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -17,7 +18,7 @@ import msgspec
 from contract.limits import MAX_DEAD_LETTER_RAW_BYTES
 from contract.readings import KINDS, Generic, Reading
 from ingest.model import DeadLetter, LedgerRow, Part, StatusRow, WriteBatch
-from storage.lineprotocol import FieldValue, LineProtocolError, encode_point
+from storage.lineprotocol import FieldValue, LineProtocolError, encode_point, escape_key, quote_string
 from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER
 
 _astuple = msgspec.structs.astuple
@@ -25,7 +26,30 @@ _json = msgspec.json.Encoder()
 _MS_TO_NS: Final = 1_000_000
 
 
+def _fmt_float(value: Any) -> str:
+    # Contract ranges exclude NaN/inf; ``float()`` turns a JSON integer into ``1.0``, never ``1``.
+    return repr(float(value))
+
+
+def _fmt_int(value: Any) -> str:
+    return f"{value}i"
+
+
+def _fmt_bool(value: Any) -> str:
+    return "true" if value else "false"
+
+
+_FORMATTERS: Final[dict[str, Callable[[Any], str]]] = {
+    "float": _fmt_float,
+    "int": _fmt_int,
+    "str": quote_string,
+    "bool": _fmt_bool,
+}
+
+
 class _KindSpec:
+    """Where each column sits in ``astuple(reading)`` and how its field is formatted."""
+
     def __init__(self, kind: type[Reading]) -> None:
         fields = kind.__struct_fields__
         name = kind.__struct_config__.tag
@@ -34,12 +58,18 @@ class _KindSpec:
         self.ts = fields.index("ts")
         self.dev = fields.index("dev")
         self.tags = fields.index("tags")
-        self.position = [(n, fields.index(n)) for n in ("lat", "lon", "alt_m")]
         self.dims = [(c.name, fields.index(c.name)) for c in KIND_COLUMNS[name] if c.dimension]
-        self.fields = [(c.name, fields.index(c.name), c.type) for c in KIND_COLUMNS[name] if not c.dimension]
+        self.fields: list[tuple[str, int, Callable[[Any], str]]] = [
+            (f"{escape_key(n)}=", fields.index(n), _fmt_float) for n in ("lat", "lon", "alt_m")
+        ] + [
+            (f"{escape_key(c.name)}=", fields.index(c.name), _FORMATTERS[c.type])
+            for c in KIND_COLUMNS[name]
+            if not c.dimension
+        ]
 
 
 _SPECS: Final[dict[type[Reading], _KindSpec]] = {k: _KindSpec(k) for k in KINDS.values()}
+_PREFIX_CACHE_MAX: Final = 200_000
 
 
 def truncate_raw(raw: bytes) -> str:
@@ -47,55 +77,87 @@ def truncate_raw(raw: bytes) -> str:
     return raw[:MAX_DEAD_LETTER_RAW_BYTES].decode("utf-8", errors="replace")
 
 
-def _typed(value: Any, typ: str) -> FieldValue:
-    if typ == "float":
-        return float(value)
-    return value  # type: ignore[no-any-return]
+class LineEncoder:
+    """Readings to lines. Series repeat (bounded cardinality), so the escaped
+    ``measurement,tags`` prefix of each series is built once and cached."""
+
+    def __init__(self) -> None:
+        self._prefixes: dict[tuple[Any, ...], str] = {}
+
+    def _prefix(
+        self,
+        key: tuple[Any, ...],
+        spec: _KindSpec,
+        part: Part,
+        row: tuple[Any, ...],
+        h3: int,
+        name: str | None,
+    ) -> str:
+        tags: list[tuple[str, str]] = [("dev", row[spec.dev]), ("gw", part.gw), ("park", part.park)]
+        if h3:
+            tags.append(("h3", h3lib.int_to_str(h3)))
+        for dim, idx in spec.dims:
+            if row[idx] is not None:
+                tags.append((dim, row[idx]))
+        if row[spec.tags]:
+            tags.extend(row[spec.tags].items())
+        if name is not None:
+            tags.append(("name", name))
+        tags.sort()
+        # encode_point validates and escapes; keep everything before the field set.
+        line = encode_point(spec.name, tags, [("x", True)], 0)
+        prefix = line[: -len(" x=true 0")]
+        if len(self._prefixes) >= _PREFIX_CACHE_MAX:
+            self._prefixes.clear()
+        self._prefixes[key] = prefix
+        return prefix
+
+    def lines(self, part: Part, reading: Reading, h3: int) -> list[str]:
+        """The line(s) of one reading (several for ``generic``: one per named value).
+
+        Raises:
+            LineProtocolError: a tag value that InfluxDB cannot store exactly.
+        """
+        spec = _SPECS[type(reading)]
+        row = _astuple(reading)
+        own = row[spec.tags]
+        base_key = (
+            spec.name,
+            part.park,
+            part.gw,
+            row[spec.dev],
+            h3,
+            *[row[idx] for _, idx in spec.dims],
+            tuple(own.items()) if own else None,
+        )
+        ts = f" {row[spec.ts]}000000"
+        fields = [f"{key}{fmt(row[idx])}" for key, idx, fmt in spec.fields if row[idx] is not None]
+        if type(reading) is Generic:
+            out = []
+            for name, value in reading.f.items():
+                key = (*base_key, name)
+                prefix = self._prefixes.get(key) or self._prefix(key, spec, part, row, h3, name)
+                if type(value) is bool:
+                    vf = f"flag={_fmt_bool(value)}"
+                elif isinstance(value, str):
+                    vf = f"text={quote_string(value)}"
+                else:
+                    vf = f"num={_fmt_float(value)}"
+                out.append(f"{prefix} {','.join([*fields, vf])}{ts}")
+            return out
+        prefix = self._prefixes.get(base_key) or self._prefix(base_key, spec, part, row, h3, None)
+        if not fields:
+            # A reading with only its identity still marks that the device reported.
+            fields.append("present=true")
+        return [f"{prefix} {','.join(fields)}{ts}"]
+
+
+_default_encoder = LineEncoder()
 
 
 def reading_lines(part: Part, reading: Reading, h3: int) -> list[str]:
-    """The line(s) of one reading (several for ``generic``: one per named value).
-
-    Raises:
-        LineProtocolError: a tag value that InfluxDB cannot store exactly.
-    """
-    spec = _SPECS[type(reading)]
-    row = _astuple(reading)
-    tags: list[tuple[str, str]] = [("dev", row[spec.dev]), ("gw", part.gw), ("park", part.park)]
-    if h3:
-        tags.append(("h3", h3lib.int_to_str(h3)))
-    for name, idx in spec.dims:
-        value = row[idx]
-        if value is not None:
-            tags.append((name, value))
-    own = row[spec.tags]
-    if own:
-        tags.extend(own.items())
-    tags.sort()
-    fields: list[tuple[str, FieldValue]] = [
-        (n, float(row[i])) for n, i in spec.position if row[i] is not None
-    ]
-    ts_ns = row[spec.ts] * _MS_TO_NS
-    if type(reading) is Generic:
-        lines = []
-        for name, value in reading.f.items():
-            if type(value) is bool:
-                vf: list[tuple[str, FieldValue]] = [("flag", value)]
-            elif isinstance(value, str):
-                vf = [("text", value)]
-            else:
-                vf = [("num", float(value))]
-            named = sorted([*tags, ("name", name)])
-            lines.append(encode_point(spec.name, named, [*fields, *vf], ts_ns))
-        return lines
-    for name, idx, typ in spec.fields:
-        value = row[idx]
-        if value is not None:
-            fields.append((name, _typed(value, typ)))
-    if not fields:
-        # A reading with only its identity still marks that the device reported.
-        fields.append(("present", True))
-    return [encode_point(spec.name, tags, fields, ts_ns)]
+    """The line(s) of one reading with a process-wide prefix cache (see :class:`LineEncoder`)."""
+    return _default_encoder.lines(part, reading, h3)
 
 
 def dead_letter_line(d: DeadLetter) -> str:
@@ -152,8 +214,9 @@ class Encoded:
     rejected: list[DeadLetter]
 
 
-def encode_batch(batch: WriteBatch, *, src: str, now_ns: int) -> Encoded:
+def encode_batch(batch: WriteBatch, *, src: str, now_ns: int, encoder: LineEncoder | None = None) -> Encoded:
     """Encode a whole batch; readings that cannot be encoded become dead letters (in ``rejected``)."""
+    lines_of = (encoder or _default_encoder).lines
     lines: list[str] = []
     rejected: list[DeadLetter] = []
     readings = 0
@@ -162,7 +225,7 @@ def encode_batch(batch: WriteBatch, *, src: str, now_ns: int) -> Encoded:
         topic = f"{part.park}/{part.gw}"
         for reading, h3 in zip(part.readings, part.h3, strict=True):
             try:
-                out = reading_lines(part, reading, h3)
+                out = lines_of(part, reading, h3)
             except LineProtocolError as exc:
                 seq += 1
                 rejected.append(
