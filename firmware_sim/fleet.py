@@ -80,7 +80,7 @@ class FleetOptions:
     connect_timeout_s: float = 15.0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class FleetStats:
     """What the fleet sent. ``batches``/``readings``/``per_kind`` count acknowledged batches only."""
 

@@ -31,7 +31,7 @@ DEAD_MAX_CLASS: Final = CLASS_INDEX["poor"]
 DEFAULT_RESOLUTION: Final = 10
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeadZone:
     """One true dead zone: connected dead cells of one operator and technology."""
 
@@ -43,7 +43,7 @@ class DeadZone:
     area_m2: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Score:
     """Detection quality of a set of cells against the truth."""
 
@@ -55,7 +55,7 @@ class Score:
     false_negative: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TruthLayer:
     """The truth of one operator and technology over the evaluated cells (arrays in the same order)."""
 
@@ -75,7 +75,7 @@ class TruthLayer:
         return dict(zip(self.cells.tolist(), self.class_index.tolist(), strict=True))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GroundTruth:
     """The truth of a scenario at one H3 resolution, per (operator, technology)."""
 
@@ -240,6 +240,15 @@ def to_geojson(truth: GroundTruth, scenario: Scenario, *, cells: bool = True) ->
                 "type": "Feature",
                 "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
                 "properties": {"layer": "park", "park": park.id, "name": park.name},
+            }
+        )
+    for area in scenario.underserved:
+        ring = [[p[1], p[0]] for p in area.polygon]
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+                "properties": {"layer": "underserved", "name": area.name, "note": area.note},
             }
         )
     for layer in truth.layers.values():

@@ -31,7 +31,7 @@ NR_MIN_SINR_DB: Final = 0.0
 """An ``auto`` modem camps on NR only when NR is at least this good."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Link:
     """What a modem sees at one instant; ``cell is None`` means no service."""
 

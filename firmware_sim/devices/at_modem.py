@@ -67,7 +67,7 @@ def nr_sinr_code(sinr_db: float) -> int:
     return _clamp(math.floor((sinr_db + 23.0) * 2.0) + 1, 0, 127)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GnssFix:
     """A GNSS position fix."""
 
@@ -78,7 +78,7 @@ class GnssFix:
     speed_kmh: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModemSnapshot:
     """Everything a modem reports at one instant."""
 

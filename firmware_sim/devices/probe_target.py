@@ -98,6 +98,7 @@ class ProbeTarget:
                     break
         raise DeviceStartError(
             f"probe target {self.profile.name}: cannot listen on {', '.join(self.hosts)} port {port}: {last}"
+            + (" (no IPv6 loopback here? run with --no-ipv6)" if len(self.hosts) > 1 else "")
         )
 
     def _latency_s(self) -> float:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BandInfo:
     """One band: technology, 3GPP band number, downlink centre frequency, duplex, channel number."""
 
@@ -23,15 +23,15 @@ class BandInfo:
 
 
 BANDS: Final[dict[str, BandInfo]] = {
-    "B1": BandInfo("LTE", 1, 2140.0, "FDD", 300, 15),
-    "B3": BandInfo("LTE", 3, 1842.5, "FDD", 1575, 15),
-    "B7": BandInfo("LTE", 7, 2655.0, "FDD", 3100, 15),
-    "B8": BandInfo("LTE", 8, 947.5, "FDD", 3625, 15),
-    "B28": BandInfo("LTE", 28, 780.5, "FDD", 9460, 15),
-    "B40": BandInfo("LTE", 40, 2350.0, "TDD", 39150, 15),
-    "n1": BandInfo("NR", 1, 2140.0, "FDD", 428000, 15),
-    "n28": BandInfo("NR", 28, 780.5, "FDD", 156100, 15),
-    "n41": BandInfo("NR", 41, 2593.0, "TDD", 518598, 30),
-    "n78": BandInfo("NR", 78, 3500.0, "TDD", 633334, 30),
+    "B1": BandInfo(tech="LTE", number=1, freq_mhz=2140.0, duplex="FDD", arfcn=300, scs_khz=15),
+    "B3": BandInfo(tech="LTE", number=3, freq_mhz=1842.5, duplex="FDD", arfcn=1575, scs_khz=15),
+    "B7": BandInfo(tech="LTE", number=7, freq_mhz=2655.0, duplex="FDD", arfcn=3100, scs_khz=15),
+    "B8": BandInfo(tech="LTE", number=8, freq_mhz=947.5, duplex="FDD", arfcn=3625, scs_khz=15),
+    "B28": BandInfo(tech="LTE", number=28, freq_mhz=780.5, duplex="FDD", arfcn=9460, scs_khz=15),
+    "B40": BandInfo(tech="LTE", number=40, freq_mhz=2350.0, duplex="TDD", arfcn=39150, scs_khz=15),
+    "n1": BandInfo(tech="NR", number=1, freq_mhz=2140.0, duplex="FDD", arfcn=428000, scs_khz=15),
+    "n28": BandInfo(tech="NR", number=28, freq_mhz=780.5, duplex="FDD", arfcn=156100, scs_khz=15),
+    "n41": BandInfo(tech="NR", number=41, freq_mhz=2593.0, duplex="TDD", arfcn=518598, scs_khz=30),
+    "n78": BandInfo(tech="NR", number=78, freq_mhz=3500.0, duplex="TDD", arfcn=633334, scs_khz=30),
 }
 """Band name (``B`` + LTE band number, ``n`` + NR band number) -> :class:`BandInfo`."""

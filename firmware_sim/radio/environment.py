@@ -43,7 +43,7 @@ _RB_PER_MHZ: Final[dict[int, float]] = {15: 5.0, 30: 2.5}
 TECHS: Final = ("LTE", "NR")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CellInfo:
     """Static description of one cell, as a modem reports it."""
 
@@ -63,7 +63,7 @@ class CellInfo:
     mnc: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _CellTable:
     infos: list[CellInfo]
     x: FloatArray
@@ -78,7 +78,7 @@ class _CellTable:
     n_rb: FloatArray
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Measurement:
     """Serving-cell values at each point (NaN and ``serving == -1`` where there is no service)."""
 
@@ -114,7 +114,7 @@ class RadioEnvironment:
                 if gw.route:
                     lats += [p[0] for p in gw.route.waypoints]
                     lons += [p[1] for p in gw.route.waypoints]
-        self.projection = LocalProjection(float(np.mean(lats)), float(np.mean(lons)))
+        self.projection = LocalProjection(lat0=float(np.mean(lats)), lon0=float(np.mean(lons)))
         x, y = self.projection.to_xy(lats, lons)
         m = radio.margin_m
         self.extent_m = (float(x.min() - m), float(x.max() + m), float(y.min() - m), float(y.max() + m))

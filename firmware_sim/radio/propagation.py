@@ -109,7 +109,7 @@ def antenna_gain_db(
     return np.asarray(np.where(np.isnan(az), 0.0, -att), dtype=np.float64)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LocalProjection:
     """Equirectangular metres around an origin: accurate to well under 1 % across 50 km."""
 
@@ -131,7 +131,7 @@ class LocalProjection:
         return lat, lon
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ShadowField:
     """A correlated log-normal shadowing field (dB) on a grid, sampled by bilinear interpolation."""
 

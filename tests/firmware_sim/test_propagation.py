@@ -94,7 +94,7 @@ def test_shadowing_is_seeded_and_spatially_correlated() -> None:
 
 
 def test_projection_round_trip_and_polygon() -> None:
-    p = LocalProjection(20.85, 106.75)
+    p = LocalProjection(lat0=20.85, lon0=106.75)
     x, y = p.to_xy([20.86], [106.76])
     assert float(x[0]) == pytest.approx(1040.9, abs=2.0)
     assert float(y[0]) == pytest.approx(1105.7, abs=2.0)

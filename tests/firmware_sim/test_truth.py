@@ -131,7 +131,7 @@ def test_cli_truth_writes_valid_geojson_with_dead_zones(tmp_path: Path, scenario
     doc = json.loads(out.read_text(encoding="utf-8"))
     jsonschema.validate(doc, GEOJSON_SCHEMA)
     layers = {f["properties"]["layer"] for f in doc["features"]}
-    assert layers == {"park", "cell", "dead_zone"}
+    assert layers == {"park", "cell", "dead_zone", "underserved"}
     zones = [f for f in doc["features"] if f["properties"]["layer"] == "dead_zone"]
     assert zones and all(f["properties"]["tech"] == "LTE" and f["properties"]["area_m2"] > 0 for f in zones)
     cells = [f for f in doc["features"] if f["properties"]["layer"] == "cell"]
