@@ -58,12 +58,15 @@ class DuckdbSinkSettings(
         retention_days: rows older than this are deleted periodically (0 = keep forever).
         retention_interval_s: how often the retention delete runs.
         threads: DuckDB worker threads (0 = DuckDB's default, one per core).
+        memory_limit_mb: DuckDB's buffer memory (it spills to disk beyond); keeps the
+            ingester's footprint bounded (DuckDB's own default is 80% of the RAM).
     """
 
     path: str = "parkwatch.duckdb"
     retention_days: Annotated[int, msgspec.Meta(ge=0)] = 90
     retention_interval_s: PositiveSeconds = 3600.0
     threads: Annotated[int, msgspec.Meta(ge=0)] = 0
+    memory_limit_mb: Annotated[int, msgspec.Meta(ge=16)] = 128
 
 
 SinkSettings = InfluxSinkSettings | DuckdbSinkSettings

@@ -56,15 +56,18 @@ class DuckStore:
     Args:
         path: database file (``:memory:`` for tests).
         threads: DuckDB worker threads, 0 for DuckDB's default.
+        memory_limit_mb: DuckDB buffer memory, 0 for DuckDB's default (80% of the RAM).
     """
 
-    def __init__(self, path: str, *, threads: int = 0) -> None:
+    def __init__(self, path: str, *, threads: int = 0, memory_limit_mb: int = 0) -> None:
         try:
             self._con = duckdb.connect(path)
         except duckdb.Error as exc:
             raise StoreError(f"cannot open DuckDB file {path}: {exc}") from exc
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
+        if memory_limit_mb:
+            self._con.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
         self._columns = {name: tuple(c for c, _ in cols) for name, cols in table_columns().items()}
         for stmt in ddl():
             self._con.execute(stmt)

@@ -43,7 +43,11 @@ class DuckdbSink:
     async def start(self) -> list[LedgerSnapshot]:
         def open_store() -> list[LedgerSnapshot]:
             try:
-                self._store = DuckStore(self._settings.path, threads=self._settings.threads)
+                self._store = DuckStore(
+                    self._settings.path,
+                    threads=self._settings.threads,
+                    memory_limit_mb=self._settings.memory_limit_mb,
+                )
             except StoreError as exc:
                 raise ConfigError(f"sink.path: {exc}; is another ingester using this file?") from exc
             return self._store.latest_ledger()
