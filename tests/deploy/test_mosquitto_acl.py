@@ -276,3 +276,35 @@ def _healthcheck(port: int, password: str) -> int:
         _unavailable("mosquitto_pub is not installed (Debian package mosquitto-clients)")
     env = {**os.environ, "MQTT_INGEST_PASSWORD": password}
     return subprocess.run(["sh", "-c", command], env=env, capture_output=True, timeout=20).returncode
+
+
+def test_hand_made_password_file_works_with_the_generated_acl(tmp_path: Path, topic_root: str) -> None:
+    """An account added with ``mosquitto_passwd -b`` (an operator's break-glass path) obeys the same ACL."""
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:
+        _unavailable("mosquitto_passwd is not installed (Debian package mosquitto)")
+    assert tool is not None
+    auth = tmp_path / "auth"
+    auth.mkdir()
+    password = mosquitto.new_password()
+    username = mosquitto.gateway_username(PARK, "gw-a")
+    subprocess.run(
+        [tool, "-c", "-b", str(auth / "passwd"), username, password], check=True, capture_output=True
+    )
+    (auth / "acl").write_text(mosquitto.acl_file([(PARK, "gw-a")], topic_root=topic_root))
+    try:
+        server = mosquitto_server(tmp_path / "broker", extra_conf=_auth_lines(auth))
+        server.start()
+    except ServerError as exc:
+        _unavailable(str(exc))
+    b = Broker(server=server, root=topic_root, passwords={"gw-a": password})
+    try:
+        gw = Client(b, username)
+        try:
+            assert not gw.connected().is_failure
+            assert not gw.publish(_topic(b, "gw-a", "up/telemetry"), b"own").is_failure
+            assert gw.publish(_topic(b, "gw-b", "up/telemetry"), b"spoofed").is_failure
+        finally:
+            gw.close()
+    finally:
+        server.stop()
