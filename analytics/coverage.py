@@ -53,6 +53,13 @@ def cell_polygon(cell: int) -> tuple[tuple[float, float], ...]:
     return (*ring, ring[0])
 
 
+@lru_cache(maxsize=65536)
+def cell_center(cell: int) -> tuple[float, float]:
+    """``(lon, lat)`` of a cell's centre, rounded to 1e-6 degrees."""
+    lat, lon = h3.cell_to_latlng(h3.int_to_str(cell))
+    return (round(lon, 6), round(lat, 6))
+
+
 def _num(x: float) -> float | None:
     return None if x != x else round(float(x), 2)
 
@@ -64,15 +71,15 @@ def cell_features(
     feats: list[dict[str, Any]] = []
     for i, row in enumerate(stats.rows()):
         cell = int(row["h3"])
-        lat, lon = h3.cell_to_latlng(h3.int_to_str(cell))
+        hex_id = cell_str(cell)
         feats.append(
             {
                 "type": "Feature",
-                "id": f"{cell_str(cell)}:{row['operator']}:{row['tech']}",
-                "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in cell_polygon(cell)]]},
+                "id": f"{hex_id}:{row['operator']}:{row['tech']}",
+                "geometry": {"type": "Polygon", "coordinates": [cell_polygon(cell)]},
                 "properties": {
                     "park": row["park"],
-                    "h3": cell_str(cell),
+                    "h3": hex_id,
                     "operator": row["operator"],
                     "tech": row["tech"],
                     "samples": int(row["samples"]),
@@ -86,7 +93,7 @@ def cell_features(
                     "last_seen_ms": int(row["last_ms"]),
                     "class": class_name(int(classes[i])),
                     "insufficient": int(row["samples"]) < min_samples,
-                    "center": [round(lon, 6), round(lat, 6)],
+                    "center": list(cell_center(cell)),
                 },
             }
         )

@@ -52,6 +52,26 @@ class TtlCache:
         self.hits = 0
         self.misses = 0
 
+    def get(self, key: Any) -> Any:
+        """The live value of ``key``, or None."""
+        if self.ttl_s <= 0:
+            return None
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None and hit[0] > time.monotonic():
+                self.hits += 1
+                return hit[1]
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            self._data[key] = (time.monotonic() + self.ttl_s, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
     def get_or_compute(self, key: Any, compute: Callable[[], T]) -> T:
         if self.ttl_s <= 0:
             return compute()

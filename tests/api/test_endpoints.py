@@ -217,3 +217,29 @@ def test_hostile_filters_are_422(client: TestClient, path: str, params: dict[str
 def test_unknown_route_is_json_404(client: TestClient) -> None:
     resp = client.get("/api/v1/nope", headers=ADMIN)
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+
+
+def test_identical_reads_are_cached_per_key(store: object, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from api.app import create_app
+    from api.registry import Registry
+    from storage.query_duckdb import DuckDBQuery
+    from tests.api.conftest import api_settings
+
+    backend = DuckDBQuery(path=Path(str(store)))
+    app = create_app(
+        api_settings(api={"cache_ttl_s": 60.0}),
+        backend=backend,
+        registry=Registry(Path(str(tmp_path)) / "r.sqlite"),
+    )
+    with TestClient(app) as c:
+        first = c.get("/api/v1/coverage/cells", params=WINDOW, headers=headers("viewer-p1"))
+        again = c.get("/api/v1/coverage/cells", params=WINDOW, headers=headers("viewer-p1"))
+        assert "x-cache" not in first.headers and again.headers["x-cache"] == "hit"
+        assert again.content == first.content
+        other = c.get("/api/v1/coverage/cells", params=WINDOW, headers=headers("viewer-p2"))
+        assert "x-cache" not in other.headers
+        assert {f["properties"]["park"] for f in other.json()["features"]} == {"p2"}
+        assert c.get("/api/v1/coverage/cells", params=WINDOW).status_code == 401
+    backend.close()

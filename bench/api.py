@@ -1,0 +1,331 @@
+"""Benchmark of the API on a large DuckDB store: coverage latency and mixed-read throughput.
+
+Generates ``--rows`` cellular readings (default 10 million) across 3 parks, 3 operators and
+LTE/NR over 4 weeks with numpy, bulk-loads them into a DuckDB file through Arrow, starts
+``parkwatch api`` in its own process and measures from this process:
+
+- p50/p95/p99 of ``/coverage/cells`` (one park, one week) and ``/coverage/dead-zones``, every
+  request with a different window so that no cached answer is reused;
+- the same query straight on the backend (no HTTP, no GeoJSON) as the baseline of that ratio;
+- requests/s of mixed reads from a separate load-generator process (``--clients`` threads with
+  keep-alive connections), against ``/healthz`` requests/s as the baseline.
+
+Run: ``python bench/api.py`` (about 2-4 minutes) or ``python bench/api.py --rows 1000000``.
+It prints figures; it never fails on timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import h3
+import httpx
+import numpy as np
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from api.auth import key_hash  # noqa: E402
+from storage.duckdb_schema import ddl  # noqa: E402
+from storage.query import Scope  # noqa: E402
+from storage.query_duckdb import DuckDBQuery  # noqa: E402
+
+PARKS = {"deepc": (20.830, 106.745), "vsip": (20.900, 106.640), "trangdue": (20.790, 106.700)}
+OPERATORS = ("Sao Bien", "Hai Dang", "Song Hong")
+START = datetime(2026, 10, 5, tzinfo=UTC)
+DAYS = 28
+KEY = "bench-key"
+
+
+def park_cells(lat: float, lon: float, half_km: float = 1.2) -> np.ndarray[Any, Any]:
+    d_lat = half_km / 111.32
+    d_lon = half_km / (111.32 * np.cos(np.radians(lat)))
+    ring = [
+        (lat - d_lat, lon - d_lon),
+        (lat - d_lat, lon + d_lon),
+        (lat + d_lat, lon + d_lon),
+        (lat + d_lat, lon - d_lon),
+    ]
+    cells = sorted(h3.h3shape_to_cells(h3.LatLngPoly(ring), 10))
+    return np.array([h3.str_to_int(c) for c in cells], dtype=np.uint64)
+
+
+def generate(path: Path, rows: int, seed: int = 1) -> dict[str, Any]:
+    """Write ``rows`` cellular readings to a new DuckDB file; return what was generated."""
+    rng = np.random.default_rng(seed)
+    con = duckdb.connect(str(path))
+    for stmt in ddl():
+        con.execute(stmt)
+    info: dict[str, Any] = {"cells": {}}
+    layout = {}
+    for park, (lat0, lon0) in PARKS.items():
+        cells = park_cells(lat0, lon0)
+        info["cells"][park] = len(cells)
+        centres = np.array([h3.cell_to_latlng(h3.int_to_str(int(c))) for c in cells])
+        # A smooth field per operator with a few holes, plus per-sample noise.
+        layout[park] = (cells, centres, centres[rng.choice(len(cells), 4, replace=False)])
+    # Readings arrive in time order (as the ingester appends them): one day at a time.
+    per_day = rows // DAYS
+    for day in range(DAYS):
+        n_day = per_day if day < DAYS - 1 else rows - per_day * (DAYS - 1)
+        parts = []
+        for k, park in enumerate(PARKS):
+            cells, centres, holes = layout[park]
+            n = (
+                n_day // len(PARKS)
+                if k < len(PARKS) - 1
+                else n_day - (n_day // len(PARKS)) * (len(PARKS) - 1)
+            )
+            idx = rng.integers(0, len(cells), n)
+            op = rng.integers(0, len(OPERATORS), n)
+            dist = np.min(
+                np.hypot(
+                    centres[idx, 0, None] - holes[None, :, 0], centres[idx, 1, None] - holes[None, :, 1]
+                ),
+                axis=1,
+            )
+            rsrp = -80.0 - 8.0 * op - np.where(dist < 0.002, 35.0, 0.0) + rng.normal(0, 5, n)
+            parts.append(
+                {
+                    "ts": (START.timestamp() + 86400 * day) * 1e6 + rng.uniform(0, 86400e6, n),
+                    "park": np.full(n, park),
+                    "gw": np.char.add(f"{park}-gw-", (idx % 8).astype(str)),
+                    "dev": np.char.add("probe-", rng.integers(0, 30, n).astype(str)),
+                    "lat": centres[idx, 0] + rng.uniform(-3e-4, 3e-4, n),
+                    "lon": centres[idx, 1] + rng.uniform(-3e-4, 3e-4, n),
+                    "h3": cells[idx],
+                    "operator": np.array(OPERATORS)[op],
+                    "tech": rng.choice(np.array(["LTE", "NR"]), n, p=[0.6, 0.4]),
+                    "rsrp_dbm": np.round(np.clip(rsrp, -156, -31), 1),
+                    "rsrq_db": np.round(np.clip(-10 + rng.normal(0, 3, n), -43, 20), 1),
+                    "sinr_db": np.round(np.clip(15 - (-80 - rsrp) / 3 + rng.normal(0, 3, n), -23, 40), 1),
+                }
+            )
+        cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        order = np.argsort(cols["ts"], kind="stable")
+        table = pa.table(
+            {
+                k: pa.array(v[order].astype(np.int64), pa.timestamp("us"))
+                if k == "ts"
+                else pa.array(v[order], pa.uint64() if k == "h3" else None)
+                for k, v in cols.items()
+            }
+        )
+        con.register("chunk", table)
+        con.execute("INSERT INTO cellular BY NAME SELECT * FROM chunk")
+        con.unregister("chunk")
+    statuses = [
+        (START + timedelta(days=DAYS - 1), park, f"{park}-gw-{g}", "online", "0.1.0", "h1", 0, 0, 0.0)
+        for park in PARKS
+        for g in range(8)
+    ]
+    con.executemany(
+        "INSERT INTO gateway_status (ts, park, gw, state, agent_version, config_hash, backlog, dropped, buffer_pct) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(s[0].replace(tzinfo=None), *s[1:]) for s in statuses],
+    )
+    con.execute("CHECKPOINT")
+    con.close()
+    return info
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * len(s) + 0.5) - 1))]
+
+
+def windows(n: int, rng: random.Random) -> list[tuple[str, str]]:
+    """``n`` distinct one-week windows inside the data (hour-aligned starts)."""
+    out = []
+    for _ in range(n):
+        start = START + timedelta(hours=rng.randrange(0, (DAYS - 7) * 24))
+        out.append((start.isoformat(), (start + timedelta(days=7)).isoformat()))
+    return out
+
+
+def latency(client: httpx.Client, path: str, n: int, rng: random.Random, **extra: str) -> list[float]:
+    out = []
+    for frm, to in windows(n, rng):
+        t0 = time.perf_counter()
+        r = client.get(path, params={"park": rng.choice(list(PARKS)), "from": frm, "to": to, **extra})
+        out.append((time.perf_counter() - t0) * 1000)
+        r.raise_for_status()
+    return out
+
+
+MIX = [
+    ("/api/v1/coverage/cells", {"limit": "500"}),
+    ("/api/v1/coverage/dead-zones", {}),
+    ("/api/v1/coverage/summary", {}),
+    ("/api/v1/gateways", {}),
+    ("/api/v1/coverage/cells", {"operator": "Sao Bien", "tech": "LTE", "limit": "500"}),
+    ("/api/v1/broadband/summary", {}),
+]
+
+
+def _load_worker(base: str, seconds: float, clients: int, mixed: bool, out: Any) -> None:
+    """A separate process: ``clients`` threads issuing requests for ``seconds``; puts (count, errors)."""
+    stop = time.monotonic() + seconds
+    counts = [0] * clients
+    errors = [0] * clients
+    # A handful of dashboard-like views (park x window): what many users hitting the API ask.
+    views = [(p, w) for p in PARKS for w in windows(2, random.Random(7))]
+
+    def run(i: int) -> None:
+        rng = random.Random(i)
+        with httpx.Client(base_url=base, headers={"X-API-Key": KEY}, timeout=30) as c:
+            while time.monotonic() < stop:
+                if mixed:
+                    path, extra = rng.choice(MIX)
+                    park, (frm, to) = rng.choice(views)
+                    params = {"park": park, "from": frm, "to": to, **extra}
+                else:
+                    path, params = "/healthz", {}
+                r = c.get(path, params=params)
+                counts[i] += 1
+                errors[i] += r.status_code != 200
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put((sum(counts), sum(errors)))
+
+
+def throughput(base: str, seconds: float, clients: int, mixed: bool) -> tuple[float, int]:
+    q: Any = mp.get_context("spawn").Queue()
+    p = mp.get_context("spawn").Process(target=_load_worker, args=(base, seconds, clients, mixed, q))
+    p.start()
+    count, errors = q.get(timeout=seconds + 120)
+    p.join()
+    return count / seconds, errors
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--rows", type=int, default=10_000_000, help="cellular readings to generate (default 10M)"
+    )
+    ap.add_argument("--requests", type=int, default=60, help="timed requests per endpoint")
+    ap.add_argument("--seconds", type=float, default=20.0, help="duration of each throughput run")
+    ap.add_argument("--clients", type=int, default=16, help="concurrent connections of the load generator")
+    ap.add_argument(
+        "--workdir", help="keep the DuckDB file here (reused when it exists with the same --rows)"
+    )
+    args = ap.parse_args()
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="pw-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / f"bench-{args.rows}.duckdb"
+    if not db.exists():
+        t0 = time.perf_counter()
+        info = generate(db, args.rows)
+        print(
+            f"generated {args.rows:,} readings in {time.perf_counter() - t0:.1f} s: {db} "
+            f"({db.stat().st_size / 1e6:.0f} MB); res-10 cells per park {info['cells']}"
+        )
+    else:
+        print(f"reusing {db}")
+
+    # Baseline: the aggregation alone, straight on the backend.
+    backend = DuckDBQuery(path=db)
+    rng = random.Random(1)
+    base_ms = []
+    for frm, to in windows(max(10, args.requests // 3), rng):
+        scope = Scope(
+            parks=(rng.choice(list(PARKS)),),
+            start=datetime.fromisoformat(frm),
+            end=datetime.fromisoformat(to),
+        )
+        t0 = time.perf_counter()
+        backend.cell_stats(scope, resolution=10)
+        base_ms.append((time.perf_counter() - t0) * 1000)
+    backend.close()
+
+    port = 18000 + os.getpid() % 1000
+    config = work / "api.toml"
+    config.write_text(
+        f'[api]\nhost = "127.0.0.1"\nport = {port}\nregistry_path = "{work / "registry.sqlite"}"\ncache_ttl_s = 5.0\n'
+        f'[backend]\ntype = "duckdb"\npath = "{db}"\n'
+        f"[coverage]\nmax_window_days = 31\n"
+        f'[[keys]]\nname = "bench"\nsha256 = "{key_hash(KEY)}"\nrole = "admin"\n'
+        f'[logging]\nlevel = "WARNING"\n'
+    )
+    server = subprocess.Popen([sys.executable, "-m", "parkwatch", "api", "--config", str(config)])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        with httpx.Client(base_url=base, headers={"X-API-Key": KEY}, timeout=60) as c:
+            latency(c, "/api/v1/coverage/cells", 3, random.Random(99))  # warm-up
+            cells = latency(c, "/api/v1/coverage/cells", args.requests, random.Random(2), limit="5000")
+            zones = latency(c, "/api/v1/coverage/dead-zones", args.requests, random.Random(3))
+            n_cells = c.get(
+                "/api/v1/coverage/cells",
+                params={
+                    "park": "deepc",
+                    "limit": "1",
+                    "from": windows(1, random.Random(2))[0][0],
+                    "to": windows(1, random.Random(2))[0][1],
+                },
+            ).json()["total"]
+        healthz_rps, _ = throughput(base, args.seconds / 2, args.clients, mixed=False)
+        mixed_rps, errors = throughput(base, args.seconds, args.clients, mixed=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    def line(name: str, v: list[float]) -> str:
+        return (
+            f"{name:<34} p50 {pct(v, 50):7.1f}  p95 {pct(v, 95):7.1f}  p99 {pct(v, 99):7.1f} ms  (n={len(v)})"
+        )
+
+    print(f"\n{args.rows:,} readings, 3 parks, 4 weeks; one park, one-week windows, no cache hits")
+    print(line("backend cell_stats (baseline)", base_ms))
+    print(line("GET /coverage/cells (GeoJSON)", cells) + f"  ~{n_cells} features")
+    print(line("GET /coverage/dead-zones", zones))
+    print(f"ratio /coverage/cells p50 / backend p50: {pct(cells, 50) / pct(base_ms, 50):.2f}")
+    print(
+        f"mixed reads, {args.clients} connections, separate process: {mixed_rps:7.1f} req/s ({errors} non-200)"
+    )
+    print(
+        f"/healthz, same load generator (baseline):  {healthz_rps:7.1f} req/s; "
+        f"mixed/healthz {mixed_rps / healthz_rps:.2f}"
+    )
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "cells_ms": {"p50": pct(cells, 50), "p95": pct(cells, 95), "p99": pct(cells, 99)},
+                "dead_zones_ms": {"p50": pct(zones, 50), "p95": pct(zones, 95), "p99": pct(zones, 99)},
+                "backend_ms_p50": pct(base_ms, 50),
+                "mixed_rps": mixed_rps,
+                "healthz_rps": healthz_rps,
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
