@@ -21,7 +21,6 @@ import json
 import multiprocessing as mp
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,10 +38,10 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.auth import key_hash  # noqa: E402
-from storage.duckdb_schema import ddl  # noqa: E402
-from storage.query import Scope  # noqa: E402
-from storage.query_duckdb import DuckDBQuery  # noqa: E402
+from api.auth import key_hash
+from storage.duckdb_schema import ddl
+from storage.query import Scope
+from storage.query_duckdb import DuckDBQuery
 
 PARKS = {"deepc": (20.830, 106.745), "vsip": (20.900, 106.640), "trangdue": (20.790, 106.700)}
 OPERATORS = ("Sao Bien", "Hai Dang", "Song Hong")
