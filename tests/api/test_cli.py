@@ -1,0 +1,74 @@
+"""``parkwatch api``: help, config errors, key management and broker files from the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from api.auth import key_hash
+from api.mosquitto import verify_password
+from api.registry import Registry
+from parkwatch.cli import main
+
+
+def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "parkwatch", "api", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help_lists_the_actions() -> None:
+    out = run("--help").stdout
+    for word in ("--config", "key-create", "key-hash", "mosquitto-files"):
+        assert word in out
+
+
+def test_bad_config_names_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "api.toml"
+    cfg.write_text("[coverage]\nmin_samples = 0\n")
+    res = run("--config", str(cfg), "--check")
+    assert res.returncode == 2 and "coverage.min_samples" in res.stderr
+
+
+def test_missing_duckdb_file_says_what_to_do(tmp_path: Path) -> None:
+    cfg = tmp_path / "api.toml"
+    cfg.write_text(f'[backend]\ntype = "duckdb"\npath = "{tmp_path / "none.duckdb"}"\n')
+    res = run("--config", str(cfg), "--check")
+    assert res.returncode == 2 and "The ingester creates it" in res.stderr
+
+
+def test_key_create_hash_and_mosquitto_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "api.toml"
+    cfg.write_text(
+        f'[api]\nregistry_path = "{tmp_path / "reg.sqlite"}"\n[provisioning]\ntopic_root = "acme/parkwatch"\n'
+    )
+    assert (
+        main(["api", "--config", str(cfg), "key-create", "--name", "ops", "--role", "admin", "--park", "p1"])
+        == 0
+    )
+    key = capsys.readouterr().out.strip()
+    reg = Registry(tmp_path / "reg.sqlite")
+    [rec] = reg.api_keys()
+    assert rec.sha256 == key_hash(key) and rec.role == "admin" and rec.parks == ("p1",)
+    assert run("key-hash", stdin=key + "\n").stdout.strip() == key_hash(key)
+    reg.add_gateway(
+        park="p1", gw="gw-1", description="", username="p1/gw-1", password_hash="$7$101$c2FsdA==$aGFzaA=="
+    )
+    reg.close()
+    out = tmp_path / "broker"
+    assert main(["api", "--config", str(cfg), "mosquitto-files", "--out-dir", str(out)]) == 0
+    assert (out / "passwd").read_text() == "p1/gw-1:$7$101$c2FsdA==$aGFzaA==\n"
+    assert (out / "passwd").stat().st_mode & 0o077 == 0
+    acl = (out / "acl").read_text()
+    assert (
+        "user p1/gw-1\ntopic write acme/parkwatch/v1/p1/gw-1/up/#\ntopic read acme/parkwatch/v1/p1/gw-1/down/#"
+        in acl
+    )
+    assert not verify_password("anything", "$7$101$c2FsdA==$aGFzaA==")
