@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from contract.limits import MAX_AGE_MS
 from contract.messages import Batch, Status
 from contract.readings import AnyReading, kind_of
 from edge_agent.errors import EdgeError
@@ -258,6 +259,12 @@ class Fleet:
         )
         now_ms = int(time.time() * 1000)
         lead_ms = int(max(0.0, options.speed - 1.0) * options.duration_s * 1000)
+        if lead_ms > MAX_AGE_MS - 86_400_000:
+            raise SimError(
+                f"speed {options.speed:g} x duration {options.duration_s:g} s spans "
+                f"{lead_ms / 86_400_000:.0f} simulated days; the first readings would be older than the "
+                f"ingester accepts ({MAX_AGE_MS // 86_400_000} days): lower --speed or --duration"
+            )
         self.clock = SimClock(start_ms=now_ms - lead_ms, speed=options.speed)
         self.factory = BatchFactory(self.scenario, start_ms=self.clock.start_ms)
         self._make = publisher_factory or _edge_publisher_factory(options)

@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from contract.codec import decode_batch, encode
 from contract.messages import Batch
 from contract.readings import kind_of
+from firmware_sim.errors import SimError
 from firmware_sim.fleet import Fleet, FleetOptions, fleet_scenario
 from firmware_sim.scenario import Scenario
 from tests.servers import ServerProcess
@@ -118,3 +119,8 @@ async def test_fleet_publishes_through_the_edge_publisher_to_mosquitto(
     unique = {(d.gw, d.seq): d for d in map(decode_batch, received)}
     assert len(unique) == stats.batches
     assert sum(len(d.readings) for d in unique.values()) == stats.readings
+
+
+def test_fleet_refuses_readings_older_than_the_ingester_accepts(scenario: Scenario) -> None:
+    with pytest.raises(SimError, match="lower --speed or --duration"):
+        Fleet(scenario, FleetOptions(gateways=1, rate=1.0, duration_s=86_400.0, speed=60.0))
