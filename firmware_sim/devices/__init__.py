@@ -1,0 +1,1 @@
+"""Simulated devices on loopback: Modbus TCP servers, AT-command modems, HTTP probe targets."""

@@ -1,0 +1,1 @@
+"""The radio environment: bands, propagation model, per-operator RSRP/RSRQ/SINR."""

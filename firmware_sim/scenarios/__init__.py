@@ -1,0 +1,1 @@
+"""Scenario files shipped with the package (read with ``firmware_sim.scenario.load_scenario``)."""
