@@ -223,3 +223,32 @@ async def test_spoofed_gateway_is_rejected(
     assert "does not match the topic's gateway 'gw-b'" in dead[0]["reason"]
     stored = await influx_rows(influxdb.port, influx_db_name, "SELECT rsrp_dbm FROM cellular GROUP BY gw")
     assert {r["gw"] for r in stored} == {"gw-a"}
+
+
+async def test_identical_dead_letters_do_not_overwrite_each_other(
+    mosquitto: ServerProcess,
+    influxdb: ServerProcess,
+    topic_root: str,
+    unique: str,
+    influx_db_name: str,
+    tmp_path: Path,
+) -> None:
+    settings = ingest_settings(
+        broker_port=mosquitto.port,
+        root=topic_root,
+        client_id=f"ing-{unique}",
+        sink=_sink(influxdb, influx_db_name),
+        tmp=tmp_path,
+    )
+    topic = topic_for("hp-a", "gw-d", "telemetry", root=topic_root)
+    async with running(settings) as ing:
+        pub = Publisher(mosquitto.host, mosquitto.port, f"pub-{unique}")
+        for info in [pub.publish(topic, b"not json at all") for _ in range(5)]:
+            info.wait_for_publish(10)
+        pub.close()
+        await wait_until(lambda: ing.metrics.dead_letters["payload"] == 5, what="5 dead letters")
+        await wait_until(lambda: ing.consumer.pending == 0, what="acked")
+    dead = await influx_rows(influxdb.port, influx_db_name, "SELECT reason, raw, src FROM dead_letter")
+    assert len(dead) == 5
+    assert {r["raw"] for r in dead} == {"not json at all"}
+    assert len({r["time"] for r in dead}) == 5

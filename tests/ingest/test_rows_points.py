@@ -85,3 +85,16 @@ def test_replayed_parts_get_tables_of_their_own_after_the_others() -> None:
     items = reading_tables([replayed, fresh])
     assert [replay for _, _, replay in items] == [False] * 4 + [True] * 2
     assert {name for name, _, replay in items if replay} == {"cellular", "machine"}
+
+
+def test_integer_json_in_a_float_field_is_written_as_a_float() -> None:
+    from contract import decode_batch
+
+    payload = (
+        b'{"v":1,"gw":"gw-1","seq":1,"readings":[{"kind":"cellular","ts":%d,"dev":"m","operator":"A",'
+        b'"tech":"LTE","rsrp_dbm":-100,"pci":7}]}' % (TS,)
+    )
+    decoded = decode_batch(payload, now_ms=TS)
+    part = Part(park="hp", gw="gw-1", readings=decoded.readings, h3=[0])
+    (line,) = reading_lines(part, decoded.readings[0], 0)
+    assert " rsrp_dbm=-100.0,pci=7i " in line
