@@ -6,6 +6,7 @@ uvicorn. The built-in web dashboard (another package) mounts at ``/dashboard`` v
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import threading
@@ -196,6 +197,7 @@ def create_app(
     app.state.metrics = metrics
 
     response_cache = TtlCache(settings.api.cache_ttl_s, max_entries=1024)
+    inflight: dict[tuple[str, ...], asyncio.Future[Any]] = {}
     keyring_lock = threading.Lock()
     keyring_cache: dict[str, Any] = {"at": 0.0, "ring": None}
     config_keys = [
@@ -283,18 +285,34 @@ def create_app(
         t0 = time.perf_counter()
         key = _cache_key(request)
         hit = None if key is None else response_cache.get(key)
+        if hit is None and key is not None and key in inflight:
+            # Single flight: identical reads arriving while one is computed wait for its answer.
+            hit = await asyncio.shield(inflight[key])
         if hit is not None:
             response: Response = Response(hit[0], media_type=hit[1], headers={"X-Cache": "hit"})
             path = hit[2]
         else:
-            response = await call_next(request)
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            if key is not None and response.status_code == 200 and hasattr(response, "body_iterator"):
-                body = b"".join([bytes(c) async for c in response.body_iterator])
-                response_cache.put(key, (body, response.media_type or "application/json", path))
-                headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-                response = Response(body, status_code=200, headers=headers, media_type=response.media_type)
+            waiter: asyncio.Future[Any] | None = None
+            entry: tuple[bytes, str, str] | None = None
+            if key is not None and response_cache.ttl_s > 0:
+                waiter = asyncio.get_running_loop().create_future()
+                inflight[key] = waiter
+            try:
+                response = await call_next(request)
+                route = request.scope.get("route")
+                path = getattr(route, "path", "unmatched")
+                if waiter is not None and response.status_code == 200 and hasattr(response, "body_iterator"):
+                    body = b"".join([bytes(c) async for c in response.body_iterator])
+                    entry = (body, response.media_type or "application/json", path)
+                    response_cache.put(key, entry)
+                    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+                    response = Response(
+                        body, status_code=200, headers=headers, media_type=response.media_type
+                    )
+            finally:
+                if key is not None and waiter is not None:
+                    inflight.pop(key, None)
+                    waiter.set_result(entry)
         metrics.observe(request.method, path, response.status_code, time.perf_counter() - t0)
         return response
 
