@@ -273,7 +273,9 @@ class Agent:
             next_t += c.interval_s
             now = time.monotonic()
             if next_t < now:
-                next_t = now
+                # Overdue (slow device or busy machine): skip the missed ticks instead of reading
+                # in a burst, which could stamp two readings of a series in the same millisecond.
+                next_t = now + c.interval_s
             await asyncio.sleep(next_t - now)
 
     # ------------------------------------------------------------------ buffer and forwarding

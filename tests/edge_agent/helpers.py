@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -55,17 +57,33 @@ class Subscriber:
         with self._lock:
             return [Received(seq, r) for seq, rs in self.batches for r in rs if dev is None or r.dev == dev]
 
+    def unique_batches(self) -> dict[int, list[AnyReading]]:
+        """Batches by seq; a redelivered seq must carry exactly the same readings."""
+        with self._lock:
+            out: dict[int, list[AnyReading]] = {}
+            for seq, rs in self.batches:
+                assert out.setdefault(seq, rs) == rs, f"seq {seq} delivered with different readings"
+            return out
+
+    def count(self) -> int:
+        """Readings received, redeliveries of a batch counted once."""
+        return sum(len(rs) for rs in self.unique_batches().values())
+
     def last_status(self) -> Status | None:
         with self._lock:
             return self.statuses[-1] if self.statuses else None
 
     async def wait_for(
-        self, pred: Callable[[], bool], timeout_s: float = 15.0, what: str = "condition"
+        self,
+        pred: Callable[[], bool],
+        timeout_s: float = 15.0,
+        what: str = "condition",
+        detail: Callable[[], object] | None = None,
     ) -> None:
         deadline = time.monotonic() + timeout_s
         while not pred():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
+                raise AssertionError(f"timed out waiting for {what}: {detail() if detail else ''}")
             await asyncio.sleep(0.05)
 
     def close(self) -> None:
@@ -133,3 +151,21 @@ def agent_config(
                 "timeout_s = 1.0",
             ]
     return "\n".join(lines) + "\n" + extra
+
+
+def stored_readings(db: Path) -> tuple[set[int], list[int]]:
+    """Timestamps of every reading in an agent's buffer file, and the seqs of its batches."""
+    con = sqlite3.connect(db)
+    try:
+        if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'staged'").fetchone():
+            return set(), []
+        ts: set[int] = set()
+        seqs = []
+        for seq, payload in con.execute("SELECT seq, payload FROM batches ORDER BY seq"):
+            seqs.append(seq)
+            ts.update(r.ts for r in decode_batch(payload, now_ms=int(time.time() * 1000)).readings)
+        for (body,) in con.execute("SELECT body FROM staged"):
+            ts.add(msgspec.json.decode(body, type=AnyReading).ts)
+    finally:
+        con.close()
+    return ts, seqs

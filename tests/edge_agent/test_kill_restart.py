@@ -4,37 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
-import msgspec
 import pytest
 
-from contract.codec import decode_batch
-from contract.readings import AnyReading
 from tests.edge_agent.devices import ModbusDevice, machine_registers
-from tests.edge_agent.helpers import Subscriber, agent_config
+from tests.edge_agent.helpers import Subscriber, agent_config, stored_readings
 from tests.servers import ServerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-
-
-def stored_timestamps(db: Path) -> tuple[set[int], list[int]]:
-    """Timestamps of every reading in the buffer file, and the seqs of its batches."""
-    con = sqlite3.connect(db)
-    try:
-        ts: set[int] = set()
-        seqs = []
-        for seq, payload in con.execute("SELECT seq, payload FROM batches ORDER BY seq"):
-            seqs.append(seq)
-            ts.update(r.ts for r in decode_batch(payload).readings)
-        for (body,) in con.execute("SELECT body FROM staged"):
-            ts.add(msgspec.json.decode(body, type=AnyReading).ts)
-    finally:
-        con.close()
-    return ts, seqs
 
 
 def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -78,11 +58,11 @@ async def test_sigkill_then_restart_replays_backlog_and_last_will_fires(
         db = tmp_path / "state" / "buffer.sqlite"
         for _ in range(100):
             await asyncio.sleep(0.1)
-            if db.exists() and len(stored_timestamps(db)[0]) >= 30:
+            if db.exists() and len(stored_readings(db)[0]) >= 30:
                 break
         agent.send_signal(signal.SIGKILL)
         agent.wait(10)
-        backlog, seqs = stored_timestamps(db)
+        backlog, seqs = stored_readings(db)
         assert len(backlog) >= 30, log.read_text()[-2000:]
         assert seqs[:1] == [0]
 
