@@ -187,6 +187,21 @@ def publisher_main(path: str, port: int, rate: float) -> None:
 # ---------------------------------------------------------------- helpers
 
 
+def server_process(workdir: Path) -> Any:
+    """The psutil process of a server started from ``tests.servers`` in ``workdir``."""
+    import psutil
+
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(str(workdir) in part for part in proc.info["cmdline"] or []):
+            return proc
+    raise RuntimeError(f"no server process for {workdir}")
+
+
+def cpu_seconds(proc: Any) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
 def metrics(port: int) -> dict[str, float]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
@@ -396,7 +411,7 @@ def influx_ceiling(batches: list[tuple[str, bytes]], port: int, db: str, lines_p
         http = InfluxHTTP(url=f"http://127.0.0.1:{port}")
         await http.query(f'CREATE DATABASE "{db}"')
         t0 = time.perf_counter()
-        sem = asyncio.Semaphore(2)
+        sem = asyncio.Semaphore(4)  # as many requests in flight as the ingester's InfluxDB default
 
         async def one(body: bytes) -> None:
             async with sem:
@@ -522,8 +537,13 @@ def bench_influx(workdir: Path, mqtt_port: int, n: int, repeat: int) -> None:
         data.write_bytes(msgspec.msgpack.encode(batches))
         print(f"\n== InfluxDB 1.x: {len(batches)} batches of 1-500 readings = {n} readings")
         ceilings, runs = [], []
+        influxd = server_process(influx.workdir)
+        influx_cpu: dict[str, list[float]] = {"ceiling": [], "ingest": []}
         for i in range(repeat):
+            cpu0 = cpu_seconds(influxd)
             ceilings.append(influx_ceiling(batches, influx.port, f"ceiling_{i}", 10000))
+            cpu1 = cpu_seconds(influxd)
+            influx_cpu["ceiling"].append((cpu1 - cpu0) / n * 1e6)
             db = f"ingest_{i}"
             sink = f'[sink]\ntype = "influxdb"\nurl = "http://127.0.0.1:{influx.port}"\ndatabase = "{db}"'
             runs.append(
@@ -537,11 +557,17 @@ def bench_influx(workdir: Path, mqtt_port: int, n: int, repeat: int) -> None:
                     count_store=lambda db=db: influx_stored(influx.port, db),
                 )
             )
+            influx_cpu["ingest"].append((cpu_seconds(influxd) - cpu1) / n * 1e6)
         ceiling, rate = med(ceilings), med([r.rate for r in runs])
         print(f"ceiling, pre-encoded gzip line protocol:   {ceiling:>10,.0f} readings/s")
         print(
             f"ingest via Mosquitto (full speed):         {rate:>10,.0f} readings/s  ({rate / ceiling:.2f} x ceiling)"
             "   goal >= 0.9 x"
+        )
+        print(
+            f"  influxd CPU per point: ceiling {med(influx_cpu['ceiling']):.1f} us, ingest"
+            f" {med(influx_cpu['ingest']):.1f} us (incl. the verification counts; in the ingest run"
+            " influxd shares the cores with Mosquitto, the publisher and the ingester)"
         )
         print(f"  stored points verified in InfluxDB:      {[r.stored for r in runs]} (expected {n} each)")
         print(

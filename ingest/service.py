@@ -36,7 +36,7 @@ from ingest.mqtt import Message, MqttConsumer, backoff_delays
 from ingest.points import truncate_raw
 from ingest.sinks.base import Sink, load_sink
 from ingest.spool import Spool, SpoolCorrupt, SpoolFull
-from settings.ingest import IngestSettings
+from settings.ingest import InfluxSinkSettings, IngestSettings
 
 log = logging.getLogger(__name__)
 
@@ -314,7 +314,10 @@ class Ingester:
         self.consumer.ack(messages)
 
     async def _write_loop(self) -> None:
-        slots = asyncio.Semaphore(self.settings.ingest.write_concurrency)
+        concurrency = self.settings.ingest.write_concurrency
+        if not concurrency:
+            concurrency = 4 if isinstance(self.settings.sink, InfluxSinkSettings) else 1
+        slots = asyncio.Semaphore(concurrency)
 
         async def guarded(batch: WriteBatch, messages: list[Message]) -> None:
             try:

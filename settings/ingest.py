@@ -91,7 +91,8 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
         batch_readings: flush a write batch when it holds this many readings.
         flush_interval_s: flush a non-empty batch at least this often (while the writer is busy,
             the batch keeps filling up to ``batch_readings``).
-        write_concurrency: sink writes in flight at once (DuckDB runs them one after another).
+        write_concurrency: sink writes in flight at once; 0 picks 4 for InfluxDB (it takes
+            concurrent writes faster) and 1 for DuckDB (one writer; more only holds memory).
         h3_resolution: H3 resolution of the ``h3`` column/tag.
         spool_dir: disk spool for batches the sink cannot take now (replayed in order).
         spool_max_mb: spool size cap; when full, intake pauses (nothing is dropped).
@@ -107,7 +108,7 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     max_unacked: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1000
     batch_readings: PositiveInt = 20000
     flush_interval_s: PositiveSeconds = 0.2
-    write_concurrency: Annotated[int, msgspec.Meta(ge=1, le=16)] = 2
+    write_concurrency: Annotated[int, msgspec.Meta(ge=0, le=16)] = 0
     h3_resolution: H3Resolution = 10
     spool_dir: str = "ingest-spool"
     spool_max_mb: Annotated[float, msgspec.Meta(gt=0)] = 1024.0
