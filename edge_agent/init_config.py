@@ -37,6 +37,8 @@ class InitValues:
     """(device id, address, uplink)."""
     probes: list[tuple[str, str, int]] = field(default_factory=list)
     """(target name, host, port)."""
+    probe_ipv6: dict[str, str] = field(default_factory=dict)
+    """target name -> IPv6 host for the reachability check."""
     system: bool = True
 
 
@@ -116,6 +118,7 @@ def render(v: InitValues) -> str:
                 f"name = {_q(name)}",
                 f"host = {_q(host)}",
                 f"port = {port}",
+                f"ipv6_host = {_q(v.probe_ipv6.get(name, ''))}    # empty: IPv6 check skipped",
             ]
     if v.system:
         out += ["", "[[collectors]]", 'type = "system"', "interval_s = 30.0"]
@@ -124,7 +127,9 @@ def render(v: InitValues) -> str:
 
 
 def from_endpoints(path: str, gateway: str | None) -> InitValues:
-    """Values from the simulator's ``--endpoints-out`` JSON (one gateway of it).
+    """Values from the simulator's ``--endpoints-out`` JSON (``firmware_sim.endpoints.SimEndpoints``).
+
+    One gateway of it: ``gateway`` or the first one.
 
     Raises:
         ConfigError: unreadable file or unknown gateway.
@@ -141,24 +146,18 @@ def from_endpoints(path: str, gateway: str | None) -> InitValues:
         raise ConfigError(f"{path}: gateway {gw_id!r} not found; known: {', '.join(list(gateways)[:20])}")
     gw = gateways[gw_id]
     v = InitValues(park=gw.get("park", ""), gateway=gw_id)
-    pos = gw.get("position") or {}
-    if isinstance(pos, dict):
-        v.lat, v.lon = pos.get("lat"), pos.get("lon")
-    elif isinstance(pos, list | tuple) and len(pos) >= 2:
-        v.lat, v.lon = pos[0], pos[1]
+    if not gw.get("mobile") and gw.get("lat") is not None and gw.get("lon") is not None:
+        v.lat, v.lon = gw["lat"], gw["lon"]
     for dev in gw.get("devices", []):
-        kind, dev_id, host, port = (
-            dev.get("kind"),
-            dev.get("device_id") or dev.get("id"),
-            dev.get("host"),
-            dev.get("port"),
-        )
+        kind, dev_id, host, port = dev.get("kind"), dev.get("id"), dev.get("host"), dev.get("port")
         if kind in ("machine", "energy", "environment"):
             v.modbus.append((dev_id, host, int(port), kind))
         elif kind == "modem":
             v.modems.append((dev_id, f"tcp://{host}:{port}", not v.modems))
         elif kind == "probe_target":
             v.probes.append((dev_id, host, int(port)))
+            if dev.get("host6"):
+                v.probe_ipv6[dev_id] = dev["host6"]
     return v
 
 

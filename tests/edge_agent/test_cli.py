@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from edge_agent.init_config import InitValues, prompt_missing
+from firmware_sim.endpoints import DeviceEndpoint, GatewayEndpoints, SimEndpoints
 from parkwatch.cli import main
 from settings.edge import (
     BroadbandCollector,
@@ -109,28 +109,30 @@ def test_init_refuses_to_overwrite_and_reports_bad_values(
 
 
 def test_init_from_simulator_endpoints(tmp_path: Path) -> None:
-    endpoints = {
-        "gateways": {
-            "gw-07": {
-                "park": "hp-nam-dinh-vu",
-                "position": {"lat": 20.84, "lon": 106.77},
-                "devices": [
-                    {"device_id": "cnc-1", "kind": "machine", "host": "127.0.0.1", "port": 15020},
-                    {"device_id": "env-1", "kind": "environment", "host": "127.0.0.1", "port": 15021},
-                    {
-                        "device_id": "modem-vt",
-                        "kind": "modem",
-                        "host": "127.0.0.1",
-                        "port": 17001,
-                        "operator": "Viettel",
-                    },
-                    {"device_id": "isp-a", "kind": "probe_target", "host": "127.0.0.1", "port": 18080},
+    endpoints = SimEndpoints(
+        scenario="test",
+        seed=1,
+        speed=1.0,
+        start_ms=0,
+        gateways={
+            "gw-07": GatewayEndpoints(
+                park="hp-nam-dinh-vu",
+                lat=20.84,
+                lon=106.77,
+                mobile=False,
+                devices=[
+                    DeviceEndpoint(id="cnc-1", kind="machine", host="127.0.0.1", port=15020, unit=1),
+                    DeviceEndpoint(id="env-1", kind="environment", host="127.0.0.1", port=15021, unit=1),
+                    DeviceEndpoint(id="modem-vt", kind="modem", host="127.0.0.1", port=17001, gnss=False),
+                    DeviceEndpoint(
+                        id="isp-a", kind="probe_target", host="127.0.0.1", host6="::1", port=18080
+                    ),
                 ],
-            }
-        }
-    }
+            )
+        },
+    )
     ep = tmp_path / "endpoints.json"
-    ep.write_text(json.dumps(endpoints))
+    ep.write_bytes(endpoints.to_json())
     out = tmp_path / "edge.toml"
     assert main(["edge", "init", "--endpoints", str(ep), "--out", str(out), "--non-interactive"]) == 0
     s = load_settings(EdgeSettings, out, env={})
@@ -140,6 +142,8 @@ def test_init_from_simulator_endpoints(tmp_path: Path) -> None:
         "machine",
         "environment",
     ]
+    probe = s.collectors[2]
+    assert isinstance(probe, BroadbandCollector) and probe.targets[0].ipv6_host == "::1"
 
 
 def test_interactive_prompts_fill_the_missing_values() -> None:
