@@ -38,6 +38,19 @@ def _pct(col: str, p: int) -> str:
     return f"CASE WHEN {rank} >= 1 THEN list_sort(list({col}) FILTER (WHERE {col} IS NOT NULL))[{rank}] END"
 
 
+def _rank(lst: str, p: int) -> str:
+    """Nearest-rank percentile ``p`` of a sorted list (InfluxQL's rule, see :mod:`storage.query`)."""
+    rank = f"CAST(floor(len({lst}) * {p} / 100.0 + 0.5) AS BIGINT)"
+    return f"CASE WHEN {rank} >= 1 THEN {lst}[{rank}] END"
+
+
+def _median(lst: str) -> str:
+    """Interpolated median of a sorted list (the mean of the two middle values when even)."""
+    return (
+        f"CASE WHEN len({lst}) > 0 THEN ({lst}[(len({lst}) + 1) // 2] + {lst}[len({lst}) // 2 + 1]) / 2 END"
+    )
+
+
 def _naive_utc(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(tzinfo=None)
 
@@ -126,20 +139,25 @@ class DuckDBQuery:
             and_mask, or_bits = h3_parent_bits(resolution)
             cell = "((h3 & ?::UBIGINT) | ?::UBIGINT)"
             cell_params = [and_mask, or_bits]
+        # One sorted list per metric and group gives both its p10 and its median (one sort each).
         sql = f"""
-            SELECT park, {cell} AS h3, operator, tech,
-                   count(rsrp_dbm) AS samples,
-                   count(DISTINCT dev) FILTER (WHERE rsrp_dbm IS NOT NULL) AS devices,
-                   {_pct("rsrp_dbm", 10)} AS rsrp_p10_dbm,
-                   median(rsrp_dbm) AS rsrp_median_dbm,
-                   median(rsrq_db) AS rsrq_median_db,
-                   {_pct("sinr_db", 10)} AS sinr_p10_db,
-                   median(sinr_db) AS sinr_median_db,
-                   epoch_ms(min(ts) FILTER (WHERE rsrp_dbm IS NOT NULL)) AS first_ms,
-                   epoch_ms(max(ts) FILTER (WHERE rsrp_dbm IS NOT NULL)) AS last_ms
-            FROM cellular WHERE {where}
-            GROUP BY ALL HAVING count(rsrp_dbm) > 0
-            ORDER BY park, h3, operator, tech
+            WITH g AS (
+                SELECT park, {cell} AS h3, operator, tech,
+                       list_sort(list(rsrp_dbm) FILTER (WHERE rsrp_dbm IS NOT NULL)) AS lr,
+                       list_sort(list(rsrq_db) FILTER (WHERE rsrq_db IS NOT NULL)) AS lq,
+                       list_sort(list(sinr_db) FILTER (WHERE sinr_db IS NOT NULL)) AS ls,
+                       count(DISTINCT dev) FILTER (WHERE rsrp_dbm IS NOT NULL) AS devices,
+                       epoch_ms(min(ts) FILTER (WHERE rsrp_dbm IS NOT NULL)) AS first_ms,
+                       epoch_ms(max(ts) FILTER (WHERE rsrp_dbm IS NOT NULL)) AS last_ms
+                FROM cellular WHERE {where}
+                GROUP BY ALL HAVING count(rsrp_dbm) > 0
+            )
+            SELECT park, h3, operator, tech, len(lr) AS samples, devices,
+                   {_rank("lr", 10)} AS rsrp_p10_dbm, {_median("lr")} AS rsrp_median_dbm,
+                   {_median("lq")} AS rsrq_median_db,
+                   {_rank("ls", 10)} AS sinr_p10_db, {_median("ls")} AS sinr_median_db,
+                   first_ms, last_ms
+            FROM g ORDER BY park, h3, operator, tech
         """
         result: CellStats = CellStats.from_rows(self._fetch(sql, cell_params + params))
         return result
