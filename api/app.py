@@ -196,8 +196,9 @@ def create_app(
     app.state.service = service
     app.state.metrics = metrics
 
-    response_cache = TtlCache(settings.api.cache_ttl_s, max_entries=1024)
+    response_cache = TtlCache(settings.api.cache_ttl_s, max_entries=1024, stale_s=settings.api.cache_stale_s)
     inflight: dict[tuple[str, ...], asyncio.Future[Any]] = {}
+    background: set[asyncio.Task[None]] = set()
     keyring_lock = threading.Lock()
     keyring_cache: dict[str, Any] = {"at": 0.0, "ring": None}
     config_keys = [
@@ -283,9 +284,15 @@ def create_app(
     @app.middleware("http")
     async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         t0 = time.perf_counter()
+        refreshing = bool(request.scope.get("parkwatch.refresh"))
         key = _cache_key(request)
-        hit = None if key is None else response_cache.get(key)
-        if hit is None and key is not None and key in inflight:
+        hit, fresh = (None, False) if key is None or refreshing else response_cache.lookup(key)
+        if hit is not None and not fresh and key not in inflight:
+            # Stale while revalidate: answer from the cache, refresh it once in the background.
+            refresh_task = asyncio.create_task(_refresh(request))
+            background.add(refresh_task)
+            refresh_task.add_done_callback(background.discard)
+        if hit is None and key is not None and not refreshing and key in inflight:
             # Single flight: identical reads arriving while one is computed wait for its answer.
             hit = await asyncio.shield(inflight[key])
         if hit is not None:
@@ -311,10 +318,27 @@ def create_app(
                     )
             finally:
                 if key is not None and waiter is not None:
-                    inflight.pop(key, None)
+                    if inflight.get(key) is waiter:
+                        del inflight[key]
                     waiter.set_result(entry)
         metrics.observe(request.method, path, response.status_code, time.perf_counter() - t0)
         return response
+
+    async def _refresh(request: Request) -> None:
+        """Re-run a cached GET through the whole app; the middleware stores the new answer."""
+        scope = {**request.scope, "parkwatch.refresh": True}
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(_message: Any) -> None:
+            return None
+
+        try:
+            await app(scope, receive, send)
+        except Exception:  # the top of a background refresh: logged and counted
+            metrics.inc("cache_refresh_errors")
+            log.warning("background refresh of %s failed", request.url.path, exc_info=True)
 
     # -- health -------------------------------------------------------------------------------
 

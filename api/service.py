@@ -42,10 +42,14 @@ T = TypeVar("T")
 
 
 class TtlCache:
-    """A small LRU cache whose entries expire after ``ttl_s`` (0 disables it)."""
+    """A small LRU cache whose entries expire after ``ttl_s`` (0 disables it).
 
-    def __init__(self, ttl_s: float, max_entries: int = 256) -> None:
+    An expired entry may still be served for ``stale_s`` by :meth:`lookup` while it is refreshed.
+    """
+
+    def __init__(self, ttl_s: float, max_entries: int = 256, stale_s: float = 0.0) -> None:
         self.ttl_s = ttl_s
+        self.stale_s = stale_s
         self.max_entries = max_entries
         self._data: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
@@ -62,6 +66,18 @@ class TtlCache:
                 self.hits += 1
                 return hit[1]
         return None
+
+    def lookup(self, key: Any) -> tuple[Any, bool]:
+        """``(value, fresh)``: a live value, a stale one (expired less than ``stale_s`` ago), or None."""
+        if self.ttl_s <= 0:
+            return None, False
+        now = time.monotonic()
+        with self._lock:
+            hit = self._data.get(key)
+        if hit is None or hit[0] + self.stale_s <= now:
+            return None, False
+        self.hits += 1
+        return hit[1], hit[0] > now
 
     def put(self, key: Any, value: Any) -> None:
         if self.ttl_s <= 0:

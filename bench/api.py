@@ -194,7 +194,11 @@ def _load_worker(base: str, seconds: float, clients: int, mixed: bool, out: Any)
                     params = {"park": park, "from": frm, "to": to, **extra}
                 else:
                     path, params = "/healthz", {}
-                r = c.get(path, params=params)
+                try:
+                    r = c.get(path, params=params)
+                except httpx.HTTPError:
+                    errors[i] += 1
+                    continue
                 counts[i] += 1
                 errors[i] += r.status_code != 200
 

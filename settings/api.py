@@ -224,7 +224,9 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
         host, port: listen address.
         workers: uvicorn worker processes (the API is stateless; DuckDB needs 1).
         registry_path: SQLite file of API keys and provisioned gateways (the API is its only writer).
-        cache_ttl_s: how long an identical aggregate query is served from memory (0 = off).
+        cache_ttl_s: how long an identical read is answered from memory (0 = off).
+        cache_stale_s: after that, how long the old answer may still be served while one
+            background request refreshes it (0 = wait for the new answer).
         max_page_size: largest ``limit`` accepted.
     """
 
@@ -233,6 +235,7 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     workers: PositiveInt = 1
     registry_path: str = "parkwatch-registry.sqlite"
     cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    cache_stale_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     max_page_size: PositiveInt = 5000
 
 
