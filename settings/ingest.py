@@ -105,8 +105,8 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     client_id: str = ""
     share_group: str = ""
     park: str = "+"
-    max_unacked: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1000
-    batch_readings: PositiveInt = 20000
+    max_unacked: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 400
+    batch_readings: PositiveInt = 10000
     flush_interval_s: PositiveSeconds = 0.2
     write_concurrency: Annotated[int, msgspec.Meta(ge=0, le=16)] = 0
     h3_resolution: H3Resolution = 10
