@@ -252,3 +252,47 @@ async def test_identical_dead_letters_do_not_overwrite_each_other(
     assert len(dead) == 5
     assert {r["raw"] for r in dead} == {"not json at all"}
     assert len({r["time"] for r in dead}) == 5
+
+
+async def test_retention_policy_and_ledger_reload(influxdb: ServerProcess, influx_db_name: str) -> None:
+    from ingest.model import LedgerRow, Part, WriteBatch
+    from ingest.sinks.influxdb import InfluxSink
+    from settings.ingest import InfluxSinkSettings
+    from storage.duckdb_store import LedgerSnapshot
+    from tests.ingest.helpers import readings_for
+
+    settings = InfluxSinkSettings(
+        url=f"http://127.0.0.1:{influxdb.port}",
+        database=influx_db_name,
+        retention_policy="week",
+        retention_days=7,
+    )
+    sink = InfluxSink(settings, src="ing-rp")
+    assert await sink.start() == []
+    readings = readings_for("gw-rp", 1, 8)
+    now = int(time.time() * 1000)
+    ledger = [
+        LedgerRow(
+            ts_ms=now - 1, park="hp-a", gw="gw-rp", received=3, missing=1, duplicated=0, late=0, last_seq=3
+        ),
+        LedgerRow(
+            ts_ms=now, park="hp-a", gw="gw-rp", received=4, missing=0, duplicated=1, late=1, last_seq=4
+        ),
+    ]
+    batch = WriteBatch(parts=[Part(park="hp-a", gw="gw-rp", readings=readings, h3=[0] * 8)], ledger=ledger)
+    await sink.write(batch)
+    await sink.aclose()
+    sink = InfluxSink(settings, src="ing-rp")
+    # a second start finds the policy in place and reloads the latest ledger snapshot
+    assert await sink.start() == [
+        LedgerSnapshot(park="hp-a", gw="gw-rp", received=4, missing=0, duplicated=1, late=1, last_seq=4)
+    ]
+    await sink.aclose()
+    policies = await influx_rows(
+        influxdb.port, influx_db_name, f'SHOW RETENTION POLICIES ON "{influx_db_name}"'
+    )
+    assert {(p["name"], p["duration"]) for p in policies} >= {("week", "168h0m0s")}
+    stored = await influx_rows(
+        influxdb.port, influx_db_name, 'SELECT count("rsrp_dbm") FROM "week"."cellular"'
+    )
+    assert stored[0]["count"] == sum(1 for r in readings if kind_of(r) == "cellular")
