@@ -50,6 +50,7 @@ R = TypeVar("R")
 
 _INTAKE_MAX: Final = 10_000
 _DOWNLINK_MAX: Final = 16
+_WRITE_COALESCE_S: Final = 0.05
 RESTART_SECTIONS: Final = ("agent", "broker", "buffer")
 """Sections a remote config may not change (they need a restart with an edited file)."""
 
@@ -186,12 +187,10 @@ class Agent:
                 await stop.wait()
                 log.info("edge agent stopping")
                 collectors.cancel()
-                writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await collectors
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
-                await self._flush_intake()
+                await self._intake.put(b"")
+                await writer
                 await self._db(self.buffer.seal, max_readings=self.settings.batch.max_readings)
                 self._sealed.set()
                 with contextlib.suppress(TimeoutError):
@@ -211,13 +210,6 @@ class Agent:
             self._db_pool.shutdown(wait=True)
             self.buffer.close()
             log.info("edge agent stopped")
-
-    async def _flush_intake(self) -> None:
-        bodies: list[bytes] = []
-        while not self._intake.empty():
-            bodies.append(self._intake.get_nowait())
-        if bodies:
-            await self._db(self.buffer.put, bodies)
 
     # ------------------------------------------------------------------ collectors
 
@@ -281,11 +273,16 @@ class Agent:
     # ------------------------------------------------------------------ buffer and forwarding
 
     async def _writer_loop(self) -> None:
+        # Coalescing for a few milliseconds turns hundreds of tiny SQLite transactions per second
+        # into a few larger ones; an empty body is the shutdown sentinel.
         while True:
             bodies = [await self._intake.get()]
+            if bodies[0]:
+                await asyncio.sleep(_WRITE_COALESCE_S)
             while len(bodies) < 5000 and not self._intake.empty():
                 bodies.append(self._intake.get_nowait())
-            dropped = await self._db(self.buffer.put, bodies)
+            stopping = not all(bodies)
+            dropped = await self._db(self.buffer.put, [b for b in bodies if b])
             if dropped and time.monotonic() - self._drop_logged >= 60.0:
                 self._drop_logged = time.monotonic()
                 log.warning(
@@ -295,6 +292,8 @@ class Agent:
                 )
             if self.buffer.stats().staged >= self.settings.batch.max_readings:
                 self._seal_now.set()
+            if stopping and self._intake.empty():
+                return
 
     async def _sealer_loop(self) -> None:
         while True:
@@ -305,12 +304,19 @@ class Agent:
             if await self._db(self.buffer.seal, max_readings=self.settings.batch.max_readings):
                 self._sealed.set()
 
-    def _next_tx(self, last_replay: float) -> Tx | None:
+    def _next_tx(self, last_replay: float) -> tuple[Tx | None, bool]:
+        """The next batch to send (live first, then paced backlog), and whether backlog waits."""
         exclude = tuple(self._inflight)
         tx = self.buffer.begin(min_seq=self._boundary, exclude=exclude)
-        if tx is None and time.monotonic() - last_replay >= 1.0 / self.settings.batch.replay_batches_per_s:
-            tx = self.buffer.begin(max_seq=self._boundary, exclude=exclude)
-        return tx
+        if tx is not None:
+            return tx, False
+        backlog = self.buffer.begin(max_seq=self._boundary, exclude=exclude)
+        if (
+            backlog is not None
+            and time.monotonic() - last_replay >= 1.0 / self.settings.batch.replay_batches_per_s
+        ):
+            return backlog, False
+        return None, backlog is not None
 
     async def _forwarder_loop(self) -> None:
         last_replay = 0.0
@@ -325,10 +331,12 @@ class Agent:
                 await asyncio.wait(list(self._inflight.values()), return_when=asyncio.FIRST_COMPLETED)
                 continue
             self._sealed.clear()
-            tx = await self._db(self._next_tx, last_replay)
+            tx, backlog_waits = await self._db(self._next_tx, last_replay)
             if tx is None:
+                # Wake on a new batch or an acknowledgement; while backlog waits, also at its pace.
+                pace = 1.0 / self.settings.batch.replay_batches_per_s if backlog_waits else None
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(1.0 / self.settings.batch.replay_batches_per_s):
+                    async with asyncio.timeout(pace):
                         await self._sealed.wait()
                 continue
             if tx.seq < self._boundary:

@@ -1,14 +1,13 @@
-"""The ``modbus`` collector: polls one Modbus TCP device per collector through pymodbus."""
+"""The ``modbus`` collector: polls one Modbus TCP device per collector (holding registers)."""
 
 from __future__ import annotations
 
 import time
 
 import msgspec
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
 
 from contract.readings import KINDS, Generic, Reading
+from edge_agent.collectors.modbus_tcp import ModbusTcpClient
 from edge_agent.collectors.registers import INTEGER_FIELDS, Value, decode_block, plan_reads, register_map
 from edge_agent.errors import DeviceError
 from settings.edge import ModbusCollector, ModbusDevice
@@ -49,37 +48,18 @@ class ModbusPoller:
         self.interval_s = device.poll_interval_s
         self._registers = register_map(device)
         self._blocks = plan_reads(self._registers)
-        self._client: AsyncModbusTcpClient | None = None
+        self._client = ModbusTcpClient(device.host, device.port, timeout_s=device.timeout_s)
         self._last: dict[str, Value] | None = None
         self._last_report = 0.0
 
-    async def _connected(self) -> AsyncModbusTcpClient:
-        if self._client is None or not self._client.connected:
-            if self._client is not None:
-                self._client.close()
-            # pymodbus' own retries and reconnects are off: the agent's loop backs off instead.
-            self._client = AsyncModbusTcpClient(
-                self.cfg.host, port=self.cfg.port, timeout=self.cfg.timeout_s, retries=0, reconnect_delay=0
-            )
-            if not await self._client.connect():
-                raise DeviceError(f"{self.device}: no Modbus TCP answer at {self.cfg.host}:{self.cfg.port}")
-        return self._client
-
     async def read_values(self) -> dict[str, Value]:
         """Read and decode every register of the map."""
-        client = await self._connected()
         words: dict[int, list[int]] = {}
         try:
             for start, count in self._blocks:
-                rr = await client.read_holding_registers(start, count=count, device_id=self.cfg.unit_id)
-                if rr.isError():
-                    raise DeviceError(
-                        f"{self.device}: Modbus error reading {count} registers at {start}: {rr}"
-                    )
-                words[start] = list(rr.registers)
-        except ModbusException as exc:
-            client.close()
-            raise DeviceError(f"{self.device}: Modbus request failed: {exc}") from exc
+                words[start] = await self._client.read_holding_registers(start, count, unit=self.cfg.unit_id)
+        except DeviceError as exc:
+            raise DeviceError(f"{self.device}: {exc}") from exc
         try:
             return decode_block(self._registers, words)
         except ValueError as exc:
@@ -101,6 +81,4 @@ class ModbusPoller:
         return [reading]
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        await self._client.aclose()
