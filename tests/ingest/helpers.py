@@ -57,8 +57,10 @@ def batch_for(gw: str, seq: int, n: int, **kw: Any) -> Batch:
 class Publisher:
     """A QoS 1 publisher that waits for every PUBACK."""
 
-    def __init__(self, host: str, port: int, client_id: str) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    def __init__(
+        self, host: str, port: int, client_id: str, protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5
+    ) -> None:
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
         self.client.max_inflight_messages_set(100)
         self.client.connect(host, port)
         self.client.loop_start()
@@ -77,7 +79,14 @@ class Publisher:
 
 
 def ingest_settings(
-    *, broker_port: int, root: str, client_id: str, sink: dict[str, Any], tmp: Path, **ingest: Any
+    *,
+    broker_port: int,
+    root: str,
+    client_id: str,
+    sink: dict[str, Any],
+    tmp: Path,
+    protocol: str = "5",
+    **ingest: Any,
 ) -> IngestSettings:
     data = {
         "broker": {
@@ -86,6 +95,7 @@ def ingest_settings(
             "topic_root": root,
             "reconnect_min_s": 0.1,
             "reconnect_max_s": 0.5,
+            "protocol": protocol,
         },
         "sink": sink,
         "ingest": {
