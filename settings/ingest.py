@@ -66,7 +66,7 @@ class DuckdbSinkSettings(
     retention_days: Annotated[int, msgspec.Meta(ge=0)] = 90
     retention_interval_s: PositiveSeconds = 3600.0
     threads: Annotated[int, msgspec.Meta(ge=0)] = 0
-    memory_limit_mb: Annotated[int, msgspec.Meta(ge=16)] = 128
+    memory_limit_mb: Annotated[int, msgspec.Meta(ge=16)] = 64
 
 
 SinkSettings = InfluxSinkSettings | DuckdbSinkSettings
