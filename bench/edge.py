@@ -65,28 +65,44 @@ def config(tmp: Path, *, port: int, root: str, devices: list[tuple[str, int]], p
     return "\n".join(lines) + "\n"
 
 
-async def sample(pid: int, seconds: float, warmup_s: float) -> tuple[float, float, float]:
-    """Median CPU % of one core, median RSS MB and peak RSS MB of process ``pid`` over ``seconds``."""
+async def sample(pid: int, seconds: float, warmup_s: float) -> tuple[float, float, float, float]:
+    """CPU % of one core (median of 1 s samples, and over the whole window), median and peak RSS MB."""
     p = psutil.Process(pid)
     await asyncio.sleep(warmup_s)
     cpu: list[float] = []
     rss: list[float] = []
-    last_t, last_cpu = time.monotonic(), sum(p.cpu_times()[:2])
+    t_start, cpu_start = time.monotonic(), sum(p.cpu_times()[:2])
+    last_t, last_cpu = t_start, cpu_start
     for _ in range(int(seconds)):
         await asyncio.sleep(1.0)
         now, used = time.monotonic(), sum(p.cpu_times()[:2])
         cpu.append(100.0 * (used - last_cpu) / (now - last_t))
         rss.append(p.memory_info().rss / 2**20)
         last_t, last_cpu = now, used
-    return statistics.median(cpu), statistics.median(rss), max(rss)
+    whole = 100.0 * (last_cpu - cpu_start) / (last_t - t_start)
+    return statistics.median(cpu), whole, statistics.median(rss), max(rss)
 
 
-async def phase(name: str, tmp: Path, cfg: str, seconds: float) -> tuple[float, float, float]:
-    path = tmp / f"{name}.toml"
-    path.write_text(cfg)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "edge_agent.main", str(path), stderr=asyncio.subprocess.DEVNULL
-    )
+POLL_ONLY = """
+import asyncio, sys, time
+from edge_agent.collectors.modbus_tcp import ModbusTcpClient
+ports = [int(p) for p in sys.argv[1].split(",")]
+async def poll(port):
+    c = ModbusTcpClient("127.0.0.1", port, timeout_s=2.0)
+    nxt = time.monotonic()
+    while True:
+        await c.read_holding_registers(0, 14, unit=1)
+        nxt += 0.1
+        await asyncio.sleep(max(0.0, nxt - time.monotonic()))
+async def main():
+    await asyncio.gather(*(poll(p) for p in ports))
+asyncio.run(main())
+"""
+"""The floor: the same Modbus requests at the same rate, with nothing else around them."""
+
+
+async def run_sampled(argv: list[str], seconds: float) -> tuple[float, float, float, float]:
+    proc = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.DEVNULL)
     try:
         return await sample(proc.pid, seconds, warmup_s=3.0)
     finally:
@@ -96,6 +112,12 @@ async def phase(name: str, tmp: Path, cfg: str, seconds: float) -> tuple[float, 
         except TimeoutError:
             proc.kill()
             await proc.wait()
+
+
+async def phase(name: str, tmp: Path, cfg: str, seconds: float) -> tuple[float, float, float, float]:
+    path = tmp / f"{name}.toml"
+    path.write_text(cfg)
+    return await run_sampled([sys.executable, "-m", "edge_agent.main", str(path)], seconds)
 
 
 async def main() -> None:
@@ -146,6 +168,9 @@ async def main() -> None:
             elapsed = time.monotonic() - t0
             received = sub.count()
             sub.close()
+            poll_only = await run_sampled(
+                [sys.executable, "-c", POLL_ONLY, ",".join(str(p) for _, p in devices)], args.seconds
+            )
             offline = await phase(
                 "offline",
                 tmp,
@@ -157,17 +182,26 @@ async def main() -> None:
                 await m.stop()
             broker.stop()
     print(
-        f"edge agent at {args.rate} readings/s ({n} Modbus machines polled every 0.1 s), "
-        f"medians of {int(args.seconds)} one-second samples per phase"
+        f"edge agent at {args.rate} readings/s ({n} Modbus machines polled every 0.1 s); CPU: median of "
+        f"{int(args.seconds)} one-second samples and mean over the window; RSS: median and peak"
     )
-    print(f"{'phase':<10}{'CPU % of one core':>20}{'RSS MB (median)':>18}{'RSS MB (peak)':>16}")
-    for name, (cpu, rss, peak) in (("idle", idle), ("live", live), ("offline", offline)):
-        print(f"{name:<10}{cpu:>20.2f}{rss:>18.1f}{peak:>16.1f}")
+    print(f"{'phase':<36}{'CPU % median':>13}{'CPU % window':>13}{'RSS MB':>8}{'peak':>7}")
+    rows = (
+        ("idle agent (no collectors)", idle),
+        ("poll-only floor (bare Modbus loop)", poll_only),
+        ("agent live (broker up)", live),
+        ("agent offline (disk buffer only)", offline),
+    )
+    for name, (cpu, whole, rss, peak) in rows:
+        print(f"{name:<36}{cpu:>13.2f}{whole:>13.2f}{rss:>8.1f}{peak:>7.1f}")
     print(
         f"live readings received by a subscriber: {received} in {elapsed:.1f} s "
         f"(~{received / max(elapsed - 3, 1):.0f}/s after start-up)"
     )
-    print(f"ratio live/idle: CPU x{live[0] / max(idle[0], 0.01):.1f}, RSS x{live[1] / idle[1]:.2f}")
+    print(
+        f"agent live / poll-only floor: CPU x{live[1] / max(poll_only[1], 0.01):.2f}; "
+        f"agent RSS / idle agent RSS: x{live[2] / idle[2]:.2f}"
+    )
     print("budget (issue 7): RSS <= 60 MB, CPU <= 2 % of one core at 200 readings/s")
 
 
