@@ -1,6 +1,6 @@
 """The ``system`` collector: the gateway's CPU, memory, disk, uptime and clock synchronisation.
 
-psutil is used when installed; otherwise ``/proc`` (Linux). Clock sync comes from
+Read from ``/proc`` (Linux, no extra dependency). Clock sync comes from
 ``timedatectl`` (systemd-timesyncd, chrony and ntpd all feed it) when available.
 """
 
