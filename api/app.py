@@ -27,7 +27,7 @@ from starlette.types import ASGIApp
 from analytics.coverage import cell_area_m2, cell_features, cell_polygon, cell_str
 from api import mosquitto
 from api.auth import KeyRecord, KeyRing, Principal, Role, key_hash, new_key
-from api.errors import ApiError, BadRequest, NotFound, Unavailable
+from api.errors import ApiError, BadRequest, NotFound
 from api.exports import MEDIA_TYPES, ExportFormat, feature_collection, to_csv, to_kml
 from api.metrics import Metrics
 from api.params import (
@@ -770,4 +770,4 @@ def create_app(
     return app
 
 
-__all__ = ["Unavailable", "create_app"]
+__all__ = ["create_app"]

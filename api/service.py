@@ -11,7 +11,6 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, TypeVar
 
 import numpy as np
@@ -466,6 +465,3 @@ def _ledger(led: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: _int(led[k]) for k in ("received", "missing", "duplicated", "late", "last_seq")} | {
         "ts_ms": int(led["ts_ms"])
     }
-
-
-WEEK = timedelta(days=7)
