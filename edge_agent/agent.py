@@ -133,6 +133,11 @@ class Agent:
         self._drop_logged = -60.0
         self._encoder = msgspec.json.Encoder()
 
+    @property
+    def restart_requested(self) -> bool:
+        """Whether the collectors are about to be rebuilt (after a remote config or a command)."""
+        return self._restart.is_set()
+
     # ------------------------------------------------------------------ helpers
 
     async def _db(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
