@@ -182,7 +182,7 @@ class Publisher:
     @property
     def connected(self) -> bool:
         """Whether the broker accepted the connection and it has not dropped since."""
-        return self._connected.is_set()
+        return self._connected.is_set() and not self._closing
 
     async def start(self) -> None:
         """Start connecting (and reconnecting) in a background task."""
@@ -190,9 +190,15 @@ class Publisher:
             self._task = asyncio.create_task(self.run(), name=f"mqtt-{self.gateway}")
 
     async def wait_connected(self, timeout_s: float | None = None) -> None:
-        """Wait until connected; ``TimeoutError`` after ``timeout_s`` seconds."""
+        """Wait until connected; ``TimeoutError`` after ``timeout_s`` seconds.
+
+        Raises:
+            NotConnectedError: the publisher was closed.
+        """
         async with asyncio.timeout(timeout_s):
             await self._connected.wait()
+        if self._closing:
+            raise NotConnectedError("publisher is closed")
 
     async def publish_batch(self, batch: Batch | bytes) -> None:
         """Publish a telemetry batch (QoS 1) and return once the broker acknowledged it.
@@ -258,6 +264,8 @@ class Publisher:
                     await self._lost.wait()
         self._lost.set()
         self._remove_fd()
+        # Wake publishers waiting for a connection: they see the publisher is closed and raise.
+        self._connected.set()
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_exception(NotConnectedError("publisher closed before the broker acknowledged"))

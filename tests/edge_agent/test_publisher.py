@@ -14,7 +14,7 @@ import pytest
 from contract.messages import Batch
 from contract.readings import Machine
 from edge_agent.doctor import check_mqtt, check_tls
-from edge_agent.errors import PublishRejected
+from edge_agent.errors import NotConnectedError, PublishRejected
 from edge_agent.publisher import Publisher
 from settings.common import BrokerSettings, TlsSettings
 from settings.edge import AgentOptions, EdgeSettings
@@ -199,3 +199,16 @@ async def test_mqtt5_acl_refusal_is_reported(acl_broker: ServerProcess, topic_ro
     by_name = {c.name: c for c in checks}
     assert by_name["acl publish"].result == "fail" and "refused" in by_name["acl publish"].detail
     # Mosquitto grants any subscription and filters deliveries by ACL, so SUBACK cannot tell.
+
+
+async def test_close_releases_publishes_waiting_for_an_unreachable_broker() -> None:
+    pub = Publisher(BrokerSettings(port=free_port()), park="p1", gateway="gw-1", backoff=lambda attempt: 0.05)
+    await pub.start()
+    waiting = asyncio.create_task(pub.publish_batch(batch(0)))
+    await asyncio.sleep(0.3)
+    assert not waiting.done() and not pub.connected and "cannot connect" in pub.last_error
+    await pub.aclose()
+    with pytest.raises(NotConnectedError):
+        await waiting
+    with pytest.raises(NotConnectedError):
+        await pub.wait_connected(timeout_s=1)
