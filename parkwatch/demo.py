@@ -1,36 +1,400 @@
-"""The one-command demo. It starts every part of the platform that this build contains and says
-which parts it started."""
+"""The one-command demo: the whole platform in one process, on embedded defaults.
+
+What runs (every part is the real code path, wired over loopback):
+
+1. the embedded MQTT broker (amqtt, MQTT 3.1.1);
+2. the firmware simulator with the default Hai Phong scenario: Modbus TCP machines, meters and
+   sensors, AT-command modems, broadband probe targets, and the radio environment;
+3. the ingester, writing to a DuckDB file;
+4. optionally a short drive-test *survey*: the simulator's fleet mode replays a few simulated hours
+   of mobile-probe measurements through the edge agent's publisher (survey vehicles ``*-survey*``),
+   so the coverage map has history from the first minute;
+5. one edge agent per simulated gateway, reading the simulated devices over Modbus TCP, AT commands
+   and HTTP probes, buffering on disk and publishing batches;
+6. the API with the built-in web dashboard.
+
+DuckDB lets one process write a file, so the API reads it through a connection of the same process.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import msgspec
+
+from parkwatch import __version__
 from parkwatch.embedded_broker import EmbeddedBroker
 
+log = logging.getLogger(__name__)
 
-async def run_demo(*, duration_s: float | None, data_dir: str | None, mqtt_port: int) -> int:
-    """Run until Ctrl-C or ``duration_s``; return the exit code."""
-    with contextlib.ExitStack() as stack:
-        root = (
-            Path(data_dir)
-            if data_dir
-            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="parkwatch-")))
+DEMO_KEY_NAME = "demo-admin"
+MODEM_INTERVAL_S = 2.0
+PROBE_INTERVAL_S = 20.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoOptions:
+    """What ``parkwatch demo`` was asked to do (see its ``--help``)."""
+
+    duration_s: float | None = None
+    data_dir: str | None = None
+    mqtt_port: int = 1883
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    speed: float = 10.0
+    survey_s: float = 12.0
+    quiet: bool = False
+
+
+# -- settings of each part, built from the scenario and the simulator's endpoints ----------------
+
+
+def ingest_settings(root: Path, mqtt_port: int, positions: dict[str, tuple[float, float]]) -> Any:
+    """The ingester's settings: embedded broker, DuckDB file in ``root``."""
+    from settings.ingest import IngestSettings
+    from settings.loader import settings_from_dict
+
+    return settings_from_dict(
+        IngestSettings,
+        {
+            "broker": {
+                "host": "127.0.0.1",
+                "port": mqtt_port,
+                "protocol": "3.1.1",
+                "client_id": "pw-demo-ingest",
+            },
+            "sink": {"type": "duckdb", "path": str(root / "parkwatch.duckdb"), "retention_days": 30},
+            "ingest": {
+                "spool_dir": str(root / "ingest-spool"),
+                "metrics_port": 0,
+                "flush_interval_s": 0.5,
+                "gateway_positions": {gw: {"lat": lat, "lon": lon} for gw, (lat, lon) in positions.items()},
+            },
+        },
+        where="demo ingest settings",
+    )
+
+
+def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256: str, speed: float) -> Any:
+    """The API's settings: parks, factories and alarm rules from the scenario; one admin key.
+
+    The simulated machines run ``speed`` times faster than real time, and the API measures
+    performance against real time, so their ideal cycle times are divided by ``speed``.
+    """
+    from settings.api import ApiSettings
+    from settings.loader import settings_from_dict
+
+    parks, machines, meters = [], [], []
+    for park in scenario.parks:
+        parks.append(
+            {"id": park.id, "name": park.name, "boundary": [[lon, lat] for lat, lon in park.boundary]}
         )
+        for gw in park.gateways:
+            for m in gw.machines:
+                machines.append(
+                    {
+                        "park": park.id,
+                        "dev": m.id,
+                        "gw": gw.id,
+                        "factory": gw.id,
+                        "line": m.line,
+                        "ideal_cycle_s": m.cycle_s / speed,
+                    }
+                )
+            for meter in gw.meters:
+                meters.append({"park": park.id, "dev": meter.id, "gw": gw.id, "factory": gw.id})
+    return settings_from_dict(
+        ApiSettings,
+        {
+            "api": {
+                "host": host,
+                "port": port,
+                "registry_path": str(root / "registry.sqlite"),
+                "cache_ttl_s": 2.0,
+            },
+            "backend": {"type": "duckdb", "path": str(root / "parkwatch.duckdb")},
+            # A demo has minutes of data, not weeks: fewer samples make a cell count.
+            "coverage": {"min_samples": 2, "default_window_days": 1},
+            "factory": {"machines": machines, "meters": meters},
+            "alarms": {
+                "rules": [
+                    {
+                        "id": "spindle-hot",
+                        "kind": "machine",
+                        "field": "spindle_temp_c",
+                        "op": ">",
+                        "threshold": 85.0,
+                        "duration_s": 60,
+                        "severity": "critical",
+                    },
+                    {
+                        "id": "vibration-high",
+                        "kind": "machine",
+                        "field": "vibration_mm_s",
+                        "op": ">",
+                        "threshold": 7.1,
+                        "duration_s": 30,
+                    },
+                    {
+                        "id": "pm25-high",
+                        "kind": "environment",
+                        "field": "pm25_ug_m3",
+                        "op": ">",
+                        "threshold": 50.0,
+                        "duration_s": 300,
+                    },
+                ],
+                "gateway_offline_after_s": 300,
+            },
+            "parks": parks,
+            "keys": [{"name": DEMO_KEY_NAME, "role": "admin", "sha256": key_sha256}],
+        },
+        where="demo API settings",
+    )
+
+
+def agent_settings(
+    endpoints_json: Path, gateway: str, root: Path, mqtt_port: int
+) -> tuple[Any, dict[str, Any]]:
+    """One edge agent's settings, as ``parkwatch edge init --from-endpoints`` would write them."""
+    from edge_agent.init_config import from_endpoints, render
+    from settings.edge import EdgeSettings
+    from settings.loader import settings_from_dict
+
+    v = from_endpoints(str(endpoints_json), gateway)
+    v.broker_port = mqtt_port
+    v.protocol = "3.1.1"
+    v.state_dir = str(root / "edge" / gateway)
+    table = tomllib.loads(render(v))
+    table["agent"]["status_interval_s"] = 15.0
+    for collector in table.get("collectors", []):
+        if collector["type"] == "cellular":
+            for modem in collector["modems"]:
+                modem["interval_s"] = MODEM_INTERVAL_S
+        elif collector["type"] == "broadband":
+            collector["interval_s"] = PROBE_INTERVAL_S
+            for target in collector["targets"]:
+                target["download_bytes"] = 200_000
+                target["upload_bytes"] = 50_000
+    return settings_from_dict(EdgeSettings, table, where=f"demo agent {gateway}"), table
+
+
+def survey_scenario(scenario: Any) -> Any:
+    """Only the mobile probes of ``scenario`` (the survey vehicles drive their routes)."""
+    parks = [
+        msgspec.structs.replace(p, gateways=[g for g in p.gateways if g.route is not None])
+        for p in scenario.parks
+    ]
+    return msgspec.structs.replace(scenario, parks=[p for p in parks if p.gateways])
+
+
+# -- running ---------------------------------------------------------------------------------------
+
+
+class _Console:
+    def __init__(self, quiet: bool) -> None:
+        from rich.console import Console
+
+        self.quiet = quiet
+        self.console = Console(highlight=False, soft_wrap=True)
+
+    def step(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(f"[green]✓[/green] {text}")
+
+    def print(self, text: str) -> None:
+        self.console.print(text)
+
+
+def run_demo(options: DemoOptions) -> int:
+    """Run the demo until Ctrl-C or ``duration_s``; return the exit code."""
+    with contextlib.ExitStack() as stack:
+        if options.data_dir:
+            root = Path(options.data_dir).resolve()
+        else:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="parkwatch-demo-")))
         root.mkdir(parents=True, exist_ok=True)
-        broker = EmbeddedBroker(port=mqtt_port)
-        await broker.start()
-        print(f"parkwatch demo: data in {root}")
-        print(f"  MQTT broker (embedded)   mqtt://127.0.0.1:{mqtt_port}")
-        print("  simulator, edge agents, ingester, API: not in this build yet")
-        print("Press Ctrl-C to stop." if duration_s is None else f"Stopping after {duration_s:g} s.")
-        try:
-            if duration_s is None:
-                await asyncio.Event().wait()
-            else:
-                await asyncio.sleep(duration_s)
-        finally:
-            await broker.aclose()
+        return asyncio.run(_run(options, root))
+
+
+async def _run(options: DemoOptions, root: Path) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.auth import key_hash, new_key
+    from api.registry import Registry
+    from api.web import create_dashboard
+    from edge_agent.agent import Agent
+    from firmware_sim.clock import SimClock
+    from firmware_sim.runner import Simulator
+    from firmware_sim.scenario import load_scenario
+    from ingest.service import Ingester
+    from storage.query_duckdb import DuckDBQuery
+
+    ui = _Console(options.quiet)
+    ui.print(f"[bold]parkwatch demo[/bold] {__version__} — data in {root}")
+    stop = asyncio.Event()
+    scenario = load_scenario()
+
+    broker = EmbeddedBroker(port=options.mqtt_port)
+    await broker.start()
+    ui.step(f"MQTT broker (embedded, MQTT 3.1.1) on mqtt://127.0.0.1:{options.mqtt_port}")
+    sim = Simulator(scenario, clock=SimClock(start_ms=int(time.time() * 1000), speed=options.speed))
+    endpoints = await sim.start()
+    endpoints_json = root / "sim-endpoints.json"
+    endpoints_json.write_bytes(endpoints.to_json())
+    n_dev = sum(len(g.devices) for g in endpoints.gateways.values())
+    ui.step(
+        f"simulator: scenario {scenario.name!r}, {len(endpoints.gateways)} gateways, {n_dev} devices "
+        f"on loopback, simulated time x{options.speed:g} (endpoints: {endpoints_json})"
+    )
+    agents: list[Agent] = []
+    api_server: uvicorn.Server | None = None
+    try:
+        positions = {gw: (g.lat, g.lon) for gw, g in endpoints.gateways.items() if not g.mobile}
+        ingester = Ingester(ingest_settings(root, options.mqtt_port, positions))
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(ingester.run(stop), name="ingest")
+            await _wait_ready(ingester.ready, stop, "the ingester")
+            ui.step(f"ingester → DuckDB {root / 'parkwatch.duckdb'}")
+
+            if options.survey_s > 0:
+                await _survey(scenario, options, ui)
+
+            for gw in endpoints.gateways:
+                settings, table = agent_settings(endpoints_json, gw, root, options.mqtt_port)
+                agent = Agent(settings, file_config=table, version=__version__)
+                agents.append(agent)
+                tg.create_task(agent.run(stop), name=f"edge-{gw}")
+            ui.step(f"{len(agents)} edge agents (one per gateway) reading the simulated devices")
+
+            key = new_key()
+            settings = api_settings(
+                root,
+                scenario,
+                host=options.api_host,
+                port=options.api_port,
+                key_sha256=key_hash(key),
+                speed=options.speed,
+            )
+            backend = DuckDBQuery(
+                connection=_shared_connection(root / "parkwatch.duckdb"), ingest_resolution=10
+            )
+            app = create_app(
+                settings,
+                backend=backend,
+                registry=Registry(settings.api.registry_path),
+                dashboard=create_dashboard(),
+            )
+            api_server = uvicorn.Server(
+                uvicorn.Config(app, host=options.api_host, port=options.api_port, log_level="warning")
+            )
+            api_task = tg.create_task(api_server.serve(), name="api")
+            while not api_server.started and not api_task.done():  # noqa: ASYNC110 - uvicorn offers a flag only
+                await asyncio.sleep(0.05)
+            if api_task.done():
+                raise RuntimeError(
+                    f"the API could not listen on {options.api_host}:{options.api_port}; pass --api-port"
+                )
+            base = f"http://{options.api_host}:{options.api_port}"
+            ui.step(f"API on {base}/api/v1 (OpenAPI: {base}/docs)")
+            ui.print("")
+            ui.print(f"[bold]Dashboard:[/bold] {base}/dashboard/#key={key}")
+            ui.print(f"[bold]API key (admin):[/bold] {key}")
+            ui.print(f'  e.g. curl -H "Authorization: Bearer {key}" {base}/api/v1/coverage/summary')
+            ui.print(
+                "Press Ctrl-C to stop."
+                if options.duration_s is None
+                else f"Stopping after {options.duration_s:g} s."
+            )
+            tg.create_task(_report(ingester, agents, ui, stop), name="report")
+            await _until_done(options.duration_s, stop, api_task)
+            api_server.should_exit = True
+            stop.set()
+    finally:
+        if api_server is not None:
+            api_server.should_exit = True
+        stop.set()
+        await sim.aclose()
+        await broker.aclose()
+    ui.print(f"stopped: {ingester.metrics.readings_stored} readings stored in {root / 'parkwatch.duckdb'}")
     return 0
+
+
+def _shared_connection(path: Path) -> Any:
+    import duckdb
+
+    # Same process and same configuration as the ingester's connection: DuckDB shares the database.
+    return duckdb.connect(str(path))
+
+
+async def _wait_ready(ready: asyncio.Event, stop: asyncio.Event, what: str, timeout_s: float = 60.0) -> None:
+    try:
+        async with asyncio.timeout(timeout_s):
+            await ready.wait()
+    except TimeoutError:
+        stop.set()
+        raise RuntimeError(f"{what} did not start within {timeout_s:g} s") from None
+
+
+async def _survey(scenario: Any, options: DemoOptions, ui: _Console) -> None:
+    from firmware_sim.fleet import Fleet, FleetOptions
+
+    survey = survey_scenario(scenario)
+    n_routes = sum(1 for _ in survey.gateways())
+    if not n_routes:
+        return
+    fleet = Fleet(
+        survey,
+        FleetOptions(
+            gateways=n_routes * 20,
+            rate=350.0,
+            duration_s=options.survey_s,
+            port=options.mqtt_port,
+            protocol="3.1.1",
+            speed=5.0,
+            step_s=10.0,
+            id_prefix="survey",
+        ),
+    )
+    stats = await fleet.run()
+    ui.step(
+        f"drive-test survey: {stats.batches} batches, {stats.readings} readings from "
+        f"{stats.gateways} survey vehicles on {n_routes} routes"
+    )
+
+
+async def _report(ingester: Any, agents: list[Any], ui: _Console, stop: asyncio.Event) -> None:
+    if ui.quiet:
+        return
+    last = -1
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10.0):
+                await stop.wait()
+        stored = ingester.metrics.readings_stored
+        if stored != last:
+            measured = sum(a.counters.readings for a in agents)
+            failing = sum(len(a.counters.failing) for a in agents)
+            ui.print(
+                f"[dim]{time.strftime('%H:%M:%S')}  readings measured by the agents: {measured}  "
+                f"stored: {stored}  failing devices: {failing}[/dim]"
+            )
+            last = stored
+
+
+async def _until_done(duration_s: float | None, stop: asyncio.Event, api_task: asyncio.Task[None]) -> None:
+    """Wait for the duration, a stop request, or the API's end (uvicorn handles Ctrl-C)."""
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([stopped, api_task], timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()

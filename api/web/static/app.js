@@ -125,7 +125,19 @@
     for (const v of values) if (v && !have.has(v)) sel.add(new Option(v, v));
     sel.value = cur;
   }
-  const items = (x) => x.items || x.features || x.parks || x.gateways || x.alarms || x.active || [];
+  const items = (x) => x.items || x.features || [];
+  let defaulted = false;
+  // The first view shows one park, one operator and LTE: overlaid operators hide each other.
+  function pickDefaults(summary) {
+    if (defaulted || !summary.length) return;
+    defaulted = true;
+    const first = summary[0];
+    let changed = false;
+    for (const [id, v] of [["park", first.park], ["operator", first.operator], ["tech", first.tech]]) {
+      if (!$(id).value && v) { fillSelect(id, [v]); $(id).value = v; changed = true; }
+    }
+    if (changed) { fitted = false; state.pending = true; }
+  }
 
   async function refresh() {
     if (!state.key) return;
@@ -134,7 +146,7 @@
     try {
       const f = filters();
       const [cells, zones, gaps, summary, oee, energy, fleet, alarms] = await Promise.all([
-        api("coverage/cells", filters({ limit: "20000" })), api("coverage/dead-zones", f), api("coverage/gaps", f).catch(() => ({ features: [] })),
+        api("coverage/cells", filters({ limit: "5000" })), api("coverage/dead-zones", f), api("coverage/gaps", f).catch(() => ({ features: [] })),
         api("coverage/summary", f), api("factory/oee", filters({ level: "line" })), api("factory/energy", filters({ level: "factory" })),
         api("gateways", new URLSearchParams($("park").value ? { park: $("park").value } : {})), api("alarms", new URLSearchParams($("park").value ? { park: $("park").value } : {})),
       ]);
@@ -142,14 +154,17 @@
       fillSelect("operator", (cells.features || []).map((x) => x.properties.operator));
       const sum = items(summary);
       fillSelect("park", [...sum.map((s) => s.park), ...items(fleet).map((g) => g.park)]);
-      rows("summary", sum, (s) => [td(esc(s.operator)), td(esc(s.tech)), td(pct(s.measured_share ?? s.share_measured), 1),
-        td(pct((s.class_share || s.share_by_class || {}).excellent + (s.class_share || s.share_by_class || {}).good || null), 1),
-        td(`${s.dead_zone_count ?? s.dead_zones ?? 0} (${fmt((s.dead_zone_area_m2 || 0) / 1e4)} ha)`, 1)]);
+      pickDefaults(sum);
+      rows("summary", sum, (s) => {
+        const sh = s.area_share_by_class || {};
+        return [td(`${esc(s.operator)}${$("park").value ? "" : `<br><small>${esc(s.park)}</small>`}`), td(esc(s.tech)), td(pct(s.park_area_measured_share), 1),
+          td(pct((sh.excellent || 0) + (sh.good || 0)), 1), td(`${s.dead_zones ?? 0} (${fmt((s.dead_zone_area_m2 || 0) / 1e4)} ha)`, 1)];
+      });
       rows("oee", items(oee), (o) => [td(esc([o.factory, o.line].filter(Boolean).join(" / ") || o.key || o.id)), td(pct(o.availability), 1), td(pct(o.performance), 1), td(pct(o.quality), 1), td(`<b>${pct(o.oee)}</b>`, 1)]);
       rows("energy", items(energy), (e) => [td(esc(e.factory || e.key || e.id)), td(fmt(e.energy_kwh), 1), td(fmt(e.peak_kw), 1)]);
       rows("fleet", items(fleet), (g) => {
         const st = g.online === true ? "online" : g.online === false ? "offline" : (g.state || "unknown");
-        const lost = g.loss_ledger || g.ledger || {};
+        const lost = g.loss || {};
         return [td(esc(g.gw || g.id)), td(`<span class="badge ${st}">${t(st === "offline" ? "offline_gw" : st)}</span>`), td(ago(g.last_seen_ms)), td(g.backlog ?? "–", 1), td(lost.missing ?? "–", 1)];
       });
       const al = $("alarms"); const act = items(alarms).filter((a) => a.active !== false);
