@@ -196,7 +196,7 @@ async def main() -> None:
         print(f"{name:<36}{cpu:>13.2f}{whole:>13.2f}{rss:>8.1f}{peak:>7.1f}")
     print(
         f"live readings received by a subscriber: {received} in {elapsed:.1f} s "
-        f"(~{received / max(elapsed - 3, 1):.0f}/s after start-up)"
+        f"(~{received / elapsed:.0f}/s including start-up and shutdown)"
     )
     print(
         f"agent live / poll-only floor: CPU x{live[1] / max(poll_only[1], 0.01):.2f}; "

@@ -8,7 +8,7 @@ import msgspec
 
 from contract.readings import KINDS, Generic, Reading
 from edge_agent.collectors.modbus_tcp import ModbusTcpClient
-from edge_agent.collectors.registers import INTEGER_FIELDS, Value, decode_block, plan_reads, register_map
+from edge_agent.collectors.registers import INTEGER_FIELDS, BlockDecoder, Value, plan_reads, register_map
 from edge_agent.errors import DeviceError
 from settings.edge import ModbusCollector, ModbusDevice
 
@@ -48,20 +48,21 @@ class ModbusPoller:
         self.interval_s = device.poll_interval_s
         self._registers = register_map(device)
         self._blocks = plan_reads(self._registers)
+        self._decoder = BlockDecoder(self._registers, self._blocks)
         self._client = ModbusTcpClient(device.host, device.port, timeout_s=device.timeout_s)
         self._last: dict[str, Value] | None = None
         self._last_report = 0.0
 
     async def read_values(self) -> dict[str, Value]:
         """Read and decode every register of the map."""
-        words: dict[int, list[int]] = {}
+        data: dict[int, bytes] = {}
         try:
             for start, count in self._blocks:
-                words[start] = await self._client.read_holding_registers(start, count, unit=self.cfg.unit_id)
+                data[start] = await self._client.read_holding_bytes(start, count, unit=self.cfg.unit_id)
         except DeviceError as exc:
             raise DeviceError(f"{self.device}: {exc}") from exc
         try:
-            return decode_block(self._registers, words)
+            return self._decoder.decode(data)
         except ValueError as exc:
             raise DeviceError(f"{self.device}: {exc}") from exc
 

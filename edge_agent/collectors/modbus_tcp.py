@@ -65,6 +65,11 @@ class ModbusTcpClient:
         Raises:
             DeviceError: connection, timeout, framing or a Modbus exception response.
         """
+        data = await self.read_holding_bytes(address, count, unit=unit)
+        return list(struct.unpack(f">{count}H", data))
+
+    async def read_holding_bytes(self, address: int, count: int, *, unit: int) -> bytes:
+        """Like :meth:`read_holding_registers`, the ``2 * count`` raw bytes (big-endian words)."""
         reader, writer = await self._connect()
         self._tid = (self._tid + 1) & 0xFFFF
         tid = self._tid
@@ -95,7 +100,7 @@ class ModbusTcpClient:
         if pdu[0] != 3 or len(pdu) < 2 or pdu[1] != 2 * count or len(pdu) != 2 + 2 * count:
             await self.aclose()
             raise DeviceError(f"{self.name}: malformed answer to a read of {count} registers")
-        return list(struct.unpack(f">{count}H", pdu[2:]))
+        return pdu[2:]
 
     async def aclose(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None
