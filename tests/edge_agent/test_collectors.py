@@ -17,7 +17,14 @@ from edge_agent.collectors.cellular import ModemReader
 from edge_agent.collectors.system import SystemMonitor, parse_meminfo, parse_proc_stat
 from edge_agent.collectors.wifi import WifiScanner
 from edge_agent.errors import DeviceError
-from settings.edge import BroadbandCollector, Modem, ProbeTarget, SystemCollector, WifiCollector
+from settings.edge import (
+    BroadbandCollector,
+    ModbusCollector,
+    Modem,
+    ProbeTarget,
+    SystemCollector,
+    WifiCollector,
+)
 from tests.edge_agent.devices import ATModem, ModemState
 from tests.edge_agent.devices import ProbeTarget as ProbeServer
 
@@ -218,3 +225,64 @@ def test_registry_builds_one_collector_per_device() -> None:
         ]
     )
     assert [c.device for c in built] == ["a", "b", "m", "gateway"]
+
+
+async def test_modbus_report_on_change_with_heartbeat() -> None:
+    from settings.edge import ModbusDevice as ModbusSettings
+    from tests.edge_agent.devices import ModbusDevice, machine_registers
+
+    device = ModbusDevice(
+        machine_registers(
+            state=1,
+            spindle_temp_c=20.0,
+            motor_temp_c=20.0,
+            vibration_mm_s=0.0,
+            spindle_load_pct=0.0,
+            parts_total=0,
+            rejects_total=0,
+        )
+    )
+    await device.start()
+    cfg = ModbusSettings(id="cnc-1", host="127.0.0.1", port=device.port, report="change", report_period_s=0.3)
+    poller = build_collectors([ModbusCollector(devices=[cfg])])[0]
+    try:
+        assert len(await poller.read()) == 1  # first poll always reports
+        assert await poller.read() == []  # unchanged
+        await device.set(10, [0, 1])  # one more part
+        [r] = await poller.read()
+        assert r.parts_total == 1  # type: ignore[attr-defined]
+        assert await poller.read() == []
+        await asyncio.sleep(0.35)
+        assert len(await poller.read()) == 1  # heartbeat although nothing changed
+    finally:
+        await poller.aclose()
+        await device.stop()
+
+
+async def test_modbus_exception_and_unreachable_device_are_device_errors() -> None:
+    from settings.edge import ModbusDevice as ModbusSettings
+    from settings.edge import ModbusRegister
+    from tests.edge_agent.devices import ModbusDevice, free_port
+
+    device = ModbusDevice([1, 2, 3])
+    await device.start()
+    far = ModbusSettings(
+        id="x",
+        host="127.0.0.1",
+        port=device.port,
+        profile="custom",
+        registers=[ModbusRegister(field="f", address=5000)],
+        kind="generic",
+    )
+    poller = build_collectors([ModbusCollector(devices=[far])])[0]
+    try:
+        with pytest.raises(DeviceError, match=r"Modbus exception 2 \(illegal data address\)"):
+            await poller.read()
+    finally:
+        await poller.aclose()
+        await device.stop()
+    gone = build_collectors(
+        [ModbusCollector(devices=[ModbusSettings(id="y", host="127.0.0.1", port=free_port(), timeout_s=1.0)])]
+    )[0]
+    with pytest.raises(DeviceError, match="no Modbus TCP answer"):
+        await gone.read()
