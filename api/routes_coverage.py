@@ -1,0 +1,207 @@
+"""Coverage routes: cells, dead zones, survey gaps, summary, and their GIS exports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from fastapi import APIRouter, Response
+
+from analytics.coverage import cell_area_m2, cell_features, cell_polygon, cell_str
+from api.deps import (
+    Context,
+    Planner,
+    Viewer,
+    json_response,
+    page,
+)
+from api.exports import MEDIA_TYPES, ExportFormat, feature_collection, to_csv, to_kml
+from api.params import (
+    BboxQ,
+    FromQ,
+    LimitQ,
+    OffsetQ,
+    OperatorQ,
+    ParkQ,
+    ResolutionQ,
+    SignalClass,
+    TechQ,
+    ToQ,
+    page_size,
+)
+from storage.query import Scope
+
+
+def build(ctx: Context) -> APIRouter:
+    """The routes of this module over ``ctx``."""
+    v1 = APIRouter(prefix="/api/v1")
+    settings, service = ctx.settings, ctx.service
+    cov = settings.coverage
+    scope, res = ctx.scope, ctx.res
+
+    # -- coverage -----------------------------------------------------------------------------
+
+    def _cells(sc: Scope, r: int) -> list[dict[str, Any]]:
+        c = service.coverage(sc, r)
+        return cell_features(c.stats, c.classes, min_samples=c.min_samples)
+
+    @v1.get(
+        "/coverage/cells",
+        tags=["coverage"],
+        summary="Coverage grid per H3 cell, operator and technology (GeoJSON).",
+    )
+    def coverage_cells(
+        p: Viewer,
+        park: ParkQ = None,
+        operator: OperatorQ = None,
+        tech: TechQ = None,
+        start: FromQ = None,
+        to: ToQ = None,
+        bbox: BboxQ = None,
+        resolution: ResolutionQ = None,
+        limit: LimitQ = 1000,
+        offset: OffsetQ = 0,
+    ) -> Response:
+        sc = scope(p, park, start, to, operator=operator, tech=tech, box=bbox)
+        r = res(resolution)
+        pg = page(_cells(sc, r), page_size(limit, settings.api.max_page_size), offset)
+        feats = pg.pop("items")
+        fc = feature_collection(feats, resolution=r, window=[sc.start.isoformat(), sc.end.isoformat()], **pg)
+        return json_response(fc, geo=True)
+
+    def _zones(sc: Scope, r: int, max_class: str) -> list[dict[str, Any]]:
+        return [z.feature(i + 1) for i, z in enumerate(service.dead_zones(sc, r, max_class))]
+
+    @v1.get("/coverage/dead-zones", tags=["coverage"], summary="Dead zones ranked by area (GeoJSON).")
+    def coverage_dead_zones(
+        p: Viewer,
+        park: ParkQ = None,
+        operator: OperatorQ = None,
+        tech: TechQ = None,
+        start: FromQ = None,
+        to: ToQ = None,
+        bbox: BboxQ = None,
+        resolution: ResolutionQ = None,
+        max_class: SignalClass | None = None,
+        limit: LimitQ = 100,
+        offset: OffsetQ = 0,
+    ) -> Response:
+        sc = scope(p, park, start, to, operator=operator, tech=tech, box=bbox)
+        r = res(resolution)
+        pg = page(
+            _zones(sc, r, max_class or cov.dead_zone_max_class),
+            page_size(limit, settings.api.max_page_size),
+            offset,
+        )
+        feats = pg.pop("items")
+        fc = feature_collection(
+            feats,
+            resolution=r,
+            max_class=max_class or cov.dead_zone_max_class,
+            window=[sc.start.isoformat(), sc.end.isoformat()],
+            **pg,
+        )
+        return json_response(fc, geo=True)
+
+    @v1.get("/coverage/gaps", tags=["coverage"], summary="Survey gaps: park cells without samples (GeoJSON).")
+    def coverage_gaps(
+        p: Viewer,
+        park: ParkQ = None,
+        operator: OperatorQ = None,
+        tech: TechQ = None,
+        start: FromQ = None,
+        to: ToQ = None,
+        resolution: ResolutionQ = None,
+        limit: LimitQ = 1000,
+        offset: OffsetQ = 0,
+    ) -> Response:
+        sc = scope(p, park, start, to, operator=operator, tech=tech)
+        r = res(resolution)
+        gaps = service.gaps(sc, r)
+        pg = page(gaps, page_size(limit, settings.api.max_page_size), offset)
+        feats = [
+            {
+                "type": "Feature",
+                "id": f"{pk}:{cell_str(c)}",
+                "geometry": {"type": "Polygon", "coordinates": [[list(x) for x in cell_polygon(c)]]},
+                "properties": {"park": pk, "h3": cell_str(c), "area_m2": round(cell_area_m2(c), 1)},
+            }
+            for pk, c in pg.pop("items")
+        ]
+        total_area = sum(cell_area_m2(c) for _, c in gaps)
+        return json_response(
+            feature_collection(feats, resolution=r, gap_area_m2=round(total_area, 1), **pg), geo=True
+        )
+
+    @v1.get(
+        "/coverage/summary",
+        tags=["coverage"],
+        summary="Coverage per park, operator and technology, with change.",
+    )
+    def coverage_summary(
+        p: Viewer,
+        park: ParkQ = None,
+        operator: OperatorQ = None,
+        tech: TechQ = None,
+        start: FromQ = None,
+        to: ToQ = None,
+        resolution: ResolutionQ = None,
+        max_class: SignalClass | None = None,
+    ) -> Response:
+        sc = scope(p, park, start, to, operator=operator, tech=tech)
+        r = res(resolution)
+        items = service.summary(sc, r, max_class or cov.dead_zone_max_class)
+        return json_response(
+            {"window": [sc.start.isoformat(), sc.end.isoformat()], "resolution": r, "items": items}
+        )
+
+    # -- exports ------------------------------------------------------------------------------
+
+    def _export(features: list[dict[str, Any]], fmt: ExportFormat, name: str) -> Response:
+        if fmt == "geojson":
+            body = msgspec.json.encode(feature_collection(features))
+        elif fmt == "csv":
+            body = to_csv(features).encode()
+        else:
+            body = to_kml(features, name=name).encode()
+        ext = {"geojson": "geojson", "csv": "csv", "kml": "kml"}[fmt]
+        return Response(
+            body,
+            media_type=MEDIA_TYPES[fmt],
+            headers={"Content-Disposition": f'attachment; filename="parkwatch-{name}.{ext}"'},
+        )
+
+    @v1.get("/export/cells", tags=["exports"], summary="Coverage cells as GeoJSON, CSV or KML.")
+    def export_cells(
+        p: Planner,
+        format: ExportFormat = "geojson",
+        park: ParkQ = None,
+        operator: OperatorQ = None,
+        tech: TechQ = None,
+        start: FromQ = None,
+        to: ToQ = None,
+        bbox: BboxQ = None,
+        resolution: ResolutionQ = None,
+    ) -> Response:
+        sc = scope(p, park, start, to, operator=operator, tech=tech, box=bbox)
+        return _export(_cells(sc, res(resolution)), format, "cells")
+
+    @v1.get("/export/dead-zones", tags=["exports"], summary="Dead zones as GeoJSON, CSV or KML.")
+    def export_dead_zones(
+        p: Planner,
+        format: ExportFormat = "geojson",
+        park: ParkQ = None,
+        operator: OperatorQ = None,
+        tech: TechQ = None,
+        start: FromQ = None,
+        to: ToQ = None,
+        bbox: BboxQ = None,
+        resolution: ResolutionQ = None,
+        max_class: SignalClass | None = None,
+    ) -> Response:
+        sc = scope(p, park, start, to, operator=operator, tech=tech, box=bbox)
+        return _export(
+            _zones(sc, res(resolution), max_class or cov.dead_zone_max_class), format, "dead-zones"
+        )
+
+    return v1

@@ -1,0 +1,144 @@
+"""Provisioning and admin routes: gateways' MQTT credentials, broker files, service accounts, API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+
+from api import mosquitto
+from api.auth import key_hash, new_key
+from api.deps import (
+    Admin,
+    Context,
+    Engineer,
+    GatewayIn,
+    GwPath,
+    KeyIn,
+    ParkRequired,
+    UserPath,
+)
+from api.errors import NotFound
+
+
+def build(ctx: Context) -> APIRouter:
+    """The routes of this module over ``ctx``."""
+    v1 = APIRouter(prefix="/api/v1")
+    settings, registry = ctx.settings, ctx.registry
+    invalidate_keys, config_keys = ctx.invalidate_keys, ctx.config_keys
+
+    def _issue(park: str, gw: str, *, new: bool, description: str = "") -> dict[str, Any]:
+        prov = settings.provisioning
+        password = mosquitto.new_password()
+        pw_hash = mosquitto.hash_password(password, iterations=prov.pbkdf2_iterations)
+        username = mosquitto.gateway_username(park, gw)
+        if new:
+            registry.add_gateway(
+                park=park, gw=gw, description=description, username=username, password_hash=pw_hash
+            )
+        else:
+            registry.set_password(park=park, gw=gw, password_hash=pw_hash)
+        return {
+            "park": park,
+            "gw": gw,
+            "mqtt": {
+                "host": prov.broker_host,
+                "port": prov.broker_port,
+                "username": username,
+                "password": password,
+            },
+            "edge_config": mosquitto.edge_config(
+                park=park,
+                gw=gw,
+                username=username,
+                password=password,
+                host=prov.broker_host,
+                port=prov.broker_port,
+                topic_root=prov.topic_root,
+                tls=prov.tls,
+            ),
+            "note": "the password is shown only once; regenerate the broker's password and ACL files",
+        }
+
+    @v1.post(
+        "/gateways",
+        tags=["provisioning"],
+        status_code=201,
+        summary="Register a gateway; returns its credentials once.",
+    )
+    def register_gateway(p: Engineer, body: GatewayIn) -> dict[str, Any]:
+        p.scope_parks(body.park)
+        return _issue(body.park, body.gw, new=True, description=body.description)
+
+    @v1.post(
+        "/gateways/{gw}/credentials",
+        tags=["provisioning"],
+        summary="Issue new MQTT credentials for a gateway.",
+    )
+    def rotate_credentials(p: Engineer, gw: GwPath, park: ParkRequired) -> dict[str, Any]:
+        p.scope_parks(park)
+        if registry.gateway(park, gw) is None:
+            raise NotFound(f"gateway {gw!r} of park {park!r} is not registered: POST /api/v1/gateways first")
+        return _issue(park, gw, new=False)
+
+    @v1.get(
+        "/provisioning/mosquitto/passwd",
+        tags=["provisioning"],
+        response_class=PlainTextResponse,
+        summary="Mosquitto password file of every provisioned account.",
+    )
+    def mosquitto_passwd(p: Admin) -> PlainTextResponse:
+        entries = [(g.username, g.password_hash) for g in registry.gateways()] + registry.services()
+        return PlainTextResponse(mosquitto.password_file(entries))
+
+    @v1.get(
+        "/provisioning/mosquitto/acl",
+        tags=["provisioning"],
+        response_class=PlainTextResponse,
+        summary="Mosquitto ACL file: each gateway on its own topics.",
+    )
+    def mosquitto_acl(p: Admin) -> PlainTextResponse:
+        prov = settings.provisioning
+        text = mosquitto.acl_file(
+            [(g.park, g.gw) for g in registry.gateways()],
+            topic_root=prov.topic_root,
+            ingest_username=prov.ingest_username,
+        )
+        return PlainTextResponse(text)
+
+    @v1.post(
+        "/provisioning/services/{username}",
+        tags=["provisioning"],
+        summary="Create or reset a service account (e.g. the ingester); returns its password once.",
+    )
+    def service_account(p: Admin, username: UserPath) -> dict[str, Any]:
+        password = mosquitto.new_password()
+        registry.set_service(
+            username=username,
+            password_hash=mosquitto.hash_password(
+                password, iterations=settings.provisioning.pbkdf2_iterations
+            ),
+        )
+        return {"username": username, "password": password}
+
+    @v1.post("/keys", tags=["admin"], status_code=201, summary="Create an API key; returns it once.")
+    def create_key(p: Admin, body: KeyIn) -> dict[str, Any]:
+        key = new_key()
+        parks = body.checked_parks()
+        registry.add_key(sha256=key_hash(key), name=body.name, role=body.role, parks=parks)
+        invalidate_keys()
+        return {"name": body.name, "role": body.role, "parks": list(parks), "key": key}
+
+    @v1.get("/keys", tags=["admin"], summary="API keys (names, roles, parks; never the keys).")
+    def list_keys(p: Admin) -> dict[str, Any]:
+        items = [
+            {"name": k.name, "role": k.role, "parks": list(k.parks), "source": "registry"}
+            for k in registry.api_keys()
+        ]
+        items += [
+            {"name": k.name, "role": k.role, "parks": list(k.parks), "source": "config"} for k in config_keys
+        ]
+        return {"items": items}
+
+    return v1
