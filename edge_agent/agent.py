@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -31,17 +30,17 @@ from typing import Any, Final, ParamSpec, TypeVar
 import msgspec
 
 from contract.codec import decode_message
-from contract.errors import PayloadError
-from contract.messages import Command, ConfigUpdate, Status, Uplink
+from contract.messages import Command, Status, Uplink
 from contract.readings import Cellular, Reading
+from edge_agent import remote_config
 from edge_agent.backoff import Backoff, jittered_backoff
 from edge_agent.buffer import DiskBuffer, Tx
 from edge_agent.collectors import Collector, build_collectors
 from edge_agent.errors import DeviceError, NotConnectedError, PermanentError
 from edge_agent.publisher import DownChannel, Publisher
+from edge_agent.remote_config import config_hash
 from settings.edge import EdgeSettings
 from settings.errors import ConfigError
-from settings.loader import settings_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +50,6 @@ R = TypeVar("R")
 _INTAKE_MAX: Final = 10_000
 _DOWNLINK_MAX: Final = 16
 _WRITE_COALESCE_S: Final = 0.05
-RESTART_SECTIONS: Final = ("agent", "broker", "buffer")
-"""Sections a remote config may not change (they need a restart with an edited file)."""
-
-
-def config_hash(settings: EdgeSettings) -> str:
-    """A short stable hash of the effective settings (reported in the status)."""
-    return hashlib.sha256(msgspec.json.encode(settings)).hexdigest()[:16]
 
 
 @dataclass
@@ -408,24 +400,15 @@ class Agent:
     def apply_remote_config(self, payload: bytes) -> bool:
         """Validate a ``down/config`` document and apply it live; return whether it was applied.
 
-        The document's tables replace the same tables of the settings file. ``[agent]``,
-        ``[broker]`` and ``[buffer]`` must stay as they are (they need a restart).
+        See :mod:`edge_agent.remote_config` for the rules; the outcome shows in the status
+        (``config_hash`` or ``config_error``).
         """
         try:
-            update = decode_message(payload, ConfigUpdate)
-            merged = {**self.file_config, **update.config}
-            new = settings_from_dict(EdgeSettings, merged, where="remote config")
-            changed = [s for s in RESTART_SECTIONS if getattr(new, s) != getattr(self.settings, s)]
-            if changed:
-                raise ConfigError(
-                    f"remote config changes [{'], ['.join(changed)}], which need a restart: "
-                    "edit the settings file on the gateway instead"
-                )
-        except (PayloadError, ConfigError) as exc:
-            reason = getattr(exc, "reason", None) or str(exc)
-            self.config_error = reason
+            new = remote_config.evaluate(payload, file_config=self.file_config, current=self.settings)
+        except ConfigError as exc:
+            self.config_error = str(exc)
             self.counters.configs_rejected += 1
-            log.warning("remote config rejected: %s", reason)
+            log.warning("remote config rejected: %s", exc)
             return False
         new_hash = config_hash(new)
         self.config_error = None

@@ -22,7 +22,7 @@ from contract.codec import encode
 from contract.messages import Status
 from edge_agent.collectors import build_collectors
 from edge_agent.errors import DeviceError
-from edge_agent.publisher import connect_properties, make_client, tcp_reachable
+from edge_agent.mqtt_client import connect_properties, make_client, tcp_reachable
 from settings.edge import EdgeSettings
 from settings.errors import ConfigError
 from settings.loader import load_settings

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from contract.codec import encode
 from contract.messages import ConfigUpdate
-from edge_agent.agent import Agent, config_hash
+from edge_agent.agent import Agent
+from edge_agent.remote_config import config_hash
 from settings.edge import EdgeSettings
 from settings.loader import settings_from_dict
 
