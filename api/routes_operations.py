@@ -63,7 +63,7 @@ def build(ctx: Context) -> APIRouter:
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to)
-        items = service.oee(sc, "machine")
+        items = service.machine_list(sc)
         return json_response(page(items, page_size(limit, settings.api.max_page_size), offset))
 
     @v1.get("/factory/oee", tags=["factory"], summary="Availability, performance, quality and OEE.")

@@ -265,6 +265,30 @@ class Service:
             out.append(((park, factory, line, gw, dev), prod))
         return out
 
+    def machine_list(self, scope: Scope) -> list[dict[str, Any]]:
+        """Per machine: its production figures plus its last known state and when it was seen."""
+        f = self.settings.factory
+        b = self.cache.get_or_compute(
+            ("machine", scope), lambda: self.backend.buckets("machine", scope, bucket_s=f.state_bucket_s)
+        )
+        last: dict[tuple[str, str, str], tuple[str | None, int]] = {}
+        for (park, gw, dev), idx in _groups(b.park, b.gw, b.dev).items():
+            states = [x for x in b.state[idx].tolist() if x is not None]
+            last[(park, gw, dev)] = (states[-1] if states else None, int(b.bucket_ms[idx][-1]))
+        names = ("park", "factory", "line", "gw", "dev")
+        out = []
+        for key, prod in sorted(self.machines(scope)):
+            state, seen = last[(key[0], key[3], key[4])]
+            out.append(
+                {
+                    **dict(zip(names, key, strict=True)),
+                    "state": state,
+                    "last_bucket_ms": seen,
+                    **prod.as_dict(),
+                }
+            )
+        return out
+
     def oee(self, scope: Scope, level: str) -> list[dict[str, Any]]:
         width = {"machine": 5, "line": 3, "factory": 2, "park": 1}[level]
         names = ("park", "factory", "line", "gw", "dev")[:width]

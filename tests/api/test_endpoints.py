@@ -104,6 +104,9 @@ def test_oee_energy_and_machines_match_the_hand_computed_fixture(client: TestCli
             "items"
         ]
         assert [u["oee"] for u in up] == [row["oee"]]
+    machines = client.get("/api/v1/factory/machines", params=WINDOW, headers=ADMIN).json()["items"]
+    assert [(x["dev"], x["state"], x["oee"]) for x in machines] == [("cnc-1", "idle", row["oee"])]
+    assert machines[0]["last_bucket_ms"] == ms(T0) + 59 * 60_000  # the last minute bucket of the hour
     energy = client.get("/api/v1/factory/energy", params={**WINDOW, "level": "line"}, headers=ADMIN).json()[
         "items"
     ]
