@@ -63,6 +63,7 @@ class AgentCounters:
     loop_errors: int = 0
     configs_applied: int = 0
     configs_rejected: int = 0
+    commands: int = 0
     failing: dict[str, str] = field(default_factory=dict)
     """device id -> last error, while it fails."""
 
@@ -392,6 +393,7 @@ class Agent:
 
     async def _command(self, cmd: Command) -> None:
         log.info("command %s (id %s)", cmd.cmd, cmd.id)
+        self.counters.commands += 1
         if cmd.cmd == "flush":
             self._seal_now.set()
         elif cmd.cmd == "restart_collectors":

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from contract.codec import encode
-from contract.messages import ConfigUpdate
+from contract.messages import Command, ConfigUpdate
 from contract.readings import Cellular, Energy, Machine
 from edge_agent.agent import Agent
 from edge_agent.main import load
@@ -330,6 +330,14 @@ async def test_remote_config_rejected_then_applied_live(
             await sub.wait_for(
                 lambda: "[agent]" in (((s := sub.last_status()) and s.config_error) or ""),
                 what="agent change refused",
+            )
+            command_topic = f"{topic_root}/v1/p1/gw-1/down/command"
+            for cmd in ("flush", "restart_collectors", "publish_status"):
+                sub.client.publish(command_topic, encode(Command(v=1, cmd=cmd, id=f"c-{cmd}")), qos=1)  # type: ignore[arg-type]
+            await sub.wait_for(lambda: agent.counters.commands == 3, what="three commands handled")
+            n = len(sub.readings("cnc-2"))
+            await sub.wait_for(
+                lambda: len(sub.readings("cnc-2")) > n, what="readings after restart_collectors"
             )
         sub.client.publish(config_topic, b"", qos=1, retain=True)
     finally:
