@@ -182,7 +182,9 @@ class ProbeTarget(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
         ipv6_host: IPv6 address or name for the IPv6 reachability check (empty: skipped).
         port: TCP port.
         dns_name: name whose resolution time is measured (empty: skipped).
-        pings: connections per round for latency, jitter and loss.
+        pings: connections (or echo requests) per round for latency, jitter and loss.
+        ping: ``tcp`` (connect and ``GET /ping``), ``icmp`` (echo; needs permission for
+            unprivileged ICMP sockets) or ``auto`` (ICMP where permitted, else TCP).
         download_bytes, upload_bytes: throughput test sizes (0: skipped).
     """
 
@@ -192,6 +194,7 @@ class ProbeTarget(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fiel
     ipv6_host: str = ""
     dns_name: str = ""
     pings: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    ping: Literal["tcp", "icmp", "auto"] = "tcp"
     download_bytes: Annotated[int, msgspec.Meta(ge=0, le=50_000_000)] = 1_000_000
     upload_bytes: Annotated[int, msgspec.Meta(ge=0, le=50_000_000)] = 250_000
 

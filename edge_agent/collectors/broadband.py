@@ -3,7 +3,9 @@ throughput, DNS time, IPv4/IPv6 reachability), standard library only.
 
 A target serves ``GET /ping`` (204), ``GET /download?bytes=N`` and ``POST /upload`` (204).
 Latency is the time from opening a TCP connection to the ``/ping`` answer's status line; a
-connection that fails, is reset or times out counts as lost.
+connection that fails, is reset or times out counts as lost. With ``ping = "icmp"`` (or
+``"auto"``), ICMP echo is used instead where the system permits unprivileged ICMP sockets
+(``net.ipv4.ping_group_range``); ``auto`` falls back to TCP otherwise.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import socket
 import statistics
+import struct
 import time
 
 import msgspec
@@ -95,6 +99,44 @@ class BroadbandProbe:
         self.device = cfg.device
         self.interval_s = cfg.interval_s
 
+    async def _icmp_ping(self, host: str, seq: int) -> float | None:
+        """One ICMP echo round trip in ms (None when lost); PermissionError when not permitted."""
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(host, None, family=socket.AF_INET)
+        addr = infos[0][4][0]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP) as sock:
+            sock.setblocking(False)
+            # Type 8 echo request; the kernel fills in the identifier and the checksum.
+            packet = struct.pack(">BBHHH", 8, 0, 0, 0, seq & 0xFFFF) + b"parkwatch-probe"
+            t0 = time.perf_counter()
+            await loop.sock_sendto(sock, packet, (addr, 0))
+            try:
+                async with asyncio.timeout(self.cfg.timeout_s):
+                    while True:
+                        data = await loop.sock_recv(sock, 1024)
+                        if (
+                            len(data) >= 8
+                            and data[0] == 0
+                            and struct.unpack(">H", data[6:8])[0] == seq & 0xFFFF
+                        ):
+                            return (time.perf_counter() - t0) * 1000.0
+            except TimeoutError:
+                return None
+
+    async def _pings(self, target: ProbeTarget) -> list[float | None]:
+        if target.ping in ("icmp", "auto"):
+            try:
+                return [await self._icmp_ping(target.host, i) for i in range(target.pings)]
+            except PermissionError:
+                if target.ping == "icmp":
+                    raise DeviceError(
+                        f"{self.device}: ICMP is not permitted for this user; allow it with "
+                        'sysctl net.ipv4.ping_group_range, or use ping = "tcp"'
+                    ) from None
+            except OSError:
+                return [None] * target.pings
+        return [await self._ping(target.host, target.port) for _ in range(target.pings)]
+
     async def _ping(self, host: str, port: int) -> float | None:
         try:
             status, _, secs = await _request(host, port, "GET", "/ping", timeout_s=self.cfg.timeout_s)
@@ -116,7 +158,7 @@ class BroadbandProbe:
                 dns_ms = round((time.perf_counter() - t0) * 1000.0, 3)
             except (OSError, TimeoutError):
                 dns_ms = None
-        rtts = [await self._ping(target.host, target.port) for _ in range(target.pings)]
+        rtts = await self._pings(target)
         latency, jitter, loss = summarize_pings(rtts)
         fields.update(
             latency_ms=latency, jitter_ms=jitter, loss_pct=loss, ipv4_ok=latency is not None, dns_ms=dns_ms

@@ -286,3 +286,51 @@ async def test_modbus_exception_and_unreachable_device_are_device_errors() -> No
     )[0]
     with pytest.raises(DeviceError, match="no Modbus TCP answer"):
         await gone.read()
+
+
+async def test_icmp_where_permitted_else_tcp_or_a_clear_error() -> None:
+    target = ProbeServer()
+    await target.start()
+    try:
+        auto = BroadbandProbe(
+            BroadbandCollector(
+                targets=[
+                    ProbeTarget(
+                        name="t",
+                        host="127.0.0.1",
+                        port=target.port,
+                        ping="auto",
+                        pings=3,
+                        download_bytes=0,
+                        upload_bytes=0,
+                    )
+                ],
+                timeout_s=2.0,
+            )
+        )
+        [r] = await auto.read()
+        assert isinstance(r, Broadband) and r.loss_pct == 0.0 and r.latency_ms is not None
+        icmp = BroadbandProbe(
+            BroadbandCollector(
+                targets=[
+                    ProbeTarget(
+                        name="t",
+                        host="127.0.0.1",
+                        port=target.port,
+                        ping="icmp",
+                        pings=2,
+                        download_bytes=0,
+                        upload_bytes=0,
+                    )
+                ],
+                timeout_s=2.0,
+            )
+        )
+        try:
+            [r] = await icmp.read()
+        except DeviceError as exc:  # this machine forbids unprivileged ICMP: the error says how to allow it
+            assert "ping_group_range" in str(exc)
+        else:
+            assert isinstance(r, Broadband) and r.loss_pct == 0.0 and r.latency_ms is not None
+    finally:
+        await target.stop()
