@@ -137,6 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.registry import Registry
     from parkwatch.runtime import setup_logging
+    from settings.errors import ConfigError
     from storage.query import QueryError
 
     settings = _settings(args)
@@ -147,6 +148,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"parkwatch api: {exc}", file=sys.stderr)
         return 2
     registry = Registry(settings.api.registry_path)
+    try:
+        app = create_app(settings, backend=backend, registry=registry)
+    except ConfigError as exc:
+        print(f"parkwatch api: {exc}", file=sys.stderr)
+        return 2
     if not settings.keys and not registry.api_keys():
         print(
             "parkwatch api: no API keys yet: create one with "
@@ -171,6 +177,5 @@ def _run(args: argparse.Namespace) -> int:
             "api.cli:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning"
         )
         return 0
-    app = create_app(settings, backend=backend, registry=registry)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0

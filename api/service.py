@@ -35,7 +35,8 @@ from analytics.factory import (
 )
 from analytics.signal import BROADBAND_CLASSES, CLASS_INDEX, BroadbandTargets, classify_broadband
 from settings.api import ApiSettings
-from storage.query import CellStats, QueryBackend, Scope
+from settings.errors import ConfigError
+from storage.query import CellStats, QueryBackend, Scope, numeric_field
 
 T = TypeVar("T")
 
@@ -125,6 +126,14 @@ class Service:
         self.backend = backend
         self.cache = TtlCache(settings.api.cache_ttl_s)
         self.parks = {p.id: p for p in settings.parks}
+        for i, rule in enumerate(settings.alarms.rules):
+            try:
+                numeric_field(rule.kind, rule.field)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"alarms.rules[{i}] ({rule.id}): {exc}; use a numeric field of a reading kind, "
+                    'e.g. kind = "machine", field = "spindle_temp_c"'
+                ) from exc
 
     # -- coverage -----------------------------------------------------------------------------
 

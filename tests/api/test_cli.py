@@ -72,3 +72,17 @@ def test_key_create_hash_and_mosquitto_files(tmp_path: Path, capsys: pytest.Capt
         in acl
     )
     assert not verify_password("anything", "$7$101$c2FsdA==$aGFzaA==")
+
+
+def test_alarm_rule_on_a_non_numeric_field_is_a_config_error(tmp_path: Path) -> None:
+    import duckdb
+
+    store = tmp_path / "s.duckdb"
+    duckdb.connect(str(store)).close()
+    cfg = tmp_path / "api.toml"
+    cfg.write_text(
+        f'[api]\nregistry_path = "{tmp_path / "r.sqlite"}"\n[backend]\ntype = "duckdb"\npath = "{store}"\n'
+        '[[alarms.rules]]\nid = "bad"\nkind = "machine"\nfield = "state"\nop = ">"\nthreshold = 1\n'
+    )
+    res = run("--config", str(cfg), "--check")
+    assert res.returncode == 2 and "alarms.rules[0] (bad)" in res.stderr
