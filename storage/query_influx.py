@@ -117,7 +117,9 @@ class InfluxQuery:
                 raise QueryError(f"InfluxQL error: {res['error']}")
             if res.get("partial") or any(x.get("partial") for x in res.get("series", [])):
                 # InfluxDB truncated the answer (its max-row-limit); a partial grid would be wrong.
-                raise QueryError("InfluxDB truncated the answer: raise [http] max-row-limit or narrow the query")
+                raise QueryError(
+                    "InfluxDB truncated the answer: raise [http] max-row-limit or narrow the query"
+                )
             out.append(res.get("series", []))
         while len(out) < len(statements):
             out.append([])
