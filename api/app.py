@@ -10,6 +10,7 @@ uvicorn. The built-in web dashboard (another package) mounts at ``/dashboard`` v
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import logging
 import threading
 import time
@@ -212,7 +213,7 @@ def create_app(
         try:
             registry.ping()
             checks["registry"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any registry failure means not ready
+        except sqlite3.Error as exc:
             checks["registry"] = str(exc)
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(
