@@ -10,8 +10,8 @@ uvicorn. The built-in web dashboard (another package) mounts at ``/dashboard`` v
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Callable
