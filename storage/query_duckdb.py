@@ -73,6 +73,7 @@ class DuckDBQuery:
     ) -> None:
         self.ingest_resolution = ingest_resolution
         self._lock = threading.Lock()
+        self._owned = connection is None
         if connection is not None:
             self._con = connection
         else:
@@ -259,4 +260,5 @@ class DuckDBQuery:
         self._fetch("SELECT 1", [])
 
     def close(self) -> None:
-        self._con.close()
+        if self._owned:  # a shared connection belongs to its writer
+            self._con.close()

@@ -78,3 +78,12 @@ def test_empty_store_and_missing_tables_read_as_empty(tmp_path: Path) -> None:
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(QueryError, match="The ingester creates it"):
         DuckDBQuery(path=tmp_path / "none.duckdb")
+
+
+def test_a_shared_connection_stays_open_for_its_writer(store: Path) -> None:
+    writer = duckdb.connect(str(store))
+    q = DuckDBQuery(connection=writer)
+    assert len(q.cell_stats(SCOPE, resolution=10)) == 0
+    q.close()
+    assert writer.execute("SELECT count(*) FROM cellular").fetchone() == (0,)
+    writer.close()
