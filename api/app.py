@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp
 
-from api import routes_coverage, routes_operations, routes_provisioning
+from api import routes_coverage, routes_live, routes_operations, routes_provisioning
 from api.auth import KeyRecord, KeyRing, key_hash
 from api.deps import ERRORS, Context, error_response
 from api.errors import ApiError
@@ -232,7 +232,12 @@ def create_app(
         config_keys=config_keys,
         invalidate_keys=invalidate_keys,
     )
-    for build in (routes_coverage.build, routes_operations.build, routes_provisioning.build):
+    for build in (
+        routes_coverage.build,
+        routes_operations.build,
+        routes_provisioning.build,
+        routes_live.build,
+    ):
         app.include_router(build(ctx))
     if dashboard is not None:
         app.mount("/dashboard", dashboard)

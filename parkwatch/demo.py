@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import tempfile
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,7 +166,7 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
 def agent_settings(
     endpoints_json: Path, gateway: str, root: Path, mqtt_port: int
 ) -> tuple[Any, dict[str, Any]]:
-    """One edge agent's settings, as ``parkwatch edge init --from-endpoints`` would write them."""
+    """One edge agent's settings, as ``parkwatch edge init --endpoints`` would write them."""
     from edge_agent.init_config import from_endpoints, render
     from settings.edge import EdgeSettings
     from settings.loader import settings_from_dict
@@ -239,9 +241,13 @@ async def _run(options: DemoOptions, root: Path) -> int:
     from ingest.service import Ingester
     from storage.query_duckdb import DuckDBQuery
 
+    _Server = _make_server_class()
     ui = _Console(options.quiet)
     ui.print(f"[bold]parkwatch demo[/bold] {__version__} — data in {root}")
     stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     scenario = load_scenario()
 
     broker = EmbeddedBroker(port=options.mqtt_port)
@@ -294,7 +300,7 @@ async def _run(options: DemoOptions, root: Path) -> int:
                 registry=Registry(settings.api.registry_path),
                 dashboard=create_dashboard(),
             )
-            api_server = uvicorn.Server(
+            api_server = _Server(
                 uvicorn.Config(app, host=options.api_host, port=options.api_port, log_level="warning")
             )
             api_task = tg.create_task(api_server.serve(), name="api")
@@ -327,6 +333,19 @@ async def _run(options: DemoOptions, root: Path) -> int:
         await broker.aclose()
     ui.print(f"stopped: {ingester.metrics.readings_stored} readings stored in {root / 'parkwatch.duckdb'}")
     return 0
+
+
+def _make_server_class() -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn without its own signal handling: the demo stops every part on Ctrl-C."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server
 
 
 def _shared_connection(path: Path) -> Any:
@@ -392,7 +411,7 @@ async def _report(ingester: Any, agents: list[Any], ui: _Console, stop: asyncio.
 
 
 async def _until_done(duration_s: float | None, stop: asyncio.Event, api_task: asyncio.Task[None]) -> None:
-    """Wait for the duration, a stop request, or the API's end (uvicorn handles Ctrl-C)."""
+    """Wait for the duration, a stop request (Ctrl-C, SIGTERM) or the API's end."""
     stopped = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait([stopped, api_task], timeout=duration_s, return_when=asyncio.FIRST_COMPLETED)

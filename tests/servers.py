@@ -121,9 +121,13 @@ def mosquitto_server(workdir: Path, *, port: int | None = None, extra_conf: str 
     port = port or free_port()
     conf = workdir / "mosquitto.conf"
     anonymous = "allow_anonymous true\n" if "password_file" not in extra_conf else "allow_anonymous false\n"
+    # Started as root, Mosquitto drops to the "mosquitto" user and then cannot write its
+    # persistence file in our temp dir: sessions would not survive a restart.
+    user = "user root\n" if os.geteuid() == 0 else ""
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
         f"{anonymous}"
+        f"{user}"
         "persistence true\n"
         f"persistence_location {workdir}/\n"
         "autosave_interval 1\n"
