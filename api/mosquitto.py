@@ -73,26 +73,24 @@ def acl_file(gateways: Iterable[tuple[str, str]], *, topic_root: str, ingest_use
     return "\n".join(lines)
 
 
-def _toml_str(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def edge_config(
     *, park: str, gw: str, username: str, password: str, host: str, port: int, topic_root: str, tls: bool
 ) -> str:
-    """TOML text of a starting edge-agent config for one gateway (collectors to be added on site)."""
-    lines = [
-        "# parkwatch edge agent: generated at provisioning. Keep it secret: it holds the broker password.",
-        f"park = {_toml_str(park)}",
-        f"gateway = {_toml_str(gw)}",
-        "",
-        "[broker]",
-        f"host = {_toml_str(host)}",
-        f"port = {port}",
-        f"username = {_toml_str(username)}",
-        f"password = {_toml_str(password)}",
-        f"topic_root = {_toml_str(topic_root)}",
-    ]
-    if tls:
-        lines += ["", "[broker.tls]", 'ca_file = ""  # empty: the system trust store']
-    return "\n".join(lines) + "\n"
+    """TOML text of a starting edge-agent config for one gateway (devices to be added on site).
+
+    Rendered by the edge agent's own ``parkwatch edge init`` writer, so it always loads as the
+    agent's settings.
+    """
+    from edge_agent.init_config import InitValues, render
+
+    values = InitValues(
+        park=park,
+        gateway=gw,
+        broker_host=host,
+        broker_port=port,
+        username=username,
+        password=password,
+        topic_root=topic_root,
+        tls_ca="/etc/ssl/certs/ca-certificates.crt" if tls else "",
+    )
+    return "# Generated at provisioning. Keep it secret: it holds the broker password.\n" + render(values)

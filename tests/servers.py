@@ -123,7 +123,7 @@ def mosquitto_server(workdir: Path, *, port: int | None = None, extra_conf: str 
     anonymous = "allow_anonymous true\n" if "password_file" not in extra_conf else "allow_anonymous false\n"
     # Started as root, Mosquitto drops to the "mosquitto" user and then cannot write its
     # persistence file in our temp dir: sessions would not survive a restart.
-    user = "user root\n" if os.geteuid() == 0 else ""
+    user = "user root\n" if os.geteuid() == 0 and "\nuser " not in f"\n{extra_conf}" else ""
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
         f"{anonymous}"

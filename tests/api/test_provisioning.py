@@ -14,6 +14,8 @@ from fastapi.testclient import TestClient
 from paho.mqtt.reasoncodes import ReasonCode
 
 from api.mosquitto import hash_password, verify_password
+from settings.edge import EdgeSettings
+from settings.loader import settings_from_dict
 from tests.api.conftest import headers
 from tests.servers import ServerError, mosquitto_server
 
@@ -38,12 +40,10 @@ def test_register_rotate_and_duplicate(client: TestClient) -> None:
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert body["mqtt"]["username"] == "p1/gw-reg"
-    cfg = tomllib.loads(body["edge_config"])
-    assert (
-        cfg["park"] == "p1"
-        and cfg["gateway"] == "gw-reg"
-        and cfg["broker"]["password"] == body["mqtt"]["password"]
-    )
+    # The edge config is a working agent config: it loads as the agent's own settings.
+    cfg = settings_from_dict(EdgeSettings, tomllib.loads(body["edge_config"]), where="edge_config")
+    assert (cfg.agent.park, cfg.agent.gateway) == ("p1", "gw-reg")
+    assert (cfg.broker.username, cfg.broker.password) == ("p1/gw-reg", body["mqtt"]["password"])
     passwd = client.get("/api/v1/provisioning/mosquitto/passwd", headers=ADMIN).text
     line = next(x for x in passwd.splitlines() if x.startswith("p1/gw-reg:"))
     assert verify_password(body["mqtt"]["password"], line.split(":", 1)[1])
