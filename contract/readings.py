@@ -62,7 +62,12 @@ class Reading(
 
 
 class Cellular(Reading, tag="cellular", frozen=True):
-    """Serving-cell measurements of a mobile modem (3GPP TS 36.133 / 38.133 ranges)."""
+    """Serving-cell measurements of a mobile modem (3GPP TS 36.133 / 38.133 ranges).
+
+    ``no_service`` true: the modem found no usable cell of its operator (searching, not
+    registered). Such a reading carries ``rsrp_dbm = -140``, the 3GPP reporting floor ("below
+    -140 dBm"), so that it classes as no service; the flag keeps it apart from a measured value.
+    """
 
     operator: Text
     tech: Technology
@@ -76,6 +81,7 @@ class Cellular(Reading, tag="cellular", frozen=True):
     earfcn: Annotated[int, msgspec.Meta(ge=0, le=3279165)] | None = None
     mcc: Annotated[int, msgspec.Meta(ge=0, le=999)] | None = None
     mnc: Annotated[int, msgspec.Meta(ge=0, le=999)] | None = None
+    no_service: bool | None = None
 
     DIMENSIONS: ClassVar[tuple[str, ...]] = ("operator", "tech")
     REQUIRED: ClassVar[tuple[str, ...]] = ("operator", "tech")
@@ -176,6 +182,9 @@ KINDS: Final[dict[str, type[Reading]]] = {
     "generic": Generic,
 }
 """Every kind of contract version 1 by its ``kind`` tag."""
+
+NO_SERVICE_RSRP_DBM: Final = -140.0
+"""RSRP reported with ``no_service`` (27.007 ``+CESQ`` index 0: below -140 dBm)."""
 
 COMMON_FIELDS: Final = frozenset({"ts", "dev", "lat", "lon", "alt_m", "tags"})
 RESERVED_TAG_KEYS: Final = frozenset({"kind", "park", "gw", "dev", "h3", "time", "ts", "f", "v", "seq"})

@@ -35,6 +35,8 @@ class InitValues:
     """(device id, host, port, kind machine|energy|environment)."""
     modems: list[tuple[str, str, bool]] = field(default_factory=list)
     """(device id, address, uplink)."""
+    modem_operators: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """device id -> (SIM operator network name, technology) for no-service readings."""
     probes: list[tuple[str, str, int]] = field(default_factory=list)
     """(target name, host, port)."""
     probe_ipv6: dict[str, str] = field(default_factory=dict)
@@ -109,6 +111,12 @@ def render(v: InitValues) -> str:
                 "gnss = true",
                 f"uplink = {'true' if uplink else 'false'}                      # its signal goes into the status",
             ]
+            if dev_id in v.modem_operators:
+                name, tech = v.modem_operators[dev_id]
+                out += [
+                    f"operator = {_q(name)}      # SIM's network: no-service moments are reported for it",
+                    f'tech = "{tech}"',
+                ]
     if v.probes:
         out += ["", "[[collectors]]", 'type = "broadband"', "interval_s = 60.0"]
         for name, host, port in v.probes:
@@ -154,6 +162,9 @@ def from_endpoints(path: str, gateway: str | None) -> InitValues:
             v.modbus.append((dev_id, host, int(port), kind))
         elif kind == "modem":
             v.modems.append((dev_id, f"tcp://{host}:{port}", not v.modems))
+            if dev.get("operator_name"):
+                tech = dev.get("tech") if dev.get("tech") in ("LTE", "NR") else "LTE"
+                v.modem_operators[dev_id] = (dev["operator_name"], tech)
         elif kind == "probe_target":
             v.probes.append((dev_id, host, int(port)))
             if dev.get("host6"):

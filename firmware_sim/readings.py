@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from contract.readings import Broadband, Cellular, Energy, Environment, Machine
+from contract.readings import NO_SERVICE_RSRP_DBM, Broadband, Cellular, Energy, Environment, Machine
 from firmware_sim.models.energy import EnergyModel
 from firmware_sim.models.environment import EnvironmentModel
 from firmware_sim.models.machine import MachineModel
@@ -67,11 +67,24 @@ def cellular_reading(
     operator_name: str,
     position: tuple[float, float] | None,
 ) -> Cellular | None:
-    """A cellular reading (operator by network name, as ``AT+COPS?`` reports it); None without service."""
+    """A cellular reading (operator by network name, as ``AT+COPS?`` reports it).
+
+    Without service it is a ``no_service`` reading, as the edge agent reports one for a modem
+    whose SIM operator is configured.
+    """
     c = link.cell
-    if c is None:
-        return None
     lat, lon = position if position is not None else (None, None)
+    if c is None:
+        return Cellular(
+            ts=ts_ms,
+            dev=dev,
+            lat=round(lat, 6) if lat is not None else None,
+            lon=round(lon, 6) if lon is not None else None,
+            operator=operator_name,
+            tech="NR" if link.tech == "NR" else "LTE",
+            rsrp_dbm=NO_SERVICE_RSRP_DBM,
+            no_service=True,
+        )
     return Cellular(
         ts=ts_ms,
         dev=dev,

@@ -153,6 +153,10 @@ class Modem(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
         gnss: also ask for a GNSS position (``AT+QGPSLOC=2``).
         uplink: this modem carries the gateway's uplink; its signal goes into the status.
         timeout_s: one command's timeout.
+        operator: the network name of the modem's SIM. With it, a modem that finds no cell
+            still reports a ``no_service`` reading (the dead spots that matter most); without
+            it such moments cannot be attributed to an operator and are not reported.
+        tech: the technology reported for ``no_service`` readings.
     """
 
     id: Id
@@ -162,6 +166,8 @@ class Modem(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
     gnss: bool = True
     uplink: bool = False
     timeout_s: PositiveSeconds = 3.0
+    operator: Annotated[str, msgspec.Meta(max_length=128)] = ""
+    tech: Literal["LTE", "NR"] = "LTE"
 
 
 class CellularCollector(

@@ -6,7 +6,7 @@ import time
 
 import msgspec
 
-from contract.readings import Cellular, Reading
+from contract.readings import NO_SERVICE_RSRP_DBM, Cellular, Reading
 from edge_agent.collectors.at_channel import ATChannel, open_channel, split_answer
 from edge_agent.collectors.at_parse import (
     Fix,
@@ -27,11 +27,38 @@ def build(cfg: CellularCollector) -> list[ModemReader]:
 
 
 def to_reading(
-    dev: str, ts_ms: int, op: Operator | None, cell: ServingCell | None, fix: Fix | None
+    dev: str,
+    ts_ms: int,
+    op: Operator | None,
+    cell: ServingCell | None,
+    fix: Fix | None,
+    *,
+    sim_operator: str = "",
+    sim_tech: str = "LTE",
 ) -> Cellular | None:
-    """Combine the parsed answers into one contract reading; None without a known operator."""
-    tech = (cell.tech if cell is not None else None) or (op.tech if op is not None else None)
-    if op is None or tech is None:
+    """Combine the parsed answers into one contract reading.
+
+    Without service (not registered, or the serving cell query says SEARCH) the reading is a
+    ``no_service`` one, for the registered operator or else ``sim_operator``, the SIM's
+    configured network name; None when neither is known (no operator to attribute it to).
+    """
+    if op is None or (cell is not None and cell.tech is None):
+        name = op.name if op is not None else sim_operator
+        if not name:
+            return None
+        no_service: dict[str, object] = {
+            "ts": ts_ms,
+            "dev": dev,
+            "operator": name,
+            "tech": (op.tech if op is not None else None) or sim_tech,
+            "rsrp_dbm": NO_SERVICE_RSRP_DBM,
+            "no_service": True,
+        }
+        if fix is not None:
+            no_service.update(lat=fix.lat, lon=fix.lon)
+        return msgspec.convert(no_service, Cellular)
+    tech = (cell.tech if cell is not None else None) or op.tech
+    if tech is None:
         return None
     fields: dict[str, object] = {"ts": ts_ms, "dev": dev, "operator": op.name, "tech": tech}
     if cell is not None and cell.tech is not None:
@@ -124,7 +151,9 @@ class ModemReader:
         except DeviceError:
             await self.aclose()
             raise
-        reading = to_reading(self.device, ts_ms, op, cell, fix)
+        reading = to_reading(
+            self.device, ts_ms, op, cell, fix, sim_operator=self.cfg.operator, sim_tech=self.cfg.tech
+        )
         if reading is None:
             return []
         self.last = reading

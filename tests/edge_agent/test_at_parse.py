@@ -189,10 +189,24 @@ def test_reading_combines_operator_cell_and_fix() -> None:
     )
 
 
-def test_no_service_reports_operator_and_tech_only() -> None:
+def test_no_service_is_reported_at_the_floor_with_the_flag() -> None:
     r = to_reading("m", 1, Operator(name="Viettel", tech="LTE"), ServingCell(tech=None), None)
-    assert r is not None and r.rsrp_dbm is None and r.tech == "LTE"
+    assert r is not None and (r.no_service, r.rsrp_dbm, r.tech, r.operator) == (
+        True,
+        -140.0,
+        "LTE",
+        "Viettel",
+    )
+    # Not registered: attributed to the SIM's configured operator, or not reported at all.
     assert to_reading("m", 1, None, ServingCell(tech=None), None) is None
+    fix = parse_qgpsloc(["+QGPSLOC: 031500.000,20.8449,106.6881,1.2,12.0,3,0.0,0.0,0.0,231126,09"])
+    r = to_reading("m", 1, None, None, fix, sim_operator="Lotus Mobile", sim_tech="NR")
+    assert r is not None and (r.operator, r.tech, r.no_service, r.lat) == (
+        "Lotus Mobile",
+        "NR",
+        True,
+        20.8449,
+    )
 
 
 @given(st.text(max_size=200))
