@@ -10,7 +10,7 @@
     │   └── PublishRejected    the broker refused a message (MQTT 5 reason code >= 0x80)
     └── ConfigError            fix the setup (re-exported from :mod:`settings.errors`)
 
-Third-party exceptions (socket, pymodbus, paho) are translated at the boundary with
+Third-party exceptions (socket, paho) are translated at the boundary with
 ``raise ... from exc``.
 """
 

@@ -18,6 +18,11 @@ from parkwatch import __version__
 
 CommandName = Literal["demo", "ingest", "api", "sim", "edge"]
 
+SERVER_PACKAGES: Final = frozenset(
+    {"amqtt", "duckdb", "numpy", "pyarrow", "h3", "fastapi", "uvicorn", "httpx", "rich", "psutil", "pymodbus"}
+)
+"""Top-level modules of the ``[server]`` extra (for a helpful error on an edge-only install)."""
+
 COMMANDS: Final[dict[CommandName, str]] = {
     "demo": "parkwatch.demo_cli",
     "ingest": "ingest.cli",
@@ -54,6 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] not in SERVER_PACKAGES:
+            raise
+        print(
+            f"parkwatch {args.command}: needs {exc.name!r}, which an edge-only install leaves out.\n"
+            "Install the server side: pip install 'parkwatch[server]'",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

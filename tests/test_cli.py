@@ -39,7 +39,7 @@ def test_edge_help_works_without_server_dependencies() -> None:
         class Block:
             def find_spec(self, name, path=None, target=None):
                 if name.split(".")[0] in {SERVER_ONLY!r}:
-                    raise ImportError("blocked on an edge-only install: " + name)
+                    raise ModuleNotFoundError("blocked on an edge-only install: " + name, name=name)
         sys.meta_path.insert(0, Block())
         from parkwatch.cli import main
         for argv in (["--help"], ["edge", "--help"], ["edge", "run", "--help"], ["edge", "doctor", "--help"]):
@@ -47,11 +47,13 @@ def test_edge_help_works_without_server_dependencies() -> None:
                 main(argv)
             except SystemExit as e:
                 assert e.code == 0, (argv, e.code)
+        assert main(["api"]) == 2  # says to install the server side instead of a traceback
         """
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "Provision, check and run the edge agent" in proc.stdout
+    assert "pip install 'parkwatch[server]'" in proc.stderr
 
 
 def test_console_script_runs() -> None:
