@@ -5,7 +5,7 @@
   const CLASS_COLORS = { excellent: "#1a9850", good: "#91cf60", fair: "#fee08b", poor: "#fc8d59", none: "#d73027", unknown: "#bdbdbd" };
   const CLASSES = ["excellent", "good", "fair", "poor", "none"];
   const $ = (id) => document.getElementById(id);
-  const state = { lang: localStorage.getItem("pw.lang") || "en", key: null, refreshing: false, pending: false, lastEvent: null };
+  const state = { lang: localStorage.getItem("pw.lang") || "en", key: null, refreshing: false, pending: false, lastEvent: null, live: null };
 
   // ---- i18n ---------------------------------------------------------------------------------
   const t = (k) => (window.PW_I18N[state.lang] || {})[k] || window.PW_I18N.en[k] || k;
@@ -14,6 +14,7 @@
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
     document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
     $("lang").textContent = state.lang === "en" ? "VI" : "EN";
+    if (state.live) $("live-text").textContent = t(state.live);
     renderLegend();
   }
   $("lang").addEventListener("click", () => {
@@ -190,7 +191,7 @@
     try {
       const res = await fetch("/api/v1/stream", { headers: { Authorization: `Bearer ${state.key}`, Accept: "text/event-stream" }, signal: streamAbort.signal });
       if (!res.ok) throw new Error(`stream ${res.status}`);
-      live.className = "live on"; $("live-text").textContent = t("live");
+      live.className = "live on"; state.live = "live"; $("live-text").textContent = t("live");
       const reader = res.body.getReader(); const dec = new TextDecoder(); let buf = "";
       for (;;) {
         const { value, done } = await reader.read();
@@ -209,7 +210,7 @@
       throw new Error("stream ended");
     } catch (err) {
       if (err.name === "AbortError") return;
-      live.className = "live err"; $("live-text").textContent = t("offline");
+      live.className = "live err"; state.live = "offline"; $("live-text").textContent = t("offline");
       setTimeout(startStream, 3000);
     }
   }
