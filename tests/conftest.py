@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,52 +25,38 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"{reason} (install it, or run scripts/test, which installs it)")
 
 
-@pytest.fixture(scope="session")
-def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A real Mosquitto 2 broker (anonymous, persistent) for the whole test session."""
+def _serve(make: Callable[[Path], ServerProcess], workdir: Path) -> Iterator[ServerProcess]:
     try:
-        server = mosquitto_server(tmp_path_factory.mktemp("mosquitto"))
+        server = make(workdir)
         server.start()
     except ServerError as exc:
         _unavailable(str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A real Mosquitto 2 broker (anonymous, persistent) for the whole test session."""
+    yield from _serve(mosquitto_server, tmp_path_factory.mktemp("mosquitto"))
 
 
 @pytest.fixture
 def mosquitto_fresh(tmp_path: Path) -> Iterator[ServerProcess]:
     """A Mosquitto of this test's own, for tests that stop and restart the broker."""
-    try:
-        server = mosquitto_server(tmp_path / "mosquitto")
-        server.start()
-    except ServerError as exc:
-        _unavailable(str(exc))
-    yield server
-    server.stop()
+    yield from _serve(mosquitto_server, tmp_path / "mosquitto")
 
 
 @pytest.fixture(scope="session")
 def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A real InfluxDB 1.x (v1 HTTP API) for the whole test session."""
-    try:
-        server = influxdb_server(tmp_path_factory.mktemp("influxdb"))
-        server.start()
-    except ServerError as exc:
-        _unavailable(str(exc))
-    yield server
-    server.stop()
+    yield from _serve(influxdb_server, tmp_path_factory.mktemp("influxdb"))
 
 
 @pytest.fixture
 def influxdb_fresh(tmp_path: Path) -> Iterator[ServerProcess]:
     """An InfluxDB of this test's own, for tests that stop and restart the database."""
-    try:
-        server = influxdb_server(tmp_path / "influxdb")
-        server.start()
-    except ServerError as exc:
-        _unavailable(str(exc))
-    yield server
-    server.stop()
+    yield from _serve(influxdb_server, tmp_path / "influxdb")
 
 
 @pytest.fixture
