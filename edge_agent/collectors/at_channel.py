@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import os
@@ -31,7 +32,7 @@ def split_answer(lines: list[str]) -> tuple[list[str], str]:
     return body, lines[-1].strip() if lines else ""
 
 
-class _LineChannel:
+class _LineChannel(abc.ABC):
     """Shared framing: write ``cmd\\r``, read lines until a final result code."""
 
     def __init__(self, name: str) -> None:
@@ -39,11 +40,13 @@ class _LineChannel:
         self._buf = b""
         self._lock = asyncio.Lock()
 
+    @abc.abstractmethod
     async def _write(self, data: bytes) -> None:
-        raise NotImplementedError
+        """Send bytes to the modem."""
 
+    @abc.abstractmethod
     async def _read_some(self) -> bytes:
-        raise NotImplementedError
+        """Wait for and return the next bytes from the modem."""
 
     async def command(self, cmd: str, *, timeout_s: float) -> list[str]:
         async with self._lock:
