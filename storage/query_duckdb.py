@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from storage.query import (
     Agg,
@@ -38,21 +42,164 @@ def _pct(col: str, p: int) -> str:
     return f"CASE WHEN {rank} >= 1 THEN list_sort(list({col}) FILTER (WHERE {col} IS NOT NULL))[{rank}] END"
 
 
-def _rank(lst: str, p: int) -> str:
-    """Nearest-rank percentile ``p`` of a sorted list (InfluxQL's rule, see :mod:`storage.query`)."""
-    rank = f"CAST(floor(len({lst}) * {p} / 100.0 + 0.5) AS BIGINT)"
-    return f"CASE WHEN {rank} >= 1 THEN {lst}[{rank}] END"
-
-
-def _median(lst: str) -> str:
-    """Interpolated median of a sorted list (the mean of the two middle values when even)."""
-    return (
-        f"CASE WHEN len({lst}) > 0 THEN ({lst}[(len({lst}) + 1) // 2] + {lst}[len({lst}) // 2 + 1]) / 2 END"
-    )
-
-
 def _naive_utc(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(tzinfo=None)
+
+
+def _codes(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], list[Any]]:
+    """Dense integer codes of a column (NULL gets a code of its own) and the value of each code."""
+    enc = pc.dictionary_encode(col, null_encoding="encode").combine_chunks()
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, enc.dictionary.to_pylist()
+
+
+def _floats(col: pa.ChunkedArray) -> npt.NDArray[np.float64]:
+    """A float column as numpy, NULL as NaN."""
+    out: npt.NDArray[np.float64] = col.to_numpy().astype(np.float64, copy=False)
+    return out
+
+
+def _sort_key(values: list[Any]) -> npt.NDArray[np.int64]:
+    """The rank of each value in SQL order (NULL last), so codes can be sorted like the values."""
+    order = sorted(
+        range(len(values)), key=lambda i: (values[i] is None, values[i] if values[i] is not None else 0)
+    )
+    rank = np.empty(len(values), dtype=np.int64)
+    rank[order] = np.arange(len(values))
+    return rank
+
+
+def _grouped_order_stats(
+    gid: npt.NDArray[np.int64], values: npt.NDArray[np.float64], groups: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per group: InfluxQL's nearest-rank p10 and the interpolated median of the non-NaN ``values``.
+
+    A value sort followed by a stable sort on the group puts every group's values in order,
+    exactly; ranks then index into the sorted run of each group.
+    """
+    ok = ~np.isnan(values)
+    g, v = gid[ok], values[ok]
+    n = len(v)
+    p10 = np.full(groups, np.nan)
+    median = np.full(groups, np.nan)
+    if n == 0:
+        return p10, median
+    order = np.argsort(v)
+    g_sorted = g[order]
+    if groups <= 1 << 16:
+        g_sorted = g_sorted.astype(np.uint16)  # a stable sort of 16-bit keys is a radix sort
+    s = v[order[np.argsort(g_sorted, kind="stable")]]
+    counts = np.bincount(g, minlength=groups)
+    starts = np.cumsum(counts) - counts
+    r = np.floor(counts * 10 / 100.0 + 0.5).astype(np.int64)
+    has = r >= 1
+    p10[has] = s[starts[has] + r[has] - 1]
+    has = counts > 0
+    c, st = counts[has], starts[has]
+    median[has] = (s[st + (c + 1) // 2 - 1] + s[st + c // 2]) / 2
+    return p10, median
+
+
+def _distinct_per_group(
+    gid: npt.NDArray[np.int64], codes: npt.NDArray[np.int64], groups: int, n_codes: int
+) -> npt.NDArray[np.int64]:
+    """Number of distinct ``codes`` per group."""
+    pairs = gid * n_codes + codes
+    span = groups * n_codes
+    if span <= max(4 * len(pairs), 1 << 20):
+        seen = np.bincount(pairs, minlength=span).reshape(groups, n_codes) > 0
+        counts: npt.NDArray[np.int64] = seen.sum(axis=1).astype(np.int64)
+        return counts
+    pairs = np.sort(pairs)
+    first = np.ones(len(pairs), dtype=bool)
+    first[1:] = pairs[1:] != pairs[:-1]
+    return np.bincount(pairs[first] // n_codes, minlength=groups).astype(np.int64)
+
+
+def cell_stats_from_rows(table: pa.Table) -> CellStats:
+    """Aggregate raw cellular rows into :class:`CellStats`, exactly as the SQL definition would.
+
+    ``table`` has the columns ``park, h3, operator, tech, dev, ts_ms, rsrp_dbm, rsrq_db, sinr_db``
+    (one row per reading, ``h3`` already at the requested resolution). Per (park, h3, operator,
+    tech) group with at least one RSRP: ``samples`` = readings with an RSRP; ``devices`` = distinct
+    non-NULL devices among them; first/last seen over them; RSRP and SINR nearest-rank p10 and
+    interpolated medians, RSRQ median, each over the group's non-NULL values of that metric. Rows
+    are ordered by park, h3, operator, tech (NULL last), as ``ORDER BY`` in DuckDB.
+    """
+    if table.num_rows == 0:
+        return CellStats()
+    park_c, parks = _codes(table["park"])
+    op_c, ops = _codes(table["operator"])
+    tech_c, techs = _codes(table["tech"])
+    h3_c, cells = _codes(table["h3"])
+    sizes = (len(parks), len(ops), len(techs), len(cells))
+    if int(np.prod(sizes, dtype=object)) < 1 << 62:
+        key = ((park_c * sizes[1] + op_c) * sizes[2] + tech_c) * sizes[3] + h3_c
+        span = int(np.prod(sizes, dtype=object))
+        if span <= max(4 * len(key), 1 << 20):
+            present = np.bincount(key, minlength=span) > 0
+            uniq = np.flatnonzero(present)
+            gid = (np.cumsum(present) - 1)[key]
+        else:
+            uniq, gid = np.unique(key, return_inverse=True)
+        rest, h3_k = np.divmod(uniq, sizes[3])
+        rest, tech_k = np.divmod(rest, sizes[2])
+        park_k, op_k = np.divmod(rest, sizes[1])
+    else:  # too many distinct keys to pack in 64 bits: number the distinct code tuples instead
+        tuples, gid = np.unique(np.stack([park_c, op_c, tech_c, h3_c], axis=1), axis=0, return_inverse=True)
+        gid = gid.ravel()
+        park_k, op_k, tech_k, h3_k = tuples.T
+        uniq = tuples[:, 0]
+    groups = len(uniq)
+    rsrp = _floats(table["rsrp_dbm"])
+    has_rsrp = ~np.isnan(rsrp)
+    g_r = gid[has_rsrp]
+    samples = np.bincount(g_r, minlength=groups)
+    ts_ms = table["ts_ms"].to_numpy().astype(np.int64, copy=False)[has_rsrp]
+    first_ms = np.full(groups, np.iinfo(np.int64).max)
+    last_ms = np.full(groups, np.iinfo(np.int64).min)
+    np.minimum.at(first_ms, g_r, ts_ms)
+    np.maximum.at(last_ms, g_r, ts_ms)
+    dev_c, devs = _codes(table["dev"])
+    dev_r = dev_c[has_rsrp]
+    known = np.array([d is not None for d in devs], dtype=bool)[dev_r]
+    devices = _distinct_per_group(g_r[known], dev_r[known], groups, len(devs))
+    rsrp_p10, rsrp_med = _grouped_order_stats(gid, rsrp, groups)
+    _, rsrq_med = _grouped_order_stats(gid, _floats(table["rsrq_db"]), groups)
+    sinr_p10, sinr_med = _grouped_order_stats(gid, _floats(table["sinr_db"]), groups)
+
+    keep = samples > 0
+    cell_values = np.array([0 if c is None else c for c in cells], dtype=np.uint64)
+    out_order = np.lexsort(
+        (
+            _sort_key(techs)[tech_k][keep],
+            _sort_key(ops)[op_k][keep],
+            _sort_key(cells)[h3_k][keep],
+            _sort_key(parks)[park_k][keep],
+        )
+    )
+    idx = np.flatnonzero(keep)[out_order]
+
+    def obj(values: list[Any], codes: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+        arr = np.array([*values, None], dtype=object)[:-1]
+        out: npt.NDArray[np.object_] = arr[codes[idx]]
+        return out
+
+    return CellStats(
+        park=obj(parks, park_k),
+        h3=cell_values[h3_k[idx]],
+        operator=obj(ops, op_k),
+        tech=obj(techs, tech_k),
+        samples=samples[idx].astype(np.int64),
+        devices=devices[idx].astype(np.int64),
+        rsrp_p10_dbm=rsrp_p10[idx],
+        rsrp_median_dbm=rsrp_med[idx],
+        rsrq_median_db=rsrq_med[idx],
+        sinr_p10_db=sinr_p10[idx],
+        sinr_median_db=sinr_med[idx],
+        first_ms=first_ms[idx],
+        last_ms=last_ms[idx],
+    )
 
 
 class DuckDBQuery:
@@ -104,6 +251,24 @@ class DuckDBQuery:
         except duckdb.Error as exc:
             raise QueryError(f"DuckDB query failed: {exc}") from exc
 
+    def _fetch_arrow(self, sql: str, params: list[Any]) -> pa.Table | None:
+        """Run ``sql`` and return its rows as one Arrow table (None when the table does not exist yet)."""
+        try:
+            with self._lock:
+                cur = self._con.cursor()
+            try:
+                rel = cur.sql(sql, params=params)
+                # DuckDB 1.x names it arrow(), 2.x to_arrow_table().
+                fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+                table: pa.Table = fetch()
+                return table
+            finally:
+                cur.close()
+        except duckdb.CatalogException:
+            return None
+        except duckdb.Error as exc:
+            raise QueryError(f"DuckDB query failed: {exc}") from exc
+
     @staticmethod
     def _where(scope: Scope, *, positioned: bool = False, cellular: bool = False) -> tuple[str, list[Any]]:
         conds = ["ts >= ?", "ts < ?"]
@@ -140,28 +305,15 @@ class DuckDBQuery:
             and_mask, or_bits = h3_parent_bits(resolution)
             cell = "((h3 & ?::UBIGINT) | ?::UBIGINT)"
             cell_params = [and_mask, or_bits]
-        # One sorted list per metric and group gives both its p10 and its median (one sort each).
+        # The rows are fetched as Arrow columns and aggregated with numpy (see cell_stats_from_rows):
+        # per-group list() + list_sort() in SQL costs several times the scan on large windows.
         sql = f"""
-            WITH g AS (
-                SELECT park, {cell} AS h3, operator, tech,
-                       list_sort(list(rsrp_dbm) FILTER (WHERE rsrp_dbm IS NOT NULL)) AS lr,
-                       list_sort(list(rsrq_db) FILTER (WHERE rsrq_db IS NOT NULL)) AS lq,
-                       list_sort(list(sinr_db) FILTER (WHERE sinr_db IS NOT NULL)) AS ls,
-                       count(DISTINCT dev) FILTER (WHERE rsrp_dbm IS NOT NULL) AS devices,
-                       epoch_ms(min(ts) FILTER (WHERE rsrp_dbm IS NOT NULL)) AS first_ms,
-                       epoch_ms(max(ts) FILTER (WHERE rsrp_dbm IS NOT NULL)) AS last_ms
-                FROM cellular WHERE {where}
-                GROUP BY ALL HAVING count(rsrp_dbm) > 0
-            )
-            SELECT park, h3, operator, tech, len(lr) AS samples, devices,
-                   {_rank("lr", 10)} AS rsrp_p10_dbm, {_median("lr")} AS rsrp_median_dbm,
-                   {_median("lq")} AS rsrq_median_db,
-                   {_rank("ls", 10)} AS sinr_p10_db, {_median("ls")} AS sinr_median_db,
-                   first_ms, last_ms
-            FROM g ORDER BY park, h3, operator, tech
+            SELECT park, {cell} AS h3, operator, tech, dev, epoch_ms(ts) AS ts_ms,
+                   rsrp_dbm, rsrq_db, sinr_db
+            FROM cellular WHERE {where}
         """
-        result: CellStats = CellStats.from_rows(self._fetch(sql, cell_params + params))
-        return result
+        table = self._fetch_arrow(sql, cell_params + params)
+        return CellStats() if table is None else cell_stats_from_rows(table)
 
     def broadband_stats(self, scope: Scope, *, by: Literal["gw", "park"] = "gw") -> BroadbandStats:
         where, params = self._where(scope)
