@@ -10,7 +10,7 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -139,11 +139,29 @@ class Service:
 
     def coverage(self, scope: Scope, resolution: int) -> Coverage:
         stats = self.cache.get_or_compute(
-            ("cells", scope, resolution), lambda: self.backend.cell_stats(scope, resolution=resolution)
+            ("cells", scope, resolution), lambda: self._cell_stats(scope, resolution)
         )
         return Coverage(
             stats=stats, classes=cell_classes(stats), min_samples=self.settings.coverage.min_samples
         )
+
+    def _cell_stats(self, scope: Scope, resolution: int) -> CellStats:
+        """Cell statistics of ``scope``; an operator/technology filter is cut from a cached unfiltered answer.
+
+        Rows are grouped by operator and technology, so the rows of the unfiltered answer that
+        match the filter are exactly the filtered answer: no second query while it is cached.
+        """
+        if scope.operator is not None or scope.tech is not None:
+            unfiltered = self.cache.get(("cells", replace(scope, operator=None, tech=None), resolution))
+            if unfiltered is not None:
+                keep = np.ones(len(unfiltered), dtype=bool)
+                if scope.operator is not None:
+                    keep &= unfiltered.operator == scope.operator
+                if scope.tech is not None:
+                    keep &= unfiltered.tech == scope.tech
+                cut: CellStats = unfiltered.take(keep)
+                return cut
+        return self.backend.cell_stats(scope, resolution=resolution)
 
     def dead_zones(self, scope: Scope, resolution: int, max_class: str) -> list[DeadZone]:
         cov = self.coverage(scope, resolution)

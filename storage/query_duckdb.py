@@ -69,35 +69,52 @@ def _sort_key(values: list[Any]) -> npt.NDArray[np.int64]:
     return rank
 
 
-def _grouped_order_stats(
-    gid: npt.NDArray[np.int64], values: npt.NDArray[np.float64], groups: int
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Per group: InfluxQL's nearest-rank p10 and the interpolated median of the non-NaN ``values``.
-
-    A value sort followed by a stable sort on the group puts every group's values in order,
-    exactly; ranks then index into the sorted run of each group.
+class _GroupLayout:
+    """Rows laid out per group for row-wise sorting: each group becomes one row of a NaN-padded
+    matrix, with groups of similar size (same power-of-two width) sharing a matrix, so padding
+    never more than doubles the data. Sorting a matrix along its rows sorts every group at once,
+    exactly, with NaN (missing values and padding) last.
     """
-    ok = ~np.isnan(values)
-    g, v = gid[ok], values[ok]
-    n = len(v)
-    p10 = np.full(groups, np.nan)
-    median = np.full(groups, np.nan)
-    if n == 0:
+
+    def __init__(self, gid: npt.NDArray[np.int64], groups: int) -> None:
+        self.groups = groups
+        self.order = np.argsort(gid.astype(np.uint16) if groups <= 1 << 16 else gid, kind="stable")
+        counts = np.bincount(gid, minlength=groups)
+        starts = np.cumsum(counts) - counts
+        g_sorted = gid[self.order]
+        pos = np.arange(len(gid), dtype=np.int64) - starts[g_sorted]
+        width = np.ones(groups, dtype=np.int64)
+        big = counts > 1
+        width[big] = 1 << np.ceil(np.log2(counts[big])).astype(np.int64)
+        self.classes: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.bool_], tuple[Any, Any]]] = []
+        row_of = np.zeros(groups, dtype=np.int64)
+        row_width = width[g_sorted]
+        for w in np.unique(width[counts > 0]).tolist():
+            members = np.flatnonzero((width == w) & (counts > 0))
+            row_of[members] = np.arange(len(members))
+            sel = row_width == w
+            self.classes.append((int(w), members, sel, (row_of[g_sorted[sel]], pos[sel])))
+
+    def order_stats(
+        self, values: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Per group: InfluxQL's nearest-rank p10 and the interpolated median of the non-NaN ``values``."""
+        p10 = np.full(self.groups, np.nan)
+        median = np.full(self.groups, np.nan)
+        v = values[self.order]
+        for w, members, sel, cells in self.classes:
+            m = np.full((len(members), w), np.nan)
+            m[cells] = v[sel]
+            m.sort(axis=1)
+            n = w - np.isnan(m).sum(axis=1)
+            rows = np.arange(len(members))
+            r = np.floor(n * 10 / 100.0 + 0.5).astype(np.int64)
+            has = r >= 1
+            p10[members[has]] = m[rows[has], r[has] - 1]
+            has = n > 0
+            nh = n[has]
+            median[members[has]] = (m[rows[has], (nh + 1) // 2 - 1] + m[rows[has], nh // 2]) / 2
         return p10, median
-    order = np.argsort(v)
-    g_sorted = g[order]
-    if groups <= 1 << 16:
-        g_sorted = g_sorted.astype(np.uint16)  # a stable sort of 16-bit keys is a radix sort
-    s = v[order[np.argsort(g_sorted, kind="stable")]]
-    counts = np.bincount(g, minlength=groups)
-    starts = np.cumsum(counts) - counts
-    r = np.floor(counts * 10 / 100.0 + 0.5).astype(np.int64)
-    has = r >= 1
-    p10[has] = s[starts[has] + r[has] - 1]
-    has = counts > 0
-    c, st = counts[has], starts[has]
-    median[has] = (s[st + (c + 1) // 2 - 1] + s[st + c // 2]) / 2
-    return p10, median
 
 
 def _distinct_per_group(
@@ -164,9 +181,10 @@ def cell_stats_from_rows(table: pa.Table) -> CellStats:
     dev_r = dev_c[has_rsrp]
     known = np.array([d is not None for d in devs], dtype=bool)[dev_r]
     devices = _distinct_per_group(g_r[known], dev_r[known], groups, len(devs))
-    rsrp_p10, rsrp_med = _grouped_order_stats(gid, rsrp, groups)
-    _, rsrq_med = _grouped_order_stats(gid, _floats(table["rsrq_db"]), groups)
-    sinr_p10, sinr_med = _grouped_order_stats(gid, _floats(table["sinr_db"]), groups)
+    layout = _GroupLayout(gid, groups)
+    rsrp_p10, rsrp_med = layout.order_stats(rsrp)
+    _, rsrq_med = layout.order_stats(_floats(table["rsrq_db"]))
+    sinr_p10, sinr_med = layout.order_stats(_floats(table["sinr_db"]))
 
     keep = samples > 0
     cell_values = np.array([0 if c is None else c for c in cells], dtype=np.uint64)
