@@ -8,7 +8,8 @@ What runs (every part is the real code path, wired over loopback):
 3. the ingester, writing to a DuckDB file;
 4. optionally a short drive-test *survey*: the simulator's fleet mode replays a few simulated hours
    of mobile-probe measurements through the edge agent's publisher (survey vehicles ``*-survey*``),
-   so the coverage map has history from the first minute;
+   so the coverage map has history from the first minute; the vehicles then keep driving in real
+   time at a gentle rate;
 5. one edge agent per simulated gateway, reading the simulated devices over Modbus TCP, AT commands
    and HTTP probes, buffering on disk and publishing batches;
 6. the API with the built-in web dashboard.
@@ -273,7 +274,12 @@ async def _run(options: DemoOptions, root: Path) -> int:
             ui.step(f"ingester → DuckDB {root / 'parkwatch.duckdb'}")
 
             if options.survey_s > 0:
-                await _survey(scenario, options, ui)
+                seqs = await _survey(scenario, options, ui)
+                if seqs:
+                    # amqtt may still publish a closed connection's Last Will: let it land before
+                    # the vehicles' new birth statuses.
+                    await asyncio.sleep(2.0)
+                    tg.create_task(_keep_surveying(scenario, options, seqs, stop), name="survey")
 
             for gw in endpoints.gateways:
                 settings, table = agent_settings(endpoints_json, gw, root, options.mqtt_port)
@@ -364,17 +370,23 @@ async def _wait_ready(ready: asyncio.Event, stop: asyncio.Event, what: str, time
         raise RuntimeError(f"{what} did not start within {timeout_s:g} s") from None
 
 
-async def _survey(scenario: Any, options: DemoOptions, ui: _Console) -> None:
+SURVEY_VEHICLES_PER_ROUTE = 20
+LIVE_SURVEY_RATE = 4.0
+"""Batches per second of all survey vehicles together once the demo is live."""
+
+
+async def _survey(scenario: Any, options: DemoOptions, ui: _Console) -> dict[str, int]:
+    """A fast replay of a few simulated hours of drive tests; return each vehicle's next seq."""
     from firmware_sim.fleet import Fleet, FleetOptions
 
     survey = survey_scenario(scenario)
     n_routes = sum(1 for _ in survey.gateways())
     if not n_routes:
-        return
+        return {}
     fleet = Fleet(
         survey,
         FleetOptions(
-            gateways=n_routes * 20,
+            gateways=n_routes * SURVEY_VEHICLES_PER_ROUTE,
             rate=350.0,
             duration_s=options.survey_s,
             port=options.mqtt_port,
@@ -383,12 +395,71 @@ async def _survey(scenario: Any, options: DemoOptions, ui: _Console) -> None:
             step_s=10.0,
             id_prefix="survey",
         ),
+        publisher_factory=_staying_online(options.mqtt_port),
     )
     stats = await fleet.run()
     ui.step(
         f"drive-test survey: {stats.batches} batches, {stats.readings} readings from "
         f"{stats.gateways} survey vehicles on {n_routes} routes"
     )
+    return dict(fleet.factory.seq)
+
+
+def _staying_online(mqtt_port: int) -> Any:
+    """The edge agent's publisher (with its birth status), closed without an ``offline`` status:
+    the vehicles reconnect at once for the live phase."""
+    from contract.messages import Status
+    from edge_agent.publisher import Publisher
+    from settings.common import BrokerSettings
+
+    broker = BrokerSettings(host="127.0.0.1", port=mqtt_port, protocol="3.1.1")
+
+    class Handover(Publisher):
+        async def aclose(self, *, offline_status: bool = False, timeout_s: float = 5.0) -> None:
+            await super().aclose(offline_status=False, timeout_s=timeout_s)
+
+    def make(park: str, gateway: str) -> Handover:
+        def birth() -> Status:
+            return Status(v=1, gw=gateway, state="online", ts=int(time.time() * 1000))
+
+        return Handover(broker, park=park, gateway=gateway, client_id=f"pw-sim-{gateway}", birth=birth)
+
+    return make
+
+
+async def _keep_surveying(
+    scenario: Any, options: DemoOptions, seqs: dict[str, int], stop: asyncio.Event
+) -> None:
+    """The survey vehicles go on driving in real time at a gentle rate until the demo stops.
+
+    They continue their sequence numbers (the loss ledger sees one unbroken stream) and stay
+    online, instead of going silent and raising offline alarms a few minutes into the demo.
+    """
+    from firmware_sim.fleet import Fleet, FleetOptions
+
+    survey = survey_scenario(scenario)
+    fleet = Fleet(
+        survey,
+        FleetOptions(
+            gateways=len(seqs),
+            rate=LIVE_SURVEY_RATE,
+            duration_s=options.duration_s or 7 * 86400.0,
+            port=options.mqtt_port,
+            protocol="3.1.1",
+            speed=1.0,
+            id_prefix="survey",
+        ),
+    )
+    fleet.factory.seq.update(seqs)
+    run = asyncio.ensure_future(fleet.run())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait([run, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
 
 
 async def _report(ingester: Any, agents: list[Any], ui: _Console, stop: asyncio.Event) -> None:
