@@ -125,6 +125,9 @@ class Service:
         self.settings = settings
         self.backend = backend
         self.cache = TtlCache(settings.api.cache_ttl_s)
+        self._stable: OrderedDict[Any, Any] = OrderedDict()
+        self._stable_lock = threading.Lock()
+        self._stable_max = 256
         self.parks = {p.id: p for p in settings.parks}
         for i, rule in enumerate(settings.alarms.rules):
             try:
@@ -137,10 +140,33 @@ class Service:
 
     # -- coverage -----------------------------------------------------------------------------
 
+    def _versioned(self, key: Any, compute: Callable[[], T]) -> T:
+        """``compute()`` cached for ``cache_ttl_s``, and beyond while the backend's data is unchanged.
+
+        A backend with ``data_version()`` (DuckDB) fingerprints its readings cheaply; an answer
+        computed from the same fingerprint is the answer, so it is reused without recomputing.
+        Backends without it (InfluxDB) use the TTL cache alone.
+        """
+        version_of: Callable[[], Any] | None = getattr(self.backend, "data_version", None)
+        if version_of is None or self.cache.ttl_s <= 0:
+            return self.cache.get_or_compute(key, compute)
+        version = version_of()
+        with self._stable_lock:
+            hit = self._stable.get((key, version))
+            if hit is not None:
+                self._stable.move_to_end((key, version))
+                self.cache.hits += 1
+                found: T = hit
+                return found
+        value = self.cache.get_or_compute(key, compute)
+        with self._stable_lock:
+            self._stable[(key, version)] = value
+            while len(self._stable) > self._stable_max:
+                self._stable.popitem(last=False)
+        return value
+
     def coverage(self, scope: Scope, resolution: int) -> Coverage:
-        stats = self.cache.get_or_compute(
-            ("cells", scope, resolution), lambda: self._cell_stats(scope, resolution)
-        )
+        stats = self._versioned(("cells", scope, resolution), lambda: self._cell_stats(scope, resolution))
         return Coverage(
             stats=stats, classes=cell_classes(stats), min_samples=self.settings.coverage.min_samples
         )
@@ -165,7 +191,7 @@ class Service:
 
     def dead_zones(self, scope: Scope, resolution: int, max_class: str) -> list[DeadZone]:
         cov = self.coverage(scope, resolution)
-        return self.cache.get_or_compute(
+        return self._versioned(
             ("zones", scope, resolution, max_class),
             lambda: find_dead_zones(
                 cov.stats, cov.classes, max_class=CLASS_INDEX[max_class], min_samples=cov.min_samples

@@ -9,6 +9,7 @@ ingester's connection (the embedded demo) or opens the file read-only when no wr
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -46,6 +47,10 @@ def _naive_utc(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(tzinfo=None)
 
 
+_POOL: Final = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cell-stats")
+"""Workers for the column work of :func:`cell_stats_from_rows` (numpy and Arrow release the GIL)."""
+
+
 def _codes(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], list[Any]]:
     """Dense integer codes of a column (NULL gets a code of its own) and the value of each code."""
     enc = pc.dictionary_encode(col, null_encoding="encode").combine_chunks()
@@ -78,22 +83,30 @@ class _GroupLayout:
 
     def __init__(self, gid: npt.NDArray[np.int64], groups: int) -> None:
         self.groups = groups
-        self.order = np.argsort(gid.astype(np.uint16) if groups <= 1 << 16 else gid, kind="stable")
         counts = np.bincount(gid, minlength=groups)
-        starts = np.cumsum(counts) - counts
-        g_sorted = gid[self.order]
-        pos = np.arange(len(gid), dtype=np.int64) - starts[g_sorted]
         width = np.ones(groups, dtype=np.int64)
         big = counts > 1
         width[big] = 1 << np.ceil(np.log2(counts[big])).astype(np.int64)
-        self.classes: list[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.bool_], tuple[Any, Any]]] = []
-        row_of = np.zeros(groups, dtype=np.int64)
-        row_width = width[g_sorted]
-        for w in np.unique(width[counts > 0]).tolist():
-            members = np.flatnonzero((width == w) & (counts > 0))
-            row_of[members] = np.arange(len(members))
-            sel = row_width == w
-            self.classes.append((int(w), members, sel, (row_of[g_sorted[sel]], pos[sel])))
+        # Number the groups by (width, group) so each width class is one contiguous run of rows.
+        self.members = np.lexsort((np.arange(groups), width))
+        relabel = np.empty(groups, dtype=np.int64)
+        relabel[self.members] = np.arange(groups)
+        new_gid = relabel[gid]
+        self.order = np.argsort(new_gid.astype(np.uint16) if groups <= 1 << 16 else new_gid, kind="stable")
+        counts_new = counts[self.members]
+        starts = np.cumsum(counts_new) - counts_new
+        g_sorted = new_gid[self.order]
+        pos = np.arange(len(gid), dtype=np.int64) - starts[g_sorted]
+        width_new = width[self.members]
+        # (width, first group, end group, first row, end row, flat index of each row in its matrix)
+        self.classes: list[tuple[int, int, int, int, int, npt.NDArray[np.int64]]] = []
+        bounds = np.flatnonzero(np.diff(width_new)) + 1
+        for ga, gb in zip([0, *bounds.tolist()], [*bounds.tolist(), groups], strict=True):
+            if counts_new[ga:gb].sum() == 0:
+                continue
+            w = int(width_new[ga])
+            ra, rb = int(starts[ga]), int(starts[gb - 1] + counts_new[gb - 1])
+            self.classes.append((w, ga, gb, ra, rb, (g_sorted[ra:rb] - ga) * w + pos[ra:rb]))
 
     def order_stats(
         self, values: npt.NDArray[np.float64]
@@ -102,12 +115,13 @@ class _GroupLayout:
         p10 = np.full(self.groups, np.nan)
         median = np.full(self.groups, np.nan)
         v = values[self.order]
-        for w, members, sel, cells in self.classes:
-            m = np.full((len(members), w), np.nan)
-            m[cells] = v[sel]
+        for w, ga, gb, ra, rb, flat in self.classes:
+            m = np.full((gb - ga, w), np.nan)
+            m.ravel()[flat] = v[ra:rb]
             m.sort(axis=1)
             n = w - np.isnan(m).sum(axis=1)
-            rows = np.arange(len(members))
+            rows = np.arange(gb - ga)
+            members = self.members[ga:gb]
             r = np.floor(n * 10 / 100.0 + 0.5).astype(np.int64)
             has = r >= 1
             p10[members[has]] = m[rows[has], r[has] - 1]
@@ -145,10 +159,14 @@ def cell_stats_from_rows(table: pa.Table) -> CellStats:
     """
     if table.num_rows == 0:
         return CellStats()
-    park_c, parks = _codes(table["park"])
-    op_c, ops = _codes(table["operator"])
-    tech_c, techs = _codes(table["tech"])
-    h3_c, cells = _codes(table["h3"])
+    # Arrow and numpy release the GIL: encode the key columns side by side.
+    park_f, op_f, tech_f, h3_f, dev_f = (
+        _POOL.submit(_codes, table[name]) for name in ("park", "operator", "tech", "h3", "dev")
+    )
+    park_c, parks = park_f.result()
+    op_c, ops = op_f.result()
+    tech_c, techs = tech_f.result()
+    h3_c, cells = h3_f.result()
     sizes = (len(parks), len(ops), len(techs), len(cells))
     if int(np.prod(sizes, dtype=object)) < 1 << 62:
         key = ((park_c * sizes[1] + op_c) * sizes[2] + tech_c) * sizes[3] + h3_c
@@ -177,14 +195,16 @@ def cell_stats_from_rows(table: pa.Table) -> CellStats:
     last_ms = np.full(groups, np.iinfo(np.int64).min)
     np.minimum.at(first_ms, g_r, ts_ms)
     np.maximum.at(last_ms, g_r, ts_ms)
-    dev_c, devs = _codes(table["dev"])
+    dev_c, devs = dev_f.result()
     dev_r = dev_c[has_rsrp]
     known = np.array([d is not None for d in devs], dtype=bool)[dev_r]
     devices = _distinct_per_group(g_r[known], dev_r[known], groups, len(devs))
     layout = _GroupLayout(gid, groups)
+    rsrq_f = _POOL.submit(layout.order_stats, _floats(table["rsrq_db"]))
+    sinr_f = _POOL.submit(layout.order_stats, _floats(table["sinr_db"]))
     rsrp_p10, rsrp_med = layout.order_stats(rsrp)
-    _, rsrq_med = layout.order_stats(_floats(table["rsrq_db"]))
-    sinr_p10, sinr_med = layout.order_stats(_floats(table["sinr_db"]))
+    _, rsrq_med = rsrq_f.result()
+    sinr_p10, sinr_med = sinr_f.result()
 
     keep = samples > 0
     cell_values = np.array([0 if c is None else c for c in cells], dtype=np.uint64)
@@ -425,6 +445,15 @@ class DuckDBQuery:
         )
         result: LedgerRows = LedgerRows.from_rows(self._fetch(sql, params))
         return result
+
+    def data_version(self) -> tuple[Any, ...]:
+        """A cheap fingerprint of the cellular table (row count and highest row id).
+
+        Readings are only appended (and old ones deleted by retention), so an unchanged
+        fingerprint means every answer computed from the table is still exact.
+        """
+        rows = self._fetch("SELECT count(*) AS n, max(rowid) AS last FROM cellular", [])
+        return (rows[0]["n"], rows[0]["last"]) if rows else (0, None)
 
     def ping(self) -> None:
         self._fetch("SELECT 1", [])

@@ -1,0 +1,83 @@
+"""Service: an operator/technology filter is answered from the cached unfiltered cell statistics."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from api.service import Service
+from storage.query import CellStats, Scope
+from storage.query_duckdb import DuckDBQuery
+from tests.api.conftest import api_settings
+
+T0 = datetime(2026, 11, 2, tzinfo=UTC)
+
+
+class CountingBackend:
+    """The real DuckDB backend, counting cell_stats calls (unit test of the service's cache use)."""
+
+    def __init__(self, inner: DuckDBQuery) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def cell_stats(self, scope: Scope, *, resolution: int) -> CellStats:
+        self.calls += 1
+        return self.inner.cell_stats(scope, resolution=resolution)
+
+
+def _same(a: CellStats, b: CellStats) -> None:
+    assert len(a) == len(b)
+    for name in ("park", "h3", "operator", "tech", "samples", "devices", "first_ms", "last_ms"):
+        assert getattr(a, name).tolist() == getattr(b, name).tolist(), name
+    for name in ("rsrp_p10_dbm", "rsrp_median_dbm", "rsrq_median_db", "sinr_p10_db", "sinr_median_db"):
+        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
+
+
+def test_filtered_cells_come_from_the_cached_unfiltered_answer(store: Path) -> None:
+    inner = DuckDBQuery(path=store)
+    try:
+        backend = CountingBackend(inner)
+        service = Service(api_settings(api={"cache_ttl_s": 60.0}), backend)  # type: ignore[arg-type]
+        whole = Scope(parks=None, start=T0 - timedelta(days=30), end=T0 + timedelta(days=30))
+        everything = service.coverage(whole, 10).stats
+        assert backend.calls == 1 and len(everything) > 0
+        op, tech = str(everything.operator[0]), str(everything.tech[0])
+        for operator, technology in ((op, None), (None, tech), (op, tech), ("no such operator", None)):
+            scope = Scope(parks=None, start=whole.start, end=whole.end, operator=operator, tech=technology)
+            cut = service.coverage(scope, 10).stats
+            _same(cut, inner.cell_stats(scope, resolution=10))
+        assert backend.calls == 1
+    finally:
+        inner.close()
+
+
+def test_answers_outlive_the_ttl_only_while_the_data_is_unchanged(store: Path, tmp_path: Path) -> None:
+    path = tmp_path / "copy.duckdb"
+    path.write_bytes(store.read_bytes())
+    con = duckdb.connect(str(path))
+    inner = DuckDBQuery(connection=con)
+    backend = CountingBackend(inner)
+    backend.data_version = inner.data_version  # type: ignore[attr-defined]
+    service = Service(api_settings(api={"cache_ttl_s": 0.05}), backend)  # type: ignore[arg-type]
+    whole = Scope(parks=None, start=T0 - timedelta(days=30), end=T0 + timedelta(days=30))
+    first = service.coverage(whole, 10).stats
+    time.sleep(0.1)  # past the TTL, same data: reused
+    _same(service.coverage(whole, 10).stats, first)
+    assert backend.calls == 1
+    row = con.execute(
+        "SELECT ts, park, gw, dev, h3, operator, tech, rsrp_dbm FROM cellular WHERE rsrp_dbm IS NOT NULL LIMIT 1"
+    ).fetchone()
+    assert row is not None
+    con.execute(
+        "INSERT INTO cellular (ts, park, gw, dev, h3, operator, tech, rsrp_dbm) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [*row[:7], -140.0],
+    )
+    time.sleep(0.1)  # new data: recomputed, and the new reading is counted
+    again = service.coverage(whole, 10).stats
+    assert backend.calls == 2
+    assert int(again.samples.sum()) == int(first.samples.sum()) + 1
+    con.close()
