@@ -6,7 +6,9 @@ LTE/NR over 4 weeks with numpy, bulk-loads them into a DuckDB file through Arrow
 
 - p50/p95/p99 of ``/coverage/cells`` (one park, one week) and ``/coverage/dead-zones``, every
   request with a different window so that no cached answer is reused;
-- the same query straight on the backend (no HTTP, no GeoJSON) as the baseline of that ratio;
+- the same query straight on the backend (no HTTP, no GeoJSON) as the baseline of that ratio,
+  and the previous SQL formulation of it (one sorted list per metric and group) on the same
+  windows, for the speed-up of the current backend;
 - requests/s of mixed reads from a separate load-generator process (``--clients`` threads with
   keep-alive connections), against ``/healthz`` requests/s as the baseline.
 
@@ -142,6 +144,31 @@ def generate(path: Path, rows: int, seed: int = 1) -> dict[str, Any]:
     return info
 
 
+LIST_SQL = """
+    WITH g AS (
+        SELECT park, h3, operator, tech,
+               list_sort(list(rsrp_dbm) FILTER (WHERE rsrp_dbm IS NOT NULL)) AS lr,
+               list_sort(list(rsrq_db) FILTER (WHERE rsrq_db IS NOT NULL)) AS lq,
+               list_sort(list(sinr_db) FILTER (WHERE sinr_db IS NOT NULL)) AS ls,
+               count(DISTINCT dev) FILTER (WHERE rsrp_dbm IS NOT NULL) AS devices,
+               epoch_ms(min(ts) FILTER (WHERE rsrp_dbm IS NOT NULL)) AS first_ms,
+               epoch_ms(max(ts) FILTER (WHERE rsrp_dbm IS NOT NULL)) AS last_ms
+        FROM cellular WHERE ts >= ? AND ts < ? AND park = ? AND h3 IS NOT NULL
+        GROUP BY ALL HAVING count(rsrp_dbm) > 0
+    )
+    SELECT park, h3, operator, tech, len(lr) AS samples, devices,
+           lr[CAST(floor(len(lr) * 0.1 + 0.5) AS BIGINT)] AS rsrp_p10_dbm,
+           (lr[(len(lr) + 1) // 2] + lr[len(lr) // 2 + 1]) / 2 AS rsrp_median_dbm,
+           (lq[(len(lq) + 1) // 2] + lq[len(lq) // 2 + 1]) / 2 AS rsrq_median_db,
+           ls[CAST(floor(len(ls) * 0.1 + 0.5) AS BIGINT)] AS sinr_p10_db,
+           (ls[(len(ls) + 1) // 2] + ls[len(ls) // 2 + 1]) / 2 AS sinr_median_db,
+           first_ms, last_ms
+    FROM g ORDER BY park, h3, operator, tech
+"""
+"""The previous DuckDB formulation of cell statistics (one sorted list per metric and group),
+timed on the same windows as the reference the current backend is compared with."""
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, max(0, round(q / 100 * len(s) + 0.5) - 1))]
@@ -238,6 +265,9 @@ def main() -> int:
         "--cache-ttl", type=float, default=5.0, help="[api] cache_ttl_s of the server (default 5, as shipped)"
     )
     ap.add_argument("--skip-latency", action="store_true", help="only measure throughput")
+    ap.add_argument(
+        "--skip-list-sql", action="store_true", help="do not time the previous per-group list SQL (reference)"
+    )
     args = ap.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="pw-bench-"))
@@ -253,19 +283,24 @@ def main() -> int:
     else:
         print(f"reusing {db}")
 
-    # Baseline: the aggregation alone, straight on the backend.
+    # Baseline: the aggregation alone, straight on the backend; and the same windows through the
+    # previous SQL formulation (per-group sorted lists), measured alternately in this run.
     backend = DuckDBQuery(path=db)
+    con = duckdb.connect(str(db), read_only=True)
     rng = random.Random(1)
-    base_ms = []
+    base_ms: list[float] = []
+    list_sql_ms: list[float] = []
     for frm, to in windows(3 if args.skip_latency else max(10, args.requests // 3), rng):
-        scope = Scope(
-            parks=(rng.choice(list(PARKS)),),
-            start=datetime.fromisoformat(frm),
-            end=datetime.fromisoformat(to),
-        )
+        park = rng.choice(list(PARKS))
+        start, end = datetime.fromisoformat(frm), datetime.fromisoformat(to)
         t0 = time.perf_counter()
-        backend.cell_stats(scope, resolution=10)
+        backend.cell_stats(Scope(parks=(park,), start=start, end=end), resolution=10)
         base_ms.append((time.perf_counter() - t0) * 1000)
+        if not args.skip_list_sql:
+            t0 = time.perf_counter()
+            con.execute(LIST_SQL, [start.replace(tzinfo=None), end.replace(tzinfo=None), park]).fetchall()
+            list_sql_ms.append((time.perf_counter() - t0) * 1000)
+    con.close()
     backend.close()
 
     port = 18000 + os.getpid() % 1000
@@ -320,6 +355,11 @@ def main() -> int:
 
     print(f"\n{args.rows:,} readings, 3 parks, 4 weeks; one park, one-week windows, no cache hits")
     print(line("backend cell_stats (baseline)", base_ms))
+    if list_sql_ms:
+        print(line("previous list-sort SQL (reference)", list_sql_ms))
+        print(
+            f"speed-up of backend cell_stats over the previous SQL, p50: {pct(list_sql_ms, 50) / pct(base_ms, 50):.2f}x"
+        )
     print(line("GET /coverage/cells (GeoJSON)", cells) + f"  ~{n_cells} features")
     print(line("GET /coverage/dead-zones", zones))
     if cells:
@@ -336,7 +376,8 @@ def main() -> int:
     summary = {
         "rows": args.rows,
         "cache_ttl_s": args.cache_ttl,
-        "backend_ms_p50": pct(base_ms, 50),
+        "backend_ms_p50": round(pct(base_ms, 50), 1),
+        "list_sql_ms_p50": round(pct(list_sql_ms, 50), 1) if list_sql_ms else None,
         "mixed_rps": round(mixed_rps, 1),
         "healthz_rps": round(healthz_rps, 1),
     }

@@ -9,7 +9,8 @@ ingester's connection (the embedded demo) or opens the file read-only when no wr
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -147,7 +148,7 @@ def _distinct_per_group(
     return np.bincount(pairs[first] // n_codes, minlength=groups).astype(np.int64)
 
 
-def cell_stats_from_rows(table: pa.Table) -> CellStats:
+def cell_stats_from_rows(table: pa.Table, *, constants: Mapping[str, str] | None = None) -> CellStats:
     """Aggregate raw cellular rows into :class:`CellStats`, exactly as the SQL definition would.
 
     ``table`` has the columns ``park, h3, operator, tech, dev, ts_ms, rsrp_dbm, rsrq_db, sinr_db``
@@ -156,13 +157,21 @@ def cell_stats_from_rows(table: pa.Table) -> CellStats:
     non-NULL devices among them; first/last seen over them; RSRP and SINR nearest-rank p10 and
     interpolated medians, RSRQ median, each over the group's non-NULL values of that metric. Rows
     are ordered by park, h3, operator, tech (NULL last), as ``ORDER BY`` in DuckDB.
+    A key column named in ``constants`` may be absent: every row has that value.
     """
+    constants = constants or {}
     if table.num_rows == 0:
         return CellStats()
+
     # Arrow and numpy release the GIL: encode the key columns side by side.
-    park_f, op_f, tech_f, h3_f, dev_f = (
-        _POOL.submit(_codes, table[name]) for name in ("park", "operator", "tech", "h3", "dev")
-    )
+    def encode(name: str) -> Future[tuple[npt.NDArray[np.int64], list[Any]]]:
+        if name in constants:
+            done: Future[tuple[npt.NDArray[np.int64], list[Any]]] = Future()
+            done.set_result((np.zeros(table.num_rows, dtype=np.int64), [constants[name]]))
+            return done
+        return _POOL.submit(_codes, table[name])
+
+    park_f, op_f, tech_f, h3_f, dev_f = (encode(name) for name in ("park", "operator", "tech", "h3", "dev"))
     park_c, parks = park_f.result()
     op_c, ops = op_f.result()
     tech_c, techs = tech_f.result()
@@ -345,13 +354,23 @@ class DuckDBQuery:
             cell_params = [and_mask, or_bits]
         # The rows are fetched as Arrow columns and aggregated with numpy (see cell_stats_from_rows):
         # per-group list() + list_sort() in SQL costs several times the scan on large windows.
+        # A key the scope pins to one value (one park, an operator or technology filter) is not
+        # fetched per row: strings are the costly part of the transfer.
+        constants: dict[str, str] = {}
+        if scope.parks is not None and len(scope.parks) == 1:
+            constants["park"] = scope.parks[0]
+        if scope.operator is not None:
+            constants["operator"] = scope.operator
+        if scope.tech is not None:
+            constants["tech"] = scope.tech
+        keys = ", ".join(k for k in ("park", "operator", "tech") if k not in constants)
         sql = f"""
-            SELECT park, {cell} AS h3, operator, tech, dev, epoch_ms(ts) AS ts_ms,
+            SELECT {keys}{", " if keys else ""}{cell} AS h3, dev, epoch_ms(ts) AS ts_ms,
                    rsrp_dbm, rsrq_db, sinr_db
             FROM cellular WHERE {where}
         """
         table = self._fetch_arrow(sql, cell_params + params)
-        return CellStats() if table is None else cell_stats_from_rows(table)
+        return CellStats() if table is None else cell_stats_from_rows(table, constants=constants)
 
     def broadband_stats(self, scope: Scope, *, by: Literal["gw", "park"] = "gw") -> BroadbandStats:
         where, params = self._where(scope)
