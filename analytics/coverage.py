@@ -68,31 +68,55 @@ def cell_features(
     stats: CellStats, classes: npt.NDArray[np.int8], *, min_samples: int
 ) -> list[dict[str, Any]]:
     """GeoJSON Features, one per (park, cell, operator, technology) row."""
+    # Column lists, not row dicts: this runs for every cell of every coverage answer.
+    cells = stats.h3.tolist()
+    samples = stats.samples.tolist()
+    medians = [
+        [_num(x) for x in col.tolist()]
+        for col in (
+            stats.rsrp_p10_dbm,
+            stats.rsrp_median_dbm,
+            stats.rsrq_median_db,
+            stats.sinr_p10_db,
+            stats.sinr_median_db,
+        )
+    ]
+    names = [class_name(int(c)) for c in classes.tolist()]
     feats: list[dict[str, Any]] = []
-    for i, row in enumerate(stats.rows()):
-        cell = int(row["h3"])
+    for i, (cell, park, operator, tech, devices, first_ms, last_ms) in enumerate(
+        zip(
+            cells,
+            stats.park.tolist(),
+            stats.operator.tolist(),
+            stats.tech.tolist(),
+            stats.devices.tolist(),
+            stats.first_ms.tolist(),
+            stats.last_ms.tolist(),
+            strict=True,
+        )
+    ):
         hex_id = cell_str(cell)
         feats.append(
             {
                 "type": "Feature",
-                "id": f"{hex_id}:{row['operator']}:{row['tech']}",
+                "id": f"{hex_id}:{operator}:{tech}",
                 "geometry": {"type": "Polygon", "coordinates": [cell_polygon(cell)]},
                 "properties": {
-                    "park": row["park"],
+                    "park": park,
                     "h3": hex_id,
-                    "operator": row["operator"],
-                    "tech": row["tech"],
-                    "samples": int(row["samples"]),
-                    "devices": int(row["devices"]),
-                    "rsrp_p10_dbm": _num(row["rsrp_p10_dbm"]),
-                    "rsrp_median_dbm": _num(row["rsrp_median_dbm"]),
-                    "rsrq_median_db": _num(row["rsrq_median_db"]),
-                    "sinr_p10_db": _num(row["sinr_p10_db"]),
-                    "sinr_median_db": _num(row["sinr_median_db"]),
-                    "first_seen_ms": int(row["first_ms"]),
-                    "last_seen_ms": int(row["last_ms"]),
-                    "class": class_name(int(classes[i])),
-                    "insufficient": int(row["samples"]) < min_samples,
+                    "operator": operator,
+                    "tech": tech,
+                    "samples": samples[i],
+                    "devices": devices,
+                    "rsrp_p10_dbm": medians[0][i],
+                    "rsrp_median_dbm": medians[1][i],
+                    "rsrq_median_db": medians[2][i],
+                    "sinr_p10_db": medians[3][i],
+                    "sinr_median_db": medians[4][i],
+                    "first_seen_ms": first_ms,
+                    "last_seen_ms": last_ms,
+                    "class": names[i],
+                    "insufficient": samples[i] < min_samples,
                     "center": list(cell_center(cell)),
                 },
             }
