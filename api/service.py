@@ -158,7 +158,14 @@ class Service:
                 self.cache.hits += 1
                 found: T = hit
                 return found
-        value = self.cache.get_or_compute(key, compute)
+        recent = self.cache.get(key)
+        if recent is not None:  # within the TTL, but maybe older than this version: not kept for it
+            fresh_enough: T = recent
+            return fresh_enough
+        # The fingerprint was read first, so the value is at least as new as the version it is kept under.
+        self.cache.misses += 1
+        value = compute()
+        self.cache.put(key, value)
         with self._stable_lock:
             self._stable[(key, version)] = value
             while len(self._stable) > self._stable_max:
@@ -190,13 +197,14 @@ class Service:
         return self.backend.cell_stats(scope, resolution=resolution)
 
     def dead_zones(self, scope: Scope, resolution: int, max_class: str) -> list[DeadZone]:
-        cov = self.coverage(scope, resolution)
-        return self._versioned(
-            ("zones", scope, resolution, max_class),
-            lambda: find_dead_zones(
+        def compute() -> list[DeadZone]:
+            # Inside: the data fingerprint is read before the cells it is computed from.
+            cov = self.coverage(scope, resolution)
+            return find_dead_zones(
                 cov.stats, cov.classes, max_class=CLASS_INDEX[max_class], min_samples=cov.min_samples
-            ),
-        )
+            )
+
+        return self._versioned(("zones", scope, resolution, max_class), compute)
 
     def gaps(self, scope: Scope, resolution: int) -> list[tuple[str, int]]:
         """(park, cell) of every configured park cell without samples, for the scope's parks."""
