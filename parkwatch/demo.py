@@ -274,12 +274,16 @@ async def _run(options: DemoOptions, root: Path) -> int:
             ui.step(f"ingester → DuckDB {root / 'parkwatch.duckdb'}")
 
             if options.survey_s > 0:
-                seqs = await _survey(scenario, options, ui)
+                vehicles = _SurveyVehicles(options.mqtt_port)
+                try:
+                    seqs = await _survey(scenario, options, vehicles, ui)
+                except BaseException:
+                    await vehicles.aclose()
+                    raise
                 if seqs:
-                    # amqtt may still publish a closed connection's Last Will: let it land before
-                    # the vehicles' new birth statuses.
-                    await asyncio.sleep(2.0)
-                    tg.create_task(_keep_surveying(scenario, options, seqs, stop), name="survey")
+                    tg.create_task(_keep_surveying(scenario, options, vehicles, seqs, stop), name="survey")
+                else:
+                    await vehicles.aclose()
 
             for gw in endpoints.gateways:
                 settings, table = agent_settings(endpoints_json, gw, root, options.mqtt_port)
@@ -375,7 +379,9 @@ LIVE_SURVEY_RATE = 4.0
 """Batches per second of all survey vehicles together once the demo is live."""
 
 
-async def _survey(scenario: Any, options: DemoOptions, ui: _Console) -> dict[str, int]:
+async def _survey(
+    scenario: Any, options: DemoOptions, vehicles: _SurveyVehicles, ui: _Console
+) -> dict[str, int]:
     """A fast replay of a few simulated hours of drive tests; return each vehicle's next seq."""
     from firmware_sim.fleet import Fleet, FleetOptions
 
@@ -395,7 +401,7 @@ async def _survey(scenario: Any, options: DemoOptions, ui: _Console) -> dict[str
             step_s=10.0,
             id_prefix="survey",
         ),
-        publisher_factory=_staying_online(options.mqtt_port),
+        publisher_factory=vehicles.make,
     )
     stats = await fleet.run()
     ui.step(
@@ -405,39 +411,63 @@ async def _survey(scenario: Any, options: DemoOptions, ui: _Console) -> dict[str
     return dict(fleet.factory.seq)
 
 
-def _staying_online(mqtt_port: int) -> Any:
-    """The edge agent's publisher (with its birth status), closed without an ``offline`` status:
-    the vehicles reconnect at once for the live phase."""
-    from contract.messages import Status
-    from edge_agent.publisher import Publisher
-    from settings.common import BrokerSettings
+class _SurveyVehicles:
+    """One MQTT connection per survey vehicle, kept across the fast replay and the live phase.
 
-    broker = BrokerSettings(host="127.0.0.1", port=mqtt_port, protocol="3.1.1")
+    Each vehicle uses the edge agent's publisher (birth status, Last Will). The fast replay's
+    fleet does not close them, so the live phase goes on over the same connection: no disconnect
+    in between, hence no Last Will that could mark a driving vehicle offline after its new birth
+    status (a broker may publish a Will late or even after a clean DISCONNECT). The live phase
+    closes them for good, with an ``offline`` status.
+    """
 
-    class Handover(Publisher):
-        async def aclose(self, *, offline_status: bool = False, timeout_s: float = 5.0) -> None:
-            await super().aclose(offline_status=False, timeout_s=timeout_s)
+    def __init__(self, mqtt_port: int) -> None:
+        from settings.common import BrokerSettings
 
-    def make(park: str, gateway: str) -> Handover:
+        self._broker = BrokerSettings(host="127.0.0.1", port=mqtt_port, protocol="3.1.1")
+        self._pubs: dict[str, Any] = {}
+        self.handed_over = False
+        """Set when the live phase takes over: from then on ``aclose`` really closes."""
+
+    def make(self, park: str, gateway: str) -> Any:
+        from contract.messages import Status
+        from edge_agent.publisher import Publisher
+
+        pub = self._pubs.get(gateway)
+        if pub is not None:
+            return pub
+        vehicles = self
+
+        class Vehicle(Publisher):
+            async def aclose(self, *, offline_status: bool = True, timeout_s: float = 5.0) -> None:
+                if vehicles.handed_over:
+                    await super().aclose(offline_status=offline_status, timeout_s=timeout_s)
+
         def birth() -> Status:
             return Status(v=1, gw=gateway, state="online", ts=int(time.time() * 1000))
 
-        return Handover(broker, park=park, gateway=gateway, client_id=f"pw-sim-{gateway}", birth=birth)
+        pub = Vehicle(self._broker, park=park, gateway=gateway, client_id=f"pw-sim-{gateway}", birth=birth)
+        self._pubs[gateway] = pub
+        return pub
 
-    return make
+    async def aclose(self) -> None:
+        self.handed_over = True
+        await asyncio.gather(*(p.aclose(timeout_s=2.0) for p in self._pubs.values()), return_exceptions=True)
 
 
 async def _keep_surveying(
-    scenario: Any, options: DemoOptions, seqs: dict[str, int], stop: asyncio.Event
+    scenario: Any, options: DemoOptions, vehicles: _SurveyVehicles, seqs: dict[str, int], stop: asyncio.Event
 ) -> None:
     """The survey vehicles go on driving in real time at a gentle rate until the demo stops.
 
-    They continue their sequence numbers (the loss ledger sees one unbroken stream) and stay
-    online, instead of going silent and raising offline alarms a few minutes into the demo.
+    They continue their sequence numbers over the same connections (the loss ledger sees one
+    unbroken stream) and stay online, instead of going silent and raising offline alarms a few
+    minutes into the demo.
     """
     from firmware_sim.fleet import Fleet, FleetOptions
 
     survey = survey_scenario(scenario)
+    vehicles.handed_over = True
     fleet = Fleet(
         survey,
         FleetOptions(
@@ -449,6 +479,7 @@ async def _keep_surveying(
             speed=1.0,
             id_prefix="survey",
         ),
+        publisher_factory=vehicles.make,
     )
     fleet.factory.seq.update(seqs)
     run = asyncio.ensure_future(fleet.run())
@@ -460,6 +491,7 @@ async def _keep_surveying(
         run.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await run
+        await vehicles.aclose()
 
 
 async def _report(ingester: Any, agents: list[Any], ui: _Console, stop: asyncio.Event) -> None:
