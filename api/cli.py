@@ -120,13 +120,14 @@ def app_from_env() -> Any:
     """Uvicorn factory for worker processes: settings from ``PARKWATCH_CONFIG``."""
     from api.app import create_app
     from api.registry import Registry
+    from parkwatch.runtime import tune_gc_for_server
     from settings.api import ApiSettings
     from settings.loader import load_settings
 
     settings = load_settings(ApiSettings)
-    return create_app(
-        settings, backend=build_backend(settings), registry=Registry(settings.api.registry_path)
-    )
+    app = create_app(settings, backend=build_backend(settings), registry=Registry(settings.api.registry_path))
+    tune_gc_for_server()
+    return app
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -136,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from api.registry import Registry
-    from parkwatch.runtime import setup_logging
+    from parkwatch.runtime import setup_logging, tune_gc_for_server
     from settings.errors import ConfigError
     from storage.query import QueryError
 
@@ -177,5 +178,6 @@ def _run(args: argparse.Namespace) -> int:
             "api.cli:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning"
         )
         return 0
+    tune_gc_for_server()
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -75,7 +75,7 @@ def json_response(obj: Any, *, geo: bool = False) -> Response:
     )
 
 
-def page(items: list[Any], limit: int, offset: int) -> dict[str, Any]:
+def page(items: Sequence[Any], limit: int, offset: int) -> dict[str, Any]:
     chunk = items[offset : offset + limit]
     nxt = offset + limit if offset + limit < len(items) else None
     return {"total": len(items), "limit": limit, "offset": offset, "next_offset": nxt, "items": chunk}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import numpy as np
 from fastapi import APIRouter, Response
 
 from analytics.coverage import cell_area_m2, cell_features, cell_polygon, cell_str
@@ -64,8 +65,12 @@ def build(ctx: Context) -> APIRouter:
     ) -> Response:
         sc = scope(p, park, start, to, operator=operator, tech=tech, box=bbox)
         r = res(resolution)
-        pg = page(_cells(sc, r), page_size(limit, settings.api.max_page_size), offset)
-        feats = pg.pop("items")
+        # Features are built for the requested page only: the polygons are the costly part.
+        c = service.coverage(sc, r)
+        n = page_size(limit, settings.api.max_page_size)
+        pg = page(range(len(c.stats)), n, offset)
+        rows = np.asarray(pg.pop("items"), dtype=np.int64)
+        feats = cell_features(c.stats.take(rows), c.classes[rows], min_samples=c.min_samples)
         fc = feature_collection(feats, resolution=r, window=[sc.start.isoformat(), sc.end.isoformat()], **pg)
         return json_response(fc, geo=True)
 

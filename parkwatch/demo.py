@@ -35,6 +35,7 @@ import msgspec
 
 from parkwatch import __version__
 from parkwatch.embedded_broker import EmbeddedBroker
+from parkwatch.runtime import tune_gc_for_server
 
 log = logging.getLogger(__name__)
 
@@ -310,6 +311,7 @@ async def _run(options: DemoOptions, root: Path) -> int:
                 registry=Registry(settings.api.registry_path),
                 dashboard=create_dashboard(),
             )
+            tune_gc_for_server()
             api_server = _Server(
                 uvicorn.Config(app, host=options.api_host, port=options.api_port, log_level="warning")
             )

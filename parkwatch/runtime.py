@@ -38,3 +38,25 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+SERVER_GC_THRESHOLD = (50_000, 20, 100)
+"""Collector thresholds of the server processes (CPython's default is ``(700, 10, 10)``)."""
+
+
+def tune_gc_for_server() -> None:
+    """Move the objects of start-up out of the collector's way and collect less often.
+
+    An API answer builds tens of thousands of short-lived containers (GeoJSON features); with
+    the default thresholds they trigger hundreds of young collections per answer and now and
+    then a full one that walks every object the process holds (modules, caches), a pause of
+    tens of milliseconds in the slowest answers. ``gc.freeze()`` keeps the objects that exist
+    after start-up out of every later collection; the higher first threshold collects young
+    objects about 70 times less often. Reference counting still frees nearly everything at
+    once; the collector only breaks cycles.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*SERVER_GC_THRESHOLD)

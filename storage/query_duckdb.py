@@ -59,20 +59,20 @@ def _codes(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], list[Any]]:
     return codes, enc.dictionary.to_pylist()
 
 
+def _uint_codes(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], np.ma.MaskedArray[Any, Any]]:
+    """Dense codes of an unsigned integer column (NULL gets a code of its own) and the value of
+    each code (masked for NULL)."""
+    enc = pc.dictionary_encode(col, null_encoding="encode").combine_chunks()
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    mask = enc.dictionary.is_null().to_numpy(zero_copy_only=False)
+    values = pc.fill_null(enc.dictionary, 0).to_numpy(zero_copy_only=False)
+    return codes, np.ma.MaskedArray(values, mask=mask)
+
+
 def _floats(col: pa.ChunkedArray) -> npt.NDArray[np.float64]:
     """A float column as numpy, NULL as NaN."""
     out: npt.NDArray[np.float64] = col.to_numpy().astype(np.float64, copy=False)
     return out
-
-
-def _sort_key(values: list[Any]) -> npt.NDArray[np.int64]:
-    """The rank of each value in SQL order (NULL last), so codes can be sorted like the values."""
-    order = sorted(
-        range(len(values)), key=lambda i: (values[i] is None, values[i] if values[i] is not None else 0)
-    )
-    rank = np.empty(len(values), dtype=np.int64)
-    rank[order] = np.arange(len(values))
-    return rank
 
 
 class _GroupLayout:
@@ -88,26 +88,31 @@ class _GroupLayout:
         width = np.ones(groups, dtype=np.int64)
         big = counts > 1
         width[big] = 1 << np.ceil(np.log2(counts[big])).astype(np.int64)
-        # Number the groups by (width, group) so each width class is one contiguous run of rows.
+        # Number the groups by (width, group) so each width class is one contiguous run of rows,
+        # and all matrices lie one after the other in one flat buffer.
         self.members = np.lexsort((np.arange(groups), width))
+        width_new = width[self.members]
+        # Offset of each group's matrix row in the buffer.
+        row_start = np.cumsum(width_new) - width_new
+        self.size = int(width_new.sum())
+        # Each input row's slot: its group's row start plus its rank within the group (a stable
+        # sort by group gives the ranks).
         relabel = np.empty(groups, dtype=np.int64)
         relabel[self.members] = np.arange(groups)
         new_gid = relabel[gid]
-        self.order = np.argsort(new_gid.astype(np.uint16) if groups <= 1 << 16 else new_gid, kind="stable")
+        order = np.argsort(new_gid.astype(np.uint16) if groups <= 1 << 16 else new_gid, kind="stable")
         counts_new = counts[self.members]
         starts = np.cumsum(counts_new) - counts_new
-        g_sorted = new_gid[self.order]
-        pos = np.arange(len(gid), dtype=np.int64) - starts[g_sorted]
-        width_new = width[self.members]
-        # (width, first group, end group, first row, end row, flat index of each row in its matrix)
-        self.classes: list[tuple[int, int, int, int, int, npt.NDArray[np.int64]]] = []
+        g_sorted = new_gid[order]
+        self.dest = np.empty(len(gid), dtype=np.int64)
+        self.dest[order] = row_start[g_sorted] + np.arange(len(gid), dtype=np.int64) - starts[g_sorted]
+        # (width, first group, end group, first buffer slot)
+        self.classes: list[tuple[int, int, int, int]] = []
         bounds = np.flatnonzero(np.diff(width_new)) + 1
         for ga, gb in zip([0, *bounds.tolist()], [*bounds.tolist(), groups], strict=True):
             if counts_new[ga:gb].sum() == 0:
                 continue
-            w = int(width_new[ga])
-            ra, rb = int(starts[ga]), int(starts[gb - 1] + counts_new[gb - 1])
-            self.classes.append((w, ga, gb, ra, rb, (g_sorted[ra:rb] - ga) * w + pos[ra:rb]))
+            self.classes.append((int(width_new[ga]), ga, gb, int(row_start[ga])))
 
     def order_stats(
         self, values: npt.NDArray[np.float64]
@@ -115,10 +120,10 @@ class _GroupLayout:
         """Per group: InfluxQL's nearest-rank p10 and the interpolated median of the non-NaN ``values``."""
         p10 = np.full(self.groups, np.nan)
         median = np.full(self.groups, np.nan)
-        v = values[self.order]
-        for w, ga, gb, ra, rb, flat in self.classes:
-            m = np.full((gb - ga, w), np.nan)
-            m.ravel()[flat] = v[ra:rb]
+        buf = np.full(self.size, np.nan)
+        buf[self.dest] = values
+        for w, ga, gb, off in self.classes:
+            m = buf[off : off + (gb - ga) * w].reshape(gb - ga, w)
             m.sort(axis=1)
             n = w - np.isnan(m).sum(axis=1)
             rows = np.arange(gb - ga)
@@ -148,6 +153,32 @@ def _distinct_per_group(
     return np.bincount(pairs[first] // n_codes, minlength=groups).astype(np.int64)
 
 
+def _dense_rank(values: list[Any]) -> npt.NDArray[np.int64]:
+    """Per value its rank in SQL order (NULL last); equal values share a rank."""
+    order = sorted({v for v in values if v is not None})
+    rank = {v: i for i, v in enumerate(order)}
+    return np.array([rank[v] if v is not None else len(order) for v in values], dtype=np.int64)
+
+
+def _pack_series(
+    parts: list[tuple[npt.NDArray[np.int64], list[Any]]],
+) -> tuple[npt.NDArray[np.int64], list[tuple[Any, ...]]]:
+    """Combine the codes of several key columns into one code per distinct tuple of values."""
+    sizes = [len(values) for _, values in parts]
+    key = np.zeros(len(parts[0][0]), dtype=np.int64)
+    for (codes, _), size in zip(parts, sizes, strict=True):
+        key = key * size + codes
+    uniq, code = np.unique(key, return_inverse=True)
+    tuples: list[tuple[Any, ...]] = []
+    for k in uniq.tolist():
+        idx = []
+        for size in reversed(sizes):
+            k, r = divmod(k, size)
+            idx.append(r)
+        tuples.append(tuple(values[i] for (_, values), i in zip(parts, reversed(idx), strict=True)))
+    return code.ravel().astype(np.int64), tuples
+
+
 def cell_stats_from_rows(table: pa.Table, *, constants: Mapping[str, str] | None = None) -> CellStats:
     """Aggregate raw cellular rows into :class:`CellStats`, exactly as the SQL definition would.
 
@@ -172,29 +203,49 @@ def cell_stats_from_rows(table: pa.Table, *, constants: Mapping[str, str] | None
         return _POOL.submit(_codes, table[name])
 
     park_f, op_f, tech_f, h3_f, dev_f = (encode(name) for name in ("park", "operator", "tech", "h3", "dev"))
-    park_c, parks = park_f.result()
-    op_c, ops = op_f.result()
-    tech_c, techs = tech_f.result()
+    series_c, series = _pack_series([park_f.result(), op_f.result(), tech_f.result()])
     h3_c, cells = h3_f.result()
-    sizes = (len(parks), len(ops), len(techs), len(cells))
-    if int(np.prod(sizes, dtype=object)) < 1 << 62:
-        key = ((park_c * sizes[1] + op_c) * sizes[2] + tech_c) * sizes[3] + h3_c
-        span = int(np.prod(sizes, dtype=object))
-        if span <= max(4 * len(key), 1 << 20):
-            present = np.bincount(key, minlength=span) > 0
-            uniq = np.flatnonzero(present)
-            gid = (np.cumsum(present) - 1)[key]
-        else:
-            uniq, gid = np.unique(key, return_inverse=True)
-        rest, h3_k = np.divmod(uniq, sizes[3])
-        rest, tech_k = np.divmod(rest, sizes[2])
-        park_k, op_k = np.divmod(rest, sizes[1])
-    else:  # too many distinct keys to pack in 64 bits: number the distinct code tuples instead
-        tuples, gid = np.unique(np.stack([park_c, op_c, tech_c, h3_c], axis=1), axis=0, return_inverse=True)
+    dev_c, devs = dev_f.result()
+    return _aggregate(
+        table,
+        series_c,
+        series,
+        h3_c,
+        np.array([0 if c is None else c for c in cells], dtype=np.uint64),
+        dev_c,
+        np.array([d is not None for d in devs], dtype=bool),
+    )
+
+
+def _aggregate(
+    table: pa.Table,
+    series_c: npt.NDArray[np.int64],
+    series: list[tuple[Any, ...]],
+    h3_c: npt.NDArray[np.int64],
+    cells: npt.NDArray[np.uint64],
+    dev_c: npt.NDArray[np.int64],
+    dev_known: npt.NDArray[np.bool_],
+) -> CellStats:
+    """The aggregation behind :func:`cell_stats_from_rows`, over coded keys.
+
+    ``series_c`` numbers each row's (park, operator, tech), ``series`` holds the values of each
+    number; ``h3_c`` numbers the row's cell, ``cells`` the cell of each number; ``dev_c`` numbers
+    the row's device, ``dev_known`` is False for the number of a NULL device. ``table`` supplies
+    ``ts_ms, rsrp_dbm, rsrq_db, sinr_db``.
+    """
+    n_series, n_cells = len(series), len(cells)
+    key = series_c * n_cells + h3_c
+    span = n_series * n_cells
+    if span <= max(4 * len(key), 1 << 20):
+        present = np.bincount(key, minlength=span) > 0
+        uniq = np.flatnonzero(present)
+        gid = (np.cumsum(present) - 1)[key]
+    else:
+        uniq, gid = np.unique(key, return_inverse=True)
         gid = gid.ravel()
-        park_k, op_k, tech_k, h3_k = tuples.T
-        uniq = tuples[:, 0]
+    series_k, h3_k = np.divmod(uniq, n_cells)
     groups = len(uniq)
+    layout_f = _POOL.submit(_GroupLayout, gid, groups)
     rsrp = _floats(table["rsrp_dbm"])
     has_rsrp = ~np.isnan(rsrp)
     g_r = gid[has_rsrp]
@@ -204,11 +255,10 @@ def cell_stats_from_rows(table: pa.Table, *, constants: Mapping[str, str] | None
     last_ms = np.full(groups, np.iinfo(np.int64).min)
     np.minimum.at(first_ms, g_r, ts_ms)
     np.maximum.at(last_ms, g_r, ts_ms)
-    dev_c, devs = dev_f.result()
     dev_r = dev_c[has_rsrp]
-    known = np.array([d is not None for d in devs], dtype=bool)[dev_r]
-    devices = _distinct_per_group(g_r[known], dev_r[known], groups, len(devs))
-    layout = _GroupLayout(gid, groups)
+    known = dev_known[dev_r]
+    devices = _distinct_per_group(g_r[known], dev_r[known], groups, len(dev_known))
+    layout = layout_f.result()
     rsrq_f = _POOL.submit(layout.order_stats, _floats(table["rsrq_db"]))
     sinr_f = _POOL.submit(layout.order_stats, _floats(table["sinr_db"]))
     rsrp_p10, rsrp_med = layout.order_stats(rsrp)
@@ -216,27 +266,29 @@ def cell_stats_from_rows(table: pa.Table, *, constants: Mapping[str, str] | None
     sinr_p10, sinr_med = sinr_f.result()
 
     keep = samples > 0
-    cell_values = np.array([0 if c is None else c for c in cells], dtype=np.uint64)
+    parks, ops, techs = ([s[i] for s in series] for i in range(3))
+    cell_rank = np.empty(n_cells, dtype=np.int64)
+    cell_rank[np.argsort(cells, kind="stable")] = np.arange(n_cells)
     out_order = np.lexsort(
         (
-            _sort_key(techs)[tech_k][keep],
-            _sort_key(ops)[op_k][keep],
-            _sort_key(cells)[h3_k][keep],
-            _sort_key(parks)[park_k][keep],
+            _dense_rank(techs)[series_k][keep],
+            _dense_rank(ops)[series_k][keep],
+            cell_rank[h3_k][keep],
+            _dense_rank(parks)[series_k][keep],
         )
     )
     idx = np.flatnonzero(keep)[out_order]
 
-    def obj(values: list[Any], codes: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+    def obj(values: list[Any]) -> npt.NDArray[np.object_]:
         arr = np.array([*values, None], dtype=object)[:-1]
-        out: npt.NDArray[np.object_] = arr[codes[idx]]
+        out: npt.NDArray[np.object_] = arr[series_k[idx]]
         return out
 
     return CellStats(
-        park=obj(parks, park_k),
-        h3=cell_values[h3_k[idx]],
-        operator=obj(ops, op_k),
-        tech=obj(techs, tech_k),
+        park=obj(parks),
+        h3=cells[h3_k[idx]],
+        operator=obj(ops),
+        tech=obj(techs),
         samples=samples[idx].astype(np.int64),
         devices=devices[idx].astype(np.int64),
         rsrp_p10_dbm=rsrp_p10[idx],
@@ -267,6 +319,8 @@ class DuckDBQuery:
     ) -> None:
         self.ingest_resolution = ingest_resolution
         self._lock = threading.Lock()
+        self._series: dict[int, tuple[Any, ...]] = {}
+        self._series_collision = False
         self._owned = connection is None
         if connection is not None:
             self._con = connection
@@ -352,10 +406,58 @@ class DuckDBQuery:
             and_mask, or_bits = h3_parent_bits(resolution)
             cell = "((h3 & ?::UBIGINT) | ?::UBIGINT)"
             cell_params = [and_mask, or_bits]
-        # The rows are fetched as Arrow columns and aggregated with numpy (see cell_stats_from_rows):
-        # per-group list() + list_sort() in SQL costs several times the scan on large windows.
-        # A key the scope pins to one value (one park, an operator or technology filter) is not
-        # fetched per row: strings are the costly part of the transfer.
+        # The rows are fetched as Arrow columns and aggregated with numpy (see _aggregate): per-group
+        # list() + list_sort() in SQL costs several times the scan on large windows. Strings are
+        # the costly part of the transfer and of the encoding, so the rows carry DuckDB's 64-bit
+        # hash of (park, operator, tech) and of the device instead (see _series_names).
+        sql = f"""
+            SELECT hash(park, operator, tech) AS series, {cell} AS h3,
+                   CASE WHEN dev IS NOT NULL THEN hash(dev) END AS dev, epoch_ms(ts) AS ts_ms,
+                   rsrp_dbm, rsrq_db, sinr_db
+            FROM cellular WHERE {where}
+        """
+        table = self._fetch_arrow(sql, cell_params + params)
+        if table is None or table.num_rows == 0:
+            return CellStats()
+        series_f = _POOL.submit(_uint_codes, table["series"])
+        h3_f = _POOL.submit(_uint_codes, table["h3"])
+        dev_c, dev_values = _uint_codes(table["dev"])
+        series_c, hashes = series_f.result()
+        series = self._series_names(hashes, where, params)
+        if series is None:  # a hash collision: use the strings themselves
+            return self._cell_stats_by_strings(scope, cell, cell_params, where, params)
+        h3_c, cells = h3_f.result()
+        return _aggregate(
+            table, series_c, series, h3_c, cells.filled(0), dev_c, ~np.ma.getmaskarray(dev_values)
+        )
+
+    def _series_names(
+        self, hashes: np.ma.MaskedArray[Any, Any], where: str, params: list[Any]
+    ) -> list[tuple[Any, ...]] | None:
+        """The (park, operator, tech) behind each hash, or None if two of them share a hash.
+
+        Names are learnt once per process from the rows of the same filter and kept (there are
+        a few dozen such tuples); a new hash triggers one ``GROUP BY`` query.
+        """
+        wanted = [int(h) for h in hashes.filled(0)]
+        if any(h not in self._series for h in wanted):
+            sql = f"""
+                SELECT hash(park, operator, tech) AS k, park, operator, tech
+                FROM cellular WHERE {where} GROUP BY ALL
+            """
+            for row in self._fetch(sql, params):
+                names = (row["park"], row["operator"], row["tech"])
+                if self._series.setdefault(int(row["k"]), names) != names:
+                    self._series_collision = True
+        if self._series_collision or any(h not in self._series for h in wanted):
+            return None
+        return [self._series[h] for h in wanted]
+
+    def _cell_stats_by_strings(
+        self, scope: Scope, cell: str, cell_params: list[Any], where: str, params: list[Any]
+    ) -> CellStats:
+        """:meth:`cell_stats` over the key strings themselves (the exact fallback)."""
+        # A key the scope pins to one value is not fetched per row.
         constants: dict[str, str] = {}
         if scope.parks is not None and len(scope.parks) == 1:
             constants["park"] = scope.parks[0]

@@ -165,3 +165,57 @@ def test_group_layout_order_stats_match_their_definition(scale: float) -> None:
         want = _naive([x for x in v[gid == k].tolist() if not math.isnan(x)])
         got = (float(p10[k]), float(median[k]))
         assert all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(got, want, strict=True)), k
+
+
+def _reference_rows(store: Path) -> list[dict[str, object]]:
+    con = duckdb.connect(str(store), read_only=True)
+    cur = con.execute(REFERENCE)
+    names = [d[0] for d in cur.description or ()]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    con.close()
+    return rows
+
+
+def _assert_same_rows(got: list[dict[str, object]], expected: list[dict[str, object]]) -> None:
+    assert len(got) == len(expected) > 5
+    for g, e in zip(got, expected, strict=True):
+        for k, ev in e.items():
+            gv = g[k]
+            ev = float("nan") if ev is None and isinstance(gv, float) else ev
+            assert _same(gv, ev), (k, g, e)
+
+
+def test_a_hash_collision_of_the_series_keys_falls_back_to_the_strings(store: Path) -> None:
+    expected = _reference_rows(store)
+    q = DuckDBQuery(path=store)
+    scope = Scope(parks=None, start=T0, end=T0 + timedelta(days=1))
+    con = duckdb.connect(str(store), read_only=True)
+    real = con.execute("SELECT DISTINCT hash(park, operator, tech) FROM cellular").fetchall()
+    con.close()
+    # Pretend another (park, operator, tech) had produced the same hash as one of the real ones.
+    q._series[int(real[0][0])] = ("elsewhere", "Nobody", "LTE")
+    _assert_same_rows(q.cell_stats(scope, resolution=10).rows(), expected)
+    assert q._series_collision
+    # Every later answer takes the exact string path as well.
+    _assert_same_rows(q.cell_stats(scope, resolution=10).rows(), expected)
+    q.close()
+
+
+def test_series_names_are_learnt_once_and_reused(store: Path) -> None:
+    q = DuckDBQuery(path=store)
+    scope = Scope(parks=None, start=T0, end=T0 + timedelta(days=1))
+    first = q.cell_stats(scope, resolution=10).rows()
+    learnt = dict(q._series)
+    assert len(learnt) == len({(r["park"], r["operator"], r["tech"]) for r in first})
+    calls: list[str] = []
+    fetch = q._fetch
+
+    def counting(sql: str, params: list[object]) -> list[dict[str, object]]:
+        calls.append(sql)
+        return fetch(sql, params)
+
+    q._fetch = counting  # type: ignore[method-assign]
+    again = q.cell_stats(scope, resolution=10).rows()
+    assert calls == [] and q._series == learnt
+    assert len(again) == len(first)
+    q.close()
