@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -69,6 +70,13 @@ def _uint_codes(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], np.ma.Mask
     return codes, np.ma.MaskedArray(values, mask=mask)
 
 
+def _millis(col: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """A timestamp column as epoch milliseconds (``epoch_ms`` in DuckDB)."""
+    ts = col.to_numpy().astype("datetime64[us]").view(np.int64)
+    out: npt.NDArray[np.int64] = ts // 1000
+    return out
+
+
 def _floats(col: pa.ChunkedArray) -> npt.NDArray[np.float64]:
     """A float column as numpy, NULL as NaN."""
     out: npt.NDArray[np.float64] = col.to_numpy().astype(np.float64, copy=False)
@@ -92,27 +100,24 @@ class _GroupLayout:
         # and all matrices lie one after the other in one flat buffer.
         self.members = np.lexsort((np.arange(groups), width))
         width_new = width[self.members]
-        # Offset of each group's matrix row in the buffer.
-        row_start = np.cumsum(width_new) - width_new
+        row_start = np.empty(groups, dtype=np.int64)  # each group's matrix row in the buffer
+        row_start[self.members] = np.cumsum(width_new) - width_new
         self.size = int(width_new.sum())
         # Each input row's slot: its group's row start plus its rank within the group (a stable
-        # sort by group gives the ranks).
-        relabel = np.empty(groups, dtype=np.int64)
-        relabel[self.members] = np.arange(groups)
-        new_gid = relabel[gid]
-        order = np.argsort(new_gid.astype(np.uint16) if groups <= 1 << 16 else new_gid, kind="stable")
-        counts_new = counts[self.members]
-        starts = np.cumsum(counts_new) - counts_new
-        g_sorted = new_gid[order]
+        # sort by group gives the ranks; any order within a group would do).
+        order = np.argsort(gid.astype(np.uint16) if groups <= 1 << 16 else gid, kind="stable")
+        g_sorted = gid[order]
+        first_of_group = np.cumsum(counts) - counts
         self.dest = np.empty(len(gid), dtype=np.int64)
-        self.dest[order] = row_start[g_sorted] + np.arange(len(gid), dtype=np.int64) - starts[g_sorted]
-        # (width, first group, end group, first buffer slot)
+        self.dest[order] = np.arange(len(gid), dtype=np.int64) + (row_start - first_of_group)[g_sorted]
+        # (width, first group, end group, first buffer slot) per width class
         self.classes: list[tuple[int, int, int, int]] = []
+        counts_new = counts[self.members]
         bounds = np.flatnonzero(np.diff(width_new)) + 1
         for ga, gb in zip([0, *bounds.tolist()], [*bounds.tolist(), groups], strict=True):
             if counts_new[ga:gb].sum() == 0:
                 continue
-            self.classes.append((int(width_new[ga]), ga, gb, int(row_start[ga])))
+            self.classes.append((int(width_new[ga]), ga, gb, int(row_start[self.members[ga]])))
 
     def order_stats(
         self, values: npt.NDArray[np.float64]
@@ -182,7 +187,7 @@ def _pack_series(
 def cell_stats_from_rows(table: pa.Table, *, constants: Mapping[str, str] | None = None) -> CellStats:
     """Aggregate raw cellular rows into :class:`CellStats`, exactly as the SQL definition would.
 
-    ``table`` has the columns ``park, h3, operator, tech, dev, ts_ms, rsrp_dbm, rsrq_db, sinr_db``
+    ``table`` has the columns ``park, h3, operator, tech, dev, ts, rsrp_dbm, rsrq_db, sinr_db``
     (one row per reading, ``h3`` already at the requested resolution). Per (park, h3, operator,
     tech) group with at least one RSRP: ``samples`` = readings with an RSRP; ``devices`` = distinct
     non-NULL devices among them; first/last seen over them; RSRP and SINR nearest-rank p10 and
@@ -217,6 +222,10 @@ def cell_stats_from_rows(table: pa.Table, *, constants: Mapping[str, str] | None
     )
 
 
+_SPLIT_ROWS: Final = 100_000
+"""From this many rows on, the groups are aggregated in two halves side by side."""
+
+
 def _aggregate(
     table: pa.Table,
     series_c: npt.NDArray[np.int64],
@@ -231,53 +240,41 @@ def _aggregate(
     ``series_c`` numbers each row's (park, operator, tech), ``series`` holds the values of each
     number; ``h3_c`` numbers the row's cell, ``cells`` the cell of each number; ``dev_c`` numbers
     the row's device, ``dev_known`` is False for the number of a NULL device. ``table`` supplies
-    ``ts_ms, rsrp_dbm, rsrq_db, sinr_db``.
-    """
-    n_series, n_cells = len(series), len(cells)
-    key = series_c * n_cells + h3_c
-    span = n_series * n_cells
-    if span <= max(4 * len(key), 1 << 20):
-        present = np.bincount(key, minlength=span) > 0
-        uniq = np.flatnonzero(present)
-        gid = (np.cumsum(present) - 1)[key]
-    else:
-        uniq, gid = np.unique(key, return_inverse=True)
-        gid = gid.ravel()
-    series_k, h3_k = np.divmod(uniq, n_cells)
-    groups = len(uniq)
-    layout_f = _POOL.submit(_GroupLayout, gid, groups)
-    rsrp = _floats(table["rsrp_dbm"])
-    has_rsrp = ~np.isnan(rsrp)
-    g_r = gid[has_rsrp]
-    samples = np.bincount(g_r, minlength=groups)
-    ts_ms = table["ts_ms"].to_numpy().astype(np.int64, copy=False)[has_rsrp]
-    first_ms = np.full(groups, np.iinfo(np.int64).max)
-    last_ms = np.full(groups, np.iinfo(np.int64).min)
-    np.minimum.at(first_ms, g_r, ts_ms)
-    np.maximum.at(last_ms, g_r, ts_ms)
-    dev_r = dev_c[has_rsrp]
-    known = dev_known[dev_r]
-    devices = _distinct_per_group(g_r[known], dev_r[known], groups, len(dev_known))
-    layout = layout_f.result()
-    rsrq_f = _POOL.submit(layout.order_stats, _floats(table["rsrq_db"]))
-    sinr_f = _POOL.submit(layout.order_stats, _floats(table["sinr_db"]))
-    rsrp_p10, rsrp_med = layout.order_stats(rsrp)
-    _, rsrq_med = rsrq_f.result()
-    sinr_p10, sinr_med = sinr_f.result()
+    ``ts`` (a timestamp), ``rsrp_dbm, rsrq_db, sinr_db``.
 
-    keep = samples > 0
+    A group lies in one cell, so the rows of even and odd cell numbers form two independent
+    halves: large inputs are aggregated half here, half on a worker thread (numpy releases the
+    GIL), and the halves' groups are put together and ordered at the end.
+    """
+    rows = _Rows(
+        series_c=series_c,
+        h3_c=h3_c,
+        dev_c=dev_c,
+        ts_ms=_millis(table["ts"]),
+        rsrp=_floats(table["rsrp_dbm"]),
+        rsrq=_floats(table["rsrq_db"]),
+        sinr=_floats(table["sinr_db"]),
+    )
+    shape = (len(series), len(cells))
+    if len(series_c) < _SPLIT_ROWS:
+        parts = [_group_stats(rows, None, shape, dev_known)]
+    else:
+        odd = _POOL.submit(_group_stats, rows, 1, shape, dev_known)
+        parts = [_group_stats(rows, 0, shape, dev_known), odd.result()]
+    g = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    series_k, h3_k = g["series_k"], g["h3_k"]
+
     parks, ops, techs = ([s[i] for s in series] for i in range(3))
-    cell_rank = np.empty(n_cells, dtype=np.int64)
-    cell_rank[np.argsort(cells, kind="stable")] = np.arange(n_cells)
-    out_order = np.lexsort(
+    cell_rank = np.empty(len(cells), dtype=np.int64)
+    cell_rank[np.argsort(cells, kind="stable")] = np.arange(len(cells))
+    idx = np.lexsort(
         (
-            _dense_rank(techs)[series_k][keep],
-            _dense_rank(ops)[series_k][keep],
-            cell_rank[h3_k][keep],
-            _dense_rank(parks)[series_k][keep],
+            _dense_rank(techs)[series_k],
+            _dense_rank(ops)[series_k],
+            cell_rank[h3_k],
+            _dense_rank(parks)[series_k],
         )
     )
-    idx = np.flatnonzero(keep)[out_order]
 
     def obj(values: list[Any]) -> npt.NDArray[np.object_]:
         arr = np.array([*values, None], dtype=object)[:-1]
@@ -289,16 +286,86 @@ def _aggregate(
         h3=cells[h3_k[idx]],
         operator=obj(ops),
         tech=obj(techs),
-        samples=samples[idx].astype(np.int64),
-        devices=devices[idx].astype(np.int64),
-        rsrp_p10_dbm=rsrp_p10[idx],
-        rsrp_median_dbm=rsrp_med[idx],
-        rsrq_median_db=rsrq_med[idx],
-        sinr_p10_db=sinr_p10[idx],
-        sinr_median_db=sinr_med[idx],
-        first_ms=first_ms[idx],
-        last_ms=last_ms[idx],
+        **{name: g[name][idx] for name in _GROUP_COLUMNS},
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Rows:
+    """The per-row arrays of :func:`_aggregate`."""
+
+    series_c: npt.NDArray[np.int64]
+    h3_c: npt.NDArray[np.int64]
+    dev_c: npt.NDArray[np.int64]
+    ts_ms: npt.NDArray[np.int64]
+    rsrp: npt.NDArray[np.float64]
+    rsrq: npt.NDArray[np.float64]
+    sinr: npt.NDArray[np.float64]
+
+
+_GROUP_COLUMNS: Final = (
+    "samples",
+    "devices",
+    "rsrp_p10_dbm",
+    "rsrp_median_dbm",
+    "rsrq_median_db",
+    "sinr_p10_db",
+    "sinr_median_db",
+    "first_ms",
+    "last_ms",
+)
+
+
+def _group_stats(
+    rows: _Rows, half: int | None, shape: tuple[int, int], dev_known: npt.NDArray[np.bool_]
+) -> dict[str, npt.NDArray[Any]]:
+    """Statistics of the groups with at least one RSRP among ``rows`` (``half`` 0 or 1: only the
+    rows of even or odd cell numbers): ``series_k``, ``h3_k`` and the :data:`_GROUP_COLUMNS`."""
+    r = rows
+    if half is not None:
+        sel = np.flatnonzero((r.h3_c & 1) == half)
+        r = _Rows(**{name: getattr(rows, name)[sel] for name in _Rows.__dataclass_fields__})
+    n_series, n_cells = shape
+    key = r.series_c * n_cells + r.h3_c
+    span = n_series * n_cells
+    if span <= max(4 * len(key), 1 << 20):
+        present = np.bincount(key, minlength=span) > 0
+        uniq = np.flatnonzero(present)
+        gid = (np.cumsum(present) - 1)[key]
+    else:
+        uniq, gid = np.unique(key, return_inverse=True)
+        gid = gid.ravel()
+    groups = len(uniq)
+    has_rsrp = ~np.isnan(r.rsrp)
+    g_r = gid[has_rsrp]
+    samples = np.bincount(g_r, minlength=groups)
+    ts_ms = r.ts_ms[has_rsrp]
+    first_ms = np.full(groups, np.iinfo(np.int64).max)
+    last_ms = np.full(groups, np.iinfo(np.int64).min)
+    np.minimum.at(first_ms, g_r, ts_ms)
+    np.maximum.at(last_ms, g_r, ts_ms)
+    dev_r = r.dev_c[has_rsrp]
+    known = dev_known[dev_r]
+    devices = _distinct_per_group(g_r[known], dev_r[known], groups, len(dev_known))
+    layout = _GroupLayout(gid, groups)
+    rsrp_p10, rsrp_med = layout.order_stats(r.rsrp)
+    _, rsrq_med = layout.order_stats(r.rsrq)
+    sinr_p10, sinr_med = layout.order_stats(r.sinr)
+    keep = samples > 0
+    series_k, h3_k = np.divmod(uniq[keep], n_cells)
+    return {
+        "series_k": series_k,
+        "h3_k": h3_k,
+        "samples": samples[keep].astype(np.int64),
+        "devices": devices[keep].astype(np.int64),
+        "rsrp_p10_dbm": rsrp_p10[keep],
+        "rsrp_median_dbm": rsrp_med[keep],
+        "rsrq_median_db": rsrq_med[keep],
+        "sinr_p10_db": sinr_p10[keep],
+        "sinr_median_db": sinr_med[keep],
+        "first_ms": first_ms[keep],
+        "last_ms": last_ms[keep],
+    }
 
 
 class DuckDBQuery:
@@ -321,6 +388,7 @@ class DuckDBQuery:
         self._lock = threading.Lock()
         self._series: dict[int, tuple[Any, ...]] = {}
         self._series_collision = False
+        self._hash_of_null: int | None = None
         self._owned = connection is None
         if connection is not None:
             self._con = connection
@@ -412,7 +480,7 @@ class DuckDBQuery:
         # hash of (park, operator, tech) and of the device instead (see _series_names).
         sql = f"""
             SELECT hash(park, operator, tech) AS series, {cell} AS h3,
-                   CASE WHEN dev IS NOT NULL THEN hash(dev) END AS dev, epoch_ms(ts) AS ts_ms,
+                   hash(dev) AS dev, ts,
                    rsrp_dbm, rsrq_db, sinr_db
             FROM cellular WHERE {where}
         """
@@ -427,9 +495,14 @@ class DuckDBQuery:
         if series is None:  # a hash collision: use the strings themselves
             return self._cell_stats_by_strings(scope, cell, cell_params, where, params)
         h3_c, cells = h3_f.result()
-        return _aggregate(
-            table, series_c, series, h3_c, cells.filled(0), dev_c, ~np.ma.getmaskarray(dev_values)
-        )
+        # hash(NULL) is one fixed value: the code of that value stands for "no device".
+        known = dev_values.filled(0) != self._null_hash()
+        return _aggregate(table, series_c, series, h3_c, cells.filled(0), dev_c, known)
+
+    def _null_hash(self) -> int:
+        if self._hash_of_null is None:
+            self._hash_of_null = int(self._fetch("SELECT hash(NULL::VARCHAR) AS h", [])[0]["h"])
+        return self._hash_of_null
 
     def _series_names(
         self, hashes: np.ma.MaskedArray[Any, Any], where: str, params: list[Any]
@@ -467,7 +540,7 @@ class DuckDBQuery:
             constants["tech"] = scope.tech
         keys = ", ".join(k for k in ("park", "operator", "tech") if k not in constants)
         sql = f"""
-            SELECT {keys}{", " if keys else ""}{cell} AS h3, dev, epoch_ms(ts) AS ts_ms,
+            SELECT {keys}{", " if keys else ""}{cell} AS h3, dev, ts,
                    rsrp_dbm, rsrq_db, sinr_db
             FROM cellular WHERE {where}
         """
