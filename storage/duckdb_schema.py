@@ -72,3 +72,19 @@ def ddl() -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(f'{c} {t}' for c, t in cols)})"
         for name, cols in table_columns().items()
     ]
+
+
+def migrations(existing: dict[str, set[str]]) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` statements that bring older tables up to this layout.
+
+    ``existing`` maps each table found in the file to its column names. Columns are only ever
+    added to the layout (a new field of a reading kind), so a file written by an older version
+    gains the new columns, NULL in its old rows; tables not yet created are left to :func:`ddl`.
+    """
+    return [
+        f"ALTER TABLE {name} ADD COLUMN {col} {typ}"
+        for name, cols in table_columns().items()
+        if name in existing
+        for col, typ in cols
+        if col not in existing[name]
+    ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -24,8 +25,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage.duckdb_schema import ddl, table_columns
+from storage.duckdb_schema import ddl, migrations, table_columns
 from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER, row_key
+
+log = logging.getLogger(__name__)
 
 RETENTION_TABLES: Final = (*KIND_COLUMNS, DEAD_LETTER, GATEWAY_STATUS)
 """Tables the retention delete trims (the loss ledger keeps its history: it is tiny)."""
@@ -69,6 +72,14 @@ class DuckStore:
         if memory_limit_mb:
             self._con.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
         self._columns = {name: tuple(c for c, _ in cols) for name, cols in table_columns().items()}
+        existing: dict[str, set[str]] = {}
+        for table, column in self._con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+        ).fetchall():
+            existing.setdefault(table, set()).add(column)
+        for stmt in migrations(existing):
+            log.info("DuckDB file %s: %s (written by an older version)", path, stmt)
+            self._con.execute(stmt)
         for stmt in ddl():
             self._con.execute(stmt)
 

@@ -327,7 +327,7 @@ def _group_stats(
     r = rows
     if half is not None:
         sel = np.flatnonzero((r.h3_c & 1) == half)
-        r = _Rows(**{name: getattr(rows, name)[sel] for name in _Rows.__dataclass_fields__})
+        r = _Rows(**{name: np.take(getattr(rows, name), sel) for name in _Rows.__dataclass_fields__})
     n_series, n_cells = shape
     key = r.series_c * n_cells + r.h3_c
     span = n_series * n_cells

@@ -69,3 +69,38 @@ def test_retention_and_ledger(tmp_path: Path) -> None:
         LedgerSnapshot(park="p", gw="g2", received=1, missing=0, duplicated=0, late=0, last_seq=0),
     ]
     reopened.close()
+
+
+def test_a_file_written_by_an_older_version_gains_the_new_columns(tmp_path: Path) -> None:
+    import duckdb
+
+    from storage.duckdb_schema import table_columns
+
+    path = tmp_path / "old.duckdb"
+    # The cellular table as an older version created it: without the no_service column.
+    old_cols = [(c, t) for c, t in table_columns()["cellular"] if c != "no_service"]
+    con = duckdb.connect(str(path))
+    con.execute(f"CREATE TABLE cellular ({', '.join(f'{c} {t}' for c, t in old_cols)})")
+    con.execute(
+        "INSERT INTO cellular (ts, park, gw, dev, operator, tech, rsrp_dbm) "
+        "VALUES (TIMESTAMP '2026-11-01 00:00:00', 'p', 'g', 'd', 'A', 'LTE', -95.0)"
+    )
+    con.close()
+
+    store = DuckStore(str(path))
+    now = int(time.time() * 1000)
+    new = pa.table(
+        {
+            "ts": pa.array([now], type=pa.timestamp("ms")),
+            "park": ["p"],
+            "gw": ["g"],
+            "dev": ["d"],
+            "operator": ["A"],
+            "tech": ["LTE"],
+            "no_service": [True],
+        }
+    )
+    assert store.append([("cellular", new, False)]) == 1
+    rows = store.sql("SELECT rsrp_dbm, no_service FROM cellular ORDER BY ts")
+    store.close()
+    assert rows == [(-95.0, None), (None, True)]
