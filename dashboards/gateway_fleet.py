@@ -2,8 +2,11 @@
 
 ``gateway_status`` holds every status a gateway published (the broker publishes ``offline`` from
 the agent's Last Will), so a gateway's current state is its ``last`` status within the time range.
-The loss ledger's counters are cumulative per gateway; their differences per interval show when
-batches went missing, arrived twice or late.
+The loss ledger's counters are cumulative per gateway and ingester (with a shared subscription
+every ingester counts the batches it received): the queries take each ingester's latest
+snapshot and add them up the way :func:`storage.query.merge_ledger` does, so a gateway's missing
+batches are the span of its sequence numbers less everything received. Differences per interval
+show when batches arrived, arrived twice or late.
 """
 
 from __future__ import annotations
@@ -38,9 +41,28 @@ def _series(measurement: str, field: str, agg: str = "mean", fill: str = "null")
 
 
 def _ledger_delta(field: str) -> str:
-    return (
+    """Per interval and gateway: the increase of ``field``, added up over the ingesters."""
+    per_ingester = (
         f"SELECT non_negative_difference(last({q(field)})) AS {q(field)} FROM {q('loss_ledger')} "
-        f"{where(*FILTER)} {group_by_time('gw', fill='none')}"
+        f"{where(*FILTER)} {group_by_time('gw', 'ingester', fill='none')}"
+    )
+    return f"SELECT sum({q(field)}) AS {q(field)} FROM ({per_ingester}) {group_by_time('gw', fill='none')}"
+
+
+def ledger_per_gateway(*, loss_pct: bool = True) -> str:
+    """Per gateway: the latest ledger of every ingester, added up (see the module docstring)."""
+    latest = (
+        f"SELECT last({q('received')}) AS {q('received')}, last({q('duplicated')}) AS {q('duplicated')}, "
+        f"last({q('late')}) AS {q('late')}, last({q('last_seq')}) AS {q('last_seq')}, "
+        f"last({q('last_seq')}) - last({q('received')}) - last({q('missing')}) + 1 AS {q('first_seq')} "
+        f"FROM {q('loss_ledger')} {where(*FILTER)} {group_by('park', 'gw', 'ingester')}"
+    )
+    span = f"max({q('last_seq')}) - min({q('first_seq')}) + 1"
+    pct = f", 100 * ({span} - sum({q('received')})) / ({span}) AS {q('loss_pct')}" if loss_pct else ""
+    return (
+        f"SELECT sum({q('received')}) AS {q('received')}, {span} - sum({q('received')}) AS {q('missing')}, "
+        f"sum({q('duplicated')}) AS {q('duplicated')}, sum({q('late')}) AS {q('late')}{pct}, "
+        f"max({q('last_seq')}) AS {q('last_seq')} FROM ({latest}) {group_by('park', 'gw')}"
     )
 
 
@@ -74,12 +96,11 @@ def build() -> Json:
             "Readings lost",
             [
                 p.target(
-                    f"SELECT sum({q('missing')}) AS {q('missing')} FROM "
-                    f"(SELECT non_negative_difference({q('missing')}) AS {q('missing')} FROM {q('loss_ledger')} "
-                    f"{where(*FILTER)} {group_by('gw')})"
+                    f"SELECT sum({q('missing')}) AS {q('missing')} FROM ({ledger_per_gateway(loss_pct=False)})"
                 )
             ],
-            description="Batches the loss ledger counted as missing (sequence gaps) in the time range, all gateways.",
+            description="Batches missing now (sequence gaps not filled), all gateways, from the ledgers "
+            "stored in the time range.",
             steps=p.thresholds((None, "green"), (1, "orange")),
         ),
         w=4,
@@ -187,11 +208,12 @@ def build() -> Json:
         p.timeseries(
             "Loss ledger",
             [
-                p.target(_ledger_delta("missing"), alias="$tag_gw missing"),
+                p.target(_ledger_delta("received"), alias="$tag_gw received"),
                 p.target(_ledger_delta("duplicated"), ref_id="B", alias="$tag_gw duplicated"),
                 p.target(_ledger_delta("late"), ref_id="C", alias="$tag_gw late"),
             ],
-            description="Batches missing, duplicated or late per interval, from the gateways' sequence numbers.",
+            description="Batches received, received twice or late per interval, from the gateways' sequence "
+            "numbers (missing batches: the totals below).",
             unit="short",
             bars=True,
             min_value=0,
@@ -204,11 +226,7 @@ def build() -> Json:
             "Loss ledger totals",
             [
                 p.target(
-                    f"SELECT last({q('received')}) AS {q('received')}, last({q('missing')}) AS {q('missing')}, "
-                    f"last({q('duplicated')}) AS {q('duplicated')}, last({q('late')}) AS {q('late')}, "
-                    f"100 * last({q('missing')}) / (last({q('received')}) + last({q('missing')})) AS {q('loss_pct')}, "
-                    f"last({q('last_seq')}) AS {q('last_seq')} FROM {q('loss_ledger')} {where(*FILTER)} "
-                    f"{group_by('park', 'gw')}",
+                    ledger_per_gateway(),
                     fmt="table",
                 )
             ],

@@ -38,16 +38,27 @@ class LossLedger:
     Args:
         window: how many recent sequence numbers per gateway are remembered to tell a
             duplicate from a late batch.
+        ingester: this ingester's id, stored with its snapshots. With a shared subscription
+            each ingester counts only the batches it received; readers add the ingesters'
+            ledgers up (:func:`storage.query.merge_ledger`).
     """
 
-    def __init__(self, window: int = 4096) -> None:
+    def __init__(self, window: int = 4096, *, ingester: str = "") -> None:
         self._window = window
+        self.ingester = ingester
         self._gws: dict[str, _Gateway] = {}
         self._changed: set[str] = set()
 
     def load(self, snapshots: Iterable[LedgerSnapshot]) -> None:
-        """Resume from stored snapshots (at start-up)."""
-        for s in snapshots:
+        """Resume from this ingester's stored snapshots (at start-up).
+
+        Snapshots of other ingesters are theirs to resume. One from a version that did not
+        record the ingester is taken over when this ingester has none of its own for the gateway.
+        """
+        own = [s for s in snapshots if s.ingester == self.ingester]
+        have = {s.gw for s in own}
+        legacy = [s for s in snapshots if s.ingester is None and s.gw not in have]
+        for s in [*legacy, *own]:
             self._gws[s.gw] = _Gateway(
                 park=s.park,
                 received=s.received,
@@ -109,6 +120,7 @@ class LossLedger:
                     duplicated=g.duplicated,
                     late=g.late,
                     last_seq=g.last_seq,
+                    ingester=self.ingester,
                 )
             )
         self._changed.clear()

@@ -71,6 +71,9 @@ class LedgerRow(msgspec.Struct, kw_only=True, frozen=True, array_like=True):
     duplicated: int
     late: int
     last_seq: int
+    ingester: str = ""
+    """The ingester that counted (its MQTT client id): with a shared subscription every ingester
+    keeps its own ledger over the batches it received, and readers add them up."""
 
 
 class WriteBatch(msgspec.Struct, kw_only=True):

@@ -193,7 +193,7 @@ def status_line(s: StatusRow) -> str:
 def ledger_line(r: LedgerRow) -> str:
     return encode_point(
         LOSS_LEDGER,
-        [("gw", r.gw), ("park", r.park)],
+        [("gw", r.gw), ("park", r.park), *([("ingester", r.ingester)] if r.ingester else [])],
         [
             ("received", r.received),
             ("missing", r.missing),

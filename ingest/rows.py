@@ -198,6 +198,7 @@ def ledger_table(rows: list[LedgerRow]) -> pa.Table:
             "duplicated": pa.array([r.duplicated for r in rows], type=pa.int64()),
             "late": pa.array([r.late for r in rows], type=pa.int64()),
             "last_seq": pa.array([r.last_seq for r in rows], type=pa.int64()),
+            "ingester": pa.array([r.ingester or None for r in rows], type=pa.string()),
         }
     )
 

@@ -84,7 +84,7 @@ class Ingester:
         self.src = settings.client_id
         self.sink = sink if sink is not None else load_sink(settings.sink, src=self.src)
         self.metrics = Metrics()
-        self.ledger = LossLedger()
+        self.ledger = LossLedger(ingester=self.src)
         self.locator = CellLocator(opts.h3_resolution, opts.gateway_positions)
         self.spool = Spool(opts.spool_dir, max_bytes=int(opts.spool_max_mb * 1024 * 1024))
         self._delay = delay or backoff_delays(opts.retry_min_s, opts.retry_max_s)

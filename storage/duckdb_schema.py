@@ -40,8 +40,10 @@ LEDGER_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("duplicated", "BIGINT"),
     ("late", "BIGINT"),
     ("last_seq", "BIGINT"),
+    ("ingester", "VARCHAR"),
 )
-"""Cumulative loss-ledger counters per gateway, one snapshot row per flush."""
+"""Cumulative loss-ledger counters per gateway and ingester, one snapshot row per flush (NULL
+ingester: written by a version that did not record it)."""
 
 DEAD_LETTER_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("ts", "TIMESTAMP"),

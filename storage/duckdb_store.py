@@ -51,6 +51,8 @@ class LedgerSnapshot:
     duplicated: int
     late: int
     last_seq: int
+    ingester: str | None = None
+    """Who counted (None: a snapshot from a version that did not record it)."""
 
 
 class DuckStore:
@@ -162,12 +164,12 @@ class DuckStore:
         return deleted
 
     def latest_ledger(self) -> list[LedgerSnapshot]:
-        """The most recent loss-ledger snapshot of every gateway."""
+        """The most recent loss-ledger snapshot of every gateway and ingester."""
         rows = self._con.execute(
             f"""
-            SELECT park, gw, received, missing, duplicated, late, last_seq FROM {LOSS_LEDGER}
+            SELECT park, gw, received, missing, duplicated, late, last_seq, ingester FROM {LOSS_LEDGER}
             QUALIFY row_number() OVER (
-                PARTITION BY gw ORDER BY ts DESC, received + duplicated + late DESC) = 1
+                PARTITION BY gw, ingester ORDER BY ts DESC, received + duplicated + late DESC) = 1
             """
         ).fetchall()
         return [LedgerSnapshot(*map(_plain, r)) for r in rows]

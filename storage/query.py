@@ -235,6 +235,54 @@ class LedgerRows(_Table):
     last_seq: npt.NDArray[np.float64] = field(default_factory=_f64)
 
 
+def merge_ledger(rows: Sequence[Mapping[str, Any]]) -> LedgerRows:
+    """Each gateway's loss ledger from the latest snapshot of every (park, gw, ingester).
+
+    With one ingester its counters are the answer. With several on a shared subscription each
+    counted only the batches it received, so their received, duplicated and late add up and
+    the last sequence number is the highest; missing is recomputed over all of them. Every
+    ingester's own counters keep ``received + missing = last_seq - first_seq + 1``, which gives
+    its first sequence number, and the gateway's missing batches are the span from the lowest
+    first to the highest last number less everything received (never below 0). A batch
+    redelivered to a different ingester counts as received twice there, not as duplicated.
+    A snapshot that names no ingester (written by an older version) counts only while the
+    gateway has no snapshot that names one.
+    """
+    by_gw: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for r in rows:
+        by_gw.setdefault((r["park"], r["gw"]), []).append(r)
+    out: list[dict[str, Any]] = []
+    for (park, gw), snaps in sorted(by_gw.items()):
+        named = [s for s in snaps if s.get("ingester")]
+        snaps = named or snaps
+
+        def num(s: Mapping[str, Any], key: str) -> int:
+            v = s.get(key)
+            return 0 if v is None or v != v else int(v)
+
+        received = sum(num(s, "received") for s in snaps)
+        last_seq = max(num(s, "last_seq") if s.get("last_seq") is not None else -1 for s in snaps)
+        if len(snaps) == 1:
+            missing = num(snaps[0], "missing")
+        else:
+            first = min(num(s, "last_seq") + 1 - num(s, "received") - num(s, "missing") for s in snaps)
+            missing = max(0, last_seq - first + 1 - received)
+        out.append(
+            {
+                "ts_ms": max(num(s, "ts_ms") for s in snaps),
+                "park": park,
+                "gw": gw,
+                "received": received,
+                "missing": missing,
+                "duplicated": sum(num(s, "duplicated") for s in snaps),
+                "late": sum(num(s, "late") for s in snaps),
+                "last_seq": last_seq,
+            }
+        )
+    result: LedgerRows = LedgerRows.from_rows(out)
+    return result
+
+
 class QueryBackend(Protocol):
     """Aggregating reads over the stored readings. Blocking; the API calls it in a worker thread."""
 

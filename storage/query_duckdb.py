@@ -32,6 +32,7 @@ from storage.query import (
     Scope,
     StatusRows,
     h3_parent_bits,
+    merge_ledger,
     numeric_field,
 )
 from storage.schema import GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER
@@ -638,10 +639,9 @@ class DuckDBQuery:
             params.append(scope.gw)
         sql = (
             f"SELECT epoch_ms(ts) AS ts_ms, * EXCLUDE (ts) FROM {LOSS_LEDGER} WHERE {' AND '.join(conds)} "
-            "QUALIFY row_number() OVER (PARTITION BY park, gw ORDER BY ts DESC) = 1 ORDER BY park, gw"
+            "QUALIFY row_number() OVER (PARTITION BY park, gw, ingester ORDER BY ts DESC) = 1"
         )
-        result: LedgerRows = LedgerRows.from_rows(self._fetch(sql, params))
-        return result
+        return merge_ledger(self._fetch(sql, params))
 
     def data_version(self) -> tuple[Any, ...]:
         """A cheap fingerprint of the cellular table (row count and highest row id).

@@ -32,6 +32,7 @@ from storage.query import (
     Scope,
     StatusRows,
     h3_parent_bits,
+    merge_ledger,
     numeric_field,
 )
 from storage.schema import GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER
@@ -298,13 +299,10 @@ class InfluxQuery:
         (series,) = self._query(
             [
                 f"SELECT * FROM {self._from(LOSS_LEDGER)} WHERE {self._where(scope, timed=False)} "
-                "GROUP BY park, gw ORDER BY time DESC LIMIT 1"
+                "GROUP BY park, gw, ingester ORDER BY time DESC LIMIT 1"
             ]
         )
-        rows = [{**r, "ts_ms": r["time"]} for r in self._rows(series)]
-        rows.sort(key=lambda r: (r["park"], r["gw"]))
-        result: LedgerRows = LedgerRows.from_rows(rows)
-        return result
+        return merge_ledger([{**r, "ts_ms": r["time"]} for r in self._rows(series)])
 
     def ping(self) -> None:
         try:

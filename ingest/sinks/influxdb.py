@@ -89,7 +89,7 @@ class InfluxSink:
             rp = f"{_quote_ident(self._s.retention_policy)}." if self._s.retention_policy else ""
             results = await self._http.query(
                 "SELECT last(received) AS received, last(missing) AS missing, last(duplicated) AS duplicated,"
-                f" last(late) AS late, last(last_seq) AS last_seq FROM {rp}{LOSS_LEDGER} GROUP BY gw, park",
+                f" last(late) AS late, last(last_seq) AS last_seq FROM {rp}{LOSS_LEDGER} GROUP BY gw, park, ingester",
                 database=self._s.database,
                 method="GET",
             )
@@ -113,6 +113,7 @@ class InfluxSink:
                     duplicated=int(row["duplicated"] or 0),
                     late=int(row["late"] or 0),
                     last_seq=int(row["last_seq"] if row["last_seq"] is not None else -1),
+                    ingester=tags.get("ingester") or None,
                 )
             )
         return out

@@ -272,6 +272,7 @@ def batch(
                         duplicated=duplicated,
                         late=late,
                         last_seq=received + missing,
+                        ingester="parkwatch-ingest",
                     )
                 )
             if gw == OFFLINE_GATEWAY and i == last_step:

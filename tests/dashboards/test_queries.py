@@ -187,3 +187,42 @@ def test_oee_is_availability_times_performance_times_quality(loaded: tuple[Influ
         assert 60 < a[key] < 80
         assert 90 < perf[key] <= 101
         assert 85 < qual[key] < 95
+
+
+def test_fleet_ledger_adds_up_the_ledgers_of_a_shared_subscription(influxdb: ServerProcess) -> None:
+    """Two ingesters split one gateway's batches: the panels agree with the API's merge."""
+    from datetime import UTC, datetime, timedelta
+
+    from ingest.ledger import LossLedger
+    from ingest.points import ledger_line
+    from storage.query import Scope
+    from storage.query_influx import InfluxQuery
+
+    db = Influx(influxdb, f"pw_ledger_{uuid.uuid4().hex[:10]}")
+    assert "error" not in db.query(f'CREATE DATABASE "{db.db}"')["results"][0]
+    now_ms = int(time.time() * 1000)
+    ingesters = [LossLedger(ingester="ing-a"), LossLedger(ingester="ing-b")]
+    stream = [s for s in range(60) if s not in (17, 18, 40)]  # three batches never arrive
+    lines_out = []
+    for i, seq in enumerate(stream):
+        ingesters[i % 2].observe("hp-x", "gw-1", seq)
+        if i % 10 == 9:
+            lines_out += [ledger_line(r) for led in ingesters for r in led.drain(now_ms - 60_000 + i * 100)]
+    lines_out += [ledger_line(r) for led in ingesters for r in led.drain(now_ms - 1_000)]
+    db.write("\n".join(lines_out))
+    try:
+        tr = TimeRange(from_ms=now_ms - 3_600_000, to_ms=now_ms + 60_000)
+        one = {"park": format_value(["hp-x"], multi=True), "gw": format_value(["gw-1"], multi=True)}
+        (table,) = _run(db, tr, "gateway-fleet", "Loss ledger totals", one)
+        row = dict(zip(table["columns"], table["values"][0], strict=True))
+        (lost,) = _run(db, tr, "gateway-fleet", "Readings lost", one)
+        api = InfluxQuery(url=db.base, database=db.db).ledger(
+            Scope(parks=("hp-x",), start=datetime.now(UTC) - timedelta(hours=1), end=datetime.now(UTC))
+        )
+        (merged,) = api.rows()
+    finally:
+        db.query(f'DROP DATABASE "{db.db}"')
+    assert (row["received"], row["missing"], row["last_seq"]) == (57, 3, 59)
+    assert lost["values"][0][1] == 3
+    assert (merged["received"], merged["missing"], merged["last_seq"]) == (57, 3, 59)
+    assert abs(row["loss_pct"] - 5.0) < 1e-9

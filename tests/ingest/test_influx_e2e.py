@@ -6,11 +6,14 @@ import asyncio
 import json
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from contract import Batch, Cellular, Generic, encode, kind_of, topic_for
+from storage.query import Scope
+from storage.query_influx import InfluxQuery
 from tests.ingest.helpers import (
     Publisher,
     batch_for,
@@ -172,7 +175,8 @@ async def test_shared_subscription_splits_every_reading_once(
         )
         for i in (1, 2)
     )
-    batches = [batch_for(f"gw-{seq % 3}", seq, 20) for seq in range(90)]
+    # Three gateways, each numbering its 30 batches 0..29, interleaved.
+    batches = [batch_for(f"gw-{k % 3}", k // 3, 20) for k in range(90)]
     expected = Counter(kind_of(r) for b in batches for r in b.readings)
     async with running(s1) as a, running(s2) as b:
         pub = Publisher(mosquitto.host, mosquitto.port, f"pub-{unique}")
@@ -186,6 +190,21 @@ async def test_shared_subscription_splits_every_reading_once(
         assert a.metrics.readings_stored + b.metrics.readings_stored == total
         assert a.metrics.readings_stored > 0 and b.metrics.readings_stored > 0
     assert await _counts(influxdb.port, influx_db_name, list(expected)) == expected
+    # Each ingester saw only some of every gateway's sequence numbers; read together, the
+    # ledgers account for every batch once and see nothing missing.
+    ledger = InfluxQuery(url=f"http://127.0.0.1:{influxdb.port}", database=influx_db_name).ledger(
+        Scope(parks=("hp-a",), start=datetime.now(UTC) - timedelta(days=1), end=datetime.now(UTC))
+    )
+    rows = {r["gw"]: r for r in ledger.rows()}
+    assert sorted(rows) == ["gw-0", "gw-1", "gw-2"]
+    for r in rows.values():
+        assert (r["received"], r["missing"], r["duplicated"], r["last_seq"]) == (30, 0, 0, 29), r
+    tagged = await influx_rows(
+        influxdb.port,
+        influx_db_name,
+        "SELECT last(received) AS received FROM loss_ledger GROUP BY gw, ingester",
+    )
+    assert {r["ingester"] for r in tagged} == {f"ing1-{unique}", f"ing2-{unique}"}
 
 
 async def test_spoofed_gateway_is_rejected(

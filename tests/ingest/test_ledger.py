@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from ingest.ledger import LossLedger
 from storage.duckdb_store import LedgerSnapshot
+from storage.query import merge_ledger
 
 
 @pytest.mark.parametrize(
@@ -44,3 +46,81 @@ def test_resumes_from_a_snapshot() -> None:
     assert ledger.observe("p", "g", 8) == "duplicate"  # a redelivery after a restart
     assert ledger.observe("p", "g", 10) == "next"
     assert ledger.totals()["received"]["g"] == 11
+
+
+@pytest.mark.parametrize(
+    ("stream", "ingesters"),
+    [
+        (list(range(40)), 2),  # round robin, nothing lost
+        (list(range(40)), 3),
+        ([*range(10), *range(13, 30)], 2),  # 10, 11, 12 never arrive
+        ([0, 1, 2, 5, 3, 4, 6, 7, 9, 10], 2),  # 3 and 4 late, 8 lost
+        ([4, 5, 6, 7, 8], 2),  # the gateway had sent batches before anyone listened
+    ],
+)
+def test_ledgers_of_a_shared_subscription_add_up_to_one_ledger(stream: list[int], ingesters: int) -> None:
+    whole = LossLedger()
+    parts = [LossLedger(ingester=f"ing-{k}") for k in range(ingesters)]
+    for i, seq in enumerate(stream):
+        whole.observe("p", "g", seq)
+        parts[i % ingesters].observe("p", "g", seq)  # the broker hands each message to one member
+    (one,) = merge_ledger([msgspec.structs.asdict(r) for r in whole.drain(1)]).rows()
+    snapshots = [msgspec.structs.asdict(r) for part in parts for r in part.drain(2)]
+    (merged,) = merge_ledger(snapshots).rows()
+    assert len(snapshots) == ingesters
+    for key in ("received", "missing", "last_seq"):
+        assert merged[key] == one[key], (key, merged, one)
+    assert merged["missing"] == max(stream) - min(stream) + 1 - len(set(stream))
+
+
+def test_merge_prefers_named_snapshots_over_ones_from_older_versions() -> None:
+    rows = [
+        {
+            "ts_ms": 1,
+            "park": "p",
+            "gw": "g",
+            "received": 5,
+            "missing": 0,
+            "duplicated": 0,
+            "late": 0,
+            "last_seq": 4,
+        },
+        {
+            "ts_ms": 2,
+            "park": "p",
+            "gw": "g",
+            "received": 7,
+            "missing": 1,
+            "duplicated": 2,
+            "late": 0,
+            "last_seq": 7,
+            "ingester": "a",
+        },
+    ]
+    (r,) = merge_ledger(rows).rows()
+    assert (r["received"], r["missing"], r["duplicated"], r["last_seq"], r["ts_ms"]) == (7, 1, 2, 7, 2)
+    (legacy,) = merge_ledger(rows[:1]).rows()
+    assert (legacy["received"], legacy["missing"]) == (5, 0)
+
+
+def test_an_ingester_resumes_its_own_snapshot_or_an_unnamed_one() -> None:
+    snaps = [
+        LedgerSnapshot(
+            park="p", gw="g", received=10, missing=0, duplicated=0, late=0, last_seq=9, ingester="a"
+        ),
+        LedgerSnapshot(
+            park="p", gw="g", received=4, missing=6, duplicated=0, late=0, last_seq=10, ingester="b"
+        ),
+        LedgerSnapshot(
+            park="p", gw="h", received=3, missing=0, duplicated=0, late=0, last_seq=2, ingester=None
+        ),
+        LedgerSnapshot(
+            park="p", gw="g", received=1, missing=0, duplicated=0, late=0, last_seq=0, ingester=None
+        ),
+    ]
+    a = LossLedger(ingester="a")
+    a.load(snaps)
+    totals = a.totals()["received"]
+    assert totals == {"g": 10, "h": 3}  # its own for g (not b's, not the unnamed one), the unnamed one for h
+    rows = {r.gw: r for r in (a.observe("p", "g", 10), a.observe("p", "h", 3)) and a.drain(5)}
+    assert rows["g"].ingester == "a" and rows["g"].received == 11
