@@ -637,9 +637,15 @@ class DuckDBQuery:
         if scope.gw is not None:
             conds.append("gw = ?")
             params.append(scope.gw)
+        # A file not yet opened by a newer ingester has no ingester column: one ledger per gateway.
+        named = self._fetch(
+            "SELECT 1 AS x FROM information_schema.columns WHERE table_name = ? AND column_name = 'ingester'",
+            [LOSS_LEDGER],
+        )
+        per = "park, gw, ingester" if named else "park, gw"
         sql = (
             f"SELECT epoch_ms(ts) AS ts_ms, * EXCLUDE (ts) FROM {LOSS_LEDGER} WHERE {' AND '.join(conds)} "
-            "QUALIFY row_number() OVER (PARTITION BY park, gw, ingester ORDER BY ts DESC) = 1"
+            f"QUALIFY row_number() OVER (PARTITION BY {per} ORDER BY ts DESC) = 1"
         )
         return merge_ledger(self._fetch(sql, params))
 

@@ -87,3 +87,24 @@ def test_a_shared_connection_stays_open_for_its_writer(store: Path) -> None:
     q.close()
     assert writer.execute("SELECT count(*) FROM cellular").fetchone() == (0,)
     writer.close()
+
+
+def test_ledger_of_a_file_from_an_older_version(tmp_path: Path) -> None:
+    """A loss_ledger table without the ingester column (not yet opened by a newer ingester)."""
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE loss_ledger (ts TIMESTAMP, park VARCHAR, gw VARCHAR, received BIGINT, "
+        "missing BIGINT, duplicated BIGINT, late BIGINT, last_seq BIGINT)"
+    )
+    con.execute(
+        "INSERT INTO loss_ledger VALUES (TIMESTAMP '2026-11-01 00:00:00', 'p', 'g', 5, 1, 0, 0, 5), "
+        "(TIMESTAMP '2026-11-01 00:01:00', 'p', 'g', 9, 1, 2, 0, 9)"
+    )
+    con.close()
+    q = DuckDBQuery(path=path)
+    (row,) = q.ledger(
+        Scope(parks=None, start=datetime(2026, 11, 1, tzinfo=UTC), end=datetime(2026, 11, 2, tzinfo=UTC))
+    ).rows()
+    q.close()
+    assert (row["received"], row["missing"], row["duplicated"], row["last_seq"]) == (9, 1, 2, 9)
