@@ -157,6 +157,7 @@ class System(Reading, tag="system", frozen=True):
     disk_pct: Pct | None = None
     uptime_s: Annotated[float, msgspec.Meta(ge=0.0, le=1e10)] | None = None
     clock_offset_ms: Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)] | None = None
+    """The gateway's clock minus the reference time (positive: ahead), from chrony or timesyncd."""
     clock_synced: bool | None = None
 
 

@@ -14,7 +14,13 @@ from contract.readings import Broadband, Cellular, System, Wifi
 from edge_agent.collectors import build_collectors
 from edge_agent.collectors.broadband import BroadbandProbe, summarize_pings
 from edge_agent.collectors.cellular import ModemReader
-from edge_agent.collectors.system import SystemMonitor, parse_meminfo, parse_proc_stat
+from edge_agent.collectors.system import (
+    SystemMonitor,
+    parse_chrony_tracking,
+    parse_meminfo,
+    parse_proc_stat,
+    parse_timesync_status,
+)
 from edge_agent.collectors.wifi import WifiScanner
 from edge_agent.errors import DeviceError
 from settings.edge import (
@@ -334,3 +340,40 @@ async def test_icmp_where_permitted_else_tcp_or_a_clear_error() -> None:
             assert isinstance(r, Broadband) and r.loss_pct == 0.0 and r.latency_ms is not None
     finally:
         await target.stop()
+
+
+@pytest.mark.parametrize(
+    ("text", "offset_ms"),
+    [
+        ((SAMPLES / "chronyc_tracking.txt").read_text(), -0.412),  # slow of NTP time: behind
+        ("System time     : 1.500000000 seconds fast of NTP time\n", 1500.0),
+        ("Reference ID    : 00000000 ()\nStratum         : 0\n", None),  # not synchronised yet
+        ("", None),
+    ],
+)
+def test_chrony_tracking_gives_the_clock_offset(text: str, offset_ms: float | None) -> None:
+    assert parse_chrony_tracking(text) == offset_ms
+
+
+@pytest.mark.parametrize(
+    ("text", "offset_ms"),
+    [
+        ((SAMPLES / "timesync_status.txt").read_text(), 1.044),  # NTP offset -1.044 ms: ahead
+        ("       Offset: +250us\n", -0.25),
+        ("       Offset: -2.5s\n", 2500.0),
+        ("       Server: n/a\n", None),
+    ],
+)
+def test_timesync_status_gives_the_clock_offset(text: str, offset_ms: float | None) -> None:
+    assert parse_timesync_status(text) == offset_ms
+
+
+async def test_system_monitor_reports_the_clock_offset_from_chrony(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "chronyc"
+    fake.write_text(f"#!/bin/sh\ncat '{SAMPLES / 'chronyc_tracking.txt'}'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    [r] = await SystemMonitor(SystemCollector(device="gw")).read()
+    assert isinstance(r, System) and r.clock_offset_ms == -0.412
