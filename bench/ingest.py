@@ -22,7 +22,8 @@ What it does, with a real Mosquitto and InfluxDB 1.x from ``tests.servers`` and 
 Figures are medians of ``--repeat`` runs; the machine is shared and noisy, so the ingester's CPU
 time per reading is printed too. Nothing here passes or fails: read the numbers. The ingester
 runs with its default settings; ``BENCH_INGEST_EXTRA`` adds lines to its ``[ingest]`` section,
-e.g. ``BENCH_INGEST_EXTRA=$'max_unacked = 1000\nbatch_readings = 20000'``.
+e.g. ``BENCH_INGEST_EXTRA=$'max_unacked = 1000\nbatch_readings = 20000'``, and
+``BENCH_SINK_EXTRA`` to the DuckDB runs' ``[sink]`` section, e.g. ``BENCH_SINK_EXTRA='memory_limit_mb = 16'``.
 """
 
 from __future__ import annotations
@@ -484,7 +485,7 @@ def bench_duckdb(workdir: Path, mqtt_port: int, n: int, repeat: int) -> None:
             run_ingest(
                 workdir=workdir,
                 mqtt_port=mqtt_port,
-                sink_toml=f'[sink]\ntype = "duckdb"\npath = "{path}"',
+                sink_toml=f'[sink]\ntype = "duckdb"\npath = "{path}"\n{os.environ.get("BENCH_SINK_EXTRA", "")}',
                 data_file=data,
                 total=total,
                 rate=0,
