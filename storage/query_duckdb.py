@@ -372,6 +372,20 @@ def _group_stats(
     }
 
 
+def learn_series_names(known: dict[int, tuple[Any, ...]], rows: list[dict[str, Any]]) -> bool:
+    """Add ``rows`` (``k`` = hash of ``park, operator, tech``) to ``known``.
+
+    Returns False when a hash already stands for different names (a collision); ``known``
+    keeps the first names of such a hash.
+    """
+    unique = True
+    for row in rows:
+        names = (row["park"], row["operator"], row["tech"])
+        if known.setdefault(int(row["k"]), names) != names:
+            unique = False
+    return unique
+
+
 class DuckDBQuery:
     """Aggregating reads from a DuckDB database file or an existing connection.
 
@@ -379,6 +393,9 @@ class DuckDBQuery:
         path: the database file, opened read-only (ignored when ``connection`` is given).
         connection: a connection shared with the writer in the same process.
         ingest_resolution: the H3 resolution the ingester stores (finer requests are refused).
+        hashed_keys: aggregate cell statistics over 64-bit hashes of the key strings (the fast
+            way, see :meth:`cell_stats`); False fetches the strings themselves, which is what
+            the backend falls back to after a hash collision. Both give the same answer.
     """
 
     def __init__(
@@ -387,11 +404,12 @@ class DuckDBQuery:
         path: str | Path = "",
         connection: duckdb.DuckDBPyConnection | None = None,
         ingest_resolution: int = 10,
+        hashed_keys: bool = True,
     ) -> None:
         self.ingest_resolution = ingest_resolution
+        self.hashed_keys = hashed_keys
         self._lock = threading.Lock()
         self._series: dict[int, tuple[Any, ...]] = {}
-        self._series_collision = False
         self._hash_of_null: int | None = None
         self._owned = connection is None
         if connection is not None:
@@ -482,6 +500,8 @@ class DuckDBQuery:
         # list() + list_sort() in SQL costs several times the scan on large windows. Strings are
         # the costly part of the transfer and of the encoding, so the rows carry DuckDB's 64-bit
         # hash of (park, operator, tech) and of the device instead (see _series_names).
+        if not self.hashed_keys:
+            return self._cell_stats_by_strings(scope, cell, cell_params, where, params)
         sql = f"""
             SELECT hash(park, operator, tech) AS series, {cell} AS h3,
                    hash(dev) AS dev, ts,
@@ -522,11 +542,11 @@ class DuckDBQuery:
                 SELECT hash(park, operator, tech) AS k, park, operator, tech
                 FROM cellular WHERE {where} GROUP BY ALL
             """
-            for row in self._fetch(sql, params):
-                names = (row["park"], row["operator"], row["tech"])
-                if self._series.setdefault(int(row["k"]), names) != names:
-                    self._series_collision = True
-        if self._series_collision or any(h not in self._series for h in wanted):
+            if not learn_series_names(self._series, self._fetch(sql, params)):
+                # Two different keys share a hash: from now on this backend fetches the strings.
+                self.hashed_keys = False
+                return None
+        if any(h not in self._series for h in wanted):
             return None
         return [self._series[h] for h in wanted]
 

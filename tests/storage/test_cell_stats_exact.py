@@ -15,7 +15,7 @@ import pytest
 from storage import query_duckdb
 from storage.duckdb_schema import ddl
 from storage.query import Scope
-from storage.query_duckdb import DuckDBQuery, _GroupLayout, cell_stats_from_rows
+from storage.query_duckdb import DuckDBQuery, _GroupLayout, cell_stats_from_rows, learn_series_names
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -194,37 +194,25 @@ def _assert_same_rows(got: list[dict[str, object]], expected: list[dict[str, obj
             assert _same(gv, ev), (k, g, e)
 
 
-def test_a_hash_collision_of_the_series_keys_falls_back_to_the_strings(store: Path) -> None:
+@pytest.mark.parametrize("hashed_keys", [True, False], ids=["hashed-keys", "key-strings"])
+def test_hashed_and_string_keys_give_the_sql_answer(store: Path, hashed_keys: bool) -> None:
     expected = _reference_rows(store)
-    q = DuckDBQuery(path=store)
+    q = DuckDBQuery(path=store, hashed_keys=hashed_keys)
     scope = Scope(parks=None, start=T0, end=T0 + timedelta(days=1))
-    con = duckdb.connect(str(store), read_only=True)
-    real = con.execute("SELECT DISTINCT hash(park, operator, tech) FROM cellular").fetchall()
-    con.close()
-    # Pretend another (park, operator, tech) had produced the same hash as one of the real ones.
-    q._series[int(real[0][0])] = ("elsewhere", "Nobody", "LTE")
     _assert_same_rows(q.cell_stats(scope, resolution=10).rows(), expected)
-    assert q._series_collision
-    # Every later answer takes the exact string path as well.
-    _assert_same_rows(q.cell_stats(scope, resolution=10).rows(), expected)
+    _assert_same_rows(q.cell_stats(scope, resolution=10).rows(), expected)  # names now known
     q.close()
 
 
-def test_series_names_are_learnt_once_and_reused(store: Path) -> None:
-    q = DuckDBQuery(path=store)
-    scope = Scope(parks=None, start=T0, end=T0 + timedelta(days=1))
-    first = q.cell_stats(scope, resolution=10).rows()
-    learnt = dict(q._series)
-    assert len(learnt) == len({(r["park"], r["operator"], r["tech"]) for r in first})
-    calls: list[str] = []
-    fetch = q._fetch
-
-    def counting(sql: str, params: list[object]) -> list[dict[str, object]]:
-        calls.append(sql)
-        return fetch(sql, params)
-
-    q._fetch = counting  # type: ignore[method-assign]
-    again = q.cell_stats(scope, resolution=10).rows()
-    assert calls == [] and q._series == learnt
-    assert len(again) == len(first)
-    q.close()
+def test_learning_series_names_reports_a_hash_collision() -> None:
+    known: dict[int, tuple[object, ...]] = {}
+    first = [
+        {"k": 1, "park": "p1", "operator": "A", "tech": "LTE"},
+        {"k": 2, "park": "p1", "operator": None, "tech": "NR"},
+    ]
+    assert learn_series_names(known, first)
+    assert learn_series_names(known, [*first, {"k": 3, "park": "p2", "operator": "A", "tech": "LTE"}])
+    assert known == {1: ("p1", "A", "LTE"), 2: ("p1", None, "NR"), 3: ("p2", "A", "LTE")}
+    # Another key with a hash already taken: a collision; the first names stay.
+    assert not learn_series_names(known, [{"k": 2, "park": "p9", "operator": "B", "tech": "NR"}])
+    assert known[2] == ("p1", None, "NR")
