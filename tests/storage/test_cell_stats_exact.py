@@ -12,10 +12,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from storage import query_duckdb
+from storage import cell_aggregate
+from storage.cell_aggregate import _GroupLayout, cell_stats_from_rows
 from storage.duckdb_schema import ddl
 from storage.query import Scope
-from storage.query_duckdb import DuckDBQuery, _GroupLayout, cell_stats_from_rows, learn_series_names
+from storage.query_duckdb import DuckDBQuery, learn_series_names
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
 
@@ -110,7 +111,7 @@ def test_numpy_aggregation_equals_the_sql_definition(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Large inputs are aggregated in two halves (even and odd cells) side by side: both ways.
-    monkeypatch.setattr(query_duckdb, "_SPLIT_ROWS", 0 if split else 10**9)
+    monkeypatch.setattr(cell_aggregate, "SPLIT_ROWS", 0 if split else 10**9)
     con = duckdb.connect(str(store), read_only=True)
     cur = con.execute(REFERENCE)
     names = [d[0] for d in cur.description or ()]
