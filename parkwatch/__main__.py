@@ -1,3 +1,3 @@
-from parkwatch.cli import main
+from parkwatch.cli import run
 
-raise SystemExit(main())
+run()

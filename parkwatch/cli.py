@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Final, Literal
@@ -44,6 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.register(p)
     return parser
+
+
+def run() -> None:
+    """The console script: exit with :func:`main`'s status.
+
+    DuckDB's Python bindings print a list of "leaked" binding objects to stderr when the
+    interpreter finalises after they were imported: noise that looks like a fault to whoever
+    ran ``parkwatch demo``. By the time :func:`main` returns every command has stopped its
+    tasks and closed its files, so a process that loaded DuckDB ends without the finaliser.
+    """
+    code = main()
+    if "duckdb" in sys.modules:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -266,6 +266,7 @@ async def _run(options: DemoOptions, root: Path) -> int:
     )
     agents: list[Agent] = []
     api_server: uvicorn.Server | None = None
+    api_connection: Any = None
     try:
         positions = {gw: (g.lat, g.lon) for gw, g in endpoints.gateways.items() if not g.mobile}
         ingester = Ingester(ingest_settings(root, options.mqtt_port, positions))
@@ -302,9 +303,8 @@ async def _run(options: DemoOptions, root: Path) -> int:
                 key_sha256=key_hash(key),
                 speed=options.speed,
             )
-            backend = DuckDBQuery(
-                connection=_shared_connection(root / "parkwatch.duckdb"), ingest_resolution=10
-            )
+            api_connection = _shared_connection(root / "parkwatch.duckdb")
+            backend = DuckDBQuery(connection=api_connection, ingest_resolution=10)
             app = create_app(
                 settings,
                 backend=backend,
@@ -343,6 +343,9 @@ async def _run(options: DemoOptions, root: Path) -> int:
         stop.set()
         await sim.aclose()
         await broker.aclose()
+        if api_connection is not None:
+            # The ingester has closed its connection; the last one closes the database file.
+            api_connection.close()
     ui.print(f"stopped: {ingester.metrics.readings_stored} readings stored in {root / 'parkwatch.duckdb'}")
     return 0
 

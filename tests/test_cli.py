@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,30 @@ def test_edge_help_works_without_server_dependencies() -> None:
 def test_console_script_runs() -> None:
     proc = subprocess.run(["parkwatch", "--version"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.startswith("parkwatch ")
+
+
+def test_a_command_that_loaded_duckdb_exits_with_its_status_and_output(tmp_path: Path) -> None:
+    import duckdb
+
+    from storage.duckdb_schema import ddl
+
+    db = tmp_path / "p.duckdb"
+    con = duckdb.connect(str(db))
+    for stmt in ddl():
+        con.execute(stmt)
+    con.close()
+    config = tmp_path / "api.toml"
+    config.write_text(
+        f'[api]\nregistry_path = "{tmp_path / "reg.sqlite"}"\n[backend]\ntype = "duckdb"\npath = "{db}"\n'
+        '[logging]\nlevel = "WARNING"\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "parkwatch", "api", "--config", str(config), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # The process ends without the interpreter's finaliser: the status and the printed output
+    # must still come through (the demo test checks that the bindings' shutdown noise is gone).
+    assert proc.returncode == 0, proc.stderr
+    assert "config, backend and registry OK" in proc.stdout

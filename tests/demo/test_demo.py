@@ -93,6 +93,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             proc.wait()
     assert proc.returncode == 0, log.read_text()[-3000:]
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    # DuckDB's bindings list "leaked" objects when the interpreter finalises; users must not see it.
+    assert "nanobind" not in log.read_text(), log.read_text()[-3000:]
 
 
 def test_demo_serves_coverage_dead_zones_and_factory_kpis(demo: Demo) -> None:
