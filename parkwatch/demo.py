@@ -427,20 +427,13 @@ class _SurveyVehicles:
     """
 
     def __init__(self, mqtt_port: int) -> None:
+        from edge_agent.publisher import Publisher
         from settings.common import BrokerSettings
 
         self._broker = BrokerSettings(host="127.0.0.1", port=mqtt_port, protocol="3.1.1")
         self._pubs: dict[str, Any] = {}
         self.handed_over = False
         """Set when the live phase takes over: from then on ``aclose`` really closes."""
-
-    def make(self, park: str, gateway: str) -> Any:
-        from contract.messages import Status
-        from edge_agent.publisher import Publisher
-
-        pub = self._pubs.get(gateway)
-        if pub is not None:
-            return pub
         vehicles = self
 
         class Vehicle(Publisher):
@@ -448,11 +441,21 @@ class _SurveyVehicles:
                 if vehicles.handed_over:
                     await super().aclose(offline_status=offline_status, timeout_s=timeout_s)
 
-        def birth() -> Status:
-            return Status(v=1, gw=gateway, state="online", ts=int(time.time() * 1000))
+        self._vehicle = Vehicle
 
-        pub = Vehicle(self._broker, park=park, gateway=gateway, client_id=f"pw-sim-{gateway}", birth=birth)
-        self._pubs[gateway] = pub
+    def make(self, park: str, gateway: str) -> Any:
+        """The vehicle's publisher, created on first use (a fleet's publisher factory)."""
+        from contract.messages import Status
+
+        pub = self._pubs.get(gateway)
+        if pub is None:
+
+            def birth() -> Status:
+                return Status(v=1, gw=gateway, state="online", ts=int(time.time() * 1000))
+
+            pub = self._pubs[gateway] = self._vehicle(
+                self._broker, park=park, gateway=gateway, client_id=f"pw-sim-{gateway}", birth=birth
+            )
         return pub
 
     async def aclose(self) -> None:
