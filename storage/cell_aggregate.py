@@ -26,21 +26,23 @@ POOL: Final = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cell-stats")
 """Workers for the column work of :func:`cell_stats_from_rows` (numpy and Arrow release the GIL)."""
 
 
-def _codes(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], list[Any]]:
+def _encode(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], pa.Array]:
     """Dense integer codes of a column (NULL gets a code of its own) and the value of each code."""
     enc = pc.dictionary_encode(col, null_encoding="encode").combine_chunks()
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return codes, enc.dictionary.to_pylist()
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary
+
+
+def _codes(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], list[Any]]:
+    """:func:`_encode` with the values as Python objects."""
+    codes, values = _encode(col)
+    return codes, values.to_pylist()
 
 
 def uint_codes(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], np.ma.MaskedArray[Any, Any]]:
-    """Dense codes of an unsigned integer column (NULL gets a code of its own) and the value of
-    each code (masked for NULL)."""
-    enc = pc.dictionary_encode(col, null_encoding="encode").combine_chunks()
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    mask = enc.dictionary.is_null().to_numpy(zero_copy_only=False)
-    values = pc.fill_null(enc.dictionary, 0).to_numpy(zero_copy_only=False)
-    return codes, np.ma.MaskedArray(values, mask=mask)
+    """:func:`_encode` of an unsigned integer column, the values as numpy (masked for NULL)."""
+    codes, values = _encode(col)
+    mask = values.is_null().to_numpy(zero_copy_only=False)
+    return codes, np.ma.MaskedArray(pc.fill_null(values, 0).to_numpy(zero_copy_only=False), mask=mask)
 
 
 def _millis(col: pa.ChunkedArray) -> npt.NDArray[np.int64]:
