@@ -22,7 +22,9 @@ COPY ingest ./ingest
 COPY api ./api
 COPY firmware_sim ./firmware_sim
 COPY dashboards ./dashboards
-RUN pip install ".[server]" && rm -rf /src
+COPY constraints.txt ./
+# The lock decides every version, as in the README's install.
+RUN pip install -c constraints.txt ".[server]" && rm -rf /src
 
 COPY deploy/mosquitto/broker_auth.py /usr/local/share/parkwatch/broker_auth.py
 

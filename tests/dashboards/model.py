@@ -13,7 +13,7 @@ import yaml
 from dashboards.build import DASHBOARDS, JSON_DIR
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
-SCHEMAS: Final = PROJECT_ROOT / ".." / "shared" / "schemas"
+SCHEMAS: Final = PROJECT_ROOT / "tests" / "schemas"
 GRAFANA_SCHEMAS: Final = SCHEMAS / "grafana"
 PROVISIONING: Final = PROJECT_ROOT / "dashboards" / "provisioning"
 
