@@ -2,28 +2,34 @@
 
 Run from the repository root::
 
-    python bench/ingest.py --quick            # ~1 min: small runs of every scenario
-    python bench/ingest.py                    # full runs (a few minutes)
-    python bench/ingest.py --sink duckdb      # one sink only
+    python bench/ingest.py --quick            # small runs of every scenario (a few minutes)
+    python bench/ingest.py                    # full runs
+    python bench/ingest.py --sink influxdb --shapes 1,10,500
+    python bench/ingest.py --compare-tuned    # defaults against hand-tuned settings, per shape
 
 What it does, with a real Mosquitto and InfluxDB 1.x from ``tests.servers`` and a DuckDB file:
 
-1. pre-generates contract batches (mixed kinds; 100 readings per batch for DuckDB, 1-500 for
-   InfluxDB) and writes them to a file;
+1. pre-generates contract batches (mixed kinds) of exactly 1, 10 and 500 readings per message
+   (``--shapes``) and writes them to a file;
 2. starts ``python -m parkwatch ingest`` as a subprocess, then a publisher subprocess that
    publishes every batch with QoS 1 at full speed (its ``sent`` stamp set at publish time);
 3. measures readings/s from the first publish until the ingester reports all readings written,
    then verifies the count *in the store*; samples the ingester's CPU and peak RSS (psutil);
-4. measures the ceiling: the same points bulk-written straight to the same sink (pre-built
-   Arrow tables / pre-encoded line protocol, no MQTT), and prints the ratio;
-5. repeats at half the measured rate for p50/p99 end-to-end latency (publish → durable write);
+4. measures each sink's ceiling: the same points bulk-written straight to the same sink
+   (pre-built Arrow tables / pre-encoded, pre-compressed line protocol: the timed loop holds no
+   work of the ingester's), as the median of at least 3 timed samples of at least 100,000 points,
+   with the same client settings as the ingester (requests in flight, points per request);
+5. repeats each shape at half the measured rate for p50/p99 end-to-end latency (publish → write);
 6. InfluxDB only: two ingester processes on one MQTT v5 shared subscription.
 
-Figures are medians of ``--repeat`` runs; the machine is shared and noisy, so the ingester's CPU
-time per reading is printed too. Nothing here passes or fails: read the numbers. The ingester
-runs with its default settings; ``BENCH_INGEST_EXTRA`` adds lines to its ``[ingest]`` section,
-e.g. ``BENCH_INGEST_EXTRA=$'max_unacked = 1000\nbatch_readings = 20000'``, and
-``BENCH_SINK_EXTRA`` to the DuckDB runs' ``[sink]`` section, e.g. ``BENCH_SINK_EXTRA='memory_limit_mb = 16'``.
+Every figure is printed with the 1-minute load average before and after its run; ratios are taken
+only between figures of the same run. Figures are medians of ``--repeat`` runs with their spread
+(min-max); the ingester's CPU time per reading and per message is printed too, being the figure
+least disturbed by other load. Nothing here passes or fails: read the numbers. The ingester runs
+with its default settings; ``BENCH_INGEST_EXTRA`` adds lines to its ``[ingest]`` section, e.g.
+``BENCH_INGEST_EXTRA=$'max_unacked = 4000'``, and ``BENCH_SINK_EXTRA`` to the DuckDB runs'
+``[sink]`` section, e.g. ``BENCH_SINK_EXTRA='memory_limit_mb = 16'``. ``--compare-tuned`` runs
+every shape twice, with the defaults and with ``TUNED_EXTRA``, and prints default / tuned.
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ def generate(
     out: list[tuple[str, bytes]] = []
     seqs = [0] * gateways
     made = 0
-    while made < n_readings:
+    while made < n_readings:  # every message has a size drawn from ``sizes`` (the last one may be cut)
         g = rng.randrange(gateways)
         gw = f"gw-{g:03d}"
         n = min(rng.randint(*sizes), n_readings - made)
@@ -200,6 +206,11 @@ def server_process(workdir: Path) -> Any:
     raise RuntimeError(f"no server process for {workdir}")
 
 
+def load() -> str:
+    """The 1-minute load average, printed beside every figure (2 cores: above ~2 the figure is disturbed)."""
+    return f"{os.getloadavg()[0]:.2f}"
+
+
 def cpu_seconds(proc: Any) -> float:
     times = proc.cpu_times()
     return float(times.user + times.system)
@@ -224,6 +235,9 @@ class Run:
     p50_s: float
     p99_s: float
     publish_s: float
+    messages: int = 0
+    load_before: str = ""
+    load_after: str = ""
 
     @property
     def rate(self) -> float:
@@ -233,6 +247,10 @@ class Run:
     def cpu_us_per_reading(self) -> float:
         """Ingester CPU time per reading: robust against other load on a shared machine."""
         return self.cpu_cores * self.seconds / self.readings * 1e6
+
+    @property
+    def cpu_us_per_message(self) -> float:
+        return self.cpu_cores * self.seconds / max(self.messages, 1) * 1e6
 
 
 def start_ingester(config: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -246,13 +264,21 @@ def start_ingester(config: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 def write_config(
-    path: Path, *, mqtt_port: int, sink: str, client_id: str, metrics_port: int, share: str = ""
+    path: Path,
+    *,
+    mqtt_port: int,
+    sink: str,
+    client_id: str,
+    metrics_port: int,
+    share: str = "",
+    extra: str | None = None,
 ) -> None:
+    ingest_extra = os.environ.get("BENCH_INGEST_EXTRA", "") if extra is None else extra
     path.write_text(
         f'[broker]\nport = {mqtt_port}\ntopic_root = "{TOPIC_ROOT}"\n'
         f"{sink}\n"
         f'[ingest]\nclient_id = "{client_id}"\nshare_group = "{share}"\nspool_dir = "{path.parent / ("spool-" + client_id)}"\n'
-        f"metrics_port = {metrics_port}\n{os.environ.get('BENCH_INGEST_EXTRA', '')}\n"
+        f"metrics_port = {metrics_port}\n{ingest_extra}\n"
         '[logging]\nlevel = "WARNING"\n'
     )
 
@@ -267,6 +293,7 @@ def run_ingest(
     rate: float,
     instances: int = 1,
     count_store: Any,
+    extra: str | None = None,
 ) -> Run:
     """One measured run: ingester process(es) up, publisher process, wait for all readings written."""
     import psutil
@@ -274,6 +301,8 @@ def run_ingest(
     from tests.servers import free_port
 
     tag = f"{int(time.time() * 1000) % 10**8}"
+    load_before = load()
+    messages = len(msgspec.msgpack.decode(data_file.read_bytes()))
     share = f"g{tag}" if instances > 1 else ""
     procs, ports = [], []
     for i in range(instances):
@@ -286,6 +315,7 @@ def run_ingest(
             client_id=f"bench-{tag}-{i}",
             metrics_port=port,
             share=share,
+            extra=extra,
         )
         procs.append(start_ingester(cfg, workdir / f"ingest-{tag}-{i}.log"))
         ports.append(port)
@@ -347,19 +377,22 @@ def run_ingest(
         p50_s=p50,
         p99_s=p99,
         publish_s=publish_s,
+        messages=messages,
+        load_before=load_before,
+        load_after=load(),
     )
 
 
 # ---------------------------------------------------------------- ceilings
 
+CEILING_SAMPLES = 3
+CEILING_POINTS = 100_000
 
-def duckdb_ceiling(batches: list[tuple[str, bytes]], path: Path, batch_readings: int, dedupe: bool) -> float:
-    """Readings/s of bulk appends of the same points (Arrow tables built beforehand)."""
+
+def _parts(batches: list[tuple[str, bytes]]) -> list[Any]:
     from contract import decode_batch, parse_topic
     from ingest.enrich import CellLocator
-    from ingest.model import Part, WriteBatch
-    from ingest.rows import batch_tables
-    from storage.duckdb_store import DuckStore
+    from ingest.model import Part
 
     cells = CellLocator(10)
     parts = []
@@ -369,7 +402,16 @@ def duckdb_ceiling(batches: list[tuple[str, bytes]], path: Path, batch_readings:
         parts.append(
             Part(park=t.park, gw=t.gateway, readings=d.readings, h3=cells.cells(t.gateway, d.readings))
         )
-    chunks: list[list[Part]] = [[]]
+    return parts
+
+
+def duckdb_ceiling(parts: list[Any], path: Path, batch_readings: int, dedupe: bool) -> float:
+    """Readings/s of bulk appends of the same points (Arrow tables built before the timed loop)."""
+    from ingest.model import WriteBatch
+    from ingest.rows import batch_tables
+    from storage.duckdb_store import DuckStore
+
+    chunks: list[list[Any]] = [[]]
     count = 0
     for p in parts:
         if count >= batch_readings:
@@ -388,42 +430,37 @@ def duckdb_ceiling(batches: list[tuple[str, bytes]], path: Path, batch_readings:
     return total / elapsed
 
 
-def influx_ceiling(batches: list[tuple[str, bytes]], port: int, db: str, lines_per_write: int) -> float:
-    """Readings/s of posting the same points as pre-encoded line protocol (gzip, like the ingester)."""
-    from contract import decode_batch, parse_topic
-    from ingest.enrich import CellLocator
-    from ingest.model import Part, WriteBatch
-    from ingest.points import encode_batch
-    from storage.influx_http import InfluxHTTP
+def influx_ceiling(parts: list[Any], port: int, db: str, lines_per_write: int, in_flight: int) -> float:
+    """Readings/s of posting the same points as line protocol encoded and gzip-compressed before
+    the timed loop, with the ingester's points per request and requests in flight."""
+    import gzip
 
-    cells = CellLocator(10)
-    parts = []
-    for topic, payload in batches:
-        t = parse_topic(topic, root=TOPIC_ROOT)
-        d = decode_batch(payload.replace(f'"sent":{SENT_PLACEHOLDER}'.encode(), b'"sent":0'))
-        parts.append(
-            Part(park=t.park, gw=t.gateway, readings=d.readings, h3=cells.cells(t.gateway, d.readings))
-        )
+    import httpx
+
+    from ingest.model import WriteBatch
+    from ingest.points import encode_batch
+
     enc = encode_batch(WriteBatch(parts=parts), src="ceiling", now_ns=0)
     bodies = [
-        "\n".join(enc.lines[i : i + lines_per_write]).encode()
+        gzip.compress("\n".join(enc.lines[i : i + lines_per_write]).encode(), compresslevel=1)
         for i in range(0, len(enc.lines), lines_per_write)
     ]
 
     async def go() -> float:
-        http = InfluxHTTP(url=f"http://127.0.0.1:{port}")
-        await http.query(f'CREATE DATABASE "{db}"')
-        t0 = time.perf_counter()
-        sem = asyncio.Semaphore(4)  # as many requests in flight as the ingester's InfluxDB default
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+            (await http.post("/query", params={"q": f'CREATE DATABASE "{db}"'})).raise_for_status()
+            sem = asyncio.Semaphore(in_flight)
 
-        async def one(body: bytes) -> None:
-            async with sem:
-                await http.write(db, body)
+            async def one(body: bytes) -> None:
+                async with sem:
+                    resp = await http.post(
+                        "/write", params={"db": db}, content=body, headers={"Content-Encoding": "gzip"}
+                    )
+                    resp.raise_for_status()
 
-        await asyncio.gather(*(one(b) for b in bodies))
-        elapsed = time.perf_counter() - t0
-        await http.aclose()
-        return enc.readings / elapsed
+            t0 = time.perf_counter()
+            await asyncio.gather(*(one(b) for b in bodies))
+            return enc.readings / (time.perf_counter() - t0)
 
     return asyncio.run(go())
 
@@ -457,171 +494,220 @@ def med(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def bench_duckdb(workdir: Path, mqtt_port: int, n: int, repeat: int) -> None:
+def spread(values: list[float], fmt: str = ",.0f") -> str:
+    """Median with min-max, e.g. ``61,200 (58,900-63,000)``."""
+    return f"{med(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+def ceiling_samples(name: str, measure: Any) -> float:
+    """Median of CEILING_SAMPLES timed samples, each printed with the load average around it."""
+    values = []
+    for i in range(CEILING_SAMPLES):
+        before = load()
+        values.append(measure(i))
+        print(f"  ceiling sample {i + 1}: {values[-1]:>10,.0f} readings/s   load {before} -> {load()}")
+    print(f"{name}: {spread(values)} readings/s (median, min-max of {CEILING_SAMPLES})")
+    return med(values)
+
+
+@dataclass
+class Sink:
+    """How one sink is set up, measured at its ceiling and counted."""
+
+    name: str
+    toml: Any  # (database or file name) -> the [sink] section
+    count: Any  # (database or file name) -> readings in the store
+    ceiling: float = 0.0
+
+
+def print_runs(label: str, runs: list[Run], ceiling: float) -> float:
+    rate = med([r.rate for r in runs])
+    print(
+        f"  {label:<22} {spread([r.rate for r in runs]):>32} readings/s  {rate / ceiling:.2f} x ceiling"
+        f"   load {runs[0].load_before} -> {runs[-1].load_after}"
+    )
+    print(
+        f"  {'':<22} CPU {spread([r.cpu_us_per_reading for r in runs], '.1f')} us/reading,"
+        f" {spread([r.cpu_us_per_message for r in runs], '.1f')} us/message;"
+        f" {med([r.cpu_cores for r in runs]):.2f} cores; peak RSS {max(r.peak_rss_mb for r in runs):.0f} MB;"
+        f" stored {sorted({r.stored for r in runs})} of {runs[0].readings}"
+    )
+    return rate
+
+
+def bench_shapes(
+    workdir: Path,
+    mqtt_port: int,
+    sink: Sink,
+    n: int,
+    repeat: int,
+    shapes: list[int],
+    compare_tuned: bool,
+    tuned_extra: str,
+) -> None:
+    for size in shapes:
+        batches = generate(n, sizes=(size, size))
+        data = workdir / f"{sink.name}-{size}.msgpack"
+        data.write_bytes(msgspec.msgpack.encode(batches))
+        print(f"\n-- {sink.name}, {size} reading(s) per message: {len(batches):,} messages, {n:,} readings")
+        settings_list = [("defaults", None)] + ([("hand-tuned", tuned_extra)] if compare_tuned else [])
+        rates = {}
+        for label, extra in settings_list:
+            runs = []
+            for i in range(repeat):
+                store = f"{label[:4]}_{size}_{i}"
+                runs.append(
+                    run_ingest(
+                        workdir=workdir,
+                        mqtt_port=mqtt_port,
+                        sink_toml=sink.toml(store),
+                        data_file=data,
+                        total=n,
+                        rate=0,
+                        count_store=lambda s=store: sink.count(s),
+                        extra=extra,
+                    )
+                )
+            rates[label] = print_runs(label, runs, sink.ceiling)
+        if compare_tuned:
+            print(f"  defaults / hand-tuned: {rates['defaults'] / rates['hand-tuned']:.2f}   goal >= 0.80")
+        half = rates["defaults"] / 2
+        lat = run_ingest(
+            workdir=workdir,
+            mqtt_port=mqtt_port,
+            sink_toml=sink.toml(f"half_{size}"),
+            data_file=data,
+            total=n,
+            rate=half / size,
+            count_store=lambda: -1,
+        )
+        print(
+            f"  latency at half rate ({half:,.0f} readings/s): p50 {lat.p50_s * 1000:.0f} ms,"
+            f" p99 {lat.p99_s * 1000:.0f} ms (goal p99 <= 1000 ms)   load {lat.load_before} -> {lat.load_after}"
+        )
+
+
+def duckdb_sink(workdir: Path) -> Sink:
     import duckdb
 
-    batches = generate(n, sizes=(100, 100))
-    data = workdir / "duck-batches.msgpack"
-    data.write_bytes(msgspec.msgpack.encode(batches))
-    total = n
-    print(f"\n== DuckDB: {len(batches)} batches x 100 readings = {n} readings")
-
-    ceil_plain, ceil_dedupe = [], []
-    for i in range(repeat):
-        ceil_plain.append(duckdb_ceiling(batches, workdir / f"ceil-plain-{i}.duckdb", 20000, dedupe=False))
-        ceil_dedupe.append(duckdb_ceiling(batches, workdir / f"ceil-dedupe-{i}.duckdb", 20000, dedupe=True))
-    runs = []
-    for i in range(repeat):
-        path = workdir / f"ingest-{i}.duckdb"
-
-        def count(p: Path = path) -> int:
-            with duckdb.connect(str(p), read_only=True) as con:
-                return sum(
-                    con.execute(f"SELECT count(*) FROM {k}").fetchone()[0]  # type: ignore[index]
-                    for k in ("cellular", "machine", "energy", "environment", "broadband", "generic")
-                )
-
-        runs.append(
-            run_ingest(
-                workdir=workdir,
-                mqtt_port=mqtt_port,
-                sink_toml=f'[sink]\ntype = "duckdb"\npath = "{path}"\n{os.environ.get("BENCH_SINK_EXTRA", "")}',
-                data_file=data,
-                total=total,
-                rate=0,
-                count_store=count,
+    def count(name: str) -> int:
+        with duckdb.connect(str(workdir / f"{name}.duckdb"), read_only=True) as con:
+            return sum(
+                con.execute(f"SELECT count(*) FROM {k}").fetchone()[0]  # type: ignore[index]
+                for k in ("cellular", "machine", "energy", "environment", "broadband", "generic")
             )
-        )
-    rate = med([r.rate for r in runs])
-    print(f"ceiling, append deduplicated within the batch:   {med(ceil_plain):>10,.0f} readings/s")
-    print(
-        f"ceiling, append + anti-join against the store:    {med(ceil_dedupe):>10,.0f} readings/s"
-        f"  ({med(ceil_dedupe) / med(ceil_plain):.2f} x; the ingester uses it for replays only)"
-    )
-    print(
-        f"ingest via Mosquitto (full speed):         {rate:>10,.0f} readings/s"
-        f"  ({rate / med(ceil_plain):.2f} x ceiling)   goal >= 300,000"
-    )
-    print(f"  stored rows verified in the store:       {[r.stored for r in runs]} (expected {total} each)")
-    print(
-        f"  publisher alone took (median):           {med([r.publish_s for r in runs]):.2f} s for {total} readings"
-        f" = {total / med([r.publish_s for r in runs]):,.0f} readings/s"
-    )
-    print(
-        f"  ingester CPU: {med([r.cpu_cores for r in runs]):.2f} cores   peak RSS: {max(r.peak_rss_mb for r in runs):.0f} MB"
-        f"   CPU per reading: {med([r.cpu_us_per_reading for r in runs]):.1f} us"
-        f" (= {1e6 / med([r.cpu_us_per_reading for r in runs]):,.0f} readings/s per fully used core)"
-    )
-    half = rate / 2 / 100  # messages/s
-    lat_path = workdir / "ingest-half.duckdb"
-    lat = run_ingest(
-        workdir=workdir,
-        mqtt_port=mqtt_port,
-        sink_toml=f'[sink]\ntype = "duckdb"\npath = "{lat_path}"',
-        data_file=data,
-        total=total,
-        rate=half,
-        count_store=lambda: -1,
-    )
-    print(
-        f"latency at half rate ({half * 100:,.0f} readings/s): p50 {lat.p50_s * 1000:.0f} ms, p99 {lat.p99_s * 1000:.0f} ms"
-        f"  (goal p99 <= 1000 ms)  RSS {lat.peak_rss_mb:.0f} MB"
+
+    extra = os.environ.get("BENCH_SINK_EXTRA", "")
+    return Sink(
+        name="DuckDB",
+        toml=lambda name: f'[sink]\ntype = "duckdb"\npath = "{workdir / f"{name}.duckdb"}"\n{extra}',
+        count=count,
     )
 
 
-def bench_influx(workdir: Path, mqtt_port: int, n: int, repeat: int) -> None:
+def bench_duckdb(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> None:
+    from settings.ingest import IngestOptions
+
+    batch_readings = IngestOptions().batch_readings
+    parts = _parts(generate(max(CEILING_POINTS, args.readings), sizes=(100, 100)))
+    print(f"\n== DuckDB (ceiling: {sum(len(p.readings) for p in parts):,} points per sample,"
+          f" appends of {batch_readings:,} readings as the ingester's batches)")  # fmt: skip
+    sink = duckdb_sink(workdir)
+    sink.ceiling = ceiling_samples(
+        "ceiling, append",
+        lambda i: duckdb_ceiling(parts, workdir / f"ceil-{i}.duckdb", batch_readings, dedupe=False),
+    )
+    bench_shapes(
+        workdir, mqtt_port, sink, args.readings, args.repeat, args.shapes, args.compare_tuned, args.tuned
+    )
+
+
+def bench_influx(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> None:
+    from settings.ingest import InfluxSinkSettings
     from tests.servers import influxdb_server
 
     influx = influxdb_server(workdir / "influxdb")
     influx.start()
     try:
-        batches = generate(n, sizes=(1, 500))
-        data = workdir / "influx-batches.msgpack"
-        data.write_bytes(msgspec.msgpack.encode(batches))
-        print(f"\n== InfluxDB 1.x: {len(batches)} batches of 1-500 readings = {n} readings")
-        ceilings, runs = [], []
+        defaults = InfluxSinkSettings(url="http://127.0.0.1:8086", database="x")
+        in_flight = 4  # the ingester's write_concurrency for InfluxDB (0 = 4)
+        parts = _parts(generate(max(CEILING_POINTS, args.readings), sizes=(100, 100)))
+        print(
+            f"\n== InfluxDB 1.x (ceiling: {sum(len(p.readings) for p in parts):,} points per sample,"
+            f" {defaults.max_lines_per_write:,} points per request, {in_flight} requests in flight, gzip)"
+        )
         influxd = server_process(influx.workdir)
-        influx_cpu: dict[str, list[float]] = {"ceiling": [], "ingest": []}
-        for i in range(repeat):
-            cpu0 = cpu_seconds(influxd)
-            ceilings.append(influx_ceiling(batches, influx.port, f"ceiling_{i}", 10000))
-            cpu1 = cpu_seconds(influxd)
-            influx_cpu["ceiling"].append((cpu1 - cpu0) / n * 1e6)
-            db = f"ingest_{i}"
-            sink = f'[sink]\ntype = "influxdb"\nurl = "http://127.0.0.1:{influx.port}"\ndatabase = "{db}"'
-            runs.append(
+        cpu0 = cpu_seconds(influxd)
+        ceiling = ceiling_samples(
+            "ceiling, pre-encoded gzip line protocol",
+            lambda i: influx_ceiling(
+                parts, influx.port, f"ceiling_{i}", defaults.max_lines_per_write, in_flight
+            ),
+        )
+        per_point = (cpu_seconds(influxd) - cpu0) / (CEILING_SAMPLES * len(parts) * 100) * 1e6
+        print(f"  influxd CPU per point at the ceiling: {per_point:.1f} us")
+        sink = Sink(
+            name="InfluxDB",
+            toml=lambda db: (
+                f'[sink]\ntype = "influxdb"\nurl = "http://127.0.0.1:{influx.port}"\ndatabase = "{db}"'
+            ),
+            count=lambda db: influx_stored(influx.port, db),
+            ceiling=ceiling,
+        )
+        bench_shapes(
+            workdir, mqtt_port, sink, args.readings, args.repeat, args.shapes, args.compare_tuned, args.tuned
+        )
+        if args.shared:
+            batches = generate(args.readings, sizes=(500, 500))
+            data = workdir / "shared.msgpack"
+            data.write_bytes(msgspec.msgpack.encode(batches))
+            runs = [
                 run_ingest(
                     workdir=workdir,
                     mqtt_port=mqtt_port,
-                    sink_toml=sink,
+                    sink_toml=sink.toml(f"shared_{i}"),
                     data_file=data,
-                    total=n,
+                    total=args.readings,
                     rate=0,
-                    count_store=lambda db=db: influx_stored(influx.port, db),
+                    instances=instances,
+                    count_store=lambda i=i: influx_stored(influx.port, f"shared_{i}"),
                 )
+                for i, instances in enumerate((1, 2))
+            ]
+            print(
+                f"\n-- 2 ingesters on a shared subscription (500 per message): {runs[1].rate:,.0f} readings/s,"
+                f" {runs[1].rate / runs[0].rate:.2f} x one ingester in the same run; stored {runs[1].stored}"
+                f" of {args.readings}   load {runs[0].load_before} -> {runs[1].load_after}"
             )
-            influx_cpu["ingest"].append((cpu_seconds(influxd) - cpu1) / n * 1e6)
-        ceiling, rate = med(ceilings), med([r.rate for r in runs])
-        print(f"ceiling, pre-encoded gzip line protocol:   {ceiling:>10,.0f} readings/s")
-        print(
-            f"ingest via Mosquitto (full speed):         {rate:>10,.0f} readings/s  ({rate / ceiling:.2f} x ceiling)"
-            "   goal >= 0.9 x"
-        )
-        print(
-            f"  influxd CPU per point: ceiling {med(influx_cpu['ceiling']):.1f} us, ingest"
-            f" {med(influx_cpu['ingest']):.1f} us (incl. the verification counts; in the ingest run"
-            " influxd shares the cores with Mosquitto, the publisher and the ingester)"
-        )
-        print(f"  stored points verified in InfluxDB:      {[r.stored for r in runs]} (expected {n} each)")
-        print(
-            f"  ingester CPU: {med([r.cpu_cores for r in runs]):.2f} cores   peak RSS: {max(r.peak_rss_mb for r in runs):.0f} MB"
-            f"   CPU per reading: {med([r.cpu_us_per_reading for r in runs]):.1f} us"
-            f" (= {1e6 / med([r.cpu_us_per_reading for r in runs]):,.0f} readings/s per fully used core)"
-        )
-        sink = f'[sink]\ntype = "influxdb"\nurl = "http://127.0.0.1:{influx.port}"\ndatabase = "half"'
-        avg = n / len(batches)
-        lat = run_ingest(
-            workdir=workdir,
-            mqtt_port=mqtt_port,
-            sink_toml=sink,
-            data_file=data,
-            total=n,
-            rate=rate / 2 / avg,
-            count_store=lambda: -1,
-        )
-        print(
-            f"latency at half rate ({rate / 2:,.0f} readings/s): p50 {lat.p50_s * 1000:.0f} ms, p99 {lat.p99_s * 1000:.0f} ms"
-            f"  (goal p99 <= 1000 ms)"
-        )
-        sink = f'[sink]\ntype = "influxdb"\nurl = "http://127.0.0.1:{influx.port}"\ndatabase = "shared"'
-        two = run_ingest(
-            workdir=workdir,
-            mqtt_port=mqtt_port,
-            sink_toml=sink,
-            data_file=data,
-            total=n,
-            rate=0,
-            instances=2,
-            count_store=lambda: influx_stored(influx.port, "shared"),
-        )
-        print(
-            f"2 ingesters, shared subscription:          {two.rate:>10,.0f} readings/s  ({two.rate / rate:.2f} x one)"
-            f"  stored {two.stored} (expected {n})"
-        )
     finally:
         influx.stop()
 
 
+TUNED_EXTRA = "max_unacked = 4000"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small runs (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="small runs: 30,000 readings, 1 run per figure")
     parser.add_argument("--sink", choices=["duckdb", "influxdb", "all"], default="all")
     parser.add_argument(
-        "--readings", type=int, help="readings per run (default 300,000; 60,000 with --quick)"
+        "--readings", type=int, help="readings per run (default 200,000; 30,000 with --quick)"
     )
     parser.add_argument(
         "--repeat", type=int, help="runs per figure, medians reported (default 3; 1 with --quick)"
     )
+    parser.add_argument(
+        "--shapes", default="1,10,500", help="readings per message, comma-separated (default: 1,10,500)"
+    )
+    parser.add_argument(
+        "--compare-tuned",
+        action="store_true",
+        help="also run every shape with --tuned settings; print default/tuned",
+    )
+    parser.add_argument(
+        "--tuned", default=TUNED_EXTRA, help=f"hand-tuned [ingest] lines (default: {TUNED_EXTRA!r})"
+    )
+    parser.add_argument("--no-shared", dest="shared", action="store_false", help="skip the two-ingester run")
     parser.add_argument("--publish", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -631,20 +717,22 @@ def main() -> None:
         return
     from tests.servers import mosquitto_server
 
-    n = args.readings or (60_000 if args.quick else 300_000)
-    repeat = args.repeat or (1 if args.quick else 3)
+    args.readings = args.readings or (30_000 if args.quick else 200_000)
+    args.repeat = args.repeat or (1 if args.quick else 3)
+    args.shapes = [int(s) for s in args.shapes.split(",")]
     with tempfile.TemporaryDirectory(prefix="pw-bench-") as tmp:
         workdir = Path(tmp)
         mosq = mosquitto_server(workdir / "mosquitto")
         mosq.start()
         try:
             print(
-                f"parkwatch ingest benchmark: {os.cpu_count()} cores, {n:,} readings per run, median of {repeat}"
+                f"parkwatch ingest benchmark: {os.cpu_count()} cores, load {load()}, {args.readings:,} readings"
+                f" per run, median of {args.repeat}, message shapes {args.shapes}"
             )
             if args.sink in ("duckdb", "all"):
-                bench_duckdb(workdir, mosq.port, n, repeat)
+                bench_duckdb(workdir, mosq.port, args)
             if args.sink in ("influxdb", "all"):
-                bench_influx(workdir, mosq.port, n, repeat)
+                bench_influx(workdir, mosq.port, args)
         finally:
             mosq.stop()
 
