@@ -4,8 +4,9 @@ Generates ``--rows`` cellular readings (default 10 million) across 3 parks, 3 op
 LTE/NR over 4 weeks with numpy, bulk-loads them into a DuckDB file through Arrow, starts
 ``parkwatch api`` in its own process and measures from this process:
 
-- p50/p95/p99 of ``/coverage/cells`` (one park, one week) and ``/coverage/dead-zones``, every
-  request with a different window so that no cached answer is reused;
+- p50/p95/p99 of ``/coverage/cells`` (one park, one week) and ``/coverage/dead-zones``, cold
+  (every request a distinct window, drawn without replacement, so no cached answer is reused) and
+  warm (the same requests once more), reported separately;
 - the same query straight on the backend (no HTTP, no GeoJSON) as the baseline of that ratio,
   and the previous SQL formulation of it (one sorted list per metric and group) on the same
   windows, for the speed-up of the current backend;
@@ -175,21 +176,29 @@ def pct(values: list[float], q: float) -> float:
 
 
 def windows(n: int, rng: random.Random) -> list[tuple[str, str]]:
-    """``n`` distinct one-week windows inside the data (hour-aligned starts)."""
-    out = []
-    for _ in range(n):
-        start = START + timedelta(hours=rng.randrange(0, (DAYS - 7) * 24))
-        out.append((start.isoformat(), (start + timedelta(days=7)).isoformat()))
-    return out
+    """``n`` distinct one-week windows inside the data (hour-aligned starts, drawn without
+    replacement: no window repeats, so no answer can come from a cache)."""
+    starts = rng.sample(range((DAYS - 7) * 24), n)
+    return [
+        ((START + timedelta(hours=h)).isoformat(), (START + timedelta(hours=h, days=7)).isoformat())
+        for h in starts
+    ]
 
 
-def latency(client: httpx.Client, path: str, n: int, rng: random.Random, **extra: str) -> list[float]:
-    out = []
-    for frm, to in windows(n, rng):
-        t0 = time.perf_counter()
-        r = client.get(path, params={"park": rng.choice(list(PARKS)), "from": frm, "to": to, **extra})
-        out.append((time.perf_counter() - t0) * 1000)
-        r.raise_for_status()
+def latency(
+    client: httpx.Client, path: str, n: int, rng: random.Random, **extra: str
+) -> tuple[list[float], list[float]]:
+    """Cold (every request a new park x window) and warm (the same requests again) latencies, ms."""
+    requests = [
+        {"park": rng.choice(list(PARKS)), "from": frm, "to": to, **extra} for frm, to in windows(n, rng)
+    ]
+    out: tuple[list[float], list[float]] = ([], [])
+    for timings in out:
+        for params in requests:
+            t0 = time.perf_counter()
+            r = client.get(path, params=params)
+            timings.append((time.perf_counter() - t0) * 1000)
+            r.raise_for_status()
     return out
 
 
@@ -324,12 +333,16 @@ def main() -> int:
             time.sleep(0.1)
         cells: list[float] = []
         zones: list[float] = []
+        cells_warm: list[float] = []
+        zones_warm: list[float] = []
         n_cells = 0
         with httpx.Client(base_url=base, headers={"X-API-Key": KEY}, timeout=120) as c:
             if not args.skip_latency:
                 latency(c, "/api/v1/coverage/cells", 3, random.Random(99))  # warm-up
-                cells = latency(c, "/api/v1/coverage/cells", args.requests, random.Random(2), limit="5000")
-                zones = latency(c, "/api/v1/coverage/dead-zones", args.requests, random.Random(3))
+                cells, cells_warm = latency(
+                    c, "/api/v1/coverage/cells", args.requests, random.Random(2), limit="5000"
+                )
+                zones, zones_warm = latency(c, "/api/v1/coverage/dead-zones", args.requests, random.Random(3))
                 frm, to = windows(1, random.Random(2))[0]
                 n_cells = c.get(
                     "/api/v1/coverage/cells", params={"park": "deepc", "limit": "1", "from": frm, "to": to}
@@ -353,15 +366,20 @@ def main() -> int:
             f"{name:<34} p50 {pct(v, 50):7.1f}  p95 {pct(v, 95):7.1f}  p99 {pct(v, 99):7.1f} ms  (n={len(v)})"
         )
 
-    print(f"\n{args.rows:,} readings, 3 parks, 4 weeks; one park, one-week windows, no cache hits")
+    print(
+        f"\n{args.rows:,} readings, 3 parks, 4 weeks; one park, one-week windows; cold = every request a"
+        f" distinct window, warm = the same requests repeated; load {os.getloadavg()[0]:.2f}"
+    )
     print(line("backend cell_stats (baseline)", base_ms))
     if list_sql_ms:
         print(line("previous list-sort SQL (reference)", list_sql_ms))
         print(
             f"speed-up of backend cell_stats over the previous SQL, p50: {pct(list_sql_ms, 50) / pct(base_ms, 50):.2f}x"
         )
-    print(line("GET /coverage/cells (GeoJSON)", cells) + f"  ~{n_cells} features")
-    print(line("GET /coverage/dead-zones", zones))
+    print(line("GET /coverage/cells cold", cells) + f"  ~{n_cells} features")
+    print(line("GET /coverage/cells warm", cells_warm))
+    print(line("GET /coverage/dead-zones cold", zones))
+    print(line("GET /coverage/dead-zones warm", zones_warm))
     if cells:
         print(f"ratio /coverage/cells p50 / backend p50: {pct(cells, 50) / pct(base_ms, 50):.2f}")
     print(
