@@ -547,6 +547,6 @@ def _float(x: Any) -> float | None:
 def _ledger(led: dict[str, Any] | None) -> dict[str, Any] | None:
     if led is None:
         return None
-    return {k: _int(led[k]) for k in ("received", "missing", "duplicated", "late", "last_seq")} | {
-        "ts_ms": int(led["ts_ms"])
-    }
+    return {
+        k: _int(led[k]) for k in ("received", "missing", "duplicated", "late", "last_seq", "restarts")
+    } | {"ts_ms": int(led["ts_ms"])}

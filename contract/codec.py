@@ -72,8 +72,8 @@ def decode_message(payload: bytes, typ: type[M], content_type: str | None = None
     enc = sniff(payload, content_type)
     try:
         msg = (_BATCH if typ is Batch else _OTHER[typ]).decode(payload, enc)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise PayloadError(_reason(exc)) from exc
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise PayloadError(_decode_reason(exc)) from exc
     return msg  # type: ignore[return-value]
 
 
@@ -99,6 +99,14 @@ class DecodedBatch:
 
 def _reason(exc: Exception) -> str:
     return str(exc).replace("\n", " ")[:300]
+
+
+def _decode_reason(exc: Exception) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply (arrays and objects inside each other beyond the decoder's depth limit)"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"a string is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+    return _reason(exc)
 
 
 def _check_reading(r: Reading, lo_ms: int, hi_ms: int) -> str | None:
@@ -138,12 +146,11 @@ def decode_batch(
     lo, hi = now - MAX_AGE_MS, now + MAX_FUTURE_MS
     try:
         batch: Batch = _BATCH.decode(payload, enc)  # type: ignore[assignment]
-    except msgspec.ValidationError:
-        # ValidationError subclasses DecodeError: catch it first to find the bad readings.
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        # The fault may sit in one reading (a wrong value, invalid UTF-8 in a MessagePack
+        # string, nesting beyond the decoder's depth limit): find the bad readings one by one.
+        # A broken envelope fails there too and becomes a PayloadError.
         return _decode_one_by_one(payload, enc, lo, hi)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        # msgspec's MessagePack decoder lets invalid UTF-8 in a str through as UnicodeDecodeError.
-        raise PayloadError(_reason(exc)) from exc
     readings: list[AnyReading] = []
     rejected: list[Rejected] = []
     for i, r in enumerate(batch.readings):
@@ -155,20 +162,167 @@ def decode_batch(
     return DecodedBatch(gw=batch.gw, seq=batch.seq, sent=batch.sent, readings=readings, rejected=rejected)
 
 
-def _decode_one_by_one(payload: bytes, enc: Encoding, lo: int, hi: int) -> DecodedBatch:
+def _raw_batch(payload: bytes, enc: Encoding) -> tuple[RawBatch, list[bytes]]:
+    """The envelope and each reading's bytes, even when a reading is nested too deeply to skip."""
     try:
         raw: RawBatch = _RAW_BATCH.decode(payload, enc)  # type: ignore[assignment]
+        return raw, [bytes(item) for item in raw.readings]
+    except RecursionError:
+        pass  # msgspec skips values recursively: split the readings without recursion instead
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise PayloadError(_reason(exc)) from exc
+        raise PayloadError(_decode_reason(exc)) from exc
+    spans = _json_reading_spans(payload) if enc == "json" else _msgpack_reading_spans(payload)
+    if not spans:
+        raise PayloadError(_decode_reason(RecursionError()))
+    blank = b"null" if enc == "json" else b"\xc0"
+    envelope, last = bytearray(), 0
+    for start, end in spans:
+        envelope += payload[last:start] + blank
+        last = end
+    envelope += payload[last:]
+    try:
+        raw = _RAW_BATCH.decode(bytes(envelope), enc)  # type: ignore[assignment]
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise PayloadError(_decode_reason(exc)) from exc
+    return raw, [payload[start:end] for start, end in spans]
+
+
+def _json_reading_spans(p: bytes) -> list[tuple[int, int]]:
+    """Byte spans of the elements of the top-level ``readings`` array, by an iterative scan.
+
+    Returns an empty list when the payload is not shaped like a batch (the caller then rejects it).
+    """
+    spans: list[tuple[int, int]] = []
+    depth, i, n = 0, 0, len(p)
+    expect_key, key = False, b""
+    in_readings, start = False, -1
+    while i < n:
+        c = p[i]
+        if c == 0x22:  # a string: skip it whole, escapes included
+            j = i + 1
+            while j < n and p[j] != 0x22:
+                j += 2 if p[j] == 0x5C else 1
+            if depth == 1 and expect_key:
+                key, expect_key = p[i + 1 : j], False
+            elif in_readings and depth == 2 and start < 0:
+                start = i
+            i = j + 1
+            continue
+        if c in b" \t\r\n":
+            i += 1
+            continue
+        if in_readings and depth == 2 and c in b",]":
+            if start >= 0:
+                spans.append((start, len(p[:i].rstrip())))
+                start = -1
+            if c == 0x5D:
+                in_readings = False
+                depth -= 1
+            i += 1
+            continue
+        if in_readings and depth == 2 and start < 0:
+            start = i
+        if c in b"{[":
+            if depth == 1 and c == 0x5B and key == b"readings" and not in_readings and not spans:
+                in_readings = True
+            depth += 1
+            if depth == 1:
+                expect_key = c == 0x7B
+        elif c in b"}]":
+            depth -= 1
+        elif c == 0x2C and depth == 1:
+            expect_key = True
+        i += 1
+    return spans
+
+
+def _msgpack_skip(p: bytes, i: int) -> int:
+    """The offset after the MessagePack value at ``i``, found by counting items (no recursion)."""
+    pending = 1
+    while pending:
+        b = p[i]
+        pending -= 1
+        if b <= 0x7F or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):
+            i += 1
+        elif b <= 0x8F:
+            pending += 2 * (b & 0x0F)
+            i += 1
+        elif b <= 0x9F:
+            pending += b & 0x0F
+            i += 1
+        elif b <= 0xBF:
+            i += 1 + (b & 0x1F)
+        elif b in _MP_FIXED:
+            i += _MP_FIXED[b]
+        elif b in _MP_SIZED:
+            width, extra = _MP_SIZED[b]
+            i += 1 + width + extra + int.from_bytes(p[i + 1 : i + 1 + width], "big")
+        elif b in _MP_CONTAINER:
+            width, per_item = _MP_CONTAINER[b]
+            pending += per_item * int.from_bytes(p[i + 1 : i + 1 + width], "big")
+            i += 1 + width
+        else:
+            raise IndexError("invalid MessagePack type byte")
+        if i > len(p):
+            raise IndexError("truncated MessagePack value")
+    return i
+
+
+_MP_FIXED: Final = {0xCA: 5, 0xCB: 9, 0xCC: 2, 0xCD: 3, 0xCE: 5, 0xCF: 9, 0xD0: 2, 0xD1: 3, 0xD2: 5,
+                    0xD3: 9, 0xD4: 3, 0xD5: 4, 0xD6: 6, 0xD7: 10, 0xD8: 18}  # fmt: skip
+_MP_SIZED: Final = {0xC4: (1, 0), 0xC5: (2, 0), 0xC6: (4, 0), 0xC7: (1, 1), 0xC8: (2, 1), 0xC9: (4, 1),
+                    0xD9: (1, 0), 0xDA: (2, 0), 0xDB: (4, 0)}  # fmt: skip
+"""Type byte → (length width, bytes after the length besides the data: the ext type)."""
+_MP_CONTAINER: Final = {0xDC: (2, 1), 0xDD: (4, 1), 0xDE: (2, 2), 0xDF: (4, 2)}
+
+
+def _msgpack_reading_spans(p: bytes) -> list[tuple[int, int]]:
+    """Byte spans of the elements of the top-level ``readings`` array (empty when not found)."""
+    try:
+        b = p[0]
+        if 0x80 <= b <= 0x8F:
+            pairs, i = b & 0x0F, 1
+        elif b in (0xDE, 0xDF):
+            width = 2 if b == 0xDE else 4
+            pairs, i = int.from_bytes(p[1 : 1 + width], "big"), 1 + width
+        else:
+            return []
+        for _ in range(pairs):
+            key_start = i
+            i = _msgpack_skip(p, i)
+            is_readings = p[key_start:i] == b"\xa8readings"
+            if not is_readings:
+                i = _msgpack_skip(p, i)
+                continue
+            b = p[i]
+            if 0x90 <= b <= 0x9F:
+                count, i = b & 0x0F, i + 1
+            elif b in (0xDC, 0xDD):
+                width = 2 if b == 0xDC else 4
+                count, i = int.from_bytes(p[i + 1 : i + 1 + width], "big"), i + 1 + width
+            else:
+                return []
+            spans = []
+            for _ in range(count):
+                start = i
+                i = _msgpack_skip(p, i)
+                spans.append((start, i))
+            return spans
+    except IndexError:
+        return []
+    return []
+
+
+def _decode_one_by_one(payload: bytes, enc: Encoding, lo: int, hi: int) -> DecodedBatch:
+    raw, blobs = _raw_batch(payload, enc)
     readings: list[AnyReading] = []
     rejected: list[Rejected] = []
-    for i, item in enumerate(raw.readings):
-        blob = bytes(item)
+    for i, blob in enumerate(blobs):
         try:
             r: AnyReading = _READING.decode(blob, enc)  # type: ignore[assignment]
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             rejected.append(
-                Rejected(index=i, reason=_reason(exc).replace("`$", f"`$.readings[{i}]"), raw=blob)
+                Rejected(index=i, reason=_decode_reason(exc).replace("`$", f"`$.readings[{i}]"), raw=blob)
             )
             continue
         why = _check_reading(r, lo, hi)

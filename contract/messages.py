@@ -12,6 +12,9 @@ from contract.readings import AnyReading, Text, TimestampMs
 
 Version = Literal[1]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
+"""A count that every store and every JSON reader keeps exact (InfluxDB and DuckDB store 64-bit
+signed integers; the query side and JavaScript read them as doubles, exact up to 2^53 - 1)."""
 
 
 class Batch(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -48,8 +51,9 @@ class Uplink(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
 
     operator: Text | None = None
     tech: Text | None = None
-    rsrp_dbm: float | None = None
-    sinr_db: float | None = None
+    rsrp_dbm: Annotated[float, msgspec.Meta(ge=-156.0, le=-31.0)] | None = None
+    """3GPP TS 36.133 / 38.133 reporting range, as for a cellular reading (bounds reject NaN/inf)."""
+    sinr_db: Annotated[float, msgspec.Meta(ge=-23.0, le=40.0)] | None = None
 
 
 class Status(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -62,7 +66,9 @@ class Status(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
         state: ``online`` or ``offline``.
         ts: when the status was produced (absent in the Last Will).
         agent_version, config_hash: what runs on the gateway.
-        backlog: readings waiting in the disk buffer; ``dropped``: readings dropped by the buffer cap.
+        backlog: readings waiting in the disk buffer; ``dropped``: readings dropped by the buffer cap
+            (both 0 to 2^53 - 1).
+        uplink: the gateway's own mobile uplink; ``rsrp_dbm`` -156 to -31, ``sinr_db`` -23 to 40.
         config_error: why the last remote config was rejected, if it was.
     """
 
@@ -72,8 +78,8 @@ class Status(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
     ts: TimestampMs | None = None
     agent_version: Text | None = None
     config_hash: Text | None = None
-    backlog: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    dropped: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    backlog: Count | None = None
+    dropped: Count | None = None
     buffer_pct: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
     uplink: Uplink | None = None
     config_error: Annotated[str, msgspec.Meta(max_length=1024)] | None = None

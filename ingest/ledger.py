@@ -3,7 +3,10 @@
 A gateway numbers its batches 0, 1, 2, ... and keeps the number of a batch it re-sends. Seeing
 ``last + 1`` is the normal case; a jump counts the skipped numbers as missing; a number at or
 below the last one is a duplicate when it was seen before, or a late arrival of a batch counted
-missing (which then is no longer missing). The ledger is pure bookkeeping: the service stores
+missing (which then is no longer missing). A number more than :data:`RESTART_WINDOW` ahead of
+or behind the last one is a *restart* of the sequence (a gateway that lost its counter, or a
+faulty or hostile one): it is counted in ``restarts`` and the ledger continues from it, instead
+of counting ~10^18 batches missing. The ledger is pure bookkeeping: the service stores
 snapshots of changed gateways with each write batch and reloads the latest ones at start-up.
 """
 
@@ -12,12 +15,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from ingest.model import LedgerRow
 from storage.duckdb_store import LedgerSnapshot
 
-Outcome = Literal["first", "next", "gap", "duplicate", "late"]
+Outcome = Literal["first", "next", "gap", "duplicate", "late", "restart"]
+
+RESTART_WINDOW: Final = 1_000_000
+"""Largest jump (forwards or back) of a gateway's sequence number still counted as batches
+missing or late; a gateway publishing one batch a second needs 11 days of outage to get there."""
 
 
 @dataclass(slots=True)
@@ -28,6 +35,7 @@ class _Gateway:
     duplicated: int = 0
     late: int = 0
     last_seq: int = -1
+    restarts: int = 0
     seen: set[int] = field(default_factory=set)
     order: deque[int] = field(default_factory=deque)
 
@@ -38,13 +46,17 @@ class LossLedger:
     Args:
         window: how many recent sequence numbers per gateway are remembered to tell a
             duplicate from a late batch.
+        restart_window: a jump of more than this many numbers is a restart of the sequence.
         ingester: this ingester's id, stored with its snapshots. With a shared subscription
             each ingester counts only the batches it received; readers add the ingesters'
             ledgers up (:func:`storage.query.merge_ledger`).
     """
 
-    def __init__(self, window: int = 4096, *, ingester: str = "") -> None:
+    def __init__(
+        self, window: int = 4096, *, ingester: str = "", restart_window: int = RESTART_WINDOW
+    ) -> None:
         self._window = window
+        self._restart_window = restart_window
         self.ingester = ingester
         self._gws: dict[str, _Gateway] = {}
         self._changed: set[str] = set()
@@ -66,6 +78,7 @@ class LossLedger:
                 duplicated=s.duplicated,
                 late=s.late,
                 last_seq=s.last_seq,
+                restarts=s.restarts,
             )
 
     def _remember(self, g: _Gateway, seq: int) -> None:
@@ -84,6 +97,11 @@ class LossLedger:
         outcome: Outcome
         if g.last_seq < 0:
             outcome = "first"
+        elif abs(seq - g.last_seq) > self._restart_window:
+            g.restarts += 1
+            g.seen.clear()
+            g.order.clear()
+            outcome = "restart"
         elif seq == g.last_seq + 1:
             outcome = "next"
         elif seq > g.last_seq:
@@ -121,6 +139,7 @@ class LossLedger:
                     late=g.late,
                     last_seq=g.last_seq,
                     ingester=self.ingester,
+                    restarts=g.restarts,
                 )
             )
         self._changed.clear()
@@ -128,8 +147,15 @@ class LossLedger:
 
     def totals(self) -> dict[str, dict[str, int]]:
         """Counter name → gateway → value (for ``/metrics``)."""
-        out: dict[str, dict[str, int]] = {"received": {}, "missing": {}, "duplicated": {}, "late": {}}
+        out: dict[str, dict[str, int]] = {
+            "received": {},
+            "missing": {},
+            "duplicated": {},
+            "late": {},
+            "restarts": {},
+        }
         for gw, g in self._gws.items():
+            out["restarts"][gw] = g.restarts
             out["received"][gw] = g.received
             out["missing"][gw] = g.missing
             out["duplicated"][gw] = g.duplicated

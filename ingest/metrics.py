@@ -2,7 +2,8 @@
 
 Counters and histograms are plain attributes updated from the event loop (no locks needed);
 :func:`serve_metrics` is a minimal asyncio HTTP server answering ``GET /metrics`` and
-``GET /healthz``.
+``GET /healthz`` (``200 ok``, or ``503 degraded: <reason>`` while a sink error repeats for the
+same batch).
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ class Metrics:
     batches_replayed: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     loop_errors: Counter[str] = field(default_factory=Counter)
+    sink_errors: Counter[str] = field(default_factory=Counter)
+    """Failed sink writes by class: ``unavailable`` (outage, spooled), ``refused`` (content,
+    isolated), ``unexpected`` (a bug, spooled)."""
+    degraded: str = ""
+    """Why ``/healthz`` reports degraded (empty: healthy)."""
     write_latency: Histogram = field(default_factory=Histogram)
     e2e_latency: Histogram = field(default_factory=Histogram)
     gauges: dict[str, Callable[[], float]] = field(default_factory=dict)
@@ -100,6 +106,15 @@ class Metrics:
                 f'{p}_loop_errors_total{{loop="{_label(k)}"}} {v}'
                 for k, v in sorted(self.loop_errors.items())
             ),
+            f"# HELP {p}_sink_errors_total Failed sink writes by class (unavailable, refused, unexpected).",
+            f"# TYPE {p}_sink_errors_total counter",
+            *(
+                f'{p}_sink_errors_total{{class="{_label(k)}"}} {v}'
+                for k, v in sorted(self.sink_errors.items())
+            ),
+            f"# HELP {p}_degraded 1 while a sink error repeats for the same batch (see /healthz).",
+            f"# TYPE {p}_degraded gauge",
+            f"{p}_degraded {int(bool(self.degraded))}",
             f"# HELP {p}_write_seconds Sink write duration per batch.",
             f"# TYPE {p}_write_seconds histogram",
             *self.write_latency.render(f"{p}_write_seconds"),
@@ -127,6 +142,9 @@ async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Serve
             path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
             if path == b"/metrics":
                 status, ctype, body = "200 OK", "text/plain; version=0.0.4", metrics.render().encode()
+            elif path == b"/healthz" and metrics.degraded:
+                status, ctype = "503 Service Unavailable", "text/plain; charset=utf-8"
+                body = f"degraded: {metrics.degraded}\n".encode()
             elif path == b"/healthz":
                 status, ctype, body = "200 OK", "text/plain", b"ok\n"
             else:

@@ -74,6 +74,8 @@ class LedgerRow(msgspec.Struct, kw_only=True, frozen=True, array_like=True):
     ingester: str = ""
     """The ingester that counted (its MQTT client id): with a shared subscription every ingester
     keeps its own ledger over the batches it received, and readers add them up."""
+    restarts: int = 0
+    """Sequence restarts: a number that jumped beyond the ledger's window (forwards or back)."""
 
 
 class WriteBatch(msgspec.Struct, kw_only=True):

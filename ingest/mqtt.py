@@ -31,6 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from contract.limits import MAX_DEAD_LETTER_RAW_BYTES
 from settings.common import BrokerSettings
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
 """How long the broker keeps our session (and queues messages for it) while we are away."""
 _READS_PER_WAKEUP = 256
+PACKET_HEADROOM = 4
+"""MQTT v5: the broker is told a Maximum Packet Size of this many times ``max_payload_bytes``.
+Payloads between the two are received and dead-lettered (the sender learns why); a larger
+packet is discarded by the broker (MQTT v5 section 3.1.2.11.4) and never occupies our memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,9 @@ class Message:
     qos: int
     generation: int
     dup: bool = False
+    oversize_bytes: int = 0
+    """The payload's size when it exceeded the consumer's limit; ``payload`` then holds only
+    its first :data:`contract.limits.MAX_DEAD_LETTER_RAW_BYTES` bytes (for the dead letter)."""
 
 
 def backoff_delays(min_s: float, max_s: float, rng: random.Random | None = None) -> Callable[[int], float]:
@@ -73,6 +81,8 @@ class MqttConsumer:
         filters: topic filters (QoS 1), shared subscriptions allowed with MQTT v5.
         max_unacked: bound on received-but-unacknowledged messages.
         deliver: called in the event loop for every message.
+        max_payload_bytes: larger payloads are delivered cut to their first bytes, with
+            ``oversize_bytes`` set, and never copied (0: no limit).
         delay: reconnect delay by attempt (injectable for tests).
     """
 
@@ -85,11 +95,13 @@ class MqttConsumer:
         max_unacked: int,
         deliver: Callable[[Message], None],
         delay: Callable[[int], float] | None = None,
+        max_payload_bytes: int = 0,
     ) -> None:
         self._broker = broker
         self._filters = filters
         self._max_unacked = max_unacked
         self._deliver = deliver
+        self._max_payload = max_payload_bytes
         self._delay = delay or backoff_delays(broker.reconnect_min_s, broker.reconnect_max_s)
         self._v5 = broker.protocol == "5"
         self._client = mqtt.Client(
@@ -179,16 +191,19 @@ class MqttConsumer:
         if self._v5 and msg.properties is not None:
             ctype = getattr(msg.properties, "ContentType", None)
         self.pending += 1
+        size = len(msg.payload)
+        oversize = size if self._max_payload and size > self._max_payload else 0
         self._deliver(
             Message(
                 topic=msg.topic,
-                payload=bytes(msg.payload),
+                payload=bytes(msg.payload[:MAX_DEAD_LETTER_RAW_BYTES]) if oversize else bytes(msg.payload),
                 received_ms=int(time.time() * 1000),
                 content_type=ctype,
                 mid=msg.mid,
                 qos=msg.qos,
                 generation=self.generation,
                 dup=bool(msg.dup),
+                oversize_bytes=oversize,
             )
         )
         if self.pending >= self._max_unacked:
@@ -309,6 +324,8 @@ class MqttConsumer:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = SESSION_EXPIRY_S
             props.ReceiveMaximum = self._max_unacked
+            if self._max_payload:
+                props.MaximumPacketSize = self._max_payload * PACKET_HEADROOM
         rc = self._client.connect(
             self._broker.host,
             self._broker.port,

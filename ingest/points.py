@@ -200,6 +200,7 @@ def ledger_line(r: LedgerRow) -> str:
             ("duplicated", r.duplicated),
             ("late", r.late),
             ("last_seq", r.last_seq),
+            ("restarts", r.restarts),
         ],
         r.ts_ms * _MS_TO_NS,
     )
@@ -215,7 +216,12 @@ class Encoded:
 
 
 def encode_batch(batch: WriteBatch, *, src: str, now_ns: int, encoder: LineEncoder | None = None) -> Encoded:
-    """Encode a whole batch; readings that cannot be encoded become dead letters (in ``rejected``)."""
+    """Encode a whole batch; readings and statuses that cannot be encoded become dead letters
+    (in ``rejected``).
+
+    Raises:
+        LineProtocolError: a dead-letter or ledger row that line protocol cannot carry.
+    """
     lines_of = (encoder or _default_encoder).lines
     lines: list[str] = []
     rejected: list[DeadLetter] = []
@@ -245,7 +251,21 @@ def encode_batch(batch: WriteBatch, *, src: str, now_ns: int, encoder: LineEncod
     for d in [*batch.dead_letters, *rejected]:
         lines.append(dead_letter_line(d))
     for s in batch.statuses:
-        lines.append(status_line(s))
+        try:
+            lines.append(status_line(s))
+        except LineProtocolError as exc:
+            seq += 1
+            dead = DeadLetter(
+                ts_ns=now_ns + seq,
+                topic=f"{s.park}/{s.gw}",
+                park=s.park,
+                gw=s.gw,
+                reason=f"status not storable in InfluxDB: {exc}",
+                raw=truncate_raw(_json.encode(s.status)),
+                src=src,
+            )
+            rejected.append(dead)
+            lines.append(dead_letter_line(dead))
     for r in batch.ledger:
         lines.append(ledger_line(r))
     return Encoded(lines=lines, readings=readings, rejected=rejected)

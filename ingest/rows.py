@@ -199,6 +199,7 @@ def ledger_table(rows: list[LedgerRow]) -> pa.Table:
             "late": pa.array([r.late for r in rows], type=pa.int64()),
             "last_seq": pa.array([r.last_seq for r in rows], type=pa.int64()),
             "ingester": pa.array([r.ingester or None for r in rows], type=pa.string()),
+            "restarts": pa.array([r.restarts for r in rows], type=pa.int64()),
         }
     )
 

@@ -7,6 +7,10 @@
      └──────────────────────── ack after the write or the spool ◄──────────────────┘  sink down: spool
                                                                      replay: spool ──► sink, in order
 
+A batch that the sink refuses for its content is narrowed down to the rows at fault, which are
+dead-lettered, and the rest is stored (:mod:`ingest.isolate`): it is never spooled or retried.
+A sink error that repeats for the same spooled batch turns ``/healthz`` to ``degraded``.
+
 Shutdown (SIGTERM): stop reading from the broker, process what was received, flush, write or
 spool it, send the acks, disconnect (the persistent session stays), then cancel what is left.
 """
@@ -25,10 +29,12 @@ import msgspec
 
 from contract.codec import decode_batch, decode_message
 from contract.errors import ContractError, TopicError
+from contract.limits import MAX_PAYLOAD_BYTES
 from contract.messages import Status
 from contract.topics import parse_topic, subscription
 from ingest.enrich import CellLocator
 from ingest.errors import RetryableError
+from ingest.isolate import write_isolating
 from ingest.ledger import LossLedger
 from ingest.metrics import Metrics, serve_metrics
 from ingest.model import DeadLetter, Part, StatusRow, WriteBatch, WriteResult
@@ -42,6 +48,8 @@ log = logging.getLogger(__name__)
 
 _WRITE_QUEUE = 2
 """Batches between the processor and the writer: one being written, one or two filling."""
+DEGRADED_AFTER = 3
+"""Failed tries of the same batch after which ``/healthz`` reports ``degraded``."""
 
 
 class UniqueClock:
@@ -103,6 +111,7 @@ class Ingester:
             filters=filters,
             max_unacked=opts.max_unacked,
             deliver=self._inbox.put_nowait,
+            max_payload_bytes=MAX_PAYLOAD_BYTES,
         )
         self._retry_at = 0.0
         self._spooled = asyncio.Event()
@@ -151,6 +160,13 @@ class Ingester:
             return 0
         park, gw = topic.park, topic.gateway
         self.metrics.messages[topic.channel] += 1
+        if msg.oversize_bytes:
+            reason = (
+                f"payload of {msg.oversize_bytes} bytes exceeds the contract's limit of "
+                f"{MAX_PAYLOAD_BYTES} bytes; publish smaller batches"
+            )
+            out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "oversize"))
+            return 0
         if topic.channel == "status":
             try:
                 status = decode_message(msg.payload, Status, content_type=msg.content_type)
@@ -290,6 +306,27 @@ class Ingester:
             self._spooled.set()
             return
 
+    async def _store(self, batch: WriteBatch) -> WriteResult:
+        """Write with poison isolation; raise ``RetryableError`` when the sink is unavailable."""
+        iso = await write_isolating(self.sink, batch, src=self.src, clock=self._clock)
+        if iso.writes > 1:
+            self.metrics.sink_errors["refused"] += 1
+            log.warning(
+                "the sink refused a batch for its content: %d row(s) dead-lettered (%s), the rest "
+                "stored, in %d writes",
+                len(iso.poison),
+                "; ".join(d.reason for d in iso.poison[:3])[:500],
+                iso.writes,
+            )
+        if iso.lost:
+            self.metrics.dead_letters["lost"] += len(iso.lost)
+            log.error("the sink refused %d row(s) and their dead letters: %s", len(iso.lost), iso.lost[:3])
+        return WriteResult(readings=iso.result.readings, rejected=[*iso.result.rejected, *iso.poison])
+
+    def _failed_again(self, tries: int, why: str) -> None:
+        if tries >= DEGRADED_AFTER:
+            self.metrics.degraded = f"the sink failed {tries} times in a row on the same batch: {why}"[:500]
+
     def _sink_down(self, exc: RetryableError, attempt: int) -> None:
         wait = exc.retry_after_s if exc.retry_after_s is not None else self._delay(attempt)
         self._retry_at = time.monotonic() + wait
@@ -299,10 +336,12 @@ class Ingester:
         if time.monotonic() >= self._retry_at:
             started = time.monotonic()
             try:
-                result = await self.sink.write(batch)
+                result = await self._store(batch)
             except RetryableError as exc:
+                self.metrics.sink_errors["unavailable"] += 1
                 self._sink_down(exc, 0)
             except Exception:  # supervised: a sink bug must not lose the batch
+                self.metrics.sink_errors["unexpected"] += 1
                 self.metrics.loop_errors["write"] += 1
                 log.exception("sink write failed unexpectedly; spooling the batch")
                 self._retry_at = time.monotonic() + self._delay(0)
@@ -354,21 +393,26 @@ class Ingester:
                 batch.parts = [msgspec.structs.replace(p, replay=True) for p in batch.parts]
                 started = time.monotonic()
                 try:
-                    result = await self.sink.write(batch)
+                    result = await self._store(batch)
                 except RetryableError as exc:
                     attempt += 1
+                    self.metrics.sink_errors["unavailable"] += 1
+                    self._failed_again(attempt, f"sink unavailable: {exc}")
                     self._sink_down(exc, attempt)
                     continue
-                except Exception:  # supervised: keep the batch spooled and retry later
+                except Exception as exc:  # supervised: keep the batch spooled and retry later
+                    self.metrics.sink_errors["unexpected"] += 1
                     self.metrics.loop_errors["replay"] += 1
                     log.exception("replaying a spooled batch failed unexpectedly")
                     attempt += 1
+                    self._failed_again(attempt, f"unexpected sink error: {exc!r}")
                     self._retry_at = time.monotonic() + self._delay(attempt)
                     continue
                 await asyncio.to_thread(self.spool.commit, tx)
                 if attempt:
                     log.info("sink is back; replaying %d spooled batch(es)", self.spool.depth)
                 attempt = 0
+                self.metrics.degraded = ""
                 self._retry_at = 0.0
                 self._written(batch, result, started)
                 self.metrics.batches_replayed += 1

@@ -41,9 +41,11 @@ LEDGER_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("late", "BIGINT"),
     ("last_seq", "BIGINT"),
     ("ingester", "VARCHAR"),
+    ("restarts", "BIGINT"),
 )
 """Cumulative loss-ledger counters per gateway and ingester, one snapshot row per flush (NULL
-ingester: written by a version that did not record it)."""
+ingester: written by a version that did not record it; NULL restarts: by a version that did not
+count sequence restarts)."""
 
 DEAD_LETTER_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("ts", "TIMESTAMP"),

@@ -40,6 +40,11 @@ class StoreError(Exception):
     """The DuckDB file cannot be opened or written (locked by another process, disk full, ...)."""
 
 
+class StoreDataError(StoreError):
+    """DuckDB refused the appended data itself (a value it cannot convert or store): writing the
+    same data again fails again, whatever the state of the file."""
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerSnapshot:
     """The latest stored loss-ledger counters of one gateway."""
@@ -53,6 +58,8 @@ class LedgerSnapshot:
     last_seq: int
     ingester: str | None = None
     """Who counted (None: a snapshot from a version that did not record it)."""
+    restarts: int = 0
+    """Sequence restarts seen: jumps beyond the ledger's window (see :mod:`ingest.ledger`)."""
 
 
 class DuckStore:
@@ -109,6 +116,8 @@ class DuckStore:
             # The transaction may already be gone; the original error is what matters.
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
+            if isinstance(exc, duckdb.DataError | duckdb.IntegrityError):
+                raise StoreDataError(f"DuckDB refused the data: {exc}") from exc
             raise StoreError(f"DuckDB append failed: {exc}") from exc
         return inserted
 
@@ -167,7 +176,8 @@ class DuckStore:
         """The most recent loss-ledger snapshot of every gateway and ingester."""
         rows = self._con.execute(
             f"""
-            SELECT park, gw, received, missing, duplicated, late, last_seq, ingester FROM {LOSS_LEDGER}
+            SELECT park, gw, received, missing, duplicated, late, last_seq, ingester,
+                coalesce(restarts, 0) FROM {LOSS_LEDGER}
             QUALIFY row_number() OVER (
                 PARTITION BY gw, ingester ORDER BY ts DESC, received + duplicated + late DESC) = 1
             """

@@ -233,6 +233,7 @@ class LedgerRows(_Table):
     duplicated: npt.NDArray[np.float64] = field(default_factory=_f64)
     late: npt.NDArray[np.float64] = field(default_factory=_f64)
     last_seq: npt.NDArray[np.float64] = field(default_factory=_f64)
+    restarts: npt.NDArray[np.float64] = field(default_factory=_f64)
 
 
 def merge_ledger(rows: Sequence[Mapping[str, Any]]) -> LedgerRows:
@@ -246,7 +247,8 @@ def merge_ledger(rows: Sequence[Mapping[str, Any]]) -> LedgerRows:
     first to the highest last number less everything received (never below 0). A batch
     redelivered to a different ingester counts as received twice there, not as duplicated.
     A snapshot that names no ingester (written by an older version) counts only while the
-    gateway has no snapshot that names one.
+    gateway has no snapshot that names one. Sequence restarts add up; once a gateway's sequence
+    restarted, the span no longer measures what was sent, and missing is the ingesters' sum.
     """
     by_gw: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for r in rows:
@@ -262,8 +264,9 @@ def merge_ledger(rows: Sequence[Mapping[str, Any]]) -> LedgerRows:
 
         received = sum(num(s, "received") for s in snaps)
         last_seq = max(num(s, "last_seq") if s.get("last_seq") is not None else -1 for s in snaps)
-        if len(snaps) == 1:
-            missing = num(snaps[0], "missing")
+        restarts = sum(num(s, "restarts") for s in snaps)
+        if len(snaps) == 1 or restarts:
+            missing = sum(num(s, "missing") for s in snaps)
         else:
             first = min(num(s, "last_seq") + 1 - num(s, "received") - num(s, "missing") for s in snaps)
             missing = max(0, last_seq - first + 1 - received)
@@ -277,6 +280,7 @@ def merge_ledger(rows: Sequence[Mapping[str, Any]]) -> LedgerRows:
                 "duplicated": sum(num(s, "duplicated") for s in snaps),
                 "late": sum(num(s, "late") for s in snaps),
                 "last_seq": last_seq,
+                "restarts": restarts,
             }
         )
     result: LedgerRows = LedgerRows.from_rows(out)

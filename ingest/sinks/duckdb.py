@@ -11,11 +11,11 @@ from typing import TypeVar
 
 import pyarrow as pa
 
-from ingest.errors import ConfigError, RetryableError
+from ingest.errors import ConfigError, PermanentError, RetryableError
 from ingest.model import WriteBatch, WriteResult
 from ingest.rows import batch_tables
 from settings.ingest import DuckdbSinkSettings, SinkSettings
-from storage.duckdb_store import DuckStore, LedgerSnapshot, StoreError
+from storage.duckdb_store import DuckStore, LedgerSnapshot, StoreDataError, StoreError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,15 +69,27 @@ class DuckdbSink:
                         deleted,
                         self._settings.retention_days,
                     )
+        except StoreDataError as exc:
+            raise PermanentError(str(exc)) from exc
         except StoreError as exc:
             raise RetryableError(str(exc)) from exc
 
     async def write(self, batch: WriteBatch) -> WriteResult:
+        """Append ``batch`` in one transaction.
+
+        Raises:
+            PermanentError: a value of the batch that Arrow or DuckDB cannot store (nothing is
+                stored; the caller narrows the batch down to it).
+            RetryableError: the file cannot be written now.
+        """
         # Build the Arrow tables here, in the event loop: it is Python work that holds the GIL
         # anyway, and doing it in the worker thread made the two threads convoy on the GIL
         # (the worker releases and retakes it at every Arrow/DuckDB call). The worker thread
         # then runs DuckDB only, which releases the GIL while it executes.
-        tables = batch_tables(batch)
+        try:
+            tables = batch_tables(batch)
+        except (OverflowError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise PermanentError(f"not storable in DuckDB: {exc}") from exc
         await self._run(lambda: self._write_sync(tables))
         return WriteResult(readings=batch.reading_count())
 

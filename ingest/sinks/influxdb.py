@@ -4,7 +4,9 @@ Status handling follows Telegraf's InfluxDB output: a 413 splits the body in hal
 (parse error, field type conflict, partial write) keeps the valid points (InfluxDB already wrote
 them) and the body is bisected, rewriting the halves (idempotent) until the refused points are
 isolated and stored as dead letters; 429/5xx and connection errors raise
-:class:`ingest.errors.RetryableError` carrying ``Retry-After`` so the batch is spooled.
+:class:`ingest.errors.RetryableError` carrying ``Retry-After`` so the batch is spooled. A row that
+line protocol cannot carry at all: a reading or status becomes a dead letter at encoding; any
+other row raises :class:`ingest.errors.PermanentError` before anything is posted.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 
 import httpx
 
-from ingest.errors import ConfigError, RetryableError
+from ingest.errors import ConfigError, PermanentError, RetryableError
 from ingest.model import DeadLetter, WriteBatch, WriteResult
 from ingest.points import dead_letter_line, encode_batch, truncate_raw
 from settings.ingest import InfluxSinkSettings, SinkSettings
@@ -30,6 +32,7 @@ from storage.influx_http import (
     InfluxRetryableError,
     InfluxTooLargeError,
 )
+from storage.lineprotocol import LineProtocolError
 from storage.schema import LOSS_LEDGER
 
 log = logging.getLogger(__name__)
@@ -89,7 +92,8 @@ class InfluxSink:
             rp = f"{_quote_ident(self._s.retention_policy)}." if self._s.retention_policy else ""
             results = await self._http.query(
                 "SELECT last(received) AS received, last(missing) AS missing, last(duplicated) AS duplicated,"
-                f" last(late) AS late, last(last_seq) AS last_seq FROM {rp}{LOSS_LEDGER} GROUP BY gw, park, ingester",
+                f" last(late) AS late, last(last_seq) AS last_seq, last(restarts) AS restarts"
+                f" FROM {rp}{LOSS_LEDGER} GROUP BY gw, park, ingester",
                 database=self._s.database,
                 method="GET",
             )
@@ -114,6 +118,7 @@ class InfluxSink:
                     late=int(row["late"] or 0),
                     last_seq=int(row["last_seq"] if row["last_seq"] is not None else -1),
                     ingester=tags.get("ingester") or None,
+                    restarts=int(row.get("restarts") or 0),
                 )
             )
         return out
@@ -160,7 +165,11 @@ class InfluxSink:
         )
 
     async def write(self, batch: WriteBatch) -> WriteResult:
-        enc = encode_batch(batch, src=self._src, now_ns=self._now_ns())
+        try:
+            enc = encode_batch(batch, src=self._src, now_ns=self._now_ns())
+        except LineProtocolError as exc:
+            # Nothing was posted yet: the caller narrows the batch down to the row at fault.
+            raise PermanentError(f"not storable in InfluxDB: {exc}") from exc
         self._last_ns += len(enc.rejected)
         refused: list[DeadLetter] = []
         step = self._s.max_lines_per_write

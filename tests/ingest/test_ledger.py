@@ -124,3 +124,52 @@ def test_an_ingester_resumes_its_own_snapshot_or_an_unnamed_one() -> None:
     assert totals == {"g": 10, "h": 3}  # its own for g (not b's, not the unnamed one), the unnamed one for h
     rows = {r.gw: r for r in (a.observe("p", "g", 10), a.observe("p", "h", 3)) and a.drain(5)}
     assert rows["g"].ingester == "a" and rows["g"].received == 11
+
+
+@pytest.mark.parametrize(
+    ("seqs", "expected"),
+    [
+        # received, missing, duplicated, late, restarts, last_seq
+        ([0, 1, 2**63 - 1, 3, 4], (5, 0, 0, 0, 2, 4)),
+        ([2**63 - 1, 0, 1, 2], (4, 0, 0, 0, 1, 2)),
+        ([5_000_000, 5_000_001, 0, 1], (4, 0, 0, 0, 1, 1)),
+        ([0, 1_000_001, 1_000_002], (3, 0, 0, 0, 1, 1_000_002)),
+        ([0, 1_000_000], (2, 999_999, 0, 0, 0, 1_000_000)),
+    ],
+)
+def test_jump_beyond_the_window_is_a_restart(seqs: list[int], expected: tuple[int, ...]) -> None:
+    ledger = LossLedger()
+    outcomes = [ledger.observe("p", "g", s) for s in seqs]
+    t = ledger.totals()
+    (row,) = ledger.drain(1)
+    got = (t["received"]["g"], t["missing"]["g"], t["duplicated"]["g"], t["late"]["g"], t["restarts"]["g"])
+    assert (*got, row.last_seq) == expected
+    assert row.restarts == expected[4]
+    assert outcomes.count("restart") == expected[4]
+
+
+def test_restarts_survive_a_reload() -> None:
+    ledger = LossLedger(ingester="i")
+    for s in (0, 2**62, 2**62 + 1):
+        ledger.observe("p", "g", s)
+    (row,) = ledger.drain(1)
+    again = LossLedger(ingester="i")
+    again.load([LedgerSnapshot(**{k: v for k, v in msgspec.structs.asdict(row).items() if k != "ts_ms"})])
+    assert again.observe("p", "g", 2**62 + 2) == "next"
+    assert again.observe("p", "g", 7) == "restart"
+    assert again.totals()["restarts"]["g"] == 2
+    assert again.totals()["missing"]["g"] == 0
+
+
+def test_merge_ledger_adds_restarts_and_keeps_missing_sane() -> None:
+    rows = [
+        {"ts_ms": 1, "park": "p", "gw": "g", "received": 10, "missing": 1, "duplicated": 0, "late": 0,
+         "last_seq": 12, "ingester": "a", "restarts": 1},
+        {"ts_ms": 2, "park": "p", "gw": "g", "received": 5, "missing": 2, "duplicated": 0, "late": 0,
+         "last_seq": 2**63 - 1, "ingester": "b", "restarts": 0},
+        {"ts_ms": 2, "park": "p", "gw": "h", "received": 5, "missing": 0, "duplicated": 0, "late": 0,
+         "last_seq": 4, "ingester": "a"},
+    ]  # fmt: skip
+    merged = {r["gw"]: r for r in merge_ledger(rows).rows()}
+    assert (merged["g"]["restarts"], merged["g"]["missing"], merged["g"]["received"]) == (1, 3, 15)
+    assert (merged["h"]["restarts"], merged["h"]["missing"]) == (0, 0)

@@ -104,3 +104,61 @@ def test_a_file_written_by_an_older_version_gains_the_new_columns(tmp_path: Path
     rows = store.sql("SELECT rsrp_dbm, no_service FROM cellular ORDER BY ts")
     store.close()
     assert rows == [(-95.0, None), (None, True)]
+
+
+def test_a_ledger_without_restarts_gains_the_column_and_reloads_as_zero(tmp_path: Path) -> None:
+    import duckdb
+
+    from storage.duckdb_schema import table_columns
+
+    path = tmp_path / "old.duckdb"
+    old_cols = [(c, t) for c, t in table_columns()["loss_ledger"] if c != "restarts"]
+    con = duckdb.connect(str(path))
+    con.execute(f"CREATE TABLE loss_ledger ({', '.join(f'{c} {t}' for c, t in old_cols)})")
+    con.execute(
+        "INSERT INTO loss_ledger VALUES (TIMESTAMP '2026-11-01 00:00:00', 'p', 'g', 3, 0, 0, 0, 2, 'ing-1')"
+    )
+    con.close()
+    store = DuckStore(str(path))
+    assert store.latest_ledger() == [
+        LedgerSnapshot(
+            park="p", gw="g", received=3, missing=0, duplicated=0, late=0, last_seq=2, ingester="ing-1"
+        )
+    ]
+    now = int(time.time() * 1000)
+    row = pa.table(
+        {
+            "ts": pa.array([now], type=pa.timestamp("ms")),
+            "park": ["p"],
+            "gw": ["g"],
+            "received": [4],
+            "missing": [0],
+            "duplicated": [0],
+            "late": [0],
+            "last_seq": [7],
+            "ingester": ["ing-1"],
+            "restarts": [1],
+        }
+    )
+    store.append([("loss_ledger", row, False)])
+    (snap,) = store.latest_ledger()
+    store.close()
+    assert (snap.last_seq, snap.restarts) == (7, 1)
+
+
+def test_a_value_duckdb_cannot_convert_is_a_data_error(tmp_path: Path) -> None:
+    from storage.duckdb_store import StoreDataError
+
+    store = DuckStore(str(tmp_path / "s.duckdb"))
+    bad = pa.table(
+        {
+            "ts": pa.array([0], type=pa.timestamp("ms")),
+            "park": ["p"],
+            "gw": ["g"],
+            "backlog": pa.array([2**64 - 1], type=pa.uint64()),
+        }
+    )
+    with pytest.raises(StoreDataError, match="refused the data"):
+        store.append([("gateway_status", bad, False)])
+    assert store.count("gateway_status") == 0
+    store.close()
