@@ -108,6 +108,7 @@ def build(ctx: Context) -> APIRouter:
             [(g.park, g.gw) for g in registry.gateways(p.parks)],
             topic_root=prov.topic_root,
             ingest_username=prov.ingest_username if p.all_parks else "",
+            services=[user for user, _ in registry.services()] if p.all_parks else (),
         )
         return PlainTextResponse(text)
 

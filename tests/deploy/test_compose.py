@@ -104,10 +104,14 @@ def test_long_running_services_have_healthchecks() -> None:
 
 def test_two_ingesters_share_a_subscription_with_their_own_sessions() -> None:
     client_ids = set()
+    accounts = _fake_env("broker-auth")["MQTT_INGEST_ACCOUNTS"].split()
     for name in INGESTERS:
         env = _fake_env(name)
-        client_ids.add(env["PARKWATCH_INGEST__CLIENT_ID"])
         settings = load_settings(IngestSettings, ROOT / "deploy" / "parkwatch" / "ingest.toml", env=env)
+        # The broker replaces client ids with usernames: each ingester's id is its own account.
+        assert settings.client_id == settings.broker.username
+        assert settings.broker.username in accounts, "broker-auth must register every ingester's account"
+        client_ids.add(settings.client_id)
         assert settings.ingest.share_group == "ingest"
         assert settings.broker.protocol == "5"
         assert isinstance(settings.sink, InfluxSinkSettings)
@@ -118,6 +122,9 @@ def test_two_ingesters_share_a_subscription_with_their_own_sessions() -> None:
         spool = [v for v in SERVICES[name]["volumes"] if v.endswith(":/var/lib/parkwatch/spool")]
         assert len(spool) == 1, "each ingester needs its own spool volume"
     assert len(client_ids) == len(INGESTERS)
+    # The healthcheck's login (the base account) is nobody's session.
+    api = tomllib.loads((ROOT / "deploy" / "parkwatch" / "api.toml").read_text())
+    assert api["provisioning"]["ingest_username"] not in client_ids
     spools = {v for n in INGESTERS for v in SERVICES[n]["volumes"] if "spool" in v}
     assert len(spools) == len(INGESTERS)
 
