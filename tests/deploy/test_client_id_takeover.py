@@ -202,3 +202,52 @@ async def test_nobody_wipes_the_ingesters_session_while_it_is_down(
     assert _stored_of(db, "gw-b", kinds) == 3
     queued_readings = sum(len(b.readings) for b in batches)
     assert _stored_of(db, "gw-a", kinds) == (queued_readings if _bound(request) else 0)
+
+
+def test_the_doctor_leaves_a_stopped_agents_queued_commands(broker: Broker) -> None:
+    """On the deploy broker the doctor gets the agent's client id: it must neither wipe nor drain it."""
+    from edge_agent.doctor import check_mqtt
+    from settings.edge import EdgeSettings
+
+    agent_id = f"{PARK}/gw-a"
+    settings = settings_from_dict(
+        EdgeSettings,
+        {
+            "agent": {"park": PARK, "gateway": "gw-a", "session_expiry_s": SESSION_S},
+            "broker": {
+                "host": broker.server.host,
+                "port": broker.server.port,
+                "username": agent_id,
+                "password": broker.passwords["gw-a"],
+                "topic_root": broker.root,
+            },
+        },
+    )
+    assert settings.client_id == agent_id, "the agent's client id is its username"
+    agent = _connected(
+        Client(broker, agent_id, client_id=agent_id, clean_start=False, session_expiry_s=SESSION_S)
+    )
+    assert not agent.subscribe(_down(broker, "gw-a")).is_failure
+    agent.close()
+    ingest = _connected(Client(broker, INGEST_USER))
+    try:
+        queued = [b"cmd-1", b"cmd-2"]
+        for payload in queued:
+            assert not ingest.publish(_down(broker, "gw-a"), payload).is_failure
+        checks = check_mqtt(settings)
+        assert [(c.name, c.result) for c in checks] == [
+            ("credentials", "pass"),
+            ("acl publish", "pass"),
+            ("acl subscribe", "pass"),
+        ]
+        back = _connected(
+            Client(broker, agent_id, client_id=agent_id, clean_start=False, session_expiry_s=SESSION_S)
+        )
+        try:
+            assert back.session_present
+            assert not ingest.publish(_down(broker, "gw-a"), b"sentinel").is_failure
+            assert back.payloads_until(b"sentinel") == [*queued, b"sentinel"]
+        finally:
+            back.close()
+    finally:
+        ingest.close()
