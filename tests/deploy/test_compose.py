@@ -245,3 +245,35 @@ def test_published_host_ports_are_distinct() -> None:
     assert len(ports) == len(set(ports)), ports
     influx = SERVICES["influxdb"]["ports"]
     assert all(p.startswith("127.0.0.1:") for p in influx), "InfluxDB must not be exposed beyond the host"
+
+
+def test_broker_auth_refuses_an_ingest_account_outside_the_naming_scheme(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "broker_auth", ROOT / "deploy" / "mosquitto" / "broker_auth.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.ingest_account_names(
+        "parkwatch-ingest", {"MQTT_INGEST_ACCOUNTS": "parkwatch-ingest-1, parkwatch-ingest-2"}
+    ) == [
+        "parkwatch-ingest",
+        "parkwatch-ingest-1",
+        "parkwatch-ingest-2",
+    ]
+    # A gateway's name, another prefix or a passwd-file separator never becomes an ingester account.
+    for bad in ("p1/gw-a", "ingest-1", "parkwatch-ingest-", "parkwatch-ingest-1:x"):
+        with pytest.raises(SystemExit, match="MQTT_INGEST_ACCOUNTS"):
+            module.ingest_account_names("parkwatch-ingest", {"MQTT_INGEST_ACCOUNTS": bad})
+    config = tmp_path / "api.toml"
+    config.write_text(f'[api]\nregistry_path = "{tmp_path}/r.sqlite"\n')
+    monkeypatch.setenv("PARKWATCH_CONFIG", str(config))
+    monkeypatch.setenv("MQTT_INGEST_PASSWORD", "x" * 20)
+    monkeypatch.setenv("MQTT_INGEST_ACCOUNTS", "other-1")
+    with pytest.raises(SystemExit, match="parkwatch-ingest-<n>"):
+        module.main(["--out-dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
