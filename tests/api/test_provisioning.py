@@ -62,6 +62,8 @@ def test_register_rotate_and_duplicate(client: TestClient) -> None:
     cfg = settings_from_dict(EdgeSettings, tomllib.loads(body["edge_config"]), where="edge_config")
     assert (cfg.agent.park, cfg.agent.gateway) == ("p1", "gw-reg")
     assert (cfg.broker.username, cfg.broker.password) == ("p1/gw-reg", body["mqtt"]["password"])
+    # The deploy broker makes the username the client id; the agent uses the same id itself.
+    assert cfg.client_id == "p1/gw-reg"
     passwd = client.get("/api/v1/provisioning/mosquitto/passwd", headers=ADMIN).text
     line = next(x for x in passwd.splitlines() if x.startswith("p1/gw-reg:"))
     assert verify_password(body["mqtt"]["password"], line.split(":", 1)[1])
