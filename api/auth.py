@@ -3,6 +3,11 @@
 A key is ``pwk_`` + 43 URL-safe base64 characters (32 random bytes). The server keeps
 ``sha256(key)`` and compares digests in constant time. Roles: viewer < planner < engineer < admin.
 A key limited to parks never sees another park's data: every query is scoped to its parks.
+
+Admin actions are scoped the same way. A park-limited admin manages only what lies inside its
+parks: it may create keys whose parks are a non-empty subset of its own (never an all-parks key),
+list only such keys, and read the broker entries of its parks' gateways only. Keys for all parks
+and the broker's service accounts (the ingesters) are managed by an all-parks admin alone.
 """
 
 from __future__ import annotations
@@ -54,6 +59,52 @@ class Principal:
 
     def may_see(self, park: str) -> bool:
         return self.parks is None or park in self.parks
+
+    @property
+    def all_parks(self) -> bool:
+        """Whether this key is not limited to some parks."""
+        return self.parks is None
+
+    def covers(self, parks: Iterable[str]) -> bool:
+        """Whether a key limited to ``parks`` (empty: all parks) lies within this key's parks."""
+        wanted = frozenset(parks)
+        if self.parks is None:
+            return True
+        return bool(wanted) and wanted <= self.parks
+
+    def require_all_parks(self, action: str) -> None:
+        """Raise :class:`Forbidden` unless this key may act on every park (``action`` names it)."""
+        if self.parks is not None:
+            raise Forbidden(
+                f"only an admin key for all parks may {action}; the key {self.name!r} is limited to "
+                f"{', '.join(sorted(self.parks))}: ask an all-parks admin"
+            )
+
+    def require_grant(self, role: Role, parks: Iterable[str]) -> None:
+        """Raise :class:`Forbidden` unless this key may create a key with ``role`` and ``parks``.
+
+        A new key's role is at most this key's role and its parks lie within this key's parks;
+        an empty ``parks`` (all parks) needs an all-parks key.
+        """
+        if ROLE_RANK[role] > ROLE_RANK[self.role]:
+            raise Forbidden(
+                f"the key {self.name!r} ({self.role!r}) may not create a key with the higher role {role!r}"
+            )
+        wanted = frozenset(parks)
+        if self.parks is None:
+            return
+        mine = ", ".join(sorted(self.parks))
+        if not wanted:
+            raise Forbidden(
+                f"the key {self.name!r} is limited to {mine} and may not create a key for all parks: "
+                f"list the parks of the new key (a subset of {mine})"
+            )
+        outside = sorted(wanted - self.parks)
+        if outside:
+            raise Forbidden(
+                f"the key {self.name!r} may not create a key for park(s) {', '.join(outside)}: "
+                f"it is limited to {mine}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -88,6 +88,7 @@ def _mosquitto_files(args: argparse.Namespace) -> int:
             [(g.park, g.gw) for g in reg.gateways()],
             topic_root=prov.topic_root,
             ingest_username=prov.ingest_username,
+            services=[user for user, _ in reg.services()],
         )
     )
     reg.close()

@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -131,10 +132,11 @@ class Registry:
             row = self._db.execute("SELECT * FROM gateways WHERE park = ? AND gw = ?", (park, gw)).fetchone()
         return None if row is None else _gateway(row)
 
-    def gateways(self) -> list[GatewayRecord]:
+    def gateways(self, parks: Collection[str] | None = None) -> list[GatewayRecord]:
+        """Registered gateways, of ``parks`` only when given (``None``: every park)."""
         with self._lock:
             rows = self._db.execute("SELECT * FROM gateways ORDER BY park, gw").fetchall()
-        return [_gateway(r) for r in rows]
+        return [g for g in map(_gateway, rows) if parks is None or g.park in parks]
 
     # -- service accounts ---------------------------------------------------------------------
 

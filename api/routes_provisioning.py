@@ -86,33 +86,39 @@ def build(ctx: Context) -> APIRouter:
         "/provisioning/mosquitto/passwd",
         tags=["provisioning"],
         response_class=PlainTextResponse,
-        summary="Mosquitto password file of every provisioned account.",
+        summary="Mosquitto password file of the provisioned accounts the key may manage.",
     )
     def mosquitto_passwd(p: Admin) -> PlainTextResponse:
-        entries = [(g.username, g.password_hash) for g in registry.gateways()] + registry.services()
+        # A park-limited admin gets its parks' gateways only: never another park's hashes nor
+        # the service accounts', which give access to every park.
+        entries = [(g.username, g.password_hash) for g in registry.gateways(p.parks)]
+        if p.all_parks:
+            entries += registry.services()
         return PlainTextResponse(mosquitto.password_file(entries))
 
     @v1.get(
         "/provisioning/mosquitto/acl",
         tags=["provisioning"],
         response_class=PlainTextResponse,
-        summary="Mosquitto ACL file: each gateway on its own topics.",
+        summary="Mosquitto ACL file: each gateway (of the key's parks) on its own topics.",
     )
     def mosquitto_acl(p: Admin) -> PlainTextResponse:
         prov = settings.provisioning
         text = mosquitto.acl_file(
-            [(g.park, g.gw) for g in registry.gateways()],
+            [(g.park, g.gw) for g in registry.gateways(p.parks)],
             topic_root=prov.topic_root,
-            ingest_username=prov.ingest_username,
+            ingest_username=prov.ingest_username if p.all_parks else "",
+            services=[user for user, _ in registry.services()] if p.all_parks else (),
         )
         return PlainTextResponse(text)
 
     @v1.post(
         "/provisioning/services/{username}",
         tags=["provisioning"],
-        summary="Create or reset a service account (e.g. the ingester); returns its password once.",
+        summary="Create or reset a service account (e.g. an ingester; all-parks admins only); returns its password once.",
     )
     def service_account(p: Admin, username: UserPath) -> dict[str, Any]:
+        p.require_all_parks("manage the broker's service accounts")
         password = mosquitto.new_password()
         registry.set_service(
             username=username,
@@ -124,20 +130,21 @@ def build(ctx: Context) -> APIRouter:
 
     @v1.post("/keys", tags=["admin"], status_code=201, summary="Create an API key; returns it once.")
     def create_key(p: Admin, body: KeyIn) -> dict[str, Any]:
-        key = new_key()
         parks = body.checked_parks()
+        p.require_grant(body.role, parks)
+        key = new_key()
         registry.add_key(sha256=key_hash(key), name=body.name, role=body.role, parks=parks)
         invalidate_keys()
         return {"name": body.name, "role": body.role, "parks": list(parks), "key": key}
 
     @v1.get("/keys", tags=["admin"], summary="API keys (names, roles, parks; never the keys).")
     def list_keys(p: Admin) -> dict[str, Any]:
+        # A park-limited admin sees only the keys it could have created: those within its parks.
         items = [
-            {"name": k.name, "role": k.role, "parks": list(k.parks), "source": "registry"}
-            for k in registry.api_keys()
-        ]
-        items += [
-            {"name": k.name, "role": k.role, "parks": list(k.parks), "source": "config"} for k in config_keys
+            {"name": k.name, "role": k.role, "parks": list(k.parks), "source": source}
+            for source, keys in (("registry", registry.api_keys()), ("config", config_keys))
+            for k in keys
+            if p.covers(k.parks)
         ]
         return {"items": items}
 

@@ -16,6 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from contract.codec import encode
@@ -23,6 +26,7 @@ from contract.messages import Status
 from edge_agent.collectors import build_collectors
 from edge_agent.errors import DeviceError
 from edge_agent.mqtt_client import connect_properties, make_client, tcp_reachable
+from settings.common import BrokerSettings
 from settings.edge import EdgeSettings
 from settings.errors import ConfigError
 from settings.loader import load_settings
@@ -157,9 +161,19 @@ _AUTH_FIX = (
 def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
     """Connect with the credentials, publish a test status, subscribe to the config topic."""
     b = s.broker
-    client = make_client(b, client_id=f"{s.client_id}-doctor", clean=True)
+    # A broker that ties client ids to usernames (the deploy Mosquitto) gives the doctor the
+    # agent's own id and session. So start without wiping a session (a stopped agent's queued
+    # commands) and acknowledge nothing: every queued message stays for the agent. A session
+    # the doctor created itself is removed when it leaves.
+    client = make_client(b, client_id=f"{s.client_id}-doctor", clean=False)
+    client.manual_ack_set(True)
     state: dict[str, Any] = {}
-    client.on_connect = lambda c, u, flags, rc, props: state.setdefault("connack", rc)
+
+    def on_connect(c: Any, u: Any, flags: Any, rc: ReasonCode, props: Any) -> None:
+        state.setdefault("session_present", bool(flags.session_present))
+        state.setdefault("connack", rc)
+
+    client.on_connect = on_connect
     client.on_publish = lambda c, u, mid, rc, props: state.setdefault("puback", rc)
     client.on_subscribe = lambda c, u, mid, rcs, props: state.setdefault("suback", rcs)
     client.on_disconnect = lambda c, u, flags, rc, props: state.setdefault("disconnect", rc)
@@ -171,7 +185,13 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
         return state.get(key)
 
     try:
-        client.connect(b.host, b.port, keepalive=b.keepalive_s, properties=connect_properties(b, 0))
+        client.connect(
+            b.host,
+            b.port,
+            keepalive=b.keepalive_s,
+            clean_start=False if b.protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=connect_properties(b, s.agent.session_expiry_s),
+        )
     except (OSError, ValueError) as exc:
         return [Check("credentials", "skip", f"no MQTT session: {exc}", "fix the broker check first")]
     connack: ReasonCode | None = pump("connack")
@@ -248,8 +268,19 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
                 f"subscription to {config_topic} accepted (brokers may still filter deliveries)",
             )
         )
-    client.disconnect()
+    _leave(client, b, created_session=not state.get("session_present", True))
     return checks
+
+
+def _leave(client: mqtt.Client, b: BrokerSettings, *, created_session: bool) -> None:
+    """Disconnect; on MQTT 5 a session the doctor created ends with it (expiry 0)."""
+    if created_session and b.protocol == "5":
+        props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 0
+        client.disconnect(properties=props)
+    else:
+        client.disconnect()
+    client.loop(timeout=0.1)
 
 
 async def check_devices(s: EdgeSettings, timeout_s: float = 10.0) -> list[Check]:

@@ -69,7 +69,7 @@ def render(v: InitValues) -> str:
         f"host = {_q(v.broker_host)}",
         f"port = {v.broker_port}",
         f'protocol = "{v.protocol}"                     # "5" or "3.1.1"',
-        f"username = {_q(v.username)}       # per-gateway credentials (empty: anonymous)",
+        f"username = {_q(v.username)}       # per-gateway credentials (empty: anonymous); also the client id",
         f"password = {_q(v.password)}",
         f"topic_root = {_q(v.topic_root)}",
     ]

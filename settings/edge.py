@@ -277,8 +277,12 @@ class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
 
     @property
     def client_id(self) -> str:
-        """The MQTT client id: ``[broker] client_id`` or ``pw-edge-<gateway>``."""
-        return self.broker.client_id or f"pw-edge-{self.agent.gateway}"
+        """The MQTT client id: ``[broker] client_id``, else the username, else ``pw-edge-<gateway>``.
+
+        The username (``<park>/<gw>``) is the id the deploy broker gives a gateway whatever it
+        sends (``use_username_as_clientid``), so the agent's logs name the session it really has.
+        """
+        return self.broker.client_id or self.broker.username or f"pw-edge-{self.agent.gateway}"
 
     @property
     def buffer_path(self) -> str:

@@ -84,7 +84,8 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
 
     Attributes:
         client_id: fixed MQTT client id (the persistent session lives under it). Empty: taken
-            from ``[broker] client_id``, else ``parkwatch-ingest``.
+            from ``[broker] client_id``, else ``[broker] username`` (the id a broker that ties
+            client ids to usernames gives it anyway), else ``parkwatch-ingest``.
         share_group: MQTT v5 shared subscription group; empty subscribes normally.
         park: subscribe to one park only (``+`` = every park).
         max_unacked: messages received but not yet acknowledged (backpressure bound).
@@ -130,7 +131,7 @@ class IngestSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
 
     @property
     def client_id(self) -> str:
-        return self.ingest.client_id or self.broker.client_id or "parkwatch-ingest"
+        return self.ingest.client_id or self.broker.client_id or self.broker.username or "parkwatch-ingest"
 
 
 SinkType = Literal["influxdb", "duckdb"]

@@ -85,7 +85,7 @@ def test_too_weak_role_is_403(
 def test_other_parks_key_is_refused(
     client: TestClient, method: str, path: str, query: dict[str, Any], body: Any, role: str
 ) -> None:
-    """A key of park p2 with a sufficient role asking for park p1 (admin endpoints are not park-scoped)."""
+    """A key of park p2 with a sufficient role asking for park p1 (admin scoping: test_admin_scope.py)."""
     other = "engineer-p2" if role in ("engineer", "planner") else "viewer-p2"
     q = dict(query)
     b = dict(body) if body else None

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from paho.mqtt.reasoncodes import ReasonCode
 
-from api.mosquitto import hash_password, verify_password
+from api.mosquitto import acl_file, hash_password, verify_password
 from settings.edge import EdgeSettings
 from settings.loader import settings_from_dict
 from tests.api.conftest import headers
@@ -34,6 +34,23 @@ def test_hash_format_and_verification() -> None:
     assert not verify_password("x", "$6$garbage")
 
 
+def test_acl_grants_the_ingesters_rights_to_each_ingester_account_only() -> None:
+    services = [
+        "parkwatch-ingest-1",
+        "parkwatch-ingest-2",
+        "parkwatch-ingestx",
+        "backup-svc",
+        "parkwatch-ingest-",
+    ]
+    text = acl_file(
+        [("p1", "gw-1")], topic_root="parkwatch", ingest_username="parkwatch-ingest", services=services
+    )
+    users = [line.split(" ", 1)[1] for line in text.splitlines() if line.startswith("user ")]
+    assert users == ["parkwatch-ingest", "parkwatch-ingest-1", "parkwatch-ingest-2", "p1/gw-1"]
+    block = text.split("user parkwatch-ingest-2\n", 1)[1].split("\n\n", 1)[0]
+    assert block == "topic read parkwatch/v1/+/+/up/#\ntopic write parkwatch/v1/+/+/down/#"
+
+
 def test_register_rotate_and_duplicate(client: TestClient) -> None:
     resp = client.post(
         "/api/v1/gateways", json={"park": "p1", "gw": "gw-reg", "description": "roof"}, headers=ENGINEER
@@ -45,6 +62,8 @@ def test_register_rotate_and_duplicate(client: TestClient) -> None:
     cfg = settings_from_dict(EdgeSettings, tomllib.loads(body["edge_config"]), where="edge_config")
     assert (cfg.agent.park, cfg.agent.gateway) == ("p1", "gw-reg")
     assert (cfg.broker.username, cfg.broker.password) == ("p1/gw-reg", body["mqtt"]["password"])
+    # The deploy broker makes the username the client id; the agent uses the same id itself.
+    assert cfg.client_id == "p1/gw-reg"
     passwd = client.get("/api/v1/provisioning/mosquitto/passwd", headers=ADMIN).text
     line = next(x for x in passwd.splitlines() if x.startswith("p1/gw-reg:"))
     assert verify_password(body["mqtt"]["password"], line.split(":", 1)[1])

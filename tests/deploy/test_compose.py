@@ -104,10 +104,14 @@ def test_long_running_services_have_healthchecks() -> None:
 
 def test_two_ingesters_share_a_subscription_with_their_own_sessions() -> None:
     client_ids = set()
+    accounts = _fake_env("broker-auth")["MQTT_INGEST_ACCOUNTS"].split()
     for name in INGESTERS:
         env = _fake_env(name)
-        client_ids.add(env["PARKWATCH_INGEST__CLIENT_ID"])
         settings = load_settings(IngestSettings, ROOT / "deploy" / "parkwatch" / "ingest.toml", env=env)
+        # The broker replaces client ids with usernames: each ingester's id is its own account.
+        assert settings.client_id == settings.broker.username
+        assert settings.broker.username in accounts, "broker-auth must register every ingester's account"
+        client_ids.add(settings.client_id)
         assert settings.ingest.share_group == "ingest"
         assert settings.broker.protocol == "5"
         assert isinstance(settings.sink, InfluxSinkSettings)
@@ -118,6 +122,9 @@ def test_two_ingesters_share_a_subscription_with_their_own_sessions() -> None:
         spool = [v for v in SERVICES[name]["volumes"] if v.endswith(":/var/lib/parkwatch/spool")]
         assert len(spool) == 1, "each ingester needs its own spool volume"
     assert len(client_ids) == len(INGESTERS)
+    # The healthcheck's login (the base account) is nobody's session.
+    api = tomllib.loads((ROOT / "deploy" / "parkwatch" / "api.toml").read_text())
+    assert api["provisioning"]["ingest_username"] not in client_ids
     spools = {v for n in INGESTERS for v in SERVICES[n]["volumes"] if "spool" in v}
     assert len(spools) == len(INGESTERS)
 
@@ -238,3 +245,35 @@ def test_published_host_ports_are_distinct() -> None:
     assert len(ports) == len(set(ports)), ports
     influx = SERVICES["influxdb"]["ports"]
     assert all(p.startswith("127.0.0.1:") for p in influx), "InfluxDB must not be exposed beyond the host"
+
+
+def test_broker_auth_refuses_an_ingest_account_outside_the_naming_scheme(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "broker_auth", ROOT / "deploy" / "mosquitto" / "broker_auth.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.ingest_account_names(
+        "parkwatch-ingest", {"MQTT_INGEST_ACCOUNTS": "parkwatch-ingest-1, parkwatch-ingest-2"}
+    ) == [
+        "parkwatch-ingest",
+        "parkwatch-ingest-1",
+        "parkwatch-ingest-2",
+    ]
+    # A gateway's name, another prefix or a passwd-file separator never becomes an ingester account.
+    for bad in ("p1/gw-a", "ingest-1", "parkwatch-ingest-", "parkwatch-ingest-1:x"):
+        with pytest.raises(SystemExit, match="MQTT_INGEST_ACCOUNTS"):
+            module.ingest_account_names("parkwatch-ingest", {"MQTT_INGEST_ACCOUNTS": bad})
+    config = tmp_path / "api.toml"
+    config.write_text(f'[api]\nregistry_path = "{tmp_path}/r.sqlite"\n')
+    monkeypatch.setenv("PARKWATCH_CONFIG", str(config))
+    monkeypatch.setenv("MQTT_INGEST_PASSWORD", "x" * 20)
+    monkeypatch.setenv("MQTT_INGEST_ACCOUNTS", "other-1")
+    with pytest.raises(SystemExit, match="parkwatch-ingest-<n>"):
+        module.main(["--out-dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
