@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
@@ -20,7 +20,6 @@ from api.exports import MEDIA_TYPES, ExportFormat, feature_collection, to_csv, t
 from api.params import (
     BboxQ,
     FromQ,
-    LimitQ,
     OffsetQ,
     OperatorQ,
     ParkQ,
@@ -28,7 +27,7 @@ from api.params import (
     SignalClass,
     TechQ,
     ToQ,
-    page_size,
+    limit_query,
 )
 from storage.query import Scope
 
@@ -39,6 +38,10 @@ def build(ctx: Context) -> APIRouter:
     settings, service = ctx.settings, ctx.service
     cov = settings.coverage
     scope, res = ctx.scope, ctx.res
+    max_page = settings.api.max_page_size
+    Limit = Annotated[int, limit_query(max_page)]
+    page_1000 = min(1000, max_page)
+    page_100 = min(100, max_page)
 
     # -- coverage -----------------------------------------------------------------------------
 
@@ -60,15 +63,14 @@ def build(ctx: Context) -> APIRouter:
         to: ToQ = None,
         bbox: BboxQ = None,
         resolution: ResolutionQ = None,
-        limit: LimitQ = 1000,
+        limit: Limit = page_1000,
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to, operator=operator, tech=tech, box=bbox)
         r = res(resolution)
         # Features are built for the requested page only: the polygons are the costly part.
         c = service.coverage(sc, r)
-        n = page_size(limit, settings.api.max_page_size)
-        pg = page(range(len(c.stats)), n, offset)
+        pg = page(range(len(c.stats)), limit, offset)
         rows = np.asarray(pg.pop("items"), dtype=np.int64)
         feats = cell_features(c.stats.take(rows), c.classes[rows], min_samples=c.min_samples)
         fc = feature_collection(feats, resolution=r, window=[sc.start.isoformat(), sc.end.isoformat()], **pg)
@@ -88,14 +90,14 @@ def build(ctx: Context) -> APIRouter:
         bbox: BboxQ = None,
         resolution: ResolutionQ = None,
         max_class: SignalClass | None = None,
-        limit: LimitQ = 100,
+        limit: Limit = page_100,
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to, operator=operator, tech=tech, box=bbox)
         r = res(resolution)
         pg = page(
             _zones(sc, r, max_class or cov.dead_zone_max_class),
-            page_size(limit, settings.api.max_page_size),
+            limit,
             offset,
         )
         feats = pg.pop("items")
@@ -117,13 +119,13 @@ def build(ctx: Context) -> APIRouter:
         start: FromQ = None,
         to: ToQ = None,
         resolution: ResolutionQ = None,
-        limit: LimitQ = 1000,
+        limit: Limit = page_1000,
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to, operator=operator, tech=tech)
         r = res(resolution)
         gaps = service.gaps(sc, r)
-        pg = page(gaps, page_size(limit, settings.api.max_page_size), offset)
+        pg = page(gaps, limit, offset)
         feats = [
             {
                 "type": "Feature",
