@@ -65,6 +65,45 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+FEATURE_COLLECTION: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {"type": "array", "items": {"type": "object"}},
+    },
+}
+"""JSON Schema of the GeoJSON answers (RFC 7946 FeatureCollection, with paging members beside it)."""
+
+GEOJSON_OK: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A GeoJSON FeatureCollection (RFC 7946).",
+        "content": {"application/geo+json": {"schema": FEATURE_COLLECTION}},
+    },
+    # FastAPI files a ``model`` under the route's own media type; errors stay application/json.
+    **{
+        status: {
+            "description": e["description"],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status, e in ERRORS.items()
+    },
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such gateway (or not visible to this key)"}
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": Problem, "description": "it exists already"}}
+BODY_UNREADABLE: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "the request body could not be read (send JSON)"}
+}
+
+
+class GeoJSONResponse(Response):
+    """A GeoJSON body; as a route's ``response_class`` it puts ``application/geo+json`` in the docs."""
+
+    media_type = "application/geo+json"
+
+
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 

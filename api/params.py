@@ -110,13 +110,17 @@ def resolution(value: int | None, *, default: int, coarsest: int, finest: int) -
     return r
 
 
-def limit_query(max_page_size: int) -> Any:
-    """The ``limit`` query parameter: the bound in the OpenAPI document is the one enforced.
+def limit_query(default: int, *, max_page_size: int) -> Any:
+    """The ``limit`` query parameter, bounded by the configured page size.
 
-    Use as ``Annotated[int, limit_query(settings.api.max_page_size)]`` and give a default no
-    larger than the bound (FastAPI does not check defaults).
+    The bound written into the OpenAPI document is the one enforced (a larger ``limit`` is a 422).
+    Use it as a parameter's default, ``limit: int = limit_1000`` with
+    ``limit_1000 = limit_query(1000, max_page_size=...)`` built once per router (the setting is
+    only known at run time, so an ``Annotated`` alias at module level cannot carry it). The
+    default is cut to the bound: FastAPI does not check defaults.
     """
     return Query(
+        min(default, max_page_size),
         ge=1,
         le=max_page_size,
         description=f"Page size, at most {max_page_size} (the API's `max_page_size` setting).",

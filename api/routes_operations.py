@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 
 from api.auth import Principal
 from api.deps import (
+    NOT_FOUND,
     Context,
     GwPath,
     Viewer,
@@ -34,8 +35,7 @@ def build(ctx: Context) -> APIRouter:
     settings, service, registry = ctx.settings, ctx.service, ctx.registry
     scope = ctx.scope
     max_page = settings.api.max_page_size
-    Limit = Annotated[int, limit_query(max_page)]
-    page_1000 = min(1000, max_page)
+    limit_1000 = limit_query(1000, max_page_size=max_page)
 
     # -- broadband, factory, alarms -----------------------------------------------------------
 
@@ -61,7 +61,7 @@ def build(ctx: Context) -> APIRouter:
         park: ParkQ = None,
         start: FromQ = None,
         to: ToQ = None,
-        limit: Limit = page_1000,
+        limit: int = limit_1000,
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to)
@@ -75,7 +75,7 @@ def build(ctx: Context) -> APIRouter:
         start: FromQ = None,
         to: ToQ = None,
         level: Literal["machine", "line", "factory", "park"] = "line",
-        limit: Limit = page_1000,
+        limit: int = limit_1000,
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to)
@@ -89,7 +89,7 @@ def build(ctx: Context) -> APIRouter:
         start: FromQ = None,
         to: ToQ = None,
         level: Literal["meter", "line", "factory", "park"] = "factory",
-        limit: Limit = page_1000,
+        limit: int = limit_1000,
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to)
@@ -103,7 +103,7 @@ def build(ctx: Context) -> APIRouter:
         start: FromQ = None,
         to: ToQ = None,
         active: bool | None = None,
-        limit: Limit = page_1000,
+        limit: int = limit_1000,
         offset: OffsetQ = 0,
     ) -> Response:
         if start is None and to is None:
@@ -140,11 +140,14 @@ def build(ctx: Context) -> APIRouter:
         tags=["fleet"],
         summary="Gateways: last seen, online, agent, backlog, uplink, loss ledger.",
     )
-    def gateways(p: Viewer, park: ParkQ = None, limit: Limit = page_1000, offset: OffsetQ = 0) -> Response:
+    def gateways(p: Viewer, park: ParkQ = None, limit: int = limit_1000, offset: OffsetQ = 0) -> Response:
         return json_response(page(_fleet(p, park), limit, offset))
 
     @v1.get(
-        "/gateways/{gw}", tags=["fleet"], summary="One gateway (give `park` when the id exists in several)."
+        "/gateways/{gw}",
+        tags=["fleet"],
+        responses=NOT_FOUND,
+        summary="One gateway (give `park` when the id exists in several).",
     )
     def gateway(p: Viewer, gw: GwPath, park: ParkQ = None) -> Response:
         items = _fleet(p, park, gw)

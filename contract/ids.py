@@ -70,9 +70,7 @@ class Syntax:
 def syntax(body: str, *, max_length: int, rule: str) -> Syntax:
     """A :class:`Syntax` from the body of its pattern (no anchors)."""
     pattern = full_match(body)
-    return Syntax(
-        body=body, pattern=pattern, regex=re.compile(pattern), max_length=max_length, rule=rule
-    )
+    return Syntax(body=body, pattern=pattern, regex=re.compile(pattern), max_length=max_length, rule=rule)
 
 
 ID: Final = syntax(
