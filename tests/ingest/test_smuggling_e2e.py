@@ -64,9 +64,12 @@ async def test_newline_ids_and_keys_are_dead_lettered_and_write_no_point(
         before = await _measurements(influxdb.port, influx_db_name)
         pub.publish(topic, json.dumps(smuggling).encode()).wait_for_publish(timeout=30)
         pub.close()
-        await wait_until(lambda: ing.metrics.readings_stored >= 2, what="the valid reading beside them stored")
         await wait_until(
-            lambda: sum(ing.metrics.dead_letters.values()) >= len(hostile), what="the hostile readings dead-lettered"
+            lambda: ing.metrics.readings_stored >= 2, what="the valid reading beside them stored"
+        )
+        await wait_until(
+            lambda: sum(ing.metrics.dead_letters.values()) >= len(hostile),
+            what="the hostile readings dead-lettered",
         )
     after = await _measurements(influxdb.port, influx_db_name)
     assert before >= {"generic", LOSS_LEDGER}
