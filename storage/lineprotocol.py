@@ -8,11 +8,12 @@ Escaping follows the InfluxDB 1.x parser (which 2.x and 3.x accept too):
 - tag keys, tag values and field keys: ``,``, ``=`` and space are escaped;
 - string field values: double-quoted, with ``"`` and ``\\`` escaped; newlines are kept as they are.
 
-No name (measurement, tag key, field key) and no tag value may hold a line break or a control
-character: a line break ends the line, and whatever follows it would be parsed as a point of its
-own (a tag key ``"x\\nsmuggled_meas f=1"`` would write into ``smuggled_meas``). The contract
-already refuses such ids and keys; this module refuses them again, with
-:class:`LineProtocolError`, so nothing that reaches line protocol can split a line.
+No name (measurement, tag key, field key) may hold a line break or any other control character,
+and no tag value a line break: a line break ends the line, and whatever follows it is parsed as a
+point of its own (the tag key ``"site\\n"`` with the value ``smuggled_meas`` wrote a point into the
+measurement ``=smuggled_meas``). The contract already refuses such ids and keys; this module
+refuses them again, with :class:`LineProtocolError`, so nothing that reaches line protocol can
+split a line.
 
 Tag values cannot hold every string: the 1.x parser never unescapes a backslash in a tag, so a
 value ending with ``\\`` or with a backslash right before ``,``, ``=`` or a space cannot be written,
