@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp
 
 from api import routes_coverage, routes_live, routes_operations, routes_provisioning
@@ -35,6 +36,8 @@ from storage.query import QueryBackend, QueryError
 
 log = logging.getLogger("parkwatch.api")
 
+
+_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 _CACHED_PREFIXES: Final = (
     "/api/v1/coverage/",
@@ -126,9 +129,21 @@ def create_app(
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        response = error_response(exc.status_code, code, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            # RFC 9110 §15.5.6: ``Allow`` lists every method of the resource; Starlette names only
+            # those of the first route whose path matched (``GET /keys`` and ``POST /keys`` are two).
+            allowed = [
+                m
+                for m in _METHODS
+                if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in app.router.routes)
+            ]
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -18,7 +17,7 @@ from api.errors import BadRequest
 from api.params import bbox, resolution, window
 from api.registry import Registry
 from api.service import Service
-from contract.ids import ID_PATTERN
+from contract.ids import ID, KEY_NAME
 from settings.api import ApiSettings
 from storage.query import Scope
 
@@ -37,22 +36,24 @@ class Problem(BaseModel):
 class GatewayIn(BaseModel):
     """A gateway to register."""
 
-    park: str = Field(pattern=ID_PATTERN, max_length=64)
-    gw: str = Field(pattern=ID_PATTERN, max_length=64)
+    park: str = Field(pattern=ID.regex, max_length=ID.max_length, description=f"Park id: {ID.rule}.")
+    gw: str = Field(pattern=ID.regex, max_length=ID.max_length, description=f"Gateway id: {ID.rule}.")
     description: str = Field(default="", max_length=256)
 
 
 class KeyIn(BaseModel):
     """An API key to create."""
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.@\-]{0,63}$")
+    name: str = Field(
+        min_length=1, max_length=KEY_NAME.max_length, pattern=KEY_NAME.regex, description=f"{KEY_NAME.rule}."
+    )
     role: Role = "viewer"
     parks: list[str] = Field(default_factory=list, max_length=100)
 
     def checked_parks(self) -> tuple[str, ...]:
         for p in self.parks:
-            if not re.match(ID_PATTERN, p):
-                raise BadRequest(f"invalid park id {p[:64]!r}")
+            if not ID.is_valid(p):
+                raise BadRequest(f"invalid park id {p[:64]!r}: use {ID.rule}")
         return tuple(sorted(set(self.parks)))
 
 
@@ -62,6 +63,45 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "invalid parameter"},
     503: {"model": Problem, "description": "database unavailable"},
 }
+
+
+FEATURE_COLLECTION: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"type": "string", "enum": ["FeatureCollection"]},
+        "features": {"type": "array", "items": {"type": "object"}},
+    },
+}
+"""JSON Schema of the GeoJSON answers (RFC 7946 FeatureCollection, with paging members beside it)."""
+
+GEOJSON_OK: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A GeoJSON FeatureCollection (RFC 7946).",
+        "content": {"application/geo+json": {"schema": FEATURE_COLLECTION}},
+    },
+    # FastAPI files a ``model`` under the route's own media type; errors stay application/json.
+    **{
+        status: {
+            "description": e["description"],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status, e in ERRORS.items()
+    },
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "no such gateway (or not visible to this key)"}
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": Problem, "description": "it exists already"}}
+BODY_UNREADABLE: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "the request body could not be read (send JSON)"}
+}
+
+
+class GeoJSONResponse(Response):
+    """A GeoJSON body; as a route's ``response_class`` it puts ``application/geo+json`` in the docs."""
+
+    media_type = "application/geo+json"
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
@@ -79,20 +119,6 @@ def page(items: Sequence[Any], limit: int, offset: int) -> dict[str, Any]:
     chunk = items[offset : offset + limit]
     nxt = offset + limit if offset + limit < len(items) else None
     return {"total": len(items), "limit": limit, "offset": offset, "next_offset": nxt, "items": chunk}
-
-
-def _gw_path(gw: str) -> str:
-    if len(gw) > 64 or not re.match(ID_PATTERN, gw):
-        raise BadRequest(
-            "gateway id: use 1-64 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit"
-        )
-    return gw
-
-
-def _service_path(username: str) -> str:
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", username):
-        raise BadRequest("username: use 1-64 characters from A-Z a-z 0-9 _ . -")
-    return username
 
 
 def _principal(
@@ -116,9 +142,17 @@ Viewer = Annotated[Principal, Depends(_role("viewer"))]
 Planner = Annotated[Principal, Depends(_role("planner"))]
 Engineer = Annotated[Principal, Depends(_role("engineer"))]
 Admin = Annotated[Principal, Depends(_role("admin"))]
-GwPath = Annotated[str, Depends(_gw_path)]
-UserPath = Annotated[str, Depends(_service_path)]
-ParkRequired = Annotated[str, Query(pattern=ID_PATTERN, max_length=64, description="Park id of the gateway.")]
+GwPath = Annotated[
+    str, Path(pattern=ID.regex, max_length=ID.max_length, description=f"Gateway id: {ID.rule}.")
+]
+UserPath = Annotated[
+    str,
+    Path(pattern=ID.regex, max_length=ID.max_length, description=f"Broker account name: {ID.rule}."),
+]
+ParkRequired = Annotated[
+    str,
+    Query(pattern=ID.regex, max_length=ID.max_length, description=f"Park id of the gateway: {ID.rule}."),
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

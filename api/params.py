@@ -7,17 +7,19 @@ raise :class:`api.errors.BadRequest`, also 422.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import Query
 
 from api.errors import BadRequest
-from contract.ids import ID_PATTERN
+from contract.ids import ID, NAME, full_match
 
-OPERATOR_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$"
-BBOX_PATTERN: Final = r"^-?\d{1,3}(\.\d{1,10})?(,-?\d{1,3}(\.\d{1,10})?){3}$"
+_NUMBER: Final = r"-?[0-9]{1,3}(?:\.[0-9]{1,10})?"
+BBOX_REGEX: Final = re.compile(full_match(rf"{_NUMBER}(?:,{_NUMBER}){{3}}"))
+"""Four decimal numbers; given compiled, so that pydantic-core checks it with Python ``re``."""
 MIN_TIME: Final = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -26,10 +28,15 @@ SignalClass = Literal["none", "poor", "fair", "good", "excellent"]
 
 ParkQ = Annotated[
     str | None,
-    Query(pattern=ID_PATTERN, max_length=64, description="Park id; default: every park the key may see."),
+    Query(
+        pattern=ID.regex,
+        max_length=ID.max_length,
+        description=f"Park id ({ID.rule}); default: every park the key may see.",
+    ),
 ]
 OperatorQ = Annotated[
-    str | None, Query(pattern=OPERATOR_PATTERN, max_length=64, description="Mobile operator name.")
+    str | None,
+    Query(pattern=NAME.regex, max_length=NAME.max_length, description=f"Mobile operator name ({NAME.rule})."),
 ]
 TechQ = Annotated[Tech | None, Query(description="Radio technology.")]
 FromQ = Annotated[
@@ -43,13 +50,14 @@ ToQ = Annotated[datetime | None, Query(description="Window end, exclusive (ISO 8
 BboxQ = Annotated[
     str | None,
     Query(
-        pattern=BBOX_PATTERN, max_length=80, description="`min_lon,min_lat,max_lon,max_lat` (WGS84 degrees)."
+        pattern=BBOX_REGEX, max_length=80, description="`min_lon,min_lat,max_lon,max_lat` (WGS84 degrees)."
     ),
 ]
 ResolutionQ = Annotated[int | None, Query(ge=0, le=15, description="H3 resolution; default from the config.")]
-LimitQ = Annotated[int, Query(ge=1, le=100000, description="Page size.")]
 OffsetQ = Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")]
-GwQ = Annotated[str | None, Query(pattern=ID_PATTERN, max_length=64, description="Gateway id.")]
+GwQ = Annotated[
+    str | None, Query(pattern=ID.regex, max_length=ID.max_length, description=f"Gateway id ({ID.rule}).")
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,7 +110,18 @@ def resolution(value: int | None, *, default: int, coarsest: int, finest: int) -
     return r
 
 
-def page_size(limit: int, max_page_size: int) -> int:
-    if limit > max_page_size:
-        raise BadRequest(f"limit may be at most {max_page_size}")
-    return limit
+def limit_query(default: int, *, max_page_size: int) -> Any:
+    """The ``limit`` query parameter, bounded by the configured page size.
+
+    The bound written into the OpenAPI document is the one enforced (a larger ``limit`` is a 422).
+    Use it as a parameter's default, ``limit: int = limit_1000`` with
+    ``limit_1000 = limit_query(1000, max_page_size=...)`` built once per router (the setting is
+    only known at run time, so an ``Annotated`` alias at module level cannot carry it). The
+    default is cut to the bound: FastAPI does not check defaults.
+    """
+    return Query(
+        min(default, max_page_size),
+        ge=1,
+        le=max_page_size,
+        description=f"Page size, at most {max_page_size} (the API's `max_page_size` setting).",
+    )

@@ -10,7 +10,10 @@ from fastapi import APIRouter, Response
 
 from analytics.coverage import cell_area_m2, cell_features, cell_polygon, cell_str
 from api.deps import (
+    FEATURE_COLLECTION,
+    GEOJSON_OK,
     Context,
+    GeoJSONResponse,
     Planner,
     Viewer,
     json_response,
@@ -20,7 +23,6 @@ from api.exports import MEDIA_TYPES, ExportFormat, feature_collection, to_csv, t
 from api.params import (
     BboxQ,
     FromQ,
-    LimitQ,
     OffsetQ,
     OperatorQ,
     ParkQ,
@@ -28,9 +30,20 @@ from api.params import (
     SignalClass,
     TechQ,
     ToQ,
-    page_size,
+    limit_query,
 )
 from storage.query import Scope
+
+EXPORT_OK: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file, as an attachment, in the requested `format`.",
+        "content": {
+            MEDIA_TYPES["geojson"]: {"schema": FEATURE_COLLECTION},
+            MEDIA_TYPES["csv"]: {"schema": {"type": "string"}},
+            MEDIA_TYPES["kml"]: {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
 def build(ctx: Context) -> APIRouter:
@@ -39,6 +52,9 @@ def build(ctx: Context) -> APIRouter:
     settings, service = ctx.settings, ctx.service
     cov = settings.coverage
     scope, res = ctx.scope, ctx.res
+    max_page = settings.api.max_page_size
+    limit_1000 = limit_query(1000, max_page_size=max_page)
+    limit_100 = limit_query(100, max_page_size=max_page)
 
     # -- coverage -----------------------------------------------------------------------------
 
@@ -49,6 +65,8 @@ def build(ctx: Context) -> APIRouter:
     @v1.get(
         "/coverage/cells",
         tags=["coverage"],
+        response_class=GeoJSONResponse,
+        responses=GEOJSON_OK,
         summary="Coverage grid per H3 cell, operator and technology (GeoJSON).",
     )
     def coverage_cells(
@@ -60,15 +78,14 @@ def build(ctx: Context) -> APIRouter:
         to: ToQ = None,
         bbox: BboxQ = None,
         resolution: ResolutionQ = None,
-        limit: LimitQ = 1000,
+        limit: int = limit_1000,
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to, operator=operator, tech=tech, box=bbox)
         r = res(resolution)
         # Features are built for the requested page only: the polygons are the costly part.
         c = service.coverage(sc, r)
-        n = page_size(limit, settings.api.max_page_size)
-        pg = page(range(len(c.stats)), n, offset)
+        pg = page(range(len(c.stats)), limit, offset)
         rows = np.asarray(pg.pop("items"), dtype=np.int64)
         feats = cell_features(c.stats.take(rows), c.classes[rows], min_samples=c.min_samples)
         fc = feature_collection(feats, resolution=r, window=[sc.start.isoformat(), sc.end.isoformat()], **pg)
@@ -77,7 +94,13 @@ def build(ctx: Context) -> APIRouter:
     def _zones(sc: Scope, r: int, max_class: str) -> list[dict[str, Any]]:
         return [z.feature(i + 1) for i, z in enumerate(service.dead_zones(sc, r, max_class))]
 
-    @v1.get("/coverage/dead-zones", tags=["coverage"], summary="Dead zones ranked by area (GeoJSON).")
+    @v1.get(
+        "/coverage/dead-zones",
+        tags=["coverage"],
+        response_class=GeoJSONResponse,
+        responses=GEOJSON_OK,
+        summary="Dead zones ranked by area (GeoJSON).",
+    )
     def coverage_dead_zones(
         p: Viewer,
         park: ParkQ = None,
@@ -88,14 +111,14 @@ def build(ctx: Context) -> APIRouter:
         bbox: BboxQ = None,
         resolution: ResolutionQ = None,
         max_class: SignalClass | None = None,
-        limit: LimitQ = 100,
+        limit: int = limit_100,
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to, operator=operator, tech=tech, box=bbox)
         r = res(resolution)
         pg = page(
             _zones(sc, r, max_class or cov.dead_zone_max_class),
-            page_size(limit, settings.api.max_page_size),
+            limit,
             offset,
         )
         feats = pg.pop("items")
@@ -108,7 +131,13 @@ def build(ctx: Context) -> APIRouter:
         )
         return json_response(fc, geo=True)
 
-    @v1.get("/coverage/gaps", tags=["coverage"], summary="Survey gaps: park cells without samples (GeoJSON).")
+    @v1.get(
+        "/coverage/gaps",
+        tags=["coverage"],
+        response_class=GeoJSONResponse,
+        responses=GEOJSON_OK,
+        summary="Survey gaps: park cells without samples (GeoJSON).",
+    )
     def coverage_gaps(
         p: Viewer,
         park: ParkQ = None,
@@ -117,13 +146,13 @@ def build(ctx: Context) -> APIRouter:
         start: FromQ = None,
         to: ToQ = None,
         resolution: ResolutionQ = None,
-        limit: LimitQ = 1000,
+        limit: int = limit_1000,
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to, operator=operator, tech=tech)
         r = res(resolution)
         gaps = service.gaps(sc, r)
-        pg = page(gaps, page_size(limit, settings.api.max_page_size), offset)
+        pg = page(gaps, limit, offset)
         feats = [
             {
                 "type": "Feature",
@@ -176,7 +205,13 @@ def build(ctx: Context) -> APIRouter:
             headers={"Content-Disposition": f'attachment; filename="parkwatch-{name}.{ext}"'},
         )
 
-    @v1.get("/export/cells", tags=["exports"], summary="Coverage cells as GeoJSON, CSV or KML.")
+    @v1.get(
+        "/export/cells",
+        tags=["exports"],
+        response_class=Response,
+        responses=EXPORT_OK,
+        summary="Coverage cells as GeoJSON, CSV or KML.",
+    )
     def export_cells(
         p: Planner,
         format: ExportFormat = "geojson",
@@ -191,7 +226,13 @@ def build(ctx: Context) -> APIRouter:
         sc = scope(p, park, start, to, operator=operator, tech=tech, box=bbox)
         return _export(_cells(sc, res(resolution)), format, "cells")
 
-    @v1.get("/export/dead-zones", tags=["exports"], summary="Dead zones as GeoJSON, CSV or KML.")
+    @v1.get(
+        "/export/dead-zones",
+        tags=["exports"],
+        response_class=Response,
+        responses=EXPORT_OK,
+        summary="Dead zones as GeoJSON, CSV or KML.",
+    )
     def export_dead_zones(
         p: Planner,
         format: ExportFormat = "geojson",

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Response
 
 from api.auth import Principal
 from api.deps import (
+    NOT_FOUND,
     Context,
     GwPath,
     Viewer,
@@ -20,11 +21,10 @@ from api.errors import BadRequest, NotFound
 from api.params import (
     FromQ,
     GwQ,
-    LimitQ,
     OffsetQ,
     ParkQ,
     ToQ,
-    page_size,
+    limit_query,
 )
 from storage.query import Scope
 
@@ -34,6 +34,8 @@ def build(ctx: Context) -> APIRouter:
     v1 = APIRouter(prefix="/api/v1")
     settings, service, registry = ctx.settings, ctx.service, ctx.registry
     scope = ctx.scope
+    max_page = settings.api.max_page_size
+    limit_1000 = limit_query(1000, max_page_size=max_page)
 
     # -- broadband, factory, alarms -----------------------------------------------------------
 
@@ -59,12 +61,12 @@ def build(ctx: Context) -> APIRouter:
         park: ParkQ = None,
         start: FromQ = None,
         to: ToQ = None,
-        limit: LimitQ = 1000,
+        limit: int = limit_1000,
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to)
         items = service.machine_list(sc)
-        return json_response(page(items, page_size(limit, settings.api.max_page_size), offset))
+        return json_response(page(items, limit, offset))
 
     @v1.get("/factory/oee", tags=["factory"], summary="Availability, performance, quality and OEE.")
     def factory_oee(
@@ -73,11 +75,11 @@ def build(ctx: Context) -> APIRouter:
         start: FromQ = None,
         to: ToQ = None,
         level: Literal["machine", "line", "factory", "park"] = "line",
-        limit: LimitQ = 1000,
+        limit: int = limit_1000,
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to)
-        out = page(service.oee(sc, level), page_size(limit, settings.api.max_page_size), offset)
+        out = page(service.oee(sc, level), limit, offset)
         return json_response({"level": level, "window": [sc.start.isoformat(), sc.end.isoformat()], **out})
 
     @v1.get("/factory/energy", tags=["factory"], summary="Energy (kWh) and peak demand (kW).")
@@ -87,11 +89,11 @@ def build(ctx: Context) -> APIRouter:
         start: FromQ = None,
         to: ToQ = None,
         level: Literal["meter", "line", "factory", "park"] = "factory",
-        limit: LimitQ = 1000,
+        limit: int = limit_1000,
         offset: OffsetQ = 0,
     ) -> Response:
         sc = scope(p, park, start, to)
-        out = page(service.energy(sc, level), page_size(limit, settings.api.max_page_size), offset)
+        out = page(service.energy(sc, level), limit, offset)
         return json_response({"level": level, "window": [sc.start.isoformat(), sc.end.isoformat()], **out})
 
     @v1.get("/alarms", tags=["alarms"], summary="Active alarms and alarm history.")
@@ -101,7 +103,7 @@ def build(ctx: Context) -> APIRouter:
         start: FromQ = None,
         to: ToQ = None,
         active: bool | None = None,
-        limit: LimitQ = 1000,
+        limit: int = limit_1000,
         offset: OffsetQ = 0,
     ) -> Response:
         if start is None and to is None:
@@ -113,7 +115,7 @@ def build(ctx: Context) -> APIRouter:
         items = service.alarms(sc, int(time.time() * 1000))
         if active is not None:
             items = [a for a in items if a["active"] == active]
-        return json_response(page(items, page_size(limit, settings.api.max_page_size), offset))
+        return json_response(page(items, limit, offset))
 
     # -- fleet and provisioning ---------------------------------------------------------------
 
@@ -138,11 +140,14 @@ def build(ctx: Context) -> APIRouter:
         tags=["fleet"],
         summary="Gateways: last seen, online, agent, backlog, uplink, loss ledger.",
     )
-    def gateways(p: Viewer, park: ParkQ = None, limit: LimitQ = 1000, offset: OffsetQ = 0) -> Response:
-        return json_response(page(_fleet(p, park), page_size(limit, settings.api.max_page_size), offset))
+    def gateways(p: Viewer, park: ParkQ = None, limit: int = limit_1000, offset: OffsetQ = 0) -> Response:
+        return json_response(page(_fleet(p, park), limit, offset))
 
     @v1.get(
-        "/gateways/{gw}", tags=["fleet"], summary="One gateway (give `park` when the id exists in several)."
+        "/gateways/{gw}",
+        tags=["fleet"],
+        responses=NOT_FOUND,
+        summary="One gateway (give `park` when the id exists in several).",
     )
     def gateway(p: Viewer, gw: GwPath, park: ParkQ = None) -> Response:
         items = _fleet(p, park, gw)

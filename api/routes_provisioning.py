@@ -10,6 +10,9 @@ from fastapi.responses import PlainTextResponse
 from api import mosquitto
 from api.auth import key_hash, new_key
 from api.deps import (
+    BODY_UNREADABLE,
+    CONFLICT,
+    NOT_FOUND,
     Admin,
     Context,
     Engineer,
@@ -65,6 +68,7 @@ def build(ctx: Context) -> APIRouter:
         "/gateways",
         tags=["provisioning"],
         status_code=201,
+        responses={**CONFLICT, **BODY_UNREADABLE},
         summary="Register a gateway; returns its credentials once.",
     )
     def register_gateway(p: Engineer, body: GatewayIn) -> dict[str, Any]:
@@ -74,6 +78,7 @@ def build(ctx: Context) -> APIRouter:
     @v1.post(
         "/gateways/{gw}/credentials",
         tags=["provisioning"],
+        responses=NOT_FOUND,
         summary="Issue new MQTT credentials for a gateway.",
     )
     def rotate_credentials(p: Engineer, gw: GwPath, park: ParkRequired) -> dict[str, Any]:
@@ -128,7 +133,13 @@ def build(ctx: Context) -> APIRouter:
         )
         return {"username": username, "password": password}
 
-    @v1.post("/keys", tags=["admin"], status_code=201, summary="Create an API key; returns it once.")
+    @v1.post(
+        "/keys",
+        tags=["admin"],
+        status_code=201,
+        responses=BODY_UNREADABLE,
+        summary="Create an API key; returns it once.",
+    )
     def create_key(p: Admin, body: KeyIn) -> dict[str, Any]:
         parks = body.checked_parks()
         p.require_grant(body.role, parks)

@@ -12,6 +12,7 @@ from typing import Final
 
 import msgspec
 
+from contract.ids import FIELD_NAME
 from contract.readings import COMMON_FIELDS, KINDS, Reading
 
 DOC_PATH: Final = Path(__file__).resolve().parent.parent / "docs" / "wire-contract.md"
@@ -60,7 +61,7 @@ def kind_table(kind: type[Reading]) -> str:
         if f.name == "f":
             typ, allowed = (
                 "object of name → number, string or boolean",
-                "names `^[a-z][a-z0-9_]{0,63}$`, 1-32 entries",
+                f"names `{FIELD_NAME.pattern}` ({FIELD_NAME.rule}), 1-32 entries",
             )
         lines.append(f"| `{f.name}` | {typ} | {allowed} | {'yes' if f.required else ''} |")
     if kind.DIMENSIONS:

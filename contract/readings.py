@@ -12,12 +12,10 @@ from typing import Annotated, ClassVar, Final, Literal
 
 import msgspec
 
-from contract.ids import Id
+from contract.ids import BAND, BSSID, FieldName, Id, TagKey
 from contract.limits import MAX_GENERIC_FIELDS, MAX_STRING_LENGTH, MAX_TAGS_PER_READING
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_STRING_LENGTH)]
-TagKey = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-FieldName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 TimestampMs = Annotated[int, msgspec.Meta(ge=0, le=253402300799999)]
 Lat = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
 Lon = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
@@ -77,7 +75,7 @@ class Cellular(Reading, tag="cellular", frozen=True):
     rssi_dbm: Annotated[float, msgspec.Meta(ge=-120.0, le=-20.0)] | None = None
     cell_id: Annotated[int, msgspec.Meta(ge=0, le=2**36 - 1)] | None = None
     pci: Annotated[int, msgspec.Meta(ge=0, le=1007)] | None = None
-    band: Annotated[str, msgspec.Meta(pattern=r"^[Bn]\d{1,3}$")] | None = None
+    band: Annotated[str, msgspec.Meta(pattern=BAND.pattern)] | None = None
     earfcn: Annotated[int, msgspec.Meta(ge=0, le=3279165)] | None = None
     mcc: Annotated[int, msgspec.Meta(ge=0, le=999)] | None = None
     mnc: Annotated[int, msgspec.Meta(ge=0, le=999)] | None = None
@@ -91,7 +89,7 @@ class Wifi(Reading, tag="wifi", frozen=True):
     """One access point seen in a Wi-Fi scan."""
 
     ssid: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    bssid: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")] | None = None
+    bssid: Annotated[str, msgspec.Meta(pattern=BSSID.pattern)] | None = None
     rssi_dbm: Annotated[float, msgspec.Meta(ge=-120.0, le=0.0)] | None = None
     freq_mhz: Annotated[int, msgspec.Meta(ge=2400, le=7125)] | None = None
     channel: Annotated[int, msgspec.Meta(ge=1, le=233)] | None = None

@@ -10,10 +10,11 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from contract.ids import ID_PATTERN
+from contract.ids import ID, KEY_NAME, SHA256_HEX, FieldName, Id, full_match
 from settings.common import LoggingSettings, Port, PositiveSeconds
 
-Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
+OptionalId = Annotated[str, msgspec.Meta(pattern=full_match(f"(?:{ID.body})?"))]
+"""An id, or empty for none."""
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 H3Resolution = Annotated[int, msgspec.Meta(ge=0, le=15)]
 Role = Literal["viewer", "planner", "engineer", "admin"]
@@ -128,13 +129,13 @@ class AlarmRule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
 
     id: Id
     kind: str
-    field: str
+    field: FieldName
     op: Literal[">", ">=", "<", "<="]
     threshold: float
     duration_s: Annotated[int, msgspec.Meta(ge=0)] = 60
     severity: Literal["warning", "critical"] = "warning"
-    park: str = ""
-    dev: str = ""
+    park: OptionalId = ""
+    dev: OptionalId = ""
 
 
 class AlarmSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -192,8 +193,8 @@ class ApiKeySettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
         parks: parks it may see; empty means all parks.
     """
 
-    name: str
-    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+    name: Annotated[str, msgspec.Meta(pattern=KEY_NAME.pattern)]
+    sha256: Annotated[str, msgspec.Meta(pattern=SHA256_HEX.pattern)]
     role: Role = "viewer"
     parks: list[Id] = msgspec.field(default_factory=list)
 
@@ -206,7 +207,8 @@ class ProvisioningSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unk
         topic_root: the MQTT topic root.
         tls: gateways connect with TLS (system trust store).
         pbkdf2_iterations: iterations of Mosquitto's PBKDF2-SHA512 password hashes.
-        ingest_username: the ingester's broker account (read up/#, write down/#) in the ACL.
+        ingest_username: the ingester's broker account (read up/#, write down/#) in the ACL;
+            empty: none.
     """
 
     broker_host: str = "127.0.0.1"
@@ -214,7 +216,7 @@ class ProvisioningSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unk
     topic_root: str = "parkwatch"
     tls: bool = False
     pbkdf2_iterations: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 101
-    ingest_username: str = "parkwatch-ingest"
+    ingest_username: OptionalId = "parkwatch-ingest"
 
 
 class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

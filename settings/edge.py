@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from contract.ids import Id
+from contract.ids import FieldName, Id
 from settings.common import BrokerSettings, LoggingSettings, PositiveSeconds
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
@@ -91,7 +91,7 @@ class ModbusRegister(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
         unit: documentation only.
     """
 
-    field: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    field: FieldName
     address: Annotated[int, msgspec.Meta(ge=0, le=65535)]
     type: RegisterType = "uint16"
     scale: float = 1.0

@@ -24,7 +24,7 @@ ENV_PREFIX: Final = "PARKWATCH_"
 _PLACEHOLDERS: Final = frozenset(
     {"change-me", "changeme", "change_me", "replace-me", "xxx", "todo", "secret"}
 )
-_SECRET_NAME: Final = re.compile(r"(password|token|secret|api_key)$")
+_SECRET_NAME: Final = re.compile(r"(password|token|secret|api_key)\Z")
 _PATH_RE: Final = re.compile(r"`\$((?:\.[A-Za-z0-9_]+|\[\d+\])*)`")
 
 

@@ -8,6 +8,13 @@ Escaping follows the InfluxDB 1.x parser (which 2.x and 3.x accept too):
 - tag keys, tag values and field keys: ``,``, ``=`` and space are escaped;
 - string field values: double-quoted, with ``"`` and ``\\`` escaped; newlines are kept as they are.
 
+No name (measurement, tag key, field key) may hold a line break or any other control character,
+and no tag value a line break: a line break ends the line, and whatever follows it is parsed as a
+point of its own (the tag key ``"site\\n"`` with the value ``smuggled_meas`` wrote a point into the
+measurement ``=smuggled_meas``). The contract already refuses such ids and keys; this module
+refuses them again, with :class:`LineProtocolError`, so nothing that reaches line protocol can
+split a line.
+
 Tag values cannot hold every string: the 1.x parser never unescapes a backslash in a tag, so a
 value ending with ``\\`` or with a backslash right before ``,``, ``=`` or a space cannot be written,
 and a newline always ends the line. :func:`tag_value_problem` tells such values apart so the
@@ -29,23 +36,53 @@ FieldValue = float | int | bool | str
 _MEASUREMENT_TABLE: Final = str.maketrans({",": "\\,", " ": "\\ "})
 _KEY_TABLE: Final = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _STRING_TABLE: Final = str.maketrans({'"': '\\"', "\\": "\\\\"})
-_BAD_TAG_RE: Final = re.compile(r"[\n\r]|\\(?:[,= ]|$)")
+_BAD_TAG_RE: Final = re.compile(r"[\n\r]|\\(?:[,= ]|\Z)")
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 
 class LineProtocolError(ValueError):
     """A value that line protocol cannot carry (non-finite float, unrepresentable tag, empty name)."""
 
 
-def escape_measurement(name: str) -> str:
-    """Escape a measurement name."""
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a measurement, tag key or field key, or ``None`` when it can."""
     if not name:
-        raise LineProtocolError("empty measurement name")
-    return name.translate(_MEASUREMENT_TABLE)
+        return "it is empty"
+    if _CONTROL_RE.search(name) is not None:
+        return "it contains a line break or another control character"
+    if name.endswith("\\"):
+        return "it ends with a backslash, which would escape the separator after it"
+    return None
+
+
+def _checked_name(what: str, name: str) -> str:
+    problem = name_problem(name)
+    if problem is not None:
+        raise LineProtocolError(f"{what} {name[:80]!r} cannot be written: {problem}")
+    return name
+
+
+def escape_measurement(name: str) -> str:
+    """Escape a measurement name.
+
+    Raises:
+        LineProtocolError: the name is empty or holds a control character or a final backslash.
+    """
+    return _checked_name("measurement", name).translate(_MEASUREMENT_TABLE)
 
 
 def escape_key(text: str) -> str:
-    """Escape a tag key, tag value or field key."""
+    """Escape a tag key, tag value or field key (check names with :func:`escape_name`)."""
     return text.translate(_KEY_TABLE)
+
+
+def escape_name(what: str, name: str) -> str:
+    """Check and escape a tag key or field key (``what`` names it in the error).
+
+    Raises:
+        LineProtocolError: the key is empty or holds a control character or a final backslash.
+    """
+    return _checked_name(what, name).translate(_KEY_TABLE)
 
 
 def quote_string(text: str) -> str:
@@ -96,7 +133,9 @@ def encode_point(
     field is required.
 
     Raises:
-        LineProtocolError: no field, a non-finite float or an unrepresentable tag value.
+        LineProtocolError: no field, a non-finite float, an unrepresentable tag value, or a
+            measurement, tag key or field key that is empty, holds a line break or another
+            control character, or ends with a backslash.
     """
     parts = [escape_measurement(measurement)]
     for key, value in tags:
@@ -104,9 +143,9 @@ def encode_point(
             continue
         problem = tag_value_problem(value)
         if problem is not None:
-            raise LineProtocolError(f"tag {key!r}: {problem}")
-        parts.append(f",{escape_key(key)}={escape_key(value)}")
-    field_text = ",".join(f"{escape_key(k)}={format_field(v)}" for k, v in fields)
+            raise LineProtocolError(f"tag {key[:80]!r}: {problem}")
+        parts.append(f",{escape_name('tag key', key)}={escape_key(value)}")
+    field_text = ",".join(f"{escape_name('field key', k)}={format_field(v)}" for k, v in fields)
     if not field_text:
         raise LineProtocolError("a point needs at least one field")
     parts.append(f" {field_text} {ts_ns}")

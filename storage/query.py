@@ -17,7 +17,6 @@ Backends are registered by name with lazy import strings; see :data:`BACKENDS`.
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -26,6 +25,7 @@ from typing import Any, Final, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from contract.ids import FIELD_NAME
 from storage.schema import KIND_COLUMNS
 
 BackendName = Literal["duckdb", "influxdb"]
@@ -36,8 +36,6 @@ BACKENDS: Final[dict[BackendName, str]] = {
 """Query backend name → ``module:Class`` (imported only when selected)."""
 
 Agg = Literal["min", "max", "mean"]
-
-_NUMERIC_FIELD: Final = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class QueryError(Exception):
@@ -88,7 +86,7 @@ def numeric_field(kind: str, name: str) -> str:
     """Return ``name`` if it is a numeric column of ``kind``; raise ``ValueError`` otherwise."""
     cols = {c.name: c for c in KIND_COLUMNS.get(kind, ())}
     col = cols.get(name)
-    if col is None or col.type not in ("float", "int") or not _NUMERIC_FIELD.match(name):
+    if col is None or col.type not in ("float", "int") or not FIELD_NAME.is_valid(name):
         raise ValueError(f"{kind!r} has no numeric field {name!r}")
     return name
 

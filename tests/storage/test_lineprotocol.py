@@ -15,6 +15,7 @@ from storage.lineprotocol import (
     escape_key,
     escape_measurement,
     format_field,
+    name_problem,
     quote_string,
     tag_value_problem,
 )
@@ -126,7 +127,9 @@ def test_empty_tag_values_are_left_out() -> None:
     assert encode_point("m", [("a", ""), ("b", "x")], [("f", 1)], 5) == "m,b=x f=1i 5"
 
 
-_names = st.text(min_size=1, max_size=12).filter(lambda s: tag_value_problem(s) is None)
+_names = st.text(min_size=1, max_size=12).filter(
+    lambda s: tag_value_problem(s) is None and name_problem(s) is None
+)
 # Field keys come from the storage schema; a double quote in one would confuse quote scanning.
 _field_keys = _names.filter(lambda s: '"' not in s)
 _tag_values = st.text(min_size=1, max_size=20).filter(lambda s: tag_value_problem(s) is None)
