@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.servers import mosquitto_server  # noqa: E402
+from tests.servers import mosquitto_server
 
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "20000"))
 PAYLOAD_BYTES = int(os.environ.get("BENCH_PAYLOAD_BYTES", "5000"))
