@@ -8,7 +8,7 @@ from contract.codec import DecodedBatch, Rejected, decode_batch, decode_message,
 from contract.errors import ContractError, PayloadError, TopicError
 from contract.ids import check_id, is_valid_id
 from contract.limits import CONTRACT_VERSION
-from contract.messages import Batch, Command, ConfigUpdate, Status, Uplink
+from contract.messages import Batch, Command, ConfigUpdate, Confirm, Status, Uplink
 from contract.readings import (
     KINDS,
     AnyReading,
@@ -35,6 +35,7 @@ __all__ = [
     "Cellular",
     "Command",
     "ConfigUpdate",
+    "Confirm",
     "ContractError",
     "DecodedBatch",
     "Energy",

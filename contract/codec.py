@@ -17,7 +17,7 @@ import msgspec
 
 from contract.errors import PayloadError
 from contract.limits import MAX_AGE_MS, MAX_FUTURE_MS, MAX_PAYLOAD_BYTES
-from contract.messages import Batch, Command, ConfigUpdate, RawBatch, Status
+from contract.messages import Batch, Command, ConfigUpdate, Confirm, RawBatch, Status
 from contract.readings import RESERVED_TAG_KEYS, AnyReading, Generic, Reading
 
 Encoding = Literal["json", "msgpack"]
@@ -26,7 +26,7 @@ CONTENT_TYPES: Final[dict[Encoding, str]] = {"json": "application/json", "msgpac
 _json_enc = msgspec.json.Encoder()
 _mp_enc = msgspec.msgpack.Encoder()
 
-M = TypeVar("M", Batch, Status, ConfigUpdate, Command)
+M = TypeVar("M", Batch, Status, ConfigUpdate, Command, Confirm)
 
 
 class _Decoders:
@@ -42,6 +42,7 @@ _BATCH = _Decoders(Batch)
 _RAW_BATCH = _Decoders(RawBatch)
 _READING = _Decoders(AnyReading)
 _OTHER = {Status: _Decoders(Status), ConfigUpdate: _Decoders(ConfigUpdate), Command: _Decoders(Command)}
+_OTHER[Confirm] = _Decoders(Confirm)
 
 
 def sniff(payload: bytes, content_type: str | None = None) -> Encoding:
@@ -60,13 +61,13 @@ def sniff(payload: bytes, content_type: str | None = None) -> Encoding:
     return found
 
 
-def encode(message: Batch | Status | ConfigUpdate | Command, encoding: Encoding = "json") -> bytes:
+def encode(message: Batch | Status | ConfigUpdate | Command | Confirm, encoding: Encoding = "json") -> bytes:
     """Serialize a contract message."""
     return _json_enc.encode(message) if encoding == "json" else _mp_enc.encode(message)
 
 
 def decode_message(payload: bytes, typ: type[M], content_type: str | None = None) -> M:
-    """Decode a status, config or command message (all or nothing)."""
+    """Decode a status, config, command or confirm message (all or nothing)."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     enc = sniff(payload, content_type)

@@ -12,15 +12,15 @@ from typing import Any, Final
 
 import msgspec
 
-from contract.messages import Batch, Command, ConfigUpdate, Status
+from contract.messages import Batch, Command, ConfigUpdate, Confirm, Status
 
 SCHEMA_PATH: Final = Path(__file__).parent / "schema" / "parkwatch-v1.schema.json"
 
 
 def contract_schema() -> dict[str, Any]:
     """One JSON Schema document whose ``$defs`` hold every message of contract v1."""
-    (batch, status, config, command), defs = msgspec.json.schema_components(
-        (Batch, Status, ConfigUpdate, Command), ref_template="#/$defs/{name}"
+    (batch, status, config, command, confirm), defs = msgspec.json.schema_components(
+        (Batch, Status, ConfigUpdate, Command, Confirm), ref_template="#/$defs/{name}"
     )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -28,9 +28,10 @@ def contract_schema() -> dict[str, Any]:
         "title": "parkwatch wire contract v1",
         "description": (
             "Messages on parkwatch MQTT topics. up/telemetry carries a Batch, up/status a Status, "
-            "down/config a ConfigUpdate, down/command a Command. See docs/wire-contract.md."
+            "down/config a ConfigUpdate, down/command a Command, down/confirm a Confirm. "
+            "See docs/wire-contract.md."
         ),
-        "oneOf": [batch, status, config, command],
+        "oneOf": [batch, status, config, command, confirm],
         "$defs": defs,
     }
 

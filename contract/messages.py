@@ -1,8 +1,8 @@
-"""Envelopes of contract version 1: telemetry batch, gateway status, down-link config and command."""
+"""Envelopes of contract version 1: telemetry batch, gateway status, down-link config, command and confirm."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -70,6 +70,8 @@ class Status(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
             (both 0 to 2^53 - 1).
         uplink: the gateway's own mobile uplink; ``rsrp_dbm`` -156 to -31, ``sinr_db`` -23 to 40.
         config_error: why the last remote config was rejected, if it was.
+        unconfirmed: readings published (PUBACKed) and kept until an ingester confirms them.
+        expired: readings given up unconfirmed after the agent's confirm retention.
     """
 
     v: Version
@@ -83,6 +85,8 @@ class Status(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
     buffer_pct: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
     uplink: Uplink | None = None
     config_error: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    unconfirmed: Count | None = None
+    expired: Count | None = None
 
 
 class ConfigUpdate(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -98,3 +102,33 @@ class Command(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=T
     v: Version
     cmd: Literal["publish_status", "flush", "restart_collectors"]
     id: Text | None = None
+
+
+MAX_CONFIRM_RANGES: Final = 1000
+"""Most sequence ranges in one :class:`Confirm` (a longer list is split over several messages)."""
+SeqRange = tuple[Seq, Seq]
+
+
+class Confirm(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Batches durably stored by an ingester, on ``.../down/confirm`` (QoS 1, not retained).
+
+    The gateway may forget a confirmed batch. A published batch that no ingester confirms while
+    later numbers are confirmed is resent with its original ``seq`` (gap repair, see
+    docs/wire-contract.md). Confirmations are idempotent: one may repeat or get lost.
+
+    Attributes:
+        gw: the gateway whose batches are confirmed; must equal the topic's gateway.
+        stored: inclusive ``[first, last]`` sequence ranges stored since the previous confirm
+            of this ingester, 1-1000 ranges, each with ``first <= last``.
+        by: the confirming ingester (informative).
+    """
+
+    v: Version
+    gw: Id
+    stored: Annotated[list[SeqRange], msgspec.Meta(min_length=1, max_length=MAX_CONFIRM_RANGES)]
+    by: Text | None = None
+
+    def __post_init__(self) -> None:
+        for first, last in self.stored:
+            if first > last:
+                raise ValueError(f"stored range [{first}, {last}] has first > last")

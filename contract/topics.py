@@ -4,6 +4,7 @@
 ``{root}/v1/{park}/{gateway}/up/status``     retained gateway status; the Last Will sets ``offline``
 ``{root}/v1/{park}/{gateway}/down/config``   a new agent configuration (retained, QoS 1)
 ``{root}/v1/{park}/{gateway}/down/command``  one-off commands (QoS 1)
+``{root}/v1/{park}/{gateway}/down/confirm``  batches an ingester stored (QoS 1): gap repair
 
 ``root`` defaults to ``parkwatch``; it may have up to three id-like segments so that tests and
 tenants can live side by side on one broker.
@@ -20,9 +21,9 @@ from contract.ids import check_id, is_valid_id
 DEFAULT_ROOT: Final = "parkwatch"
 VERSION_SEGMENT: Final = "v1"
 
-Channel = Literal["telemetry", "status", "config", "command"]
+Channel = Literal["telemetry", "status", "config", "command", "confirm"]
 UP_CHANNELS: Final[frozenset[str]] = frozenset({"telemetry", "status"})
-DOWN_CHANNELS: Final[frozenset[str]] = frozenset({"config", "command"})
+DOWN_CHANNELS: Final[frozenset[str]] = frozenset({"config", "command", "confirm"})
 
 
 def check_root(root: str) -> str:

@@ -7,12 +7,15 @@ Loops (each a named task):
 ``writer``      drains the bounded intake queue into the disk buffer (readings are durable
                 before anything is published).
 ``sealer``      turns staged readings into sequence-numbered batches (by size and by time).
-``forwarder``   publishes batches, at most ``batch.max_inflight`` at a time, and deletes each
-                one after its PUBACK. Batches sealed since the current connection came up
+``forwarder``   publishes batches, at most ``batch.max_inflight`` at a time; after its PUBACK a
+                batch is kept, marked published, until an ingester confirms it (or deleted at
+                once with ``buffer.hold_until_confirmed = false``). Batches sealed since the current connection came up
                 ("live") go first; older ones ("backlog") are replayed oldest first, paced at
                 ``batch.replay_batches_per_s``.
 ``status``      the retained ``online`` status, periodically and on events.
 ``downlink``    remote config and commands from ``down/config`` and ``down/command``.
+``repair``      confirms from ``down/confirm``: forget confirmed batches, resend the ones that
+                stay unconfirmed, expire the too old (:mod:`edge_agent.confirm`).
 ``mqtt``        the :class:`~edge_agent.publisher.Publisher` connection.
 """
 
@@ -36,6 +39,7 @@ from edge_agent import remote_config
 from edge_agent.backoff import Backoff, jittered_backoff
 from edge_agent.buffer import DiskBuffer, Tx
 from edge_agent.collectors import Collector, build_collectors
+from edge_agent.confirm import GapRepair
 from edge_agent.errors import DeviceError, NotConnectedError, PermanentError
 from edge_agent.publisher import DownChannel, Publisher
 from edge_agent.remote_config import config_hash
@@ -113,6 +117,14 @@ class Agent:
             birth=self.status,
             on_down=self._on_down,
         )
+        self.repair = GapRepair(
+            self.buffer,
+            executor=self._db_pool,
+            gateway=settings.agent.gateway,
+            grace_s=settings.buffer.confirm_grace_s,
+            retention_s=settings.buffer.confirm_retention_s,
+            wake=self._sealed_set,
+        )
         self.collectors: list[Collector] = []
         self._intake: asyncio.Queue[bytes] = asyncio.Queue(maxsize=_INTAKE_MAX)
         self._downlink: asyncio.Queue[tuple[DownChannel, bytes]] = asyncio.Queue(maxsize=_DOWNLINK_MAX)
@@ -122,6 +134,7 @@ class Agent:
         self._status_now = asyncio.Event()
         self._acked = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._hold = settings.buffer.hold_until_confirmed
         self._boundary = 0
         self._drop_logged = -60.0
         self._encoder = msgspec.json.Encoder()
@@ -136,6 +149,9 @@ class Agent:
     async def _db(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._db_pool, lambda: fn(*args, **kwargs))
+
+    def _sealed_set(self) -> None:
+        self._sealed.set()
 
     def status(self) -> Status:
         """The current ``online`` status."""
@@ -159,9 +175,14 @@ class Agent:
             buffer_pct=st.fill_pct,
             uplink=uplink,
             config_error=self.config_error[:1024] if self.config_error else None,
+            unconfirmed=st.unconfirmed if self._hold else None,
+            expired=st.expired if self._hold or st.expired else None,
         )
 
     def _on_down(self, channel: DownChannel, payload: bytes) -> None:
+        if channel == "confirm":
+            self.repair.offer(payload)
+            return
         try:
             self._downlink.put_nowait((channel, payload))
         except asyncio.QueueFull:
@@ -181,6 +202,7 @@ class Agent:
                     tg.create_task(self._forwarder_loop(), name="forwarder"),
                     tg.create_task(self._status_loop(), name="status"),
                     tg.create_task(self._downlink_loop(), name="downlink"),
+                    tg.create_task(self.repair.run(), name="repair"),
                 ]
                 await stop.wait()
                 log.info("edge agent stopping")
@@ -193,7 +215,7 @@ class Agent:
                 self._sealed.set()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.settings.agent.shutdown_grace_s):
-                        while self.publisher.connected and (self.buffer.stats().batches or self._inflight):
+                        while self.publisher.connected and (self.buffer.stats().to_send or self._inflight):
                             self._acked.clear()
                             await self._acked.wait()
                 for t in others:
@@ -348,11 +370,17 @@ class Agent:
             # The broker refused it (e.g. ACL): retrying forever would block the buffer.
             self.counters.batches_rejected += 1
             log.error("batch seq %d (%d readings) refused and dropped: %s", tx.seq, tx.readings, exc)
+            refused = True
         except NotConnectedError:
             self._inflight.pop(tx.seq, None)
             return
+        else:
+            refused = False
         try:
-            await self._db(self.buffer.commit, tx)
+            if self._hold and not refused:
+                await self._db(self.buffer.mark_published, tx, now_ms=int(time.time() * 1000))
+            else:
+                await self._db(self.buffer.commit, tx)
             self.counters.batches_acked += 1
         finally:
             self._inflight.pop(tx.seq, None)

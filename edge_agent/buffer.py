@@ -8,9 +8,15 @@ Readings are written to disk before anything is published:
    so every resend (after a reconnect, or after a restart) carries the same ``seq``, ``sent``
    and readings. The next sequence number is stored in the same transaction, so it survives
    restarts and never goes backwards.
-3. :meth:`DiskBuffer.begin` hands out the oldest stored batch (in a seq range, skipping those
-   already in flight); :meth:`DiskBuffer.commit` deletes it after the broker's PUBACK. A crash
-   between the two replays the batch.
+3. :meth:`DiskBuffer.begin` hands out the oldest stored batch not yet published (in a seq
+   range, skipping those already in flight); :meth:`DiskBuffer.commit` deletes it after the
+   broker's PUBACK. A crash between the two replays the batch.
+4. Held until confirmed (gap repair): instead of :meth:`~DiskBuffer.commit`,
+   :meth:`DiskBuffer.mark_published` keeps the PUBACKed batch, marked published, until
+   :meth:`DiskBuffer.confirm` deletes it when an ingester reports it stored.
+   :meth:`DiskBuffer.requeue` makes a published batch sendable again (same bytes, same ``seq``);
+   :meth:`DiskBuffer.expire` deletes published batches still unconfirmed after the retention
+   age and counts their readings in ``expired`` (persisted).
 
 Size cap and drop-oldest policy: when the readings held (staged plus batched) exceed
 ``max_readings``, or their bytes exceed ``max_bytes``, whole batches are dropped oldest first,
@@ -36,10 +42,13 @@ from contract.limits import MAX_PAYLOAD_BYTES, MAX_READINGS_PER_BATCH
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS staged (id INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS batches (
-    seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, nbytes INTEGER NOT NULL, payload BLOB NOT NULL
+    seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, nbytes INTEGER NOT NULL, payload BLOB NOT NULL,
+    published_ms INTEGER, first_published_ms INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+_PUBLISHED_COLUMNS: Final = ("published_ms", "first_published_ms")
+"""Columns added for gap repair; a buffer file from an older agent gets them on open."""
 _ENVELOPE_RESERVE: Final = 200
 """Bytes kept free in a batch payload for the envelope (version, gateway, seq, sent)."""
 
@@ -59,8 +68,11 @@ class BufferStats:
 
     Attributes:
         staged: readings not yet in a batch.
-        batched: readings in sealed batches waiting for their PUBACK.
+        batched: readings in sealed batches (waiting for their PUBACK or their confirm).
         batches: number of such batches.
+        unconfirmed: readings in published batches kept until an ingester confirms them.
+        unconfirmed_batches: number of such batches.
+        expired: readings of published batches deleted unconfirmed after the retention age.
         nbytes: stored reading bytes.
         dropped: readings dropped by the size cap since the buffer was created.
         fill_pct: the larger of the reading and byte fill, in percent of the caps.
@@ -74,11 +86,19 @@ class BufferStats:
     dropped: int
     fill_pct: float
     next_seq: int
+    unconfirmed: int = 0
+    unconfirmed_batches: int = 0
+    expired: int = 0
 
     @property
     def backlog(self) -> int:
-        """Readings waiting to be acknowledged (staged plus batched)."""
-        return self.staged + self.batched
+        """Readings waiting to be published (staged plus batched, less the unconfirmed)."""
+        return self.staged + self.batched - self.unconfirmed
+
+    @property
+    def to_send(self) -> int:
+        """Batches waiting to be published."""
+        return self.batches - self.unconfirmed_batches
 
 
 class DiskBuffer:
@@ -104,14 +124,22 @@ class DiskBuffer:
         # the last transactions.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(batches)")}
+        for column in _PUBLISHED_COLUMNS:
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE batches ADD COLUMN {column} INTEGER")
         self._staged, self._staged_bytes = self._db.execute(
             "SELECT count(*), coalesce(sum(length(body)), 0) FROM staged"
         ).fetchone()
         self._batched, self._batches, self._batched_bytes = self._db.execute(
             "SELECT coalesce(sum(n), 0), count(*), coalesce(sum(nbytes), 0) FROM batches"
         ).fetchone()
+        self._unconfirmed, self._unconfirmed_batches = self._db.execute(
+            "SELECT coalesce(sum(n), 0), count(*) FROM batches WHERE published_ms IS NOT NULL"
+        ).fetchone()
         self._next_seq = self._meta("next_seq")
         self._dropped = self._meta("dropped")
+        self._expired = self._meta("expired")
 
     def _meta(self, key: str) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -203,9 +231,9 @@ class DiskBuffer:
     def begin(
         self, *, min_seq: int = 0, max_seq: int | None = None, exclude: Collection[int] = ()
     ) -> Tx | None:
-        """The oldest stored batch with ``min_seq <= seq < max_seq`` not in ``exclude``, or None."""
+        """The oldest unpublished batch with ``min_seq <= seq < max_seq`` not in ``exclude``, or None."""
         hi = 2**63 - 1 if max_seq is None else max_seq
-        sql = "SELECT seq, n, payload FROM batches WHERE seq >= ? AND seq < ?"
+        sql = "SELECT seq, n, payload FROM batches WHERE seq >= ? AND seq < ? AND published_ms IS NULL"
         params: list[int] = [min_seq, hi]
         if exclude:
             sql += f" AND seq NOT IN ({','.join('?' * len(exclude))})"
@@ -217,30 +245,121 @@ class DiskBuffer:
         """Delete an acknowledged batch (a no-op if the cap already dropped it)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            row = self._db.execute("SELECT n, nbytes FROM batches WHERE seq = ?", (tx.seq,)).fetchone()
-            if row is not None:
-                self._db.execute("DELETE FROM batches WHERE seq = ?", (tx.seq,))
-                self._batched -= row[0]
-                self._batches -= 1
-                self._batched_bytes -= row[1]
+            self._delete_where("seq = ?", (tx.seq,))
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             self._reload_counters()
             raise
 
+    # ------------------------------------------------------------------ held until confirmed
+
+    def mark_published(self, tx: Tx, *, now_ms: int) -> None:
+        """Keep an acknowledged batch until confirmed (a no-op if it is gone already)."""
+        row = self._db.execute("SELECT n, published_ms FROM batches WHERE seq = ?", (tx.seq,)).fetchone()
+        if row is None or row[1] is not None:
+            return
+        self._db.execute(
+            "UPDATE batches SET published_ms = ?, first_published_ms = coalesce(first_published_ms, ?) "
+            "WHERE seq = ?",
+            (now_ms, now_ms, tx.seq),
+        )
+        self._unconfirmed += row[0]
+        self._unconfirmed_batches += 1
+
+    def confirm(self, ranges: Sequence[tuple[int, int]]) -> int:
+        """Delete the batches in the inclusive seq ranges (published or not); return how many."""
+        deleted = 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for first, last in ranges:
+                deleted += self._delete_where("seq BETWEEN ? AND ?", (first, last))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._reload_counters()
+            raise
+        return deleted
+
+    def unconfirmed_seqs(self) -> list[int]:
+        """Sequence numbers of the published batches waiting for a confirm, ascending."""
+        rows = self._db.execute("SELECT seq FROM batches WHERE published_ms IS NOT NULL ORDER BY seq")
+        return [r[0] for r in rows]
+
+    def requeue(self, seqs: Collection[int]) -> int:
+        """Make published batches sendable again (they keep bytes and ``seq``); return how many."""
+        if not seqs:
+            return 0
+        marks = ",".join("?" * len(seqs))
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            n, count = self._db.execute(
+                f"SELECT coalesce(sum(n), 0), count(*) FROM batches "
+                f"WHERE published_ms IS NOT NULL AND seq IN ({marks})",
+                tuple(seqs),
+            ).fetchone()
+            self._db.execute(
+                f"UPDATE batches SET published_ms = NULL WHERE published_ms IS NOT NULL AND seq IN ({marks})",
+                tuple(seqs),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._reload_counters()
+            raise
+        self._unconfirmed -= n
+        self._unconfirmed_batches -= count
+        return int(count)
+
+    def expire(self, *, published_before_ms: int) -> int:
+        """Delete published batches first sent before the cutoff and still unconfirmed.
+
+        Returns the readings given up; they are added to ``expired``.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            (n,) = self._db.execute(
+                "SELECT coalesce(sum(n), 0) FROM batches "
+                "WHERE published_ms IS NOT NULL AND first_published_ms < ?",
+                (published_before_ms,),
+            ).fetchone()
+            if n:
+                self._delete_where(
+                    "published_ms IS NOT NULL AND first_published_ms < ?", (published_before_ms,)
+                )
+                self._expired += n
+                self._set_meta("expired", self._expired)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._reload_counters()
+            raise
+        return int(n)
+
+    def _delete_where(self, where: str, params: tuple[int, ...]) -> int:
+        """Delete matching batches inside the caller's transaction; return how many."""
+        n, nbytes, count, un, un_count = self._db.execute(
+            "SELECT coalesce(sum(n), 0), coalesce(sum(nbytes), 0), count(*), "
+            "coalesce(sum(CASE WHEN published_ms IS NOT NULL THEN n END), 0), "
+            f"count(published_ms) FROM batches WHERE {where}",
+            params,
+        ).fetchone()
+        if count:
+            self._db.execute(f"DELETE FROM batches WHERE {where}", params)
+            self._batched -= n
+            self._batches -= count
+            self._batched_bytes -= nbytes
+            self._unconfirmed -= un
+            self._unconfirmed_batches -= un_count
+        return int(count)
+
     # ------------------------------------------------------------------ cap and stats
 
     def _enforce_cap(self) -> int:
         dropped = 0
         while self._over_cap() and self._batches:
-            seq, n, nbytes = self._db.execute(
-                "SELECT seq, n, nbytes FROM batches ORDER BY seq LIMIT 1"
-            ).fetchone()
-            self._db.execute("DELETE FROM batches WHERE seq = ?", (seq,))
-            self._batched -= n
-            self._batches -= 1
-            self._batched_bytes -= nbytes
+            seq, n = self._db.execute("SELECT seq, n FROM batches ORDER BY seq LIMIT 1").fetchone()
+            self._delete_where("seq = ?", (seq,))
             dropped += n
         if self._over_cap():
             excess = max(
@@ -274,8 +393,12 @@ class DiskBuffer:
         self._batched, self._batches, self._batched_bytes = self._db.execute(
             "SELECT coalesce(sum(n), 0), count(*), coalesce(sum(nbytes), 0) FROM batches"
         ).fetchone()
+        self._unconfirmed, self._unconfirmed_batches = self._db.execute(
+            "SELECT coalesce(sum(n), 0), count(*) FROM batches WHERE published_ms IS NOT NULL"
+        ).fetchone()
         self._next_seq = self._meta("next_seq")
         self._dropped = self._meta("dropped")
+        self._expired = self._meta("expired")
 
     def stats(self) -> BufferStats:
         """Current fill and counters."""
@@ -290,4 +413,7 @@ class DiskBuffer:
             dropped=self._dropped,
             fill_pct=round(min(fill, 100.0), 2),
             next_seq=self._next_seq,
+            unconfirmed=self._unconfirmed,
+            unconfirmed_batches=self._unconfirmed_batches,
+            expired=self._expired,
         )

@@ -28,8 +28,8 @@ What it does for you:
 * Messages published while the link is down, or unacknowledged when it dropped, are resent by
   the MQTT client after the reconnect (with DUP set); :meth:`publish_batch` keeps waiting for
   their PUBACK meanwhile. A batch keeps its ``seq`` on every resend.
-* Down-link messages (``down/config``, ``down/command``) go to the ``on_down(channel, payload)``
-  callback, called on the event loop.
+* Down-link messages (``down/config``, ``down/command``, ``down/confirm``) go to the
+  ``on_down(channel, payload)`` callback, called on the event loop.
 
 paho-mqtt runs on the asyncio loop itself (socket callbacks, no network thread); only the
 blocking TCP/TLS connect runs in a worker thread.
@@ -60,7 +60,7 @@ from settings.common import BrokerSettings
 
 log = logging.getLogger(__name__)
 
-DownChannel = Literal["config", "command"]
+DownChannel = Literal["config", "command", "confirm"]
 _MISC_INTERVAL_S: Final = 1.0
 
 
@@ -102,6 +102,7 @@ class Publisher:
         self.status_topic = topic_for(park, gateway, "status", root=root)
         self.config_topic = topic_for(park, gateway, "config", root=root)
         self.command_topic = topic_for(park, gateway, "command", root=root)
+        self.confirm_topic = topic_for(park, gateway, "confirm", root=root)
         self._session_expiry_s = session_expiry_s
         self._backoff = backoff or jittered_backoff(broker.reconnect_min_s, broker.reconnect_max_s)
         self._birth = birth
@@ -378,7 +379,7 @@ class Publisher:
             getattr(flags, "session_present", None),
         )
         if self._on_down is not None:
-            client.subscribe([(self.config_topic, 1), (self.command_topic, 1)])
+            client.subscribe([(self.config_topic, 1), (self.command_topic, 1), (self.confirm_topic, 1)])
         self._connected.set()
         if self._birth is not None and self._loop is not None:
             self._loop.create_task(self._publish_birth(), name=f"mqtt-birth-{self.gateway}")
@@ -421,3 +422,5 @@ class Publisher:
             self._on_down("config", bytes(msg.payload))
         elif msg.topic == self.command_topic:
             self._on_down("command", bytes(msg.payload))
+        elif msg.topic == self.confirm_topic:
+            self._on_down("confirm", bytes(msg.payload))

@@ -342,6 +342,12 @@ class MqttConsumer:
             if self._sock is not None:
                 self._client.loop_misc()
 
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Publish with QoS 1 without waiting for the PUBACK; False while not connected."""
+        if self._sock is None or not self.connected.is_set():
+            return False
+        return self._client.publish(topic, payload, qos=1).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
     async def disconnect(self) -> None:
         """Send the pending acks and a clean DISCONNECT (the session stays on the broker)."""
         self._stopping = True

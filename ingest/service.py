@@ -40,6 +40,7 @@ from ingest.metrics import Metrics, serve_metrics
 from ingest.model import DeadLetter, Part, StatusRow, WriteBatch, WriteResult
 from ingest.mqtt import Message, MqttConsumer, backoff_delays
 from ingest.points import truncate_raw
+from ingest.repair import ConfirmOutbox
 from ingest.sinks.base import Sink, load_sink
 from ingest.spool import Spool, SpoolCorrupt, SpoolFull
 from settings.ingest import InfluxSinkSettings, IngestSettings
@@ -112,6 +113,14 @@ class Ingester:
             max_unacked=opts.max_unacked,
             deliver=self._inbox.put_nowait,
             max_payload_bytes=MAX_PAYLOAD_BYTES,
+        )
+        # Gap repair: confirm durably stored batches to their gateways (ingest/repair.py).
+        self.confirms = ConfirmOutbox(
+            root=self._root,
+            ingester=self.src,
+            interval_s=opts.confirm_interval_s,
+            publish=self.consumer.publish,
+            enabled=opts.confirm,
         )
         self._retry_at = 0.0
         self._spooled = asyncio.Event()
@@ -200,6 +209,7 @@ class Ingester:
             out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "gateway_mismatch"))
             return 0
         outcome = self.ledger.observe(park, gw, decoded.seq)
+        self.confirms.received(msg, park, gw, decoded.seq)
         for rej in decoded.rejected:
             reason = f"readings[{rej.index}]: {rej.reason}"
             out.dead_letters.append(self._dead(msg, park, gw, reason, rej.raw, "reading"))
@@ -347,9 +357,11 @@ class Ingester:
                 self._retry_at = time.monotonic() + self._delay(0)
             else:
                 self._written(batch, result, started)
+                self.confirms.stored(messages)
                 self.consumer.ack(messages)
                 return
         await self._spool(batch)
+        self.confirms.stored(messages)
         self.consumer.ack(messages)
 
     async def _write_loop(self) -> None:
@@ -452,6 +464,7 @@ class Ingester:
                 process = tg.create_task(self._process_loop(), name="process")
                 write = tg.create_task(self._write_loop(), name="write")
                 replay = tg.create_task(self._replay_loop(), name="replay")
+                confirm = tg.create_task(self.confirms.run(), name="confirm")
                 self.ready.set()
                 await stop.wait()
                 log.info("stopping: intake paused, flushing")
@@ -463,8 +476,9 @@ class Ingester:
                         await write
                 except TimeoutError:
                     log.warning("shutdown grace expired; unacknowledged messages will be redelivered")
+                self.confirms.flush()
                 await self.consumer.disconnect()
-                for task in (mqtt_task, process, write, replay):
+                for task in (mqtt_task, process, write, replay, confirm):
                     task.cancel()
         finally:
             if server is not None:

@@ -70,11 +70,21 @@ class BufferOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
         max_readings: cap on readings kept (staged plus batched); when exceeded, the oldest
             readings are dropped (whole oldest batches first) and counted as ``dropped``.
         max_mb: cap on the stored reading bytes, same drop-oldest policy.
+        hold_until_confirmed: keep a published batch after its PUBACK until an ingester confirms
+            it stored the batch (``down/confirm``), and resend it when it stays unconfirmed
+            (gap repair). Turn off only when the ingesters do not confirm.
+        confirm_grace_s: how long a published batch may stay unconfirmed while a later batch
+            is already confirmed, before it is resent with its original ``seq``.
+        confirm_retention_s: a published batch still unconfirmed this long after its first
+            publish is deleted and counted as ``expired``.
     """
 
     path: str = ""
     max_readings: PositiveInt = 5_000_000
     max_mb: Annotated[float, msgspec.Meta(gt=0)] = 512.0
+    hold_until_confirmed: bool = True
+    confirm_grace_s: PositiveSeconds = 30.0
+    confirm_retention_s: PositiveSeconds = 24 * 3600.0
 
 
 class ModbusRegister(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

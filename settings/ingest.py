@@ -101,6 +101,10 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
         shutdown_grace_s: how long SIGTERM waits for in-flight batches to be written.
         metrics_host, metrics_port: the ``/metrics`` endpoint (port 0 disables it).
         gateway_positions: gateway id → fixed position.
+        confirm: publish ``down/confirm`` messages naming the batches durably stored, so that
+            gateways can forget them and resend the ones lost on the way (gap repair).
+        confirm_interval_s: at most one confirm per gateway this often (more only when one
+            would exceed the contract's 1000 ranges).
     """
 
     client_id: str = ""
@@ -119,6 +123,8 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     metrics_host: str = "127.0.0.1"
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9108
     gateway_positions: dict[str, GatewayPosition] = msgspec.field(default_factory=dict)
+    confirm: bool = True
+    confirm_interval_s: PositiveSeconds = 1.0
 
 
 class IngestSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -164,7 +164,7 @@ async def test_broker_outage_loses_nothing(
             mosquitto_durable.start()
             # Replay of the outage's backlog, paced, while live readings keep flowing.
             await sub.wait_for(
-                lambda: agent.publisher.connected and agent.buffer.stats().batches <= 1,
+                lambda: agent.publisher.connected and agent.buffer.stats().to_send <= 1,
                 timeout_s=30,
                 what="backlog drained",
             )
@@ -203,7 +203,9 @@ async def test_buffer_cap_drops_oldest_and_reports_it(
         modbus=[("cnc-1", machine.port, "machine")],
         poll_s=0.02,
         buffer_max_readings=40,
-    )
+        # No ingester confirms here: batches leave the buffer at their PUBACK, so the cap
+        # counts only what the outage left unsent.
+    ).replace("[buffer]\n", "[buffer]\nhold_until_confirmed = false\n")
     try:
         async with running(cfg, tmp_path) as agent:
             await asyncio.sleep(2.5)
@@ -220,7 +222,7 @@ async def test_buffer_cap_drops_oldest_and_reports_it(
             status = sub.last_status()
             assert status is not None and (status.dropped or 0) >= st.dropped
             await sub.wait_for(
-                lambda: agent.publisher.connected and agent.buffer.stats().batches <= 1,
+                lambda: agent.publisher.connected and agent.buffer.stats().to_send <= 1,
                 timeout_s=30,
                 what="backlog drained",
             )
