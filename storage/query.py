@@ -163,6 +163,26 @@ class CellStats(_Table):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CellSamples(_Table):
+    """Positioned cellular readings with an RSRP, one row each: what the dead-zone test reads.
+
+    ``h3`` is the reading's cell at the requested resolution, ``lat``/``lon`` its reported
+    position, ``ts_ms`` epoch milliseconds UTC. A ``no_service`` reading carries RSRP -140.
+    """
+
+    park: npt.NDArray[np.object_] = field(default_factory=_obj)
+    h3: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    operator: npt.NDArray[np.object_] = field(default_factory=_obj)
+    tech: npt.NDArray[np.object_] = field(default_factory=_obj)
+    dev: npt.NDArray[np.object_] = field(default_factory=_obj)
+    ts_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+    lat: npt.NDArray[np.float64] = field(default_factory=_f64)
+    lon: npt.NDArray[np.float64] = field(default_factory=_f64)
+    rsrp_dbm: npt.NDArray[np.float64] = field(default_factory=_f64)
+    sinr_db: npt.NDArray[np.float64] = field(default_factory=_f64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BroadbandStats(_Table):
     """Per (park, gateway): broadband probe statistics in the window."""
 
