@@ -7,14 +7,15 @@ Per (park, operator, technology) and H3 cell, :func:`assess_cells` reads the raw
 2. **Position error**: a reading whose reported position lies within ``gnss_error_m`` of its
    cell's border may belong to the neighbour; it is left out of the test (approximating the
    hexagon by its inscribed circle, so the test reads only readings certainly inside).
-3. **Sign test on the median**: with ``n`` readings of which ``k`` are at or below the threshold
-   (``no_service`` readings, RSRP -140, always are), the cell is **dead** when
-   ``P(Bin(n, 1/2) >= k) <= 1 - confidence``: if the cell's median were above the threshold,
-   so many readings at or below it would happen less often than that. Symmetrically it is
-   **covered** when ``P(Bin(n, 1/2) >= n - k) <= 1 - confidence``. Otherwise it is
-   **uncertain**: never dead, listed for the next survey. The test makes no assumption about the
-   spread (fading, shadowing inside the cell): it uses only the count, so a cell with a wide
-   spread needs more readings before it is decided.
+3. **A one-sided test on the median** (:func:`median_below_confidence`): the cell is **dead**
+   when its readings show at ``confidence`` that its median RSRP is at or below the threshold
+   (``no_service`` readings, RSRP -140, always are below), **covered** when they show the
+   opposite at the same confidence, and otherwise **uncertain**: never dead, listed for the next
+   survey. With few readings the test is the exact sign test (with ``n`` readings of which ``k``
+   are at or below the threshold, dead when ``P(Bin(n, 1/2) >= k) <= 1 - confidence``); from
+   :data:`SIGNED_RANK_MIN_N` readings on it is the Wilcoxon signed-rank test, which weighs how far
+   readings lie from the threshold, so the spread within the cell (fading, shadowing) sets how
+   many readings a decision needs.
 4. **Interference**: a cell that is not dead, whose SINR readings show the same way that their
    median is below the profile's SINR floor, is an **interference** cell (an optimisation job).
 
@@ -62,13 +63,15 @@ class DetectOptions:
     """
 
     confidence: float = 0.9
-    max_class: Literal["none", "poor"] = "none"
+    max_class: str = "none"
     gnss_error_m: float = 10.0
     calibrate: bool = True
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1.0:
             raise ValueError(f"confidence must be in [0.5, 1), not {self.confidence}")
+        if self.max_class not in ("none", "poor", "fair", "good"):
+            raise ValueError(f"max_class must be one of none, poor, fair, good; not {self.max_class!r}")
         if self.gnss_error_m < 0:
             raise ValueError("gnss_error_m must be >= 0")
 
@@ -130,8 +133,8 @@ def _sign_tail(n: int) -> npt.NDArray[np.float64]:
         z = (k - 0.5 - n / 2.0) / math.sqrt(n / 4.0)
         return np.array([0.5 * math.erfc(v / math.sqrt(2.0)) for v in z.tolist()])
     pmf = np.array([math.comb(n, i) for i in range(n + 1)], dtype=np.float64) / float(2**n)
-    tail = np.cumsum(pmf[::-1])[::-1]
-    return np.r_[tail, 0.0]
+    tail: npt.NDArray[np.float64] = np.r_[np.cumsum(pmf[::-1])[::-1], 0.0]
+    return tail
 
 
 def sign_test_confidence(n: int, k: int) -> float:
@@ -140,6 +143,54 @@ def sign_test_confidence(n: int, k: int) -> float:
     if n <= 0:
         return 0.0
     return float(1.0 - _sign_tail(n)[k])
+
+
+SIGNED_RANK_MIN_N: Final = 10
+"""From this many readings on, the signed-rank test (normal approximation) replaces the sign test."""
+
+
+def median_below_confidence(diff: npt.NDArray[np.float64]) -> float:
+    """Confidence that the median of the population behind ``diff`` (reading minus threshold) is
+    below 0.
+
+    Fewer than :data:`SIGNED_RANK_MIN_N` readings: the exact sign test (counts only; a reading
+    exactly at the threshold counts as below, the hole threshold being inclusive). From then on
+    the Wilcoxon signed-rank test, which also weighs how far each reading lies from the threshold
+    (normal approximation with continuity and tie correction; readings at the threshold are
+    dropped). The signed-rank test assumes the readings spread symmetrically around their median
+    (fading in dB, shadowing); ``no_service`` readings at -140 dBm are far below every threshold
+    and simply rank lowest.
+    """
+    n = len(diff)
+    if n == 0:
+        return 0.0
+    if n < SIGNED_RANK_MIN_N:
+        return sign_test_confidence(n, int((diff <= 0).sum()))
+    d = diff[diff != 0]
+    m = len(d)
+    if m == 0:
+        return 0.5
+    ranks = _average_ranks(np.abs(d))
+    w_minus = float(ranks[d < 0].sum())
+    mean = m * (m + 1) / 4.0
+    _, counts = np.unique(np.abs(d), return_counts=True)
+    var = m * (m + 1) * (2 * m + 1) / 24.0 - float((counts**3 - counts).sum()) / 48.0
+    if var <= 0:
+        return 0.5
+    z = (w_minus - mean - 0.5) / math.sqrt(var)
+    return float(1.0 - 0.5 * math.erfc(z / math.sqrt(2.0)))
+
+
+def _average_ranks(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Ranks 1..n of ``values``, ties sharing their average rank."""
+    order = np.argsort(values, kind="stable")
+    sorted_v = values[order]
+    ranks = np.empty(len(values))
+    starts = np.flatnonzero(np.r_[True, sorted_v[1:] != sorted_v[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        ranks[order[a:b]] = (a + b + 1) / 2.0
+    return ranks
 
 
 def _edge_distance_m(
@@ -232,12 +283,12 @@ def assess_cells(
         threshold = t.dead_threshold_dbm(options.max_class)
         used = rows[inside[rows]]
         n = len(used)
-        k = int((no_service[used] | (rsrp[used] <= threshold)).sum())
-        dead_conf = sign_test_confidence(n, k)
-        covered_conf = sign_test_confidence(n, n - k)
+        level = np.where(no_service[used], NO_SERVICE_RSRP_DBM, rsrp[used])
+        k = int((level <= threshold).sum())
+        dead_conf = median_below_confidence(level - threshold)
+        covered_conf = median_below_confidence(threshold - level)
         s_used = sinr[used][~np.isnan(sinr[used]) & ~no_service[used]]
-        bad = int((s_used < t.sinr_floor_db).sum())
-        interf_conf = sign_test_confidence(len(s_used), bad)
+        interf_conf = median_below_confidence(s_used - t.sinr_floor_db - 1e-9)
         ns = int(no_service[rows].sum())
         state: State
         if dead_conf >= options.confidence:

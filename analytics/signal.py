@@ -70,12 +70,13 @@ class TechThresholds:
 
     def dead_threshold_dbm(self, max_class: str) -> float:
         """The RSRP at or below which a cell is dead: the hole threshold for ``none``, or (a user's
-        wider choice) the upper bound of ``poor`` for ``poor``."""
+        wider choice) the upper bound of the class for ``poor``, ``fair`` or ``good``."""
         if max_class == "none":
             return self.hole_rsrp_dbm
-        if max_class == "poor":
-            return self.rsrp_lower_dbm[1]
-        raise ValueError(f"max_class must be 'none' or 'poor', not {max_class!r}")
+        names = ("poor", "fair", "good")
+        if max_class in names:
+            return self.rsrp_lower_dbm[names.index(max_class) + 1]
+        raise ValueError(f"max_class must be one of none, poor, fair, good; not {max_class!r}")
 
 
 @dataclass(frozen=True, slots=True)

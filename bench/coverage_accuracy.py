@@ -67,7 +67,7 @@ def score(
 
 
 def run_seed(
-    setting: str, seed: int, *, legacy: bool = False, options: DetectOptions = DetectOptions()
+    setting: str, seed: int, *, legacy: bool = False, options: DetectOptions | None = None
 ) -> dict[tuple[str, str], tuple[float, float, float, float, float, float]]:
     """Scores per (operator name, tech) for one seed; the last value is the intersection area."""
     base = load_scenario()
@@ -75,7 +75,7 @@ def run_seed(
     env = RadioEnvironment(scenario)
     truth = ground_truth(scenario, env=env)
     survey = drive_test(scenario, SETTINGS[setting], seed=seed * 7919 + 1, env=env)
-    dead_by_layer = detect_legacy(survey) if legacy else detect(survey, options)
+    dead_by_layer = detect_legacy(survey) if legacy else detect(survey, options or DetectOptions())
     out = {}
     names = {op.id: op.name for op in scenario.operators}
     for (op_id, tech), layer in truth.layers.items():
@@ -176,12 +176,23 @@ def main(argv: list[str] | None = None) -> int:
             f"{'operator':<20} {'tech':<4} {'P min':>6} {'P mean':>6} {'R min':>6} {'R mean':>6} "
             f"{'IoU min':>7} {'IoU mean':>8} {'P pool':>6} {'R pool':>6} {'IoU pool':>8} {'true km2':>8}"
         )
-        for (op, tech), rows in sorted(per.items()):
+        by_op: dict[str, list[tuple[float, ...]]] = defaultdict(list)
+        for (op, _tech), rows in per.items():
+            by_op[op] += rows
+        for (op, tech), rows in [
+            *sorted(per.items()),
+            *(((op_name, "all"), v) for op_name, v in sorted(by_op.items())),
+        ]:
             a = np.array(rows)
             inter, det, tru = a[:, 5].sum(), a[:, 3].sum(), a[:, 4].sum()
             pp = inter / det if det else 1.0
             rp = inter / tru if tru else 1.0
             ip = inter / (det + tru - inter) if det + tru - inter else 1.0
+            if tech == "all":  # min and mean over (tech, seed) rows mean little: pooled figures only
+                print(
+                    f"{op:<20} {tech:<4} {'':>6} {'':>6} {'':>6} {'':>6} {'':>7} {'':>8} {pp:6.3f} {rp:6.3f} {ip:8.3f}"
+                )
+                continue
             print(
                 f"{op:<20} {tech:<4} {a[:, 0].min():6.3f} {a[:, 0].mean():6.3f} {a[:, 1].min():6.3f} "
                 f"{a[:, 1].mean():6.3f} {a[:, 2].min():7.3f} {a[:, 2].mean():8.3f} {pp:6.3f} {rp:6.3f} "

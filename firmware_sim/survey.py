@@ -166,4 +166,4 @@ def drive_test(
                 cols["sinr_db"].append(np.where(lost, np.nan, np.round(np.clip(sinr, -23.0, 40.0), 1)))
                 cols["no_service"].append(lost)
     arrays = {k: np.concatenate(v) for k, v in cols.items() if k != "device_offsets_db"}
-    return Survey(**arrays, device_offsets_db=offsets)  # type: ignore[arg-type]
+    return Survey(**arrays, device_offsets_db=offsets)

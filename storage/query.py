@@ -310,6 +310,11 @@ class QueryBackend(Protocol):
         """Cellular statistics per (park, H3 cell at ``resolution``, operator, technology)."""
         ...
 
+    def cell_samples(self, scope: Scope, *, resolution: int) -> CellSamples:
+        """Every positioned cellular reading with an RSRP, its cell at ``resolution``, ordered by
+        (park, h3, operator, tech, dev, ts)."""
+        ...
+
     def broadband_stats(self, scope: Scope, *, by: Literal["gw", "park"] = "gw") -> BroadbandStats:
         """Broadband probe statistics per (park, gateway), or per park (``gw`` empty)."""
         ...
