@@ -193,22 +193,43 @@ def _average_ranks(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return ranks
 
 
+@lru_cache(maxsize=65536)
+def _cell_edges(cell: int) -> tuple[tuple[float, float, float], ...]:
+    """Per edge of a cell: unit normal (east, north) and the distance of the edge from the centre (m)."""
+    lon0, lat0 = cell_center(cell)
+    ring = [
+        ((lon - lon0) * 111_320.0 * math.cos(math.radians(lat0)), (lat - lat0) * 110_574.0)
+        for lat, lon in h3.cell_to_boundary(cell_str(cell))
+    ]
+    edges = []
+    for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1], strict=True):
+        nx, ny = y2 - y1, -(x2 - x1)
+        norm = math.hypot(nx, ny)
+        nx, ny = nx / norm, ny / norm
+        d = x1 * nx + y1 * ny
+        if d < 0:
+            nx, ny, d = -nx, -ny, -d
+        edges.append((nx, ny, d))
+    while len(edges) < 6:  # pentagons: repeat an edge to keep one array shape
+        edges.append(edges[0])
+    return tuple(edges)
+
+
 def _edge_distance_m(
     cells: npt.NDArray[np.uint64], lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    """Metres from each reading's reported position to its cell's border (inscribed circle)."""
+    """Metres from each reading's reported position to its cell's border (negative: outside)."""
     uniq, inv = np.unique(cells, return_inverse=True)
     centres = np.array([cell_center(int(c)) for c in uniq.tolist()], dtype=np.float64).reshape(-1, 2)
-    # Regular hexagon: area = 3 sqrt(3) / 2 s^2, inradius = sqrt(3) / 2 s.
-    inradius = np.array(
-        [math.sqrt(2.0 * cell_area_m2(int(c)) / (3.0 * math.sqrt(3.0))) for c in uniq.tolist()]
-    )
-    inradius *= math.sqrt(3.0) / 2.0
+    edges = np.array([_cell_edges(int(c)) for c in uniq.tolist()], dtype=np.float64).reshape(-1, 6, 3)
     inv = inv.ravel()
     c_lon, c_lat = centres[inv, 0], centres[inv, 1]
     dx = (lon - c_lon) * 111_320.0 * np.cos(np.radians(c_lat))
     dy = (lat - c_lat) * 110_574.0
-    out: npt.NDArray[np.float64] = inradius[inv] - np.hypot(dx, dy)
+    e = edges[inv]
+    out: npt.NDArray[np.float64] = (e[:, :, 2] - (e[:, :, 0] * dx[:, None] + e[:, :, 1] * dy[:, None])).min(
+        axis=1
+    )
     return out
 
 
