@@ -1,7 +1,9 @@
 """Coverage grid on H3: per-cell classes, GeoJSON features, park cells, survey gaps and summaries.
 
-A cell's class comes from its median RSRP and median SINR through the signal profile of its
-technology (:func:`analytics.signal.classify`); a cell with fewer than ``min_samples`` samples is
+A cell's map class comes from its median RSRP through the signal profile of its technology
+(:func:`analytics.signal.classify`): a coverage class, SINR does not lower it (bad SINR with good
+RSRP is an interference zone, :mod:`analytics.deadzones`). Whether a cell is dead is not its map
+class but the confidence test of :mod:`analytics.deadzones`; a cell with fewer than ``min_samples`` samples is
 ``insufficient`` and is neither counted as measured nor as dead. Cells are H3 indexes as
 unsigned 64-bit integers; the h3 library works on hex strings at the edges.
 """
@@ -22,14 +24,12 @@ from storage.query import CellStats
 
 
 def cell_classes(stats: CellStats, *, profile: SignalProfile = DEFAULT_PROFILE) -> npt.NDArray[np.int8]:
-    """Class index per row of ``stats`` from its median RSRP and median SINR."""
+    """Coverage class index per row of ``stats`` from its median RSRP."""
     out = np.full(len(stats), UNKNOWN, dtype=np.int8)
     for tech in np.unique(stats.tech.astype(str)) if len(stats) else ():
         mask = stats.tech == tech
         try:
-            out[mask] = classify(
-                stats.rsrp_median_dbm[mask], stats.sinr_median_db[mask], tech=str(tech), profile=profile
-            )
+            out[mask] = classify(stats.rsrp_median_dbm[mask], tech=str(tech), profile=profile)
         except ValueError:
             continue  # a technology without thresholds stays unknown
     return out

@@ -4,28 +4,45 @@ Raw values are stored; classes are computed at query time, so a map can be re-cl
 profile changes. The simulator's ground truth uses the same functions, so the platform's dead-zone
 detection is scored against the same definition of "dead".
 
-Default mobile profile (``parkwatch-2026.1``), for LTE RSRP and NR SS-RSRP in dBm:
+Default mobile profile (``parkwatch-2026.2``), for LTE RSRP and NR SS-RSRP in dBm. The map
+classes are coverage classes (RSRP only):
 
-============  =====================  ===============================
-class         RSRP                   notes
-============  =====================  ===============================
+============  =====================
+class         RSRP
+============  =====================
 excellent     >= -80
 good          -90 .. -80
 fair          -100 .. -90
 poor          -110 .. -100
-none          < -110                 or SINR < 0 dB (no usable service)
-============  =====================  ===============================
+none          < -110
+============  =====================
+
+Three layers answer three questions (``docs/coverage.md``):
+
+* **coverage** -- is there signal: a *coverage hole* (dead zone) is where RSRP is at or below
+  :attr:`TechThresholds.hole_rsrp_dbm`, -115 dBm for LTE and NR. This is the 3GPP notion of a
+  coverage hole -- "an area where the pilot signal power (RSRP) is below the threshold which is
+  required for successful operation" (TS 36.300 §22.3 / TS 37.320 §5.1.1, MDT M1 reports of
+  RSRP against a configured threshold) -- with the threshold that operators' coverage
+  verification and MDT configuration use for outdoor LTE edge of service (-115 dBm: 3GPP's
+  outdoor RSRP at cell edge for 10 MHz LTE is about -120 .. -115 dBm; Ericsson/Nokia drive-test
+  guidance marks < -115 dBm "no coverage / cell edge"). UMTS RSCP and GSM RxLev use -105 dBm.
+  ``poor`` (-110 .. -100) is weak but serviceable: a map class, not a dead zone.
+* **quality** -- is it usable: SINR below :attr:`TechThresholds.sinr_floor_db` (0 dB, where
+  LTE/NR link adaptation falls to its most robust MCS) with RSRP above the hole threshold is an
+  *interference zone*: an optimisation job (tilt, PCI, neighbours), never a dead zone.
+* **service** -- ``no_service`` readings (RSRP -140, the 3GPP reporting floor) count below every
+  threshold; a hole made mostly of them has the cause ``no_service``.
 
 NR uses the same bands for SS-RSRP (3GPP TS 38.133 reports SS-RSRP on the LTE RSRP scale,
 and operators' NR drive-test guides use the same -80/-90/-100/-110 steps); UMTS (RSCP) and
 GSM (RxLev) are 5 dB stricter. Wi-Fi RSSI has its own bands (:data:`WIFI_RSSI_LOWER_DBM`) and
 broadband lines are classed against service targets (:class:`BroadbandTargets`).
 
-Sources: the RSRP bands used by operators' and vendors' field guides (e.g. the LTE RSRP
-ranges in Ericsson/Nokia drive-test guidance, and the ``-110 dBm`` edge-of-coverage figure
-common to regulators' coverage obligations); the SINR floor of 0 dB is where LTE/NR link
-adaptation falls to its most robust MCS and throughput collapses. A lower bound is inclusive:
--80.0 dBm is ``excellent``, -110.0 dBm is ``poor``.
+Sources of the class bands: the RSRP ranges used by operators' and vendors' field guides (e.g.
+the LTE RSRP ranges in Ericsson/Nokia drive-test guidance). A lower bound is inclusive:
+-80.0 dBm is ``excellent``, -110.0 dBm is ``poor``; the hole threshold is inclusive too
+(-115.0 dBm is a hole).
 """
 
 from __future__ import annotations
@@ -44,23 +61,35 @@ UNKNOWN: Final = -1
 
 @dataclass(frozen=True, slots=True)
 class TechThresholds:
-    """Lower bounds (dBm) of poor, fair, good and excellent, and the SINR floor of service (dB)."""
+    """Lower bounds (dBm) of poor, fair, good and excellent; the coverage-hole threshold (dBm,
+    inclusive); the SINR floor (dB) below which covered signal is an interference zone."""
 
     rsrp_lower_dbm: tuple[float, float, float, float] = (-110.0, -100.0, -90.0, -80.0)
     sinr_floor_db: float = 0.0
+    hole_rsrp_dbm: float = -115.0
+
+    def dead_threshold_dbm(self, max_class: str) -> float:
+        """The RSRP at or below which a cell is dead: the hole threshold for ``none``, or (a user's
+        wider choice) the upper bound of the class for ``poor``, ``fair`` or ``good``."""
+        if max_class == "none":
+            return self.hole_rsrp_dbm
+        names = ("poor", "fair", "good")
+        if max_class in names:
+            return self.rsrp_lower_dbm[names.index(max_class) + 1]
+        raise ValueError(f"max_class must be one of none, poor, fair, good; not {max_class!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class SignalProfile:
     """A named, versioned set of thresholds per technology."""
 
-    name: str = "parkwatch-2026.1"
+    name: str = "parkwatch-2026.2"
     techs: dict[str, TechThresholds] = field(
         default_factory=lambda: {
             "LTE": TechThresholds(),
             "NR": TechThresholds(),
-            "UMTS": TechThresholds(rsrp_lower_dbm=(-105.0, -95.0, -85.0, -75.0)),
-            "GSM": TechThresholds(rsrp_lower_dbm=(-105.0, -95.0, -85.0, -75.0)),
+            "UMTS": TechThresholds(rsrp_lower_dbm=(-105.0, -95.0, -85.0, -75.0), hole_rsrp_dbm=-105.0),
+            "GSM": TechThresholds(rsrp_lower_dbm=(-105.0, -95.0, -85.0, -75.0), hole_rsrp_dbm=-105.0),
         }
     )
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import h3
 import msgspec
 import numpy as np
 from fastapi import APIRouter, Response
 
 from analytics.coverage import cell_area_m2, cell_features, cell_polygon, cell_str
+from analytics.deadzones import ZoneKind
 from api.deps import (
     FEATURE_COLLECTION,
     GEOJSON_OK,
@@ -58,9 +60,21 @@ def build(ctx: Context) -> APIRouter:
 
     # -- coverage -----------------------------------------------------------------------------
 
+    def _with_state(feats: list[dict[str, Any]], sc: Scope, r: int) -> list[dict[str, Any]]:
+        """Each cell's dead-zone state and confidence (the test of docs/coverage.md)."""
+        a = service.assessment(sc, r, cov.dead_zone_max_class)
+        row_of = a.lookup()
+        for f in feats:
+            pr = f["properties"]
+            i = row_of.get((pr["park"], int(h3.str_to_int(pr["h3"])), pr["operator"], pr["tech"]))
+            pr["state"] = "uncertain" if i is None else str(a.state[i])
+            pr["cause"] = None if i is None else a.cause[i]
+            pr["confidence"] = None if i is None else float(a.confidence[i])
+        return feats
+
     def _cells(sc: Scope, r: int) -> list[dict[str, Any]]:
         c = service.coverage(sc, r)
-        return cell_features(c.stats, c.classes, min_samples=c.min_samples)
+        return _with_state(cell_features(c.stats, c.classes, min_samples=c.min_samples), sc, r)
 
     @v1.get(
         "/coverage/cells",
@@ -87,12 +101,14 @@ def build(ctx: Context) -> APIRouter:
         c = service.coverage(sc, r)
         pg = page(range(len(c.stats)), limit, offset)
         rows = np.asarray(pg.pop("items"), dtype=np.int64)
-        feats = cell_features(c.stats.take(rows), c.classes[rows], min_samples=c.min_samples)
+        feats = _with_state(
+            cell_features(c.stats.take(rows), c.classes[rows], min_samples=c.min_samples), sc, r
+        )
         fc = feature_collection(feats, resolution=r, window=[sc.start.isoformat(), sc.end.isoformat()], **pg)
         return json_response(fc, geo=True)
 
-    def _zones(sc: Scope, r: int, max_class: str) -> list[dict[str, Any]]:
-        return [z.feature(i + 1) for i, z in enumerate(service.dead_zones(sc, r, max_class))]
+    def _zones(sc: Scope, r: int, max_class: str, kind: ZoneKind = "dead") -> list[dict[str, Any]]:
+        return [z.feature(i + 1) for i, z in enumerate(service.dead_zones(sc, r, max_class, kind))]
 
     @v1.get(
         "/coverage/dead-zones",
@@ -129,6 +145,33 @@ def build(ctx: Context) -> APIRouter:
             window=[sc.start.isoformat(), sc.end.isoformat()],
             **pg,
         )
+        return json_response(fc, geo=True)
+
+    @v1.get(
+        "/coverage/interference-zones",
+        tags=["coverage"],
+        response_class=GeoJSONResponse,
+        responses=GEOJSON_OK,
+        summary="Interference zones (RSRP fine, SINR below the floor at the stated confidence), ranked by area.",
+    )
+    def coverage_interference_zones(
+        p: Viewer,
+        park: ParkQ = None,
+        operator: OperatorQ = None,
+        tech: TechQ = None,
+        start: FromQ = None,
+        to: ToQ = None,
+        bbox: BboxQ = None,
+        resolution: ResolutionQ = None,
+        limit: int = limit_100,
+        offset: OffsetQ = 0,
+    ) -> Response:
+        sc = scope(p, park, start, to, operator=operator, tech=tech, box=bbox)
+        r = res(resolution)
+        zones = _zones(sc, r, cov.dead_zone_max_class, "interference")
+        pg = page(zones, limit, offset)
+        feats = pg.pop("items")
+        fc = feature_collection(feats, resolution=r, window=[sc.start.isoformat(), sc.end.isoformat()], **pg)
         return json_response(fc, geo=True)
 
     @v1.get(

@@ -24,7 +24,7 @@ from analytics.coverage import (
     summary_change,
     survey_gaps,
 )
-from analytics.deadzones import DeadZone, find_dead_zones
+from analytics.deadzones import CellAssessment, DeadZone, DetectOptions, ZoneKind, assess_cells, find_zones
 from analytics.factory import (
     EnergyUse,
     Production,
@@ -33,7 +33,7 @@ from analytics.factory import (
     meter_energy,
     rollup,
 )
-from analytics.signal import BROADBAND_CLASSES, CLASS_INDEX, BroadbandTargets, classify_broadband
+from analytics.signal import BROADBAND_CLASSES, BroadbandTargets, classify_broadband
 from settings.api import ApiSettings
 from settings.errors import ConfigError
 from storage.query import CellStats, QueryBackend, Scope, numeric_field
@@ -196,15 +196,28 @@ class Service:
                 return cut
         return self.backend.cell_stats(scope, resolution=resolution)
 
-    def dead_zones(self, scope: Scope, resolution: int, max_class: str) -> list[DeadZone]:
+    def assessment(self, scope: Scope, resolution: int, max_class: str) -> CellAssessment:
+        """The dead-zone test of every cell of ``scope`` (:func:`analytics.deadzones.assess_cells`)."""
+        cov = self.settings.coverage
+        options = DetectOptions(
+            max_class=max_class, confidence=cov.dead_zone_confidence, gnss_error_m=cov.gnss_error_m
+        )
+
+        def compute() -> CellAssessment:
+            return assess_cells(self.backend.cell_samples(scope, resolution=resolution), options=options)
+
+        return self._versioned(("assess", scope, resolution, options), compute)
+
+    def dead_zones(
+        self, scope: Scope, resolution: int, max_class: str, kind: ZoneKind = "dead"
+    ) -> list[DeadZone]:
+        """Dead zones (or interference zones), largest first."""
+
         def compute() -> list[DeadZone]:
             # Inside: the data fingerprint is read before the cells it is computed from.
-            cov = self.coverage(scope, resolution)
-            return find_dead_zones(
-                cov.stats, cov.classes, max_class=CLASS_INDEX[max_class], min_samples=cov.min_samples
-            )
+            return find_zones(self.assessment(scope, resolution, max_class), kind=kind)
 
-        return self._versioned(("zones", scope, resolution, max_class), compute)
+        return self._versioned(("zones", scope, resolution, max_class, kind), compute)
 
     def gaps(self, scope: Scope, resolution: int) -> list[tuple[str, int]]:
         """(park, cell) of every configured park cell without samples, for the scope's parks."""

@@ -1,9 +1,13 @@
-"""Ground truth of a scenario: the true signal class per H3 cell and the true dead zones.
+"""Ground truth of a scenario: the true median RSRP per H3 cell and the true coverage holes.
 
-The class of a cell is the analytics' own :func:`analytics.signal.classify` of the radio model's
-serving RSRP and SINR at the cell centre, so the platform's detection is scored against the same
-definition of "dead". No service at all (no cell above -140 dBm) counts as ``none``. A dead zone
-is a connected group (H3 neighbours) of cells at or below ``poor`` for one operator and technology.
+The truth is the radio model's **noise-free** field: per cell, the median of the serving RSRP
+over the cell's resolution-``resolution + 2`` children (49 points about 9 m apart at resolution
+10), with no fading, no device offset and no position error. A cell is a coverage hole (dead)
+when that true median is at or below the technology's coverage-hole threshold
+(:data:`HOLE_RSRP_DBM`); a point without any cell above -140 dBm counts as -inf. The truth does
+not use the platform's classification or dead-zone code (``analytics``): what is scored must not
+compute its own yardstick. The thresholds are the same numbers as the default signal profile's
+(``analytics.signal``), and a test keeps the two equal.
 
 ``ground_truth(scenario)`` evaluates every cell inside the parks' boundaries; :meth:`GroundTruth.score`
 compares a detected set of cells with the truth (precision, recall, IoU).
@@ -21,14 +25,17 @@ import h3
 import numpy as np
 import numpy.typing as npt
 
-from analytics.signal import CLASS_INDEX, CLASS_NAMES, DEFAULT_PROFILE, classify
 from firmware_sim.errors import SimError
 from firmware_sim.radio.environment import RadioEnvironment
 from firmware_sim.scenario import Scenario
 
-DEAD_MAX_CLASS: Final = CLASS_INDEX["poor"]
-"""Cells of this class index or below are dead."""
+HOLE_RSRP_DBM: Final[dict[str, float]] = {"LTE": -115.0, "NR": -115.0}
+"""Coverage-hole threshold per technology: a cell whose true median RSRP (LTE) or SS-RSRP (NR)
+is at or below it is dead. Source and reasoning: ``docs/coverage.md``."""
+TRUTH_VERSION: Final = "noise-free-median-1"
 DEFAULT_RESOLUTION: Final = 10
+_SUBCELL_STEPS: Final = 2
+"""The true median is taken over the children this many resolutions finer (7**2 = 49 points)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,14 +72,17 @@ class TruthLayer:
     lat: npt.NDArray[np.float64]
     lon: npt.NDArray[np.float64]
     rsrp_dbm: npt.NDArray[np.float64]
+    """True median RSRP of each cell (-inf where most of the cell has no service)."""
     sinr_db: npt.NDArray[np.float64]
-    class_index: npt.NDArray[np.int8]
+    """True median SINR of each cell (NaN where most of the cell has no service)."""
+    threshold_dbm: float
+    dead: npt.NDArray[np.bool_]
     dead_cells: frozenset[str]
     dead_zones: list[DeadZone]
 
-    def classes(self) -> dict[str, int]:
-        """H3 cell -> class index."""
-        return dict(zip(self.cells.tolist(), self.class_index.tolist(), strict=True))
+    def medians(self) -> dict[str, float]:
+        """H3 cell -> true median RSRP."""
+        return dict(zip(self.cells.tolist(), self.rsrp_dbm.tolist(), strict=True))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,14 +168,30 @@ def connected_components(cells: Iterable[str]) -> list[frozenset[str]]:
     return groups
 
 
-def _layer(env: RadioEnvironment, cells: list[str], operator: str, tech: str) -> TruthLayer:
+def _subpoints(cells: list[str]) -> npt.NDArray[np.float64]:
+    """``(len(cells), k, 2)`` lat/lon of each cell's children ``_SUBCELL_STEPS`` resolutions finer."""
+    if not cells:
+        return np.zeros((0, 1, 2))
+    res = h3.get_resolution(cells[0]) + _SUBCELL_STEPS
+    pts = [[h3.cell_to_latlng(ch) for ch in sorted(h3.cell_to_children(c, res))] for c in cells]
+    k = min(len(p) for p in pts)  # pentagons have fewer children; parks hold none in practice
+    return np.array([p[:k] for p in pts], dtype=np.float64)
+
+
+def _layer(
+    env: RadioEnvironment, cells: list[str], pts: npt.NDArray[np.float64], operator: str, tech: str
+) -> TruthLayer:
     centres = np.array([h3.cell_to_latlng(c) for c in cells], dtype=np.float64).reshape(-1, 2)
-    m = env.measure(centres[:, 0], centres[:, 1], operator=operator, tech=tech)
-    no_service = np.isnan(m.rsrp_dbm)
-    cls = classify(np.where(no_service, -156.0, m.rsrp_dbm), m.sinr_db, tech=tech)
-    cls[no_service] = CLASS_INDEX["none"]
+    n, k = pts.shape[0], pts.shape[1]
+    m = env.measure(pts[:, :, 0].ravel(), pts[:, :, 1].ravel(), operator=operator, tech=tech)
+    rsrp = np.where(np.isnan(m.rsrp_dbm), -np.inf, m.rsrp_dbm).reshape(n, k)
+    median_dbm = np.median(rsrp, axis=1) if k else np.zeros(0)
+    sinr = np.where(np.isnan(m.sinr_db), -np.inf, m.sinr_db).reshape(n, k)
+    sinr_median = np.where(np.isfinite(median_dbm), np.median(sinr, axis=1) if k else np.zeros(0), np.nan)
+    threshold = HOLE_RSRP_DBM[tech]
+    is_dead = median_dbm <= threshold
     cell_arr = np.array(cells, dtype=np.str_)
-    dead = frozenset(cell_arr[cls <= DEAD_MAX_CLASS].tolist())
+    dead = frozenset(cell_arr[is_dead].tolist())
     zones = [
         DeadZone(
             operator=operator,
@@ -183,9 +209,10 @@ def _layer(env: RadioEnvironment, cells: list[str], operator: str, tech: str) ->
         cells=cell_arr,
         lat=centres[:, 0],
         lon=centres[:, 1],
-        rsrp_dbm=m.rsrp_dbm,
-        sinr_db=m.sinr_db,
-        class_index=cls,
+        rsrp_dbm=median_dbm,
+        sinr_db=sinr_median,
+        threshold_dbm=threshold,
+        dead=is_dead,
         dead_cells=dead,
         dead_zones=zones,
     )
@@ -220,12 +247,13 @@ def ground_truth(
             f"the scenario has {[f'{o}/{t}' for o, t in env.layers()]}"
         )
     cells = park_cells(scenario, resolution)
+    pts = _subpoints(cells)
     return GroundTruth(
         scenario=scenario.name,
         seed=scenario.sim.seed,
         resolution=resolution,
-        profile=DEFAULT_PROFILE.name,
-        layers={(o, t): _layer(env, cells, o, t) for o, t in wanted},
+        profile=TRUTH_VERSION,
+        layers={(o, t): _layer(env, cells, pts, o, t) for o, t in wanted},
         operator_names={op.id: op.name for op in scenario.operators},
     )
 
@@ -284,9 +312,9 @@ def to_geojson(truth: GroundTruth, scenario: Scenario, *, cells: bool = True) ->
                         "operator_name": truth.operator_names.get(layer.operator, layer.operator),
                         "tech": layer.tech,
                         "h3": cell,
-                        "class": CLASS_NAMES[int(layer.class_index[i])],
-                        "class_index": int(layer.class_index[i]),
-                        "rsrp_dbm": None if np.isnan(rsrp) else round(rsrp, 1),
+                        "dead": bool(layer.dead[i]),
+                        "threshold_dbm": layer.threshold_dbm,
+                        "rsrp_dbm": None if not np.isfinite(rsrp) else round(rsrp, 1),
                         "sinr_db": None if np.isnan(sinr) else round(sinr, 1),
                     },
                 }

@@ -161,7 +161,12 @@ class CoverageSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
         ingest_resolution: the H3 resolution the ingester stores (the finest the API serves).
         default_resolution, min_resolution: default and coarsest resolution served.
         min_samples: a cell with fewer samples is ``insufficient``.
-        dead_zone_max_class: cells at or below this class are dead.
+        dead_zone_max_class: ``none``: dead means a coverage hole (RSRP at or below the profile's
+            hole threshold, -115 dBm for LTE/NR); a higher class widens "dead" to the cells whose
+            median is at or below that class's upper bound (``poor``: -100 dBm).
+        dead_zone_confidence: a cell is dead (or covered) only at this one-sided confidence; below
+            it the cell is ``uncertain`` (see docs/coverage.md).
+        gnss_error_m: readings this close to an H3 cell border are left out of the test.
         default_window_days, max_window_days: time window defaults and cap.
     """
 
@@ -169,7 +174,9 @@ class CoverageSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
     default_resolution: H3Resolution = 10
     min_resolution: H3Resolution = 6
     min_samples: PositiveInt = 5
-    dead_zone_max_class: SignalClass = "poor"
+    dead_zone_max_class: SignalClass = "none"
+    dead_zone_confidence: Annotated[float, msgspec.Meta(ge=0.5, lt=1.0)] = 0.9
+    gnss_error_m: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)] = 10.0
     default_window_days: PositiveInt = 7
     max_window_days: PositiveInt = 92
 

@@ -161,6 +161,26 @@ class CellStats(_Table):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CellSamples(_Table):
+    """Positioned cellular readings with an RSRP, one row each: what the dead-zone test reads.
+
+    ``h3`` is the reading's cell at the requested resolution, ``lat``/``lon`` its reported
+    position, ``ts_ms`` epoch milliseconds UTC. A ``no_service`` reading carries RSRP -140.
+    """
+
+    park: npt.NDArray[np.object_] = field(default_factory=_obj)
+    h3: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    operator: npt.NDArray[np.object_] = field(default_factory=_obj)
+    tech: npt.NDArray[np.object_] = field(default_factory=_obj)
+    dev: npt.NDArray[np.object_] = field(default_factory=_obj)
+    ts_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+    lat: npt.NDArray[np.float64] = field(default_factory=_f64)
+    lon: npt.NDArray[np.float64] = field(default_factory=_f64)
+    rsrp_dbm: npt.NDArray[np.float64] = field(default_factory=_f64)
+    sinr_db: npt.NDArray[np.float64] = field(default_factory=_f64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BroadbandStats(_Table):
     """Per (park, gateway): broadband probe statistics in the window."""
 
@@ -290,6 +310,11 @@ class QueryBackend(Protocol):
 
     def cell_stats(self, scope: Scope, *, resolution: int) -> CellStats:
         """Cellular statistics per (park, H3 cell at ``resolution``, operator, technology)."""
+        ...
+
+    def cell_samples(self, scope: Scope, *, resolution: int) -> CellSamples:
+        """Every positioned cellular reading with an RSRP, its cell at ``resolution``, ordered by
+        (park, h3, operator, tech, dev, ts)."""
         ...
 
     def broadband_stats(self, scope: Scope, *, by: Literal["gw", "park"] = "gw") -> BroadbandStats:

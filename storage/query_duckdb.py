@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from storage.cell_aggregate import POOL, aggregate, cell_stats_from_rows, uint_codes
@@ -22,6 +23,7 @@ from storage.query import (
     Agg,
     BroadbandStats,
     Buckets,
+    CellSamples,
     CellStats,
     LedgerRows,
     QueryError,
@@ -196,6 +198,46 @@ class DuckDBQuery:
         # hash(NULL) is one fixed value: the code of that value stands for "no device".
         known = dev_values.filled(0) != self._null_hash()
         return aggregate(table, series_c, series, h3_c, cells.filled(0), dev_c, known)
+
+    def cell_samples(self, scope: Scope, *, resolution: int) -> CellSamples:
+        if not 0 <= resolution <= self.ingest_resolution:
+            raise ValueError(f"resolution must be 0..{self.ingest_resolution} (the ingest resolution)")
+        where, params = self._where(scope, positioned=True, cellular=True)
+        cell = "h3"
+        cell_params: list[Any] = []
+        if resolution < self.ingest_resolution:
+            and_mask, or_bits = h3_parent_bits(resolution)
+            cell = "((h3 & ?::UBIGINT) | ?::UBIGINT)"
+            cell_params = [and_mask, or_bits]
+        sql = f"""
+            SELECT park, {cell} AS h3, operator, tech, dev, epoch_ms(ts) AS ts_ms,
+                   lat, lon, rsrp_dbm, sinr_db
+            FROM cellular WHERE {where} AND rsrp_dbm IS NOT NULL
+            ORDER BY park, h3, operator, tech, dev, ts
+        """
+        table = self._fetch_arrow(sql, cell_params + params)
+        if table is None or table.num_rows == 0:
+            return CellSamples()
+
+        def col(name: str) -> Any:
+            return table[name].to_numpy(zero_copy_only=False)
+
+        def strings(name: str) -> npt.NDArray[np.object_]:
+            out: npt.NDArray[np.object_] = np.array([*table[name].to_pylist(), None], dtype=object)[:-1]
+            return out
+
+        return CellSamples(
+            park=strings("park"),
+            h3=col("h3").astype(np.uint64),
+            operator=strings("operator"),
+            tech=strings("tech"),
+            dev=strings("dev"),
+            ts_ms=col("ts_ms").astype(np.int64),
+            lat=col("lat").astype(np.float64),
+            lon=col("lon").astype(np.float64),
+            rsrp_dbm=col("rsrp_dbm").astype(np.float64),
+            sinr_db=col("sinr_db").astype(np.float64),
+        )
 
     def _null_hash(self) -> int:
         if self._hash_of_null is None:

@@ -26,6 +26,7 @@ from storage.query import (
     Agg,
     BroadbandStats,
     Buckets,
+    CellSamples,
     CellStats,
     LedgerRows,
     QueryError,
@@ -219,6 +220,29 @@ class InfluxQuery:
         rows.sort(key=lambda r: (r["park"], r["h3"], r["operator"], r["tech"]))
         result: CellStats = CellStats.from_rows(rows)
         return result
+
+    def cell_samples(self, scope: Scope, *, resolution: int) -> CellSamples:
+        if not 0 <= resolution <= self.ingest_resolution:
+            raise ValueError(f"resolution must be 0..{self.ingest_resolution} (the ingest resolution)")
+        w = self._where(scope, positioned=True, cellular=True)
+        (series,) = self._query(
+            [
+                f"SELECT rsrp_dbm, sinr_db, lat, lon FROM {self._from('cellular')} "
+                f"WHERE {w} AND rsrp_dbm > -1000 GROUP BY park, h3, operator, tech, dev"
+            ]
+        )
+        rows = self._rows(series)
+        if not rows:
+            return CellSamples()
+        and_mask, or_bits = h3_parent_bits(resolution)
+        for r in rows:
+            cell = int(r["h3"], 16)
+            r["h3"] = cell if resolution == self.ingest_resolution else (cell & and_mask) | or_bits
+            r["ts_ms"] = int(r["time"])
+            r["dev"] = r.get("dev") or None
+        rows.sort(key=lambda r: (r["park"], r["h3"], r["operator"], r["tech"], r["dev"] or "", r["ts_ms"]))
+        samples: CellSamples = CellSamples.from_rows(rows)
+        return samples
 
     def broadband_stats(self, scope: Scope, *, by: Literal["gw", "park"] = "gw") -> BroadbandStats:
         w = self._where(scope)

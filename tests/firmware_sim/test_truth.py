@@ -1,4 +1,4 @@
-"""Ground truth: classes per H3 cell with the analytics' thresholds, dead zones, GeoJSON, PNG, scoring."""
+"""Ground truth: noise-free median RSRP per H3 cell against the hole threshold, zones, GeoJSON, PNG, scoring."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import jsonschema
 import numpy as np
 import pytest
 
-from analytics.signal import classify
+from analytics.signal import DEFAULT_PROFILE
 from firmware_sim.cli import register
 from firmware_sim.png import write_png
 from firmware_sim.radio.environment import RadioEnvironment
 from firmware_sim.scenario import Scenario
-from firmware_sim.truth import connected_components, ground_truth, park_cells
+from firmware_sim.truth import HOLE_RSRP_DBM, connected_components, ground_truth, park_cells
 from parkwatch.cli import main
 
 # Just enough of RFC 7946 to catch structural mistakes.
@@ -70,17 +70,32 @@ def env(scenario: Scenario) -> RadioEnvironment:
     return RadioEnvironment(scenario)
 
 
-def test_classes_use_the_analytics_thresholds(scenario: Scenario, env: RadioEnvironment) -> None:
+def test_truth_is_the_noise_free_median_of_each_cell(scenario: Scenario, env: RadioEnvironment) -> None:
     truth = ground_truth(scenario, 9, "lotus", "LTE", env=env)
     layer = truth.layer("lotus", "LTE")
     assert list(truth.layers) == [("lotus", "LTE")]
-    served = ~np.isnan(layer.rsrp_dbm)
-    expected = classify(layer.rsrp_dbm[served], layer.sinr_db[served], tech="LTE")
-    assert np.array_equal(layer.class_index[served], expected)
     assert all(h3.get_resolution(c) == 9 for c in layer.cells.tolist())
-    dead = {c for c, k in layer.classes().items() if k <= 1}
+    # Recompute three cells by hand: the field at the 49 grandchildren's centres, median.
+    for i in (0, len(layer.cells) // 2, len(layer.cells) - 1):
+        kids = sorted(h3.cell_to_children(str(layer.cells[i]), 11))
+        pts = np.array([h3.cell_to_latlng(k) for k in kids])
+        m = env.measure(pts[:, 0], pts[:, 1], operator="lotus", tech="LTE")
+        expected = float(np.median(np.where(np.isnan(m.rsrp_dbm), -np.inf, m.rsrp_dbm)))
+        assert layer.rsrp_dbm[i] == pytest.approx(expected)
+    assert layer.threshold_dbm == -115.0
+    dead = {c for c, v in layer.medians().items() if v <= -115.0}
     assert dead == layer.dead_cells
     assert sum(len(z.cells) for z in layer.dead_zones) == len(layer.dead_cells)
+
+
+def test_truth_uses_no_detector_code_and_the_profile_threshold() -> None:
+    source = (
+        Path(__file__).resolve().parents[2].joinpath("firmware_sim", "truth.py").read_text(encoding="utf-8")
+    )
+    imports = [ln for ln in source.splitlines() if ln.startswith(("from ", "import "))]
+    assert imports and not any("analytics" in ln for ln in imports), imports
+    for tech, threshold in HOLE_RSRP_DBM.items():
+        assert DEFAULT_PROFILE.thresholds(tech).hole_rsrp_dbm == threshold
 
 
 def test_truth_is_reproducible_and_seed_dependent(scenario: Scenario, env: RadioEnvironment) -> None:

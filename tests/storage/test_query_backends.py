@@ -154,3 +154,16 @@ def test_hostile_values_are_data_not_query(backends: tuple[QueryBackend, QueryBa
         duck.buckets("machine", WEEK, bucket_s=10, field="state) FROM x; --")
     with pytest.raises(ValueError, match="numeric field"):
         influx.buckets("machine", WEEK, bucket_s=10, field='spindle_temp_c"')
+
+
+@pytest.mark.parametrize("resolution", [10, 8])
+def test_cell_samples_identical(backends: tuple[QueryBackend, QueryBackend], resolution: int) -> None:
+    """The rows the dead-zone test reads are the same readings, in the same order, on both backends."""
+    duck, influx = backends
+    a = duck.cell_samples(WEEK, resolution=resolution).rows()
+    b = influx.cell_samples(WEEK, resolution=resolution).rows()
+    _same(a, b)
+    filtered = Scope(parks=("p1",), start=WEEK.start, end=WEEK.end, operator="Alpha", tech="LTE")
+    fa = duck.cell_samples(filtered, resolution=resolution).rows()
+    _same(fa, influx.cell_samples(filtered, resolution=resolution).rows())
+    assert 0 < len(fa) < len(a) and {(r["operator"], r["tech"]) for r in fa} == {("Alpha", "LTE")}

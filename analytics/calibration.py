@@ -1,0 +1,95 @@
+"""Per-device RSRP offsets estimated from cells that several devices measured.
+
+Two modems in the same place read different RSRP: antennas, cables, mounting and firmware give
+each a fixed offset of a few dB. Where devices A and B both measured a cell, the difference of
+their medians in that cell estimates ``offset_A - offset_B`` plus noise; the median of those
+differences over every shared cell is a robust estimate of the pair's difference (a shadowed
+corner or a cell edge in one cell does not move it). The offsets are the least-squares solution
+of all pairs' differences, weighted by the number of shared cells, with the offsets of each
+connected group of devices summing to zero: parkwatch cannot know the absolute calibration, only
+how devices differ from their fleet. A device that shares no cell with another keeps offset 0.
+
+Offsets are estimated per (operator, technology): a modem measures one operator's cells.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+MIN_SAMPLES_PER_DEVICE_CELL: Final = 3
+"""A device's median in a cell counts for calibration from this many readings on."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceOffset:
+    """How much a device reads above its fleet (dB); subtract it to calibrate."""
+
+    operator: str
+    tech: str
+    dev: str
+    offset_db: float
+    shared_cells: int
+    """Cells this device measured together with at least one other device."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "operator": self.operator,
+            "tech": self.tech,
+            "dev": self.dev,
+            "offset_db": round(self.offset_db, 2),
+            "shared_cells": self.shared_cells,
+        }
+
+
+def estimate_offsets(
+    cell: npt.NDArray[np.int64], dev: npt.NDArray[np.int64], rsrp_dbm: npt.NDArray[np.float64], n_devices: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Offsets (dB) and shared-cell counts of devices ``0 .. n_devices - 1`` of one (operator, tech).
+
+    ``cell`` and ``dev`` are integer codes per reading; ``rsrp_dbm`` the measured values (no
+    ``no_service`` readings: they carry no level).
+    """
+    offsets = np.zeros(n_devices)
+    shared = np.zeros(n_devices, dtype=np.int64)
+    if len(cell) == 0 or n_devices < 2:
+        return offsets, shared
+    key = cell * n_devices + dev
+    order = np.argsort(key, kind="stable")
+    k_sorted = key[order]
+    v_sorted = rsrp_dbm[order]
+    starts = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]])
+    ends = np.r_[starts[1:], len(k_sorted)]
+    per_cell: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        if b - a >= MIN_SAMPLES_PER_DEVICE_CELL:
+            c, d = divmod(int(k_sorted[a]), n_devices)
+            per_cell[c].append((d, float(np.median(v_sorted[a:b]))))
+    diffs: dict[tuple[int, int], list[float]] = defaultdict(list)
+    for entries in per_cell.values():
+        if len(entries) < 2:
+            continue
+        for i, (da, ma) in enumerate(entries):
+            shared[da] += 1
+            for db, mb in entries[i + 1 :]:
+                diffs[(da, db)].append(ma - mb)
+    if not diffs:
+        return offsets, shared
+    pairs = list(diffs)
+    rows = np.zeros((len(pairs) + 1, n_devices))
+    rhs = np.zeros(len(pairs) + 1)
+    weights = np.ones(len(pairs) + 1)
+    for i, (a, b) in enumerate(pairs):
+        rows[i, a], rows[i, b] = 1.0, -1.0
+        rhs[i] = float(np.median(diffs[(a, b)]))
+        weights[i] = np.sqrt(len(diffs[(a, b)]))
+    linked = shared > 0
+    rows[-1, linked] = 1.0  # the linked devices' offsets sum to zero
+    weights[-1] = 100.0
+    sol, *_ = np.linalg.lstsq(rows * weights[:, None], rhs * weights, rcond=None)
+    offsets[linked] = sol[linked]
+    return offsets, shared

@@ -1,0 +1,209 @@
+"""Dead-zone accuracy against the simulator's noise-free truth: precision, recall, IoU of hole area.
+
+For each setting (easy, hard: ``firmware_sim.survey``) and each seed, the default scenario gets
+that seed (a new shadowing field, so new holes), the truth is the noise-free median RSRP per H3
+cell (``firmware_sim.truth``), three vehicles drive every park, and the detector sees only their
+noisy readings. Scores are by cell area over the cells the survey reached (a detector cannot see
+a hole nobody drove through; those are survey gaps), per operator and technology; the table
+gives the worst and the mean over the seeds and the pooled figure (all seeds' cells together).
+
+    python bench/coverage_accuracy.py            # 5 seeds, easy and hard
+    python bench/coverage_accuracy.py --quick    # 2 seeds, hard only
+    python bench/coverage_accuracy.py --seeds 11 12 13 --settings hard
+
+Prints the load average: the figures are accuracy, not timing, but the run time is shown too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from analytics.coverage import cell_area_m2
+from analytics.deadzones import DetectOptions, assess_cells
+from analytics.signal import CLASS_INDEX, classify
+from firmware_sim.radio.environment import RadioEnvironment
+from firmware_sim.scenario import load_scenario
+from firmware_sim.survey import EASY, HARD, Survey, drive_test
+from firmware_sim.truth import ground_truth
+from storage.cell_aggregate import cell_stats_from_rows
+from storage.query import CellSamples
+
+SETTINGS = {"easy": EASY, "hard": HARD}
+TUNING_SEEDS = (1, 2, 3, 4, 5)
+"""The seeds the detector's defaults were chosen on; tests use held-out seeds (101, 202)."""
+
+
+def _area(cells: set[int]) -> float:
+    return sum(cell_area_m2(c) for c in cells)
+
+
+def score(
+    detected: set[int], truth: set[int], surveyed: set[int]
+) -> tuple[float, float, float, float, float]:
+    """(precision, recall, IoU, detected area, true area) over ``surveyed`` cells."""
+    truth = truth & surveyed
+    detected = detected & surveyed
+    inter = _area(detected & truth)
+    det = _area(detected)
+    tru = _area(truth)
+    union = det + tru - inter
+    return (
+        inter / det if det else 1.0,
+        inter / tru if tru else 1.0,
+        inter / union if union else 1.0,
+        det,
+        tru,
+    )
+
+
+def run_seed(
+    setting: str, seed: int, *, legacy: bool = False, options: DetectOptions | None = None
+) -> dict[tuple[str, str], tuple[float, float, float, float, float, float]]:
+    """Scores per (operator name, tech) for one seed; the last value is the intersection area."""
+    base = load_scenario()
+    scenario = msgspec.structs.replace(base, sim=msgspec.structs.replace(base.sim, seed=seed))
+    env = RadioEnvironment(scenario)
+    truth = ground_truth(scenario, env=env)
+    survey = drive_test(scenario, SETTINGS[setting], seed=seed * 7919 + 1, env=env)
+    dead_by_layer = detect_legacy(survey) if legacy else detect(survey, options or DetectOptions())
+    out = {}
+    names = {op.id: op.name for op in scenario.operators}
+    for (op_id, tech), layer in truth.layers.items():
+        inside = {int(h3_int) for h3_int in map(_int, layer.cells.tolist())}
+        true_dead = {_int(c) for c in layer.dead_cells}
+        sel = (survey.operator == names[op_id]) & (survey.tech == tech)
+        surveyed = {int(c) for c in np.unique(survey.h3[sel])} & inside
+        detected = dead_by_layer.get((names[op_id], tech), set()) & inside
+        p, r, iou, det, tru = score(detected, true_dead, surveyed)
+        out[(names[op_id], tech)] = (p, r, iou, det, tru, _area(detected & true_dead & surveyed))
+    return out
+
+
+def survey_samples(survey: Survey) -> CellSamples:
+    """The survey as the rows a query backend hands the dead-zone test."""
+    return CellSamples(
+        park=survey.park,
+        h3=survey.h3,
+        operator=survey.operator,
+        tech=survey.tech,
+        dev=survey.dev,
+        ts_ms=survey.ts_ms,
+        lat=survey.lat,
+        lon=survey.lon,
+        rsrp_dbm=survey.rsrp_dbm,
+        sinr_db=survey.sinr_db,
+    )
+
+
+def detect(survey: Survey, options: DetectOptions) -> dict[tuple[str, str], set[int]]:
+    """Dead cells per (operator, tech) of the detector the API uses."""
+    cells = assess_cells(survey_samples(survey), options=options)
+    out: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for i in np.flatnonzero(cells.state == "dead").tolist():
+        out[(str(cells.operator[i]), str(cells.tech[i]))].add(int(cells.h3[i]))
+    return out
+
+
+def detect_legacy(survey: Survey) -> dict[tuple[str, str], set[int]]:
+    """The rule before the confidence test (kept to reproduce the "before" figures): median RSRP
+    class (SINR < 0 dB forcing ``none``) at or below ``poor``, at least 5 readings."""
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "park": survey.park.tolist(),
+            "h3": pa.array(survey.h3, pa.uint64()),
+            "operator": survey.operator.tolist(),
+            "tech": survey.tech.tolist(),
+            "dev": survey.dev.tolist(),
+            "ts": pa.array(survey.ts_ms.astype("datetime64[ms]")),
+            "rsrp_dbm": survey.rsrp_dbm,
+            "rsrq_db": survey.rsrq_db,
+            "sinr_db": survey.sinr_db,
+        }
+    )
+    stats = cell_stats_from_rows(table)
+    out: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for i in range(len(stats)):
+        cls = classify([stats.rsrp_median_dbm[i]], [stats.sinr_median_db[i]], tech=str(stats.tech[i]))[0]
+        if 0 <= cls <= CLASS_INDEX["poor"] and stats.samples[i] >= 5:
+            out[(str(stats.operator[i]), str(stats.tech[i]))].add(int(stats.h3[i]))
+    return out
+
+
+def _int(cell: str) -> int:
+    import h3
+
+    return int(h3.str_to_int(cell))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="2 seeds, hard setting only")
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(TUNING_SEEDS))
+    ap.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=["easy", "hard"])
+    ap.add_argument("--legacy", action="store_true", help="score the rule before the confidence test")
+    ap.add_argument("--confidence", type=float, default=DetectOptions().confidence)
+    ap.add_argument("--gnss-error-m", type=float, default=DetectOptions().gnss_error_m)
+    ap.add_argument("--no-calibration", action="store_true")
+    args = ap.parse_args(argv)
+    options = DetectOptions(
+        confidence=args.confidence, gnss_error_m=args.gnss_error_m, calibrate=not args.no_calibration
+    )
+    seeds = args.seeds[:2] if args.quick else args.seeds
+    settings = ["hard"] if args.quick else args.settings
+    t0 = time.perf_counter()
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"detector: {'legacy rule' if args.legacy else options}")
+    print(f"seeds {seeds}; scores by H3 cell area over surveyed cells inside the parks")
+    for setting in settings:
+        per: dict[tuple[str, str], list[tuple[float, ...]]] = defaultdict(list)
+        for seed in seeds:
+            for key, vals in run_seed(setting, seed, legacy=args.legacy, options=options).items():
+                per[key].append(vals)
+        print(f"\nsetting {setting}")
+        print(
+            f"{'operator':<20} {'tech':<4} {'P min':>6} {'P mean':>6} {'R min':>6} {'R mean':>6} "
+            f"{'IoU min':>7} {'IoU mean':>8} {'P pool':>6} {'R pool':>6} {'IoU pool':>8} {'true km2':>8}"
+        )
+        by_op: dict[str, list[tuple[float, ...]]] = defaultdict(list)
+        for (op, _tech), rows in per.items():
+            by_op[op] += rows
+        for (op, tech), rows in [
+            *sorted(per.items()),
+            *(((op_name, "all"), v) for op_name, v in sorted(by_op.items())),
+        ]:
+            a = np.array(rows)
+            inter, det, tru = a[:, 5].sum(), a[:, 3].sum(), a[:, 4].sum()
+            pp = inter / det if det else 1.0
+            rp = inter / tru if tru else 1.0
+            ip = inter / (det + tru - inter) if det + tru - inter else 1.0
+            if tech == "all":  # min and mean over (tech, seed) rows mean little: pooled figures only
+                print(
+                    f"{op:<20} {tech:<4} {'':>6} {'':>6} {'':>6} {'':>6} {'':>7} {'':>8} {pp:6.3f} {rp:6.3f} {ip:8.3f}"
+                )
+                continue
+            print(
+                f"{op:<20} {tech:<4} {a[:, 0].min():6.3f} {a[:, 0].mean():6.3f} {a[:, 1].min():6.3f} "
+                f"{a[:, 1].mean():6.3f} {a[:, 2].min():7.3f} {a[:, 2].mean():8.3f} {pp:6.3f} {rp:6.3f} "
+                f"{ip:8.3f} {tru / len(rows) / 1e6:8.3f}"
+            )
+    print(
+        f"\nrun time {time.perf_counter() - t0:.1f} s; load average at end: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
