@@ -91,10 +91,14 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
     """The API's settings: parks, factories and alarm rules from the scenario; one admin key.
 
     The simulated machines run ``speed`` times faster than real time, and the API measures
-    performance against real time, so their ideal cycle times are divided by ``speed``.
+    against real time: ideal cycle times, the state bucket and the alarm rules' durations are
+    divided by ``speed``, so a simulated 20-minute fault raises its alarm as it would in a plant.
     """
     from settings.api import ApiSettings
     from settings.loader import settings_from_dict
+
+    def scaled(seconds: int) -> int:
+        return max(1, round(seconds / speed))
 
     parks, machines, meters = [], [], []
     for park in scenario.parks:
@@ -108,13 +112,13 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
                         "park": park.id,
                         "dev": m.id,
                         "gw": gw.id,
-                        "factory": gw.id,
+                        "factory": gw.factory or gw.id,
                         "line": m.line,
                         "ideal_cycle_s": m.cycle_s / speed,
                     }
                 )
             for meter in gw.meters:
-                meters.append({"park": park.id, "dev": meter.id, "gw": gw.id, "factory": gw.id})
+                meters.append({"park": park.id, "dev": meter.id, "gw": gw.id, "factory": gw.factory or gw.id})
     return settings_from_dict(
         ApiSettings,
         {
@@ -127,7 +131,7 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
             "backend": {"type": "duckdb", "path": str(root / "parkwatch.duckdb")},
             # A demo has minutes of data, not weeks: fewer samples make a cell count.
             "coverage": {"min_samples": 2, "default_window_days": 1},
-            "factory": {"machines": machines, "meters": meters},
+            "factory": {"machines": machines, "meters": meters, "state_bucket_s": scaled(60)},
             "alarms": {
                 "rules": [
                     {
@@ -136,7 +140,7 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
                         "field": "spindle_temp_c",
                         "op": ">",
                         "threshold": 85.0,
-                        "duration_s": 60,
+                        "duration_s": scaled(60),
                         "severity": "critical",
                     },
                     {
@@ -145,7 +149,7 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
                         "field": "vibration_mm_s",
                         "op": ">",
                         "threshold": 7.1,
-                        "duration_s": 30,
+                        "duration_s": scaled(30),
                     },
                     {
                         "id": "pm25-high",
@@ -153,10 +157,12 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
                         "field": "pm25_ug_m3",
                         "op": ">",
                         "threshold": 50.0,
-                        "duration_s": 300,
+                        "duration_s": scaled(300),
                     },
                 ],
                 "gateway_offline_after_s": 300,
+                "machine_fault_after_s": scaled(60),
+                "bucket_s": max(2, scaled(10)),  # polls every second: 1 s buckets would have holes
             },
             "parks": parks,
             "keys": [{"name": DEMO_KEY_NAME, "role": "admin", "sha256": key_sha256}],
