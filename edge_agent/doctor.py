@@ -1,7 +1,9 @@
 """``parkwatch edge doctor``: check a gateway's setup and say how to fix each failure.
 
 Checks, in order: config, clock, broker reachability, TLS, credentials, ACL (a test publish on
-the status topic and a subscription to the config topic), then every configured device.
+the gateway's ``up/doctor`` probe topic and a subscription to the config topic), then every
+configured device. The probe topic is inside the gateway's ``up/#`` ACL but no ingester reads it,
+so the doctor never makes a gateway look online or adds to its loss ledger.
 A failed config stops there; a broker that cannot be reached skips the MQTT checks after it.
 """
 
@@ -18,8 +20,7 @@ from typing import Any, Literal
 
 from paho.mqtt.reasoncodes import ReasonCode
 
-from contract.codec import encode
-from contract.messages import Status
+from contract.readings import Broadband
 from edge_agent.collectors import build_collectors
 from edge_agent.errors import DeviceError
 from edge_agent.mqtt_client import connect_properties, make_client, tcp_reachable
@@ -149,6 +150,9 @@ def check_tls(s: EdgeSettings) -> Check:
         )
 
 
+PROBE_CHANNEL = "doctor"
+"""The doctor's test publish goes to ``.../up/doctor``: allowed like every ``up/`` topic, read by nobody."""
+
 _AUTH_FIX = (
     "set [broker] username/password to this gateway's credentials (provisioning API or broker password file)"
 )
@@ -197,18 +201,16 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
     from contract.topics import topic_for
 
     status_topic = topic_for(s.agent.park, s.agent.gateway, "status", root=b.topic_root)
+    probe_topic = status_topic.rsplit("/", 1)[0] + "/" + PROBE_CHANNEL
     config_topic = topic_for(s.agent.park, s.agent.gateway, "config", root=b.topic_root)
-    probe = Status(
-        v=1, gw=s.agent.gateway, state="online", ts=int(time.time() * 1000), agent_version="doctor"
-    )
-    client.publish(status_topic, encode(probe), qos=1, retain=False)
+    client.publish(probe_topic, b"parkwatch edge doctor: ACL test", qos=1, retain=False)
     puback: ReasonCode | None = pump("puback")
     if puback is None:
         checks.append(
             Check(
                 "acl publish",
                 "fail",
-                f"no PUBACK for a test publish on {status_topic}",
+                f"no PUBACK for a test publish on {probe_topic}",
                 "the broker dropped the connection: check its ACL for this user",
             )
         )
@@ -217,7 +219,7 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
             Check(
                 "acl publish",
                 "fail",
-                f"publish on {status_topic} refused: {puback}",
+                f"publish on {probe_topic} refused: {puback}",
                 f"allow this user to write {b.topic_root}/v1/{s.agent.park}/{s.agent.gateway}/up/#",
             )
         )
@@ -227,7 +229,7 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
             if b.protocol == "5"
             else " (MQTT 3.1.1 cannot report an ACL refusal; use protocol 5 to be sure)"
         )
-        checks.append(Check("acl publish", "pass", f"test publish on {status_topic} acknowledged{note}"))
+        checks.append(Check("acl publish", "pass", f"test publish on {probe_topic} acknowledged{note}"))
     client.subscribe(config_topic, qos=1)
     suback = pump("suback")
     granted = [getattr(rc, "value", rc) for rc in (suback or [])]
@@ -260,7 +262,18 @@ async def check_devices(s: EdgeSettings, timeout_s: float = 10.0) -> list[Check]
         try:
             async with asyncio.timeout(timeout_s):
                 readings = await c.read()
-            out.append(Check(name, "pass", f"{type(c).__name__}: read {len(readings)} reading(s)"))
+            silent = [r.target for r in readings if isinstance(r, Broadband) and r.ipv4_ok is False]
+            if silent:
+                out.append(
+                    Check(
+                        name,
+                        "fail",
+                        f"probe target(s) {', '.join(silent)} did not answer (100 % loss)",
+                        _probe_fix(c, silent),
+                    )
+                )
+            else:
+                out.append(Check(name, "pass", f"{type(c).__name__}: read {len(readings)} reading(s)"))
         except DeviceError as exc:
             out.append(Check(name, "fail", str(exc), _device_fix(c)))
         except TimeoutError:
@@ -277,6 +290,15 @@ def _device_fix(c: Any) -> str:
     if cfg is not None and hasattr(cfg, "address"):
         return f"check the modem at {cfg.address} (cable/port, baudrate, nothing else holding the port)"
     return "check the device's address and that it is reachable from the gateway"
+
+
+def _probe_fix(c: Any, names: list[str]) -> str:
+    cfg = getattr(c, "cfg", None)
+    where = [f"{t.host}:{t.port}" for t in getattr(cfg, "targets", []) if t.name in names]
+    return (
+        f"check that {', '.join(where) or 'the target'} is reachable from the gateway and serves the probe "
+        "(GET /ping), or fix host/port of [[collectors.targets]]"
+    )
 
 
 def run_checks(path: str | None) -> list[Check]:
