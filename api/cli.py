@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from parkwatch.ports import PortBusyError, choose_port, listen_socket, port_arg, positive_int
+
 HELP = "Serve the HTTP API (coverage, dead zones, factory KPIs, fleet, provisioning)."
 
 
@@ -17,8 +19,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="TOML settings file (PARKWATCH_* variables override it); see config/api.toml",
     )
     parser.add_argument("--host", help="listen address (overrides [api] host)")
-    parser.add_argument("--port", type=int, help="listen port (overrides [api] port)")
-    parser.add_argument("--workers", type=int, help="uvicorn worker processes (InfluxDB backend only)")
+    parser.add_argument(
+        "--port", type=port_arg, help="listen port, 0 = any free port (overrides [api] port, default 8080)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        help="uvicorn worker processes (InfluxDB backend only; overrides [api] workers)",
+    )
     parser.add_argument(
         "--check", action="store_true", help="load the config, open backend and registry, then exit"
     )
@@ -161,23 +169,48 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.check:
-        backend.ping()
+        try:
+            backend.ping()
+        except QueryError as exc:
+            where = f" in {args.config}" if args.config else ""
+            print(f"parkwatch api: {exc}; start it or fix [backend]{where}", file=sys.stderr)
+            return 1
         print("config, backend and registry OK")
         return 0
     host = args.host or settings.api.host
-    port = args.port or settings.api.port
+    requested = settings.api.port if args.port is None else args.port
+    option = "--port" if args.port is not None else "--port (or [api] port)"
     workers = args.workers or settings.api.workers
     if workers > 1:
         if not hasattr(settings.backend, "url"):
             print("parkwatch api: DuckDB allows one process per file: use --workers 1", file=sys.stderr)
             return 2
+        try:
+            # A configured port is meant, like one on the command line: busy is an error, not a detour.
+            port = choose_port(host, requested, default=requested, what="API", option=option).port
+        except PortBusyError as exc:
+            print(f"parkwatch api: {exc}", file=sys.stderr)
+            return 2
         if args.config:
             os.environ["PARKWATCH_CONFIG"] = str(Path(args.config).resolve())
         backend.close()
+        print(_listening(host, port), file=sys.stderr)
         uvicorn.run(
             "api.cli:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning"
         )
         return 0
+    try:
+        sock = listen_socket(host, requested, what="API", option=option)
+    except PortBusyError as exc:
+        print(f"parkwatch api: {exc}", file=sys.stderr)
+        return 2
     tune_gc_for_server()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Listening before the line is printed: a client that reads it can connect at once.
+    print(_listening(host, int(sock.getsockname()[1])), file=sys.stderr, flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
+
+
+def _listening(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"parkwatch api: listening on http://{shown}:{port} (dashboard /, OpenAPI /docs; Ctrl-C stops)"
