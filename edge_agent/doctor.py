@@ -10,6 +10,7 @@ A failed config stops there; a broker that cannot be reached skips the MQTT chec
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import ssl
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
 from paho.mqtt.reasoncodes import ReasonCode
 
 from contract.readings import Broadband
@@ -42,7 +44,8 @@ class Check:
 
 
 def check_config(path: str | None) -> tuple[EdgeSettings | None, Check]:
-    """Load the settings."""
+    """Load the settings; the row names the file read (``--config`` or ``PARKWATCH_CONFIG``)."""
+    path = path or os.environ.get("PARKWATCH_CONFIG") or None
     try:
         settings = load_settings(EdgeSettings, path)
     except ConfigError as exc:
@@ -59,7 +62,7 @@ def check_config(path: str | None) -> tuple[EdgeSettings | None, Check]:
     return settings, Check(
         "config",
         "pass",
-        f"{path or 'defaults'}: park {settings.agent.park}, gateway {settings.agent.gateway}, {n} devices",
+        f"{path or 'no config file (defaults and PARKWATCH_* variables)'}: park {settings.agent.park}, gateway {settings.agent.gateway}, {n} devices",
     )
 
 
@@ -181,11 +184,20 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
     connack: ReasonCode | None = pump("connack")
     if connack is None:
         client.disconnect()
+        if b.protocol == "5" and _answers_mqtt311(s, timeout_s):
+            return [
+                Check(
+                    "credentials",
+                    "fail",
+                    "the broker answers MQTT 3.1.1 but not MQTT 5 (no CONNACK to an MQTT 5 CONNECT)",
+                    'set [broker] protocol = "3.1.1" (the embedded broker of `parkwatch demo` speaks only 3.1.1)',
+                )
+            ]
         return [
             Check(
                 "credentials",
                 "fail",
-                "no CONNACK from the broker",
+                f"no CONNACK from the broker to an MQTT {b.protocol} CONNECT",
                 "is this port an MQTT listener (and TLS on/off matching)?",
             )
         ]
@@ -252,6 +264,24 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
         )
     client.disconnect()
     return checks
+
+
+def _answers_mqtt311(s: EdgeSettings, timeout_s: float) -> bool:
+    """Whether the broker sends a CONNACK (of any result) to an MQTT 3.1.1 CONNECT."""
+    broker = msgspec.structs.replace(s.broker, protocol="3.1.1")
+    client = make_client(broker, client_id=f"{s.client_id}-doctor", clean=True)
+    got: list[Any] = []
+    client.on_connect = lambda c, u, flags, rc, props: got.append(rc)
+    try:
+        client.connect(broker.host, broker.port, keepalive=broker.keepalive_s)
+    except (OSError, ValueError):
+        return False
+    deadline = time.monotonic() + timeout_s
+    while not got and time.monotonic() < deadline:
+        if client.loop(timeout=0.1) != 0:
+            break
+    client.disconnect()
+    return bool(got)
 
 
 async def check_devices(s: EdgeSettings, timeout_s: float = 10.0) -> list[Check]:

@@ -67,3 +67,54 @@ def test_doctor_publishes_on_its_probe_topic_only_and_fails_a_silent_probe_targe
         assert not [t for t in seen if t.endswith("/up/status")], seen
     finally:
         watcher.disconnect()
+
+
+async def test_doctor_says_the_broker_speaks_only_mqtt_311_and_names_the_config_file(tmp_path: Path) -> None:
+    import asyncio
+    import os
+
+    from parkwatch.embedded_broker import EmbeddedBroker
+
+    port = free_port()
+    broker = EmbeddedBroker(port=port)
+    await broker.start()
+    config = tmp_path / "edge.toml"
+    config.write_text(
+        f'[agent]\npark = "p1"\ngateway = "gw-1"\nstate_dir = "{tmp_path}/state"\n[broker]\nport = {port}\n'
+    )
+    exe = shutil.which("parkwatch")
+    assert exe is not None
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            exe,
+            "edge",
+            "doctor",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PARKWATCH_CONFIG": str(config)},
+        )
+        out_b, err_b = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        await broker.aclose()
+    out = out_b.decode()
+    assert proc.returncode == 1, out + err_b.decode()
+    assert _row(out, "config").startswith(f"config       PASS  {config}:"), out
+    creds = _row(out, "credentials")
+    assert "FAIL" in creds and "answers MQTT 3.1.1 but not MQTT 5" in creds
+    assert 'set [broker] protocol = "3.1.1"' in out
+
+
+def test_config_errors_in_plain_words(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("[broker]\nport = 1883\n")
+    res = _console("edge", "doctor", "--config", str(empty))
+    assert res.returncode == 2 and "Traceback" not in res.stdout + res.stderr
+    assert f"{empty}: required key agent is missing" in _row(res.stdout, "config"), res.stdout
+    typo = tmp_path / "typo.toml"
+    typo.write_text('[agent]\npark = "p1"\ngateway = "gw-1"\n[[collectors]]\ntype = "sytem"\n')
+    res = _console("edge", "doctor", "--config", str(typo))
+    line = _row(res.stdout, "config")
+    assert (
+        "collectors[0].type: 'sytem' is not a known type; valid types: broadband, cellular, modbus, system, wifi"
+        in line
+    )
