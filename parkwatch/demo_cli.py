@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
     from parkwatch.demo import DemoOptions, run_demo
     from parkwatch.runtime import setup_logging
 
-    setup_logging("WARNING")
+    setup_logging("ERROR" if args.quiet else "WARNING")
     try:
         mqtt = choose_port("127.0.0.1", args.mqtt_port, default=MQTT_PORT, what="MQTT", option="--mqtt-port")
         api = choose_port(args.api_host, args.api_port, default=API_PORT, what="API", option="--api-port")

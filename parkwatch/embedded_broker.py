@@ -17,6 +17,18 @@ def broker_config(host: str, port: int) -> dict[str, Any]:
     }
 
 
+class _SilentClientFilter(logging.Filter):
+    """amqtt logs a client that connected and sent nothing (a TCP health check, ``edge doctor``'s
+    reachability probe) as an error, twice; that is normal traffic, so it goes to debug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if text.startswith("No data from") or text.startswith("Failed to initialize client session: No data"):
+            log.debug("embedded broker: %s", text)
+            return False
+        return True
+
+
 class EmbeddedBroker:
     """Start and stop an in-process amqtt broker on ``host:port``."""
 
@@ -30,7 +42,11 @@ class EmbeddedBroker:
         from amqtt.broker import Broker  # server-side dependency, imported on use
 
         # amqtt logs every client connection at INFO; keep the demo's console readable.
-        logging.getLogger("amqtt").setLevel(logging.WARNING)
+        # A quieter root level (``parkwatch demo --quiet``) silences its warnings too.
+        logging.getLogger("amqtt").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+        broker_log = logging.getLogger("amqtt.broker")
+        if not any(isinstance(f, _SilentClientFilter) for f in broker_log.filters):
+            broker_log.addFilter(_SilentClientFilter())
         loop = asyncio.get_running_loop()
         self._previous_handler = loop.get_exception_handler()
         loop.set_exception_handler(self._exception_handler)
