@@ -31,16 +31,38 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--check", action="store_true", help="load the config, open backend and registry, then exit"
     )
     sub = parser.add_subparsers(dest="api_command", metavar="ACTION")
-    k = sub.add_parser("key-create", help="create an API key in the registry and print it once")
+
+    def action(name: str, text: str, *, config: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        if config:
+            # Also after the action (`api key-create --config FILE`); SUPPRESS keeps an earlier one.
+            p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML settings file")
+        return p
+
+    k = action(
+        "key-create",
+        "Create an API key in the registry ([api] registry_path) and print it once; only its hash is stored.",
+    )
     k.add_argument("--name", required=True, help="who holds the key")
-    k.add_argument("--role", default="viewer", choices=["viewer", "planner", "engineer", "admin"])
+    k.add_argument(
+        "--role",
+        default="viewer",
+        choices=["viewer", "planner", "engineer", "admin"],
+        help="what it may do (default: %(default)s)",
+    )
     k.add_argument("--park", action="append", default=[], help="a park the key may see (repeat; none = all)")
     k.set_defaults(func=_key_create)
-    h = sub.add_parser(
-        "key-hash", help="print the SHA-256 of a key read from stdin (for [[keys]] in the config)"
+    h = action(
+        "key-hash",
+        "Print the SHA-256 of a key read from stdin, for a [[keys]] entry in the config "
+        '(e.g. echo "$KEY" | parkwatch api key-hash).',
+        config=False,
     )
     h.set_defaults(func=_key_hash)
-    m = sub.add_parser("mosquitto-files", help="write the broker's password file and ACL from the registry")
+    m = action(
+        "mosquitto-files",
+        "Write Mosquitto's password file (mode 0600) and ACL from the registry's gateways and services.",
+    )
     m.add_argument("--out-dir", required=True, metavar="DIR", help="where to write passwd and acl")
     m.set_defaults(func=_mosquitto_files)
     parser.set_defaults(func=_run)
@@ -68,14 +90,25 @@ def _key_create(args: argparse.Namespace) -> int:
     reg.add_key(sha256=key_hash(key), name=args.name, role=args.role, parks=tuple(sorted(set(args.park))))
     reg.close()
     print(key)
-    print(f"stored as {args.role} key {args.name!r}; it is shown only now", file=sys.stderr)
+    print(
+        f"stored as {args.role} key {args.name!r} in {settings.api.registry_path} (mode 0600); "
+        "it is shown only now",
+        file=sys.stderr,
+    )
     return 0
 
 
 def _key_hash(args: argparse.Namespace) -> int:
     from api.auth import key_hash
 
-    print(key_hash(sys.stdin.readline().strip()))
+    key = sys.stdin.readline().strip()
+    if not key:
+        print(
+            'parkwatch api key-hash: no key on stdin; pipe one in: echo "$KEY" | parkwatch api key-hash',
+            file=sys.stderr,
+        )
+        return 2
+    print(key_hash(key))
     return 0
 
 

@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import re
 import signal
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,6 +199,31 @@ def agent_settings(
     return settings_from_dict(EdgeSettings, table, where=f"demo agent {gateway}"), table
 
 
+DEMO_KEY_FILE = "demo-admin.key"
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,200}")
+
+
+def demo_key(root: Path, make: Callable[[], str]) -> tuple[str, bool]:
+    """The demo's admin key: the one kept in ``root`` by an earlier run, or a new one kept there.
+
+    Returns ``(key, reused)``. The file is the key's only copy besides the terminal, so it is
+    written readable by its owner only.
+    """
+    path = root / DEMO_KEY_FILE
+    with contextlib.suppress(FileNotFoundError):
+        kept = path.read_text(encoding="ascii", errors="replace").strip()
+        if _KEY_RE.fullmatch(kept):
+            return kept, True
+    key = make()
+    tmp = path.with_name(DEMO_KEY_FILE + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key + "\n")
+    tmp.replace(path)
+    return key, False
+
+
 def survey_scenario(scenario: Any) -> Any:
     """Only the mobile probes of ``scenario`` (the survey vehicles drive their routes)."""
     parks = [
@@ -300,7 +327,7 @@ async def _run(options: DemoOptions, root: Path) -> int:
                 tg.create_task(agent.run(stop), name=f"edge-{gw}")
             ui.step(f"{len(agents)} edge agents (one per gateway) reading the simulated devices")
 
-            key = new_key()
+            key, reused = demo_key(root, new_key)
             settings = api_settings(
                 root,
                 scenario,
@@ -333,6 +360,11 @@ async def _run(options: DemoOptions, root: Path) -> int:
             ui.print("")
             ui.print(f"[bold]Dashboard:[/bold] {base}/dashboard/#key={key}")
             ui.print(f"[bold]API key (admin):[/bold] {key}")
+            if options.data_dir:
+                ui.print(
+                    f"  {'the same key as last time, ' if reused else ''}kept in {root / DEMO_KEY_FILE} "
+                    "(mode 0600) for the next run with this --data-dir"
+                )
             ui.print(f'  e.g. curl -H "Authorization: Bearer {key}" {base}/api/v1/coverage/summary')
             ui.print(
                 "Press Ctrl-C to stop."

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
@@ -66,3 +67,14 @@ def test_fast_demo_raises_a_fault_alarm_and_books_energy_per_gateway(tmp_path: P
             proc.wait()
     assert proc.returncode == 0, log.read_text()[-3000:]
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    assert f"kept in {tmp_path / 'data' / 'demo-admin.key'} (mode 0600)" in log.read_text()
+    assert stat.S_IMODE((tmp_path / "data" / "demo-admin.key").stat().st_mode) == 0o600
+
+    # A second run with the same --data-dir prints the same admin key.
+    again = subprocess.run(
+        [exe, "demo", "--duration", "1", "--data-dir", str(tmp_path / "data"), "--survey-seconds", "0",
+         "--mqtt-port", "0", "--api-port", "0", "--quiet"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"API key (admin): {key}" in again.stdout and "the same key as last time" in again.stdout
