@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -25,8 +26,13 @@ def parkwatch(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[
 
 def _error_lines(res: subprocess.CompletedProcess[str]) -> list[str]:
     assert "Traceback" not in res.stderr + res.stdout, res.stderr
-    # argparse's usage block (``usage:`` and its indented continuation lines) is not an error line.
-    return [line for line in res.stderr.splitlines() if line and not line.startswith(("usage:", " "))]
+    # argparse's usage block (``usage:`` and its indented continuation lines) and INFO log lines
+    # (e.g. the registry created on first use) are not error lines.
+    return [
+        line
+        for line in res.stderr.splitlines()
+        if line and not line.startswith(("usage:", " ")) and not re.match(r"\d{4}-\d\d-\d\d \S+ INFO ", line)
+    ]
 
 
 @pytest.fixture
@@ -114,6 +120,8 @@ def test_api_port_0_listens_on_a_free_port_and_says_where(tmp_path: Path) -> Non
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
+        while line and "listening on" not in line:  # INFO lines may come first (registry created)
+            line = proc.stderr.readline()
         assert line.startswith("parkwatch api: listening on http://127.0.0.1:"), line
         port = int(line.split("http://127.0.0.1:")[1].split()[0])
         assert port > 0

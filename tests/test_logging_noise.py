@@ -71,6 +71,8 @@ def test_influxdb_backed_api_does_not_log_each_query(influxdb: ServerProcess, tm
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
+        while line and "listening on" not in line:  # INFO lines may come first (registry created)
+            line = proc.stderr.readline()
         port = int(re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
         for path in ("/api/v1/gateways", "/api/v1/alarms", "/api/v1/factory/oee"):
             req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"X-API-Key": key})
