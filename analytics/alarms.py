@@ -6,11 +6,14 @@ holds the condition for its whole width. Consecutive passing buckets form a run;
 (no data) ends the run. An alarm is raised ``duration`` after the run starts (a run exactly
 ``duration`` long raises it) and clears when the run ends. It is *active* when its run reaches the
 newest bucket and that bucket is still current (it ends no earlier than ``now - width``).
+
+State rules (a machine reporting ``fault``) run the same way over buckets holding the last
+state reported in each: a bucket passes when that state is the one watched.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 import numpy as np
@@ -79,6 +82,24 @@ def threshold_episodes(
             )
         i = j + 1
     return episodes
+
+
+def state_episodes(
+    bucket_ms: npt.ArrayLike,
+    states: npt.ArrayLike,
+    *,
+    state: str,
+    duration_ms: int,
+    width_ms: int,
+    now_ms: int,
+) -> list[Episode]:
+    """Episodes of a device reporting ``state`` (last state of each bucket) for ``duration_ms``."""
+    s = np.asarray(states, dtype=object)
+    hit = np.fromiter((x == state for x in s.tolist()), dtype=np.float64, count=s.size)
+    episodes = threshold_episodes(
+        bucket_ms, hit, op=">", threshold=0.5, duration_ms=duration_ms, width_ms=width_ms, now_ms=now_ms
+    )
+    return [replace(ep, worst=None) for ep in episodes]
 
 
 def offline_episodes(

@@ -6,8 +6,9 @@ Definitions (per machine and window):
   and never past the window end;
 - *planned time* = time in any state except ``off``; *run time* = time in ``running``;
 - **availability** = run / planned;
-- **performance** = ideal cycle time × parts / run time (may exceed 1 when the configured ideal
-  cycle time is too slow; reported as measured);
+- **performance** = ideal cycle time × parts / run time. Above 1 the machine made parts faster
+  than its "ideal" allows: the configured ideal cycle time is too long. The figure is reported as
+  measured and flagged (``ideal_cycle_suspect``), and OEE is withheld, since it would be wrong;
 - **quality** = (parts − rejects) / parts;  **OEE** = availability × performance × quality.
 
 Parts and rejects are counter increases: the sum of positive steps of the cumulative counter; after
@@ -94,9 +95,17 @@ class Production:
         return (self.parts - self.rejects) / self.parts if self.parts > 0 else None
 
     @property
+    def ideal_cycle_suspect(self) -> bool:
+        """Performance above 100 %: the configured ideal cycle time is longer than the real one."""
+        p = self.performance
+        return p is not None and p > 1.0
+
+    @property
     def oee(self) -> float | None:
         a, p, q = self.availability, self.performance, self.quality
-        return None if a is None or p is None or q is None else a * p * q
+        if a is None or p is None or q is None or self.ideal_cycle_suspect:
+            return None
+        return a * p * q
 
     def as_dict(self) -> dict[str, Any]:
         def r(x: float | None) -> float | None:
@@ -112,6 +121,7 @@ class Production:
             "performance": r(self.performance),
             "quality": r(self.quality),
             "oee": r(self.oee),
+            "ideal_cycle_suspect": self.ideal_cycle_suspect,
         }
 
 

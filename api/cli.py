@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from parkwatch.ports import PortBusyError, choose_port, listen_socket, port_arg, positive_int
+
 HELP = "Serve the HTTP API (coverage, dead zones, factory KPIs, fleet, provisioning)."
 
 
@@ -17,22 +19,50 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="TOML settings file (PARKWATCH_* variables override it); see config/api.toml",
     )
     parser.add_argument("--host", help="listen address (overrides [api] host)")
-    parser.add_argument("--port", type=int, help="listen port (overrides [api] port)")
-    parser.add_argument("--workers", type=int, help="uvicorn worker processes (InfluxDB backend only)")
+    parser.add_argument(
+        "--port", type=port_arg, help="listen port, 0 = any free port (overrides [api] port, default 8080)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        help="uvicorn worker processes (InfluxDB backend only; overrides [api] workers)",
+    )
     parser.add_argument(
         "--check", action="store_true", help="load the config, open backend and registry, then exit"
     )
     sub = parser.add_subparsers(dest="api_command", metavar="ACTION")
-    k = sub.add_parser("key-create", help="create an API key in the registry and print it once")
+
+    def action(name: str, text: str, *, config: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        if config:
+            # Also after the action (`api key-create --config FILE`); SUPPRESS keeps an earlier one.
+            p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML settings file")
+        return p
+
+    k = action(
+        "key-create",
+        "Create an API key in the registry ([api] registry_path) and print it once; only its hash is stored.",
+    )
     k.add_argument("--name", required=True, help="who holds the key")
-    k.add_argument("--role", default="viewer", choices=["viewer", "planner", "engineer", "admin"])
+    k.add_argument(
+        "--role",
+        default="viewer",
+        choices=["viewer", "planner", "engineer", "admin"],
+        help="what it may do (default: %(default)s)",
+    )
     k.add_argument("--park", action="append", default=[], help="a park the key may see (repeat; none = all)")
     k.set_defaults(func=_key_create)
-    h = sub.add_parser(
-        "key-hash", help="print the SHA-256 of a key read from stdin (for [[keys]] in the config)"
+    h = action(
+        "key-hash",
+        "Print the SHA-256 of a key read from stdin, for a [[keys]] entry in the config "
+        '(e.g. echo "$KEY" | parkwatch api key-hash).',
+        config=False,
     )
     h.set_defaults(func=_key_hash)
-    m = sub.add_parser("mosquitto-files", help="write the broker's password file and ACL from the registry")
+    m = action(
+        "mosquitto-files",
+        "Write Mosquitto's password file (mode 0600) and ACL from the registry's gateways and services.",
+    )
     m.add_argument("--out-dir", required=True, metavar="DIR", help="where to write passwd and acl")
     m.set_defaults(func=_mosquitto_files)
     parser.set_defaults(func=_run)
@@ -60,14 +90,25 @@ def _key_create(args: argparse.Namespace) -> int:
     reg.add_key(sha256=key_hash(key), name=args.name, role=args.role, parks=tuple(sorted(set(args.park))))
     reg.close()
     print(key)
-    print(f"stored as {args.role} key {args.name!r}; it is shown only now", file=sys.stderr)
+    print(
+        f"stored as {args.role} key {args.name!r} in {settings.api.registry_path} (mode 0600); "
+        "it is shown only now",
+        file=sys.stderr,
+    )
     return 0
 
 
 def _key_hash(args: argparse.Namespace) -> int:
     from api.auth import key_hash
 
-    print(key_hash(sys.stdin.readline().strip()))
+    key = sys.stdin.readline().strip()
+    if not key:
+        print(
+            'parkwatch api key-hash: no key on stdin; pipe one in: echo "$KEY" | parkwatch api key-hash',
+            file=sys.stderr,
+        )
+        return 2
+    print(key_hash(key))
     return 0
 
 
@@ -162,23 +203,48 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if args.check:
-        backend.ping()
+        try:
+            backend.ping()
+        except QueryError as exc:
+            where = f" in {args.config}" if args.config else ""
+            print(f"parkwatch api: {exc}; start it or fix [backend]{where}", file=sys.stderr)
+            return 1
         print("config, backend and registry OK")
         return 0
     host = args.host or settings.api.host
-    port = args.port or settings.api.port
+    requested = settings.api.port if args.port is None else args.port
+    option = "--port" if args.port is not None else "--port (or [api] port)"
     workers = args.workers or settings.api.workers
     if workers > 1:
         if not hasattr(settings.backend, "url"):
             print("parkwatch api: DuckDB allows one process per file: use --workers 1", file=sys.stderr)
             return 2
+        try:
+            # A configured port is meant, like one on the command line: busy is an error, not a detour.
+            port = choose_port(host, requested, default=requested, what="API", option=option).port
+        except PortBusyError as exc:
+            print(f"parkwatch api: {exc}", file=sys.stderr)
+            return 2
         if args.config:
             os.environ["PARKWATCH_CONFIG"] = str(Path(args.config).resolve())
         backend.close()
+        print(_listening(host, port), file=sys.stderr)
         uvicorn.run(
             "api.cli:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning"
         )
         return 0
+    try:
+        sock = listen_socket(host, requested, what="API", option=option)
+    except PortBusyError as exc:
+        print(f"parkwatch api: {exc}", file=sys.stderr)
+        return 2
     tune_gc_for_server()
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Listening before the line is printed: a client that reads it can connect at once.
+    print(_listening(host, int(sock.getsockname()[1])), file=sys.stderr, flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
+
+
+def _listening(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"parkwatch api: listening on http://{shown}:{port} (dashboard /, OpenAPI /docs; Ctrl-C stops)"

@@ -8,6 +8,8 @@ copy deployed read-only next to each replica).
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -18,6 +20,27 @@ from typing import Final
 
 from api.auth import KeyRecord, Role
 from api.errors import Conflict, NotFound
+
+log = logging.getLogger(__name__)
+
+
+def _owner_only(path: Path) -> None:
+    """Create the registry file (and its WAL files, which SQLite gives the same mode) as 0600.
+
+    It holds API key hashes and gateway password hashes; other local users have no business
+    reading them. An existing file readable by others is tightened, and the log says so.
+    """
+    if str(path) == ":memory:":
+        return
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.chmod(path, 0o600)
+        log.info("registry %s created with mode 0600 (readable by its owner only)", path)
+    elif path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+        log.warning("registry %s was readable by other users; set its mode to 0600", path)
+
 
 _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS api_keys (
@@ -55,6 +78,7 @@ class Registry:
 
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.Lock()
+        _owner_only(Path(path))
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from analytics.alarms import BUCKET_AGG, offline_episodes, threshold_episodes
+from analytics.alarms import BUCKET_AGG, offline_episodes, state_episodes, threshold_episodes
 from analytics.coverage import (
     CoverageSummary,
     cell_classes,
@@ -34,7 +34,7 @@ from analytics.factory import (
     rollup,
 )
 from analytics.signal import BROADBAND_CLASSES, BroadbandTargets, classify_broadband
-from settings.api import ApiSettings
+from settings.api import ApiSettings, MachineSettings, MeterSettings
 from settings.errors import ConfigError
 from storage.query import CellStats, QueryBackend, Scope, numeric_field
 
@@ -317,14 +317,12 @@ class Service:
         b = self.cache.get_or_compute(
             ("machine", scope), lambda: self.backend.buckets("machine", scope, bucket_s=f.state_bucket_s)
         )
-        meta = {(m.park, m.dev): m for m in f.machines}
+        meta = _placements(f.machines)
         start_ms = int(scope.start.timestamp() * 1000)
         end_ms = int(scope.end.timestamp() * 1000)
         out = []
         for (park, gw, dev), idx in _groups(b.park, b.gw, b.dev).items():
-            m = meta.get((park, dev))
-            if m is not None and m.gw and m.gw != gw:
-                m = None
+            m = meta.get((park, gw, dev)) or meta.get((park, "", dev))
             prod = machine_production(
                 ts_ms=b.bucket_ms[idx],
                 states=b.state[idx],
@@ -335,7 +333,7 @@ class Service:
                 end_ms=end_ms,
                 max_hold_ms=max(f.max_hold_s, f.state_bucket_s) * 1000,
             )
-            factory, line = ("unassigned", "unassigned") if m is None else (m.factory, m.line)
+            factory, line = _factory_line(m, gw)
             out.append(((park, factory, line, gw, dev), prod))
         return out
 
@@ -374,14 +372,14 @@ class Service:
         b = self.cache.get_or_compute(
             ("energy", scope), lambda: self.backend.buckets("energy", scope, bucket_s=f.demand_interval_s)
         )
-        meta = {(m.park, m.dev): m for m in f.meters}
+        meta = _placements(f.meters)
         width = {"meter": 5, "line": 3, "factory": 2, "park": 1}[level]
         names = ("park", "factory", "line", "gw", "dev")[:width]
         uses: dict[tuple[str, ...], EnergyUse] = {}
         members: dict[tuple[str, ...], list[np.ndarray[Any, Any]]] = defaultdict(list)
         for (park, gw, dev), idx in _groups(b.park, b.gw, b.dev).items():
-            m = meta.get((park, dev))
-            factory, line = ("unassigned", "unassigned") if m is None else (m.factory, m.line)
+            m = meta.get((park, gw, dev)) or meta.get((park, "", dev))
+            factory, line = _factory_line(m, gw)
             key = (park, factory, line, gw, dev)[:width]
             use = meter_energy(
                 bucket_ms=b.bucket_ms[idx],
@@ -486,6 +484,31 @@ class Service:
                             "worst": ep.worst,
                         }
                     )
+        if a.machine_fault_after_s > 0:
+            b = self.backend.buckets("machine", scope, bucket_s=a.bucket_s)
+            for (park, gw, dev), idx in _groups(b.park, b.gw, b.dev).items():
+                for ep in state_episodes(
+                    b.bucket_ms[idx],
+                    b.state[idx],
+                    state="fault",
+                    duration_ms=a.machine_fault_after_s * 1000,
+                    width_ms=a.bucket_s * 1000,
+                    now_ms=now_ms,
+                ):
+                    out.append(
+                        {
+                            "rule": "machine_fault",
+                            "severity": "critical",
+                            "park": park,
+                            "gw": gw,
+                            "dev": dev,
+                            "condition": f"machine in fault for {a.machine_fault_after_s} s",
+                            "raised_ms": ep.raised_ms,
+                            "cleared_ms": ep.cleared_ms,
+                            "active": ep.active,
+                            "worst": None,
+                        }
+                    )
         status = self.backend.status(scope, latest=False)
         fleet = {(g["park"], g["gw"]): g for g in self.fleet(scope, now_ms)}
         after_ms = a.gateway_offline_after_s * 1000
@@ -511,6 +534,30 @@ class Service:
                 out.append(_offline_alarm(park, gw, a.gateway_offline_after_s, ep.raised_ms, ep.cleared_ms))
         out.sort(key=lambda x: (not x["active"], -x["raised_ms"], x["rule"], x["park"], x["gw"]))
         return out
+
+
+_P = TypeVar("_P", MachineSettings, MeterSettings)
+
+
+def _placements(table: list[_P]) -> dict[tuple[str, str, str], _P]:
+    """``(park, gw, dev)`` → placement; ``gw`` is ``""`` for an entry that names no gateway.
+
+    A device id is unique on its gateway, not in its park (two gateways may each read a
+    ``meter-1``), so an entry with ``gw`` belongs to that gateway's device only; the caller tries
+    the exact key first and the gateway-less one second.
+    """
+    return {(m.park, m.gw, m.dev): m for m in table}
+
+
+def _factory_line(m: MachineSettings | MeterSettings | None, gw: str) -> tuple[str, str]:
+    """Where a device is booked; without a ``[[factory.*]]`` entry, its gateway is its factory.
+
+    One gateway usually serves one hall or factory, so it is the natural grouping of devices
+    that nobody placed; the line stays empty rather than a made-up name.
+    """
+    if m is None:
+        return gw, ""
+    return m.factory or gw, m.line
 
 
 def _offline_alarm(

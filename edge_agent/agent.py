@@ -36,6 +36,7 @@ from contract.codec import decode_message
 from contract.messages import Command, Status, Uplink
 from contract.readings import Cellular, Reading
 from edge_agent import remote_config
+from edge_agent.backlog_log import BacklogLog
 from edge_agent.backoff import Backoff, jittered_backoff
 from edge_agent.buffer import DiskBuffer, Tx
 from edge_agent.collectors import Collector, build_collectors
@@ -137,6 +138,7 @@ class Agent:
         self._hold = settings.buffer.hold_until_confirmed
         self._boundary = 0
         self._drop_logged = -60.0
+        self._backlog_log = BacklogLog()
         self._encoder = msgspec.json.Encoder()
 
     @property
@@ -323,6 +325,20 @@ class Agent:
             self._seal_now.clear()
             if await self._db(self.buffer.seal, max_readings=self.settings.batch.max_readings):
                 self._sealed.set()
+            self._say_backlog()
+
+    def _say_backlog(self) -> None:
+        """Log buffering, replay and drained lines (see :mod:`edge_agent.backlog_log`)."""
+        st = self.buffer.stats()
+        said = self._backlog_log.observe(
+            now_s=time.monotonic(),
+            connected=self.publisher.connected,
+            batches=st.batches,
+            readings=st.batched,
+            fill_pct=st.fill_pct,
+        )
+        if said:
+            log.info("%s", said)
 
     def _next_tx(self, last_replay: float) -> tuple[Tx | None, bool]:
         """The next batch to send (live first, then paced backlog), and whether backlog waits."""
@@ -347,6 +363,7 @@ class Agent:
                 connects = self.publisher.connects
                 # Everything sealed before this connection is backlog; newer batches are live.
                 self._boundary = self.buffer.stats().next_seq
+                self._say_backlog()
             if len(self._inflight) >= self.settings.batch.max_inflight:
                 await asyncio.wait(list(self._inflight.values()), return_when=asyncio.FIRST_COMPLETED)
                 continue

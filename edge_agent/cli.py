@@ -28,7 +28,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--protocol", choices=["5", "3.1.1"], default="5", help="MQTT version (default: %(default)s)"
     )
     init.add_argument("--username", default="", help="MQTT username of this gateway")
-    init.add_argument("--password", default="", help="MQTT password of this gateway")
+    init.add_argument(
+        "--password",
+        default="",
+        help="MQTT password of this gateway (asked without echo when run in a terminal; "
+        "the file is then written with mode 0600)",
+    )
     init.add_argument("--tls-ca", default="", metavar="FILE", help="CA file; enables TLS")
     init.add_argument("--topic-root", default="parkwatch", help="topic root (default: %(default)s)")
     init.add_argument(
@@ -39,7 +44,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="ID=HOST:PORT:KIND",
-        help="a Modbus TCP device (KIND: machine, energy, environment); repeatable",
+        help='a Modbus TCP device (KIND: machine, energy, environment), also as "ID HOST:PORT KIND"; repeatable',
     )
     init.add_argument(
         "--modem",
@@ -96,8 +101,13 @@ def _init(args: argparse.Namespace) -> int:
         v.username, v.password, v.tls_ca = args.username, args.password, args.tls_ca
         v.topic_root, v.state_dir, v.system = args.topic_root, args.state_dir, not args.no_system
         add_device_flags(v, args.modbus, args.modem, args.probe)
-        if (not v.park or not v.gateway) and not args.non_interactive and sys.stdin.isatty():
+        interactive = not args.non_interactive and sys.stdin.isatty()
+        if (not v.park or not v.gateway) and interactive:
             prompt_missing(v)
+        elif v.username and not v.password and interactive:
+            import getpass
+
+            v.password = getpass.getpass("MQTT password (not shown): ").strip()
         if not v.park or not v.gateway:
             raise ConfigError(
                 "--park and --gateway are required (or --endpoints FILE, or run it in a terminal)"
@@ -106,7 +116,8 @@ def _init(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {path}; check it with: parkwatch edge doctor --config {path}")
+    private = " (mode 0600, readable by its owner only: it holds the MQTT password)" if v.password else ""
+    print(f"wrote {path}{private}; check it with: parkwatch edge doctor --config {path}")
     return 0
 
 

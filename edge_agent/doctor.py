@@ -1,13 +1,16 @@
 """``parkwatch edge doctor``: check a gateway's setup and say how to fix each failure.
 
 Checks, in order: config, clock, broker reachability, TLS, credentials, ACL (a test publish on
-the status topic and a subscription to the config topic), then every configured device.
+the gateway's ``up/doctor`` probe topic and a subscription to the config topic), then every
+configured device. The probe topic is inside the gateway's ``up/#`` ACL but no ingester reads it,
+so the doctor never makes a gateway look online or adds to its loss ledger.
 A failed config stops there; a broker that cannot be reached skips the MQTT checks after it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import ssl
@@ -16,13 +19,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from contract.codec import encode
-from contract.messages import Status
+from contract.readings import Broadband
 from edge_agent.collectors import build_collectors
 from edge_agent.errors import DeviceError
 from edge_agent.mqtt_client import connect_properties, make_client, tcp_reachable
@@ -45,7 +48,8 @@ class Check:
 
 
 def check_config(path: str | None) -> tuple[EdgeSettings | None, Check]:
-    """Load the settings."""
+    """Load the settings; the row names the file read (``--config`` or ``PARKWATCH_CONFIG``)."""
+    path = path or os.environ.get("PARKWATCH_CONFIG") or None
     try:
         settings = load_settings(EdgeSettings, path)
     except ConfigError as exc:
@@ -62,7 +66,7 @@ def check_config(path: str | None) -> tuple[EdgeSettings | None, Check]:
     return settings, Check(
         "config",
         "pass",
-        f"{path or 'defaults'}: park {settings.agent.park}, gateway {settings.agent.gateway}, {n} devices",
+        f"{path or 'no config file (defaults and PARKWATCH_* variables)'}: park {settings.agent.park}, gateway {settings.agent.gateway}, {n} devices",
     )
 
 
@@ -153,6 +157,9 @@ def check_tls(s: EdgeSettings) -> Check:
         )
 
 
+PROBE_CHANNEL = "doctor"
+"""The doctor's test publish goes to ``.../up/doctor``: allowed like every ``up/`` topic, read by nobody."""
+
 _AUTH_FIX = (
     "set [broker] username/password to this gateway's credentials (provisioning API or broker password file)"
 )
@@ -197,11 +204,20 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
     connack: ReasonCode | None = pump("connack")
     if connack is None:
         client.disconnect()
+        if b.protocol == "5" and _answers_mqtt311(s, timeout_s):
+            return [
+                Check(
+                    "credentials",
+                    "fail",
+                    "the broker answers MQTT 3.1.1 but not MQTT 5 (no CONNACK to an MQTT 5 CONNECT)",
+                    'set [broker] protocol = "3.1.1" (the embedded broker of `parkwatch demo` speaks only 3.1.1)',
+                )
+            ]
         return [
             Check(
                 "credentials",
                 "fail",
-                "no CONNACK from the broker",
+                f"no CONNACK from the broker to an MQTT {b.protocol} CONNECT",
                 "is this port an MQTT listener (and TLS on/off matching)?",
             )
         ]
@@ -217,18 +233,16 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
     from contract.topics import topic_for
 
     status_topic = topic_for(s.agent.park, s.agent.gateway, "status", root=b.topic_root)
+    probe_topic = status_topic.rsplit("/", 1)[0] + "/" + PROBE_CHANNEL
     config_topic = topic_for(s.agent.park, s.agent.gateway, "config", root=b.topic_root)
-    probe = Status(
-        v=1, gw=s.agent.gateway, state="online", ts=int(time.time() * 1000), agent_version="doctor"
-    )
-    client.publish(status_topic, encode(probe), qos=1, retain=False)
+    client.publish(probe_topic, b"parkwatch edge doctor: ACL test", qos=1, retain=False)
     puback: ReasonCode | None = pump("puback")
     if puback is None:
         checks.append(
             Check(
                 "acl publish",
                 "fail",
-                f"no PUBACK for a test publish on {status_topic}",
+                f"no PUBACK for a test publish on {probe_topic}",
                 "the broker dropped the connection: check its ACL for this user",
             )
         )
@@ -237,7 +251,7 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
             Check(
                 "acl publish",
                 "fail",
-                f"publish on {status_topic} refused: {puback}",
+                f"publish on {probe_topic} refused: {puback}",
                 f"allow this user to write {b.topic_root}/v1/{s.agent.park}/{s.agent.gateway}/up/#",
             )
         )
@@ -247,7 +261,7 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
             if b.protocol == "5"
             else " (MQTT 3.1.1 cannot report an ACL refusal; use protocol 5 to be sure)"
         )
-        checks.append(Check("acl publish", "pass", f"test publish on {status_topic} acknowledged{note}"))
+        checks.append(Check("acl publish", "pass", f"test publish on {probe_topic} acknowledged{note}"))
     client.subscribe(config_topic, qos=1)
     suback = pump("suback")
     granted = [getattr(rc, "value", rc) for rc in (suback or [])]
@@ -283,6 +297,24 @@ def _leave(client: mqtt.Client, b: BrokerSettings, *, created_session: bool) -> 
     client.loop(timeout=0.1)
 
 
+def _answers_mqtt311(s: EdgeSettings, timeout_s: float) -> bool:
+    """Whether the broker sends a CONNACK (of any result) to an MQTT 3.1.1 CONNECT."""
+    broker = msgspec.structs.replace(s.broker, protocol="3.1.1")
+    client = make_client(broker, client_id=f"{s.client_id}-doctor", clean=True)
+    got: list[Any] = []
+    client.on_connect = lambda c, u, flags, rc, props: got.append(rc)
+    try:
+        client.connect(broker.host, broker.port, keepalive=broker.keepalive_s)
+    except (OSError, ValueError):
+        return False
+    deadline = time.monotonic() + timeout_s
+    while not got and time.monotonic() < deadline:
+        if client.loop(timeout=0.1) != 0:
+            break
+    client.disconnect()
+    return bool(got)
+
+
 async def check_devices(s: EdgeSettings, timeout_s: float = 10.0) -> list[Check]:
     """Read every configured device once."""
     out: list[Check] = []
@@ -291,7 +323,18 @@ async def check_devices(s: EdgeSettings, timeout_s: float = 10.0) -> list[Check]
         try:
             async with asyncio.timeout(timeout_s):
                 readings = await c.read()
-            out.append(Check(name, "pass", f"{type(c).__name__}: read {len(readings)} reading(s)"))
+            silent = [r.target for r in readings if isinstance(r, Broadband) and r.ipv4_ok is False]
+            if silent:
+                out.append(
+                    Check(
+                        name,
+                        "fail",
+                        f"probe target(s) {', '.join(silent)} did not answer (100 % loss)",
+                        _probe_fix(c, silent),
+                    )
+                )
+            else:
+                out.append(Check(name, "pass", f"{type(c).__name__}: read {len(readings)} reading(s)"))
         except DeviceError as exc:
             out.append(Check(name, "fail", str(exc), _device_fix(c)))
         except TimeoutError:
@@ -308,6 +351,15 @@ def _device_fix(c: Any) -> str:
     if cfg is not None and hasattr(cfg, "address"):
         return f"check the modem at {cfg.address} (cable/port, baudrate, nothing else holding the port)"
     return "check the device's address and that it is reachable from the gateway"
+
+
+def _probe_fix(c: Any, names: list[str]) -> str:
+    cfg = getattr(c, "cfg", None)
+    where = [f"{t.host}:{t.port}" for t in getattr(cfg, "targets", []) if t.name in names]
+    return (
+        f"check that {', '.join(where) or 'the target'} is reachable from the gateway and serves the probe "
+        "(GET /ping), or fix host/port of [[collectors.targets]]"
+    )
 
 
 def run_checks(path: str | None) -> list[Check]:

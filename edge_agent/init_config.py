@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -179,8 +181,34 @@ def _parse_hostport(text: str, what: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def prompt_missing(v: InitValues, ask: Callable[[str], str] = input) -> None:
-    """Ask for the values a config cannot do without (interactive use)."""
+MODBUS_KINDS = ("machine", "energy", "environment")
+MODBUS_FORMS = "ID HOST:PORT KIND or ID=HOST:PORT:KIND, e.g. cnc-01 10.0.0.21:502 machine"
+
+
+def parse_modbus(spec: str) -> tuple[str, str, int, str]:
+    """A Modbus device as ``ID HOST:PORT KIND`` or ``ID=HOST:PORT:KIND`` (the prompt and the flag
+    accept both): ``(id, host, port, kind)``."""
+    text = spec.strip()
+    if "=" in text and len(text.split()) == 1:
+        dev_id, _, rest = text.partition("=")
+        hostport, _, kind = rest.rpartition(":")
+    else:
+        parts = text.replace("=", " ").split()
+        if len(parts) != 3:
+            raise ConfigError(f"Modbus device {spec!r}: expected {MODBUS_FORMS}")
+        dev_id, hostport, kind = parts
+    if not is_valid_id(dev_id):
+        raise ConfigError(f"Modbus device {spec!r}: {dev_id!r} is not a valid device id")
+    if kind not in MODBUS_KINDS:
+        raise ConfigError(f"Modbus device {spec!r}: KIND must be machine, energy or environment")
+    host, port = _parse_hostport(hostport, "Modbus device")
+    return dev_id, host, port, kind
+
+
+def prompt_missing(
+    v: InitValues, ask: Callable[[str], str] = input, secret: Callable[[str], str] = getpass.getpass
+) -> None:
+    """Ask for the values a config cannot do without (interactive use); the password is not echoed."""
     while not is_valid_id(v.park):
         v.park = ask("park id (e.g. hp-deep-c): ").strip()
     while not is_valid_id(v.gateway):
@@ -192,21 +220,21 @@ def prompt_missing(v: InitValues, ask: Callable[[str], str] = input) -> None:
     if not v.username:
         v.username = ask("MQTT username (empty: anonymous): ").strip()
     if v.username and not v.password:
-        v.password = ask("MQTT password: ").strip()
+        v.password = secret("MQTT password (not shown): ").strip()
     while True:
         dev = ask("add a Modbus device as ID HOST:PORT KIND (empty to finish): ").strip()
         if not dev:
             break
-        parts = dev.split()
-        if len(parts) == 3 and parts[2] in ("machine", "energy", "environment"):
-            host, port_n = _parse_hostport(parts[1], "device")
-            v.modbus.append((parts[0], host, port_n, parts[2]))
-        else:
-            print("  expected e.g.: cnc-01 10.0.0.21:502 machine", file=sys.stderr)
+        try:
+            v.modbus.append(parse_modbus(dev))
+        except ConfigError as exc:
+            print(f"  {exc}", file=sys.stderr)
 
 
 def write(v: InitValues, out: str, *, force: bool) -> Path:
     """Render, validate by loading it back, and write the config.
+
+    A config that holds a password is created readable by its owner only (mode 0600).
 
     Raises:
         ConfigError: the values do not make a valid config, or the file exists without ``force``.
@@ -217,7 +245,12 @@ def write(v: InitValues, out: str, *, force: bool) -> Path:
     text = render(v)
     tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(text, encoding="utf-8")
+    mode = 0o600 if v.password else 0o644
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, mode)  # the umask may have taken bits away; never adds any for 0600
     try:
         load_settings(EdgeSettings, tmp, env={})
     except ConfigError:
@@ -228,14 +261,9 @@ def write(v: InitValues, out: str, *, force: bool) -> Path:
 
 
 def add_device_flags(v: InitValues, modbus: list[str], modems: list[str], probes: list[str]) -> None:
-    """Parse ``--modbus ID=HOST:PORT:KIND``, ``--modem ID=ADDRESS`` and ``--probe NAME=HOST:PORT``."""
+    """Parse ``--modbus ID=HOST:PORT:KIND`` (or ``"ID HOST:PORT KIND"``), ``--modem ID=ADDRESS`` and ``--probe NAME=HOST:PORT``."""
     for spec in modbus:
-        dev_id, _, rest = spec.partition("=")
-        hostport, _, kind = rest.rpartition(":")
-        host, port = _parse_hostport(hostport, "--modbus")
-        if kind not in ("machine", "energy", "environment"):
-            raise ConfigError(f"--modbus {spec!r}: KIND must be machine, energy or environment")
-        v.modbus.append((dev_id, host, port, kind))
+        v.modbus.append(parse_modbus(spec))
     for spec in modems:
         dev_id, _, address = spec.partition("=")
         if not address:

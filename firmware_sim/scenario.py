@@ -200,6 +200,8 @@ class Gateway(msgspec.Struct, **_STRUCT):
     lon: Lon
     height_m: Annotated[float, msgspec.Meta(ge=0.0, le=300.0)] = 1.5
     route: Route | None = None
+    factory: str = ""
+    """The factory (or hall) whose devices this gateway reads, as the dashboard names it."""
     machines: list[MachineSpec] = msgspec.field(default_factory=list)
     meters: list[MeterSpec] = msgspec.field(default_factory=list)
     environment: list[EnvironmentSpec] = msgspec.field(default_factory=list)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 HELP = "Run the ingester: MQTT telemetry into InfluxDB or the embedded DuckDB store."
 
@@ -26,6 +27,20 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_run)
 
 
+def _credential_problems(settings: Any, config: str | None) -> list[str]:
+    """A user name without a password: a login that cannot succeed, caught before connecting."""
+    where = config or "the settings"
+    out = []
+    for table, section in (("broker", settings.broker), ("sink", settings.sink)):
+        user = getattr(section, "username", "")
+        if user and not getattr(section, "password", ""):
+            out.append(
+                f"[{table}] username is {user!r} but its password is empty in {where}: set [{table}] password "
+                f"(or PARKWATCH_{table.upper()}__PASSWORD), or remove the username"
+            )
+    return out
+
+
 def _run(args: argparse.Namespace) -> int:
     import asyncio
     import gc
@@ -41,6 +56,9 @@ def _run(args: argparse.Namespace) -> int:
         settings = load_settings(IngestSettings, args.config)
     except ConfigError as exc:
         print(f"parkwatch ingest: {exc}", file=sys.stderr)
+        return 2
+    for problem in _credential_problems(settings, args.config):
+        print(f"parkwatch ingest: {problem}", file=sys.stderr)
         return 2
     if args.check:
         import msgspec

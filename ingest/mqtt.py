@@ -43,6 +43,8 @@ PACKET_HEADROOM = 4
 """MQTT v5: the broker is told a Maximum Packet Size of this many times ``max_payload_bytes``.
 Payloads between the two are received and dead-lettered (the sender learns why); a larger
 packet is discarded by the broker (MQTT v5 section 3.1.2.11.4) and never occupies our memory."""
+_LOGIN_REFUSED = frozenset({4, 5, 0x86, 0x87, 0x8C})
+"""CONNACK codes that mean the credentials: 3.1.1 bad user/password and not authorised; their v5 forms."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,8 @@ class MqttConsumer:
         self.subscribed = asyncio.Event()
         self._disconnected = asyncio.Event()
         self.connects = 0
+        self._refusals = 0
+        """CONNACKs in a row that refused us (reset by an accepted one)."""
         self._was_connected = False
         # connect() blocks the loop for the TCP handshake; bound it (a LAN/loopback broker answers
         # in milliseconds, an unreachable one costs at most this per attempt).
@@ -157,12 +161,34 @@ class MqttConsumer:
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
         if rc.is_failure:
-            log.warning("broker refused the connection: %s", rc)
+            self._refusals += 1
+            b = self._broker
+            if rc.value in _LOGIN_REFUSED:
+                user = repr(b.username) if b.username else "no user name (anonymous)"
+                log.error(
+                    "broker %s:%d refused the login for %s (%s, refusal %d): check [broker] username and "
+                    "password (or PARKWATCH_BROKER__USERNAME / PARKWATCH_BROKER__PASSWORD) against the "
+                    "broker's password file; retrying with backoff until it accepts them",
+                    b.host,
+                    b.port,
+                    user,
+                    rc,
+                    self._refusals,
+                )
+            else:
+                log.error(
+                    "broker %s:%d refused the connection (%s, refusal %d); retrying with backoff",
+                    b.host,
+                    b.port,
+                    rc,
+                    self._refusals,
+                )
             return
+        self._refusals = 0
         self.connects += 1
         self._was_connected = True
         log.info(
-            "connected to %s:%d as %s (session present: %s)",
+            "connected to %s:%d as %s (session present: %s); subscribing",
             self._broker.host,
             self._broker.port,
             client._client_id.decode(),
@@ -177,13 +203,15 @@ class MqttConsumer:
             log.error(
                 "subscription refused by the broker: %s (check the ACL and filters %s)", bad, self._filters
             )
+        else:
+            log.info("subscribed (SUBACK) to %s: receiving", ", ".join(self._filters))
         self.subscribed.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
         self.connected.clear()
         self.subscribed.clear()
         self._disconnected.set()
-        if not self._stopping:
+        if not self._stopping and not self._refusals:  # a refused CONNACK was explained already
             log.warning("disconnected from the broker: %s", rc)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:

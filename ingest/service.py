@@ -465,7 +465,11 @@ class Ingester:
                 write = tg.create_task(self._write_loop(), name="write")
                 replay = tg.create_task(self._replay_loop(), name="replay")
                 confirm = tg.create_task(self.confirms.run(), name="confirm")
-                self.ready.set()
+                # Ready once the broker acknowledged the subscription: before it, a message
+                # published on a first start (no session yet) would go to nobody.
+                await _first_of(self.consumer.subscribed, stop)
+                if self.consumer.subscribed.is_set():
+                    self.ready.set()
                 await stop.wait()
                 log.info("stopping: intake paused, flushing")
                 self.consumer.pause_intake()
@@ -485,3 +489,13 @@ class Ingester:
                 server.close()
             await self.sink.aclose()
             log.info("stopped: %d readings stored", self.metrics.readings_stored)
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    """Wait until any of ``events`` is set."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()

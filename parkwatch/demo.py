@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import re
 import signal
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,10 +93,14 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
     """The API's settings: parks, factories and alarm rules from the scenario; one admin key.
 
     The simulated machines run ``speed`` times faster than real time, and the API measures
-    performance against real time, so their ideal cycle times are divided by ``speed``.
+    against real time: ideal cycle times, the state bucket and the alarm rules' durations are
+    divided by ``speed``, so a simulated 20-minute fault raises its alarm as it would in a plant.
     """
     from settings.api import ApiSettings
     from settings.loader import settings_from_dict
+
+    def scaled(seconds: int) -> int:
+        return max(1, round(seconds / speed))
 
     parks, machines, meters = [], [], []
     for park in scenario.parks:
@@ -108,13 +114,13 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
                         "park": park.id,
                         "dev": m.id,
                         "gw": gw.id,
-                        "factory": gw.id,
+                        "factory": gw.factory or gw.id,
                         "line": m.line,
                         "ideal_cycle_s": m.cycle_s / speed,
                     }
                 )
             for meter in gw.meters:
-                meters.append({"park": park.id, "dev": meter.id, "gw": gw.id, "factory": gw.id})
+                meters.append({"park": park.id, "dev": meter.id, "gw": gw.id, "factory": gw.factory or gw.id})
     return settings_from_dict(
         ApiSettings,
         {
@@ -127,7 +133,7 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
             "backend": {"type": "duckdb", "path": str(root / "parkwatch.duckdb")},
             # A demo has minutes of data, not weeks: fewer samples make a cell count.
             "coverage": {"min_samples": 2, "default_window_days": 1},
-            "factory": {"machines": machines, "meters": meters},
+            "factory": {"machines": machines, "meters": meters, "state_bucket_s": scaled(60)},
             "alarms": {
                 "rules": [
                     {
@@ -136,7 +142,7 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
                         "field": "spindle_temp_c",
                         "op": ">",
                         "threshold": 85.0,
-                        "duration_s": 60,
+                        "duration_s": scaled(60),
                         "severity": "critical",
                     },
                     {
@@ -145,7 +151,7 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
                         "field": "vibration_mm_s",
                         "op": ">",
                         "threshold": 7.1,
-                        "duration_s": 30,
+                        "duration_s": scaled(30),
                     },
                     {
                         "id": "pm25-high",
@@ -153,10 +159,12 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
                         "field": "pm25_ug_m3",
                         "op": ">",
                         "threshold": 50.0,
-                        "duration_s": 300,
+                        "duration_s": scaled(300),
                     },
                 ],
                 "gateway_offline_after_s": 300,
+                "machine_fault_after_s": scaled(60),
+                "bucket_s": max(2, scaled(10)),  # polls every second: 1 s buckets would have holes
             },
             "parks": parks,
             "keys": [{"name": DEMO_KEY_NAME, "role": "admin", "sha256": key_sha256}],
@@ -189,6 +197,31 @@ def agent_settings(
                 target["download_bytes"] = 200_000
                 target["upload_bytes"] = 50_000
     return settings_from_dict(EdgeSettings, table, where=f"demo agent {gateway}"), table
+
+
+DEMO_KEY_FILE = "demo-admin.key"
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,200}")
+
+
+def demo_key(root: Path, make: Callable[[], str]) -> tuple[str, bool]:
+    """The demo's admin key: the one kept in ``root`` by an earlier run, or a new one kept there.
+
+    Returns ``(key, reused)``. The file is the key's only copy besides the terminal, so it is
+    written readable by its owner only.
+    """
+    path = root / DEMO_KEY_FILE
+    with contextlib.suppress(FileNotFoundError):
+        kept = path.read_text(encoding="ascii", errors="replace").strip()
+        if _KEY_RE.fullmatch(kept):
+            return kept, True
+    key = make()
+    tmp = path.with_name(DEMO_KEY_FILE + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key + "\n")
+    tmp.replace(path)
+    return key, False
 
 
 def survey_scenario(scenario: Any) -> Any:
@@ -294,7 +327,7 @@ async def _run(options: DemoOptions, root: Path) -> int:
                 tg.create_task(agent.run(stop), name=f"edge-{gw}")
             ui.step(f"{len(agents)} edge agents (one per gateway) reading the simulated devices")
 
-            key = new_key()
+            key, reused = demo_key(root, new_key)
             settings = api_settings(
                 root,
                 scenario,
@@ -327,6 +360,11 @@ async def _run(options: DemoOptions, root: Path) -> int:
             ui.print("")
             ui.print(f"[bold]Dashboard:[/bold] {base}/dashboard/#key={key}")
             ui.print(f"[bold]API key (admin):[/bold] {key}")
+            if options.data_dir:
+                ui.print(
+                    f"  {'the same key as last time, ' if reused else ''}kept in {root / DEMO_KEY_FILE} "
+                    "(mode 0600) for the next run with this --data-dir"
+                )
             ui.print(f'  e.g. curl -H "Authorization: Bearer {key}" {base}/api/v1/coverage/summary')
             ui.print(
                 "Press Ctrl-C to stop."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,6 +17,18 @@ def broker_config(host: str, port: int) -> dict[str, Any]:
     }
 
 
+class _SilentClientFilter(logging.Filter):
+    """amqtt logs a client that connected and sent nothing (a TCP health check, ``edge doctor``'s
+    reachability probe) as an error, twice; that is normal traffic, so it goes to debug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if text.startswith("No data from") or text.startswith("Failed to initialize client session: No data"):
+            log.debug("embedded broker: %s", text)
+            return False
+        return True
+
+
 class EmbeddedBroker:
     """Start and stop an in-process amqtt broker on ``host:port``."""
 
@@ -23,17 +36,44 @@ class EmbeddedBroker:
         self.host = host
         self.port = port
         self._broker: Any = None
+        self._previous_handler: Any = None
 
     async def start(self) -> None:
         from amqtt.broker import Broker  # server-side dependency, imported on use
 
         # amqtt logs every client connection at INFO; keep the demo's console readable.
-        logging.getLogger("amqtt").setLevel(logging.WARNING)
+        # A quieter root level (``parkwatch demo --quiet``) silences its warnings too.
+        logging.getLogger("amqtt").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+        broker_log = logging.getLogger("amqtt.broker")
+        if not any(isinstance(f, _SilentClientFilter) for f in broker_log.filters):
+            broker_log.addFilter(_SilentClientFilter())
+        loop = asyncio.get_running_loop()
+        self._previous_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._exception_handler)
         self._broker = Broker(broker_config(self.host, self.port))
         await self._broker.start()
         log.info("embedded MQTT broker listening on %s:%d", self.host, self.port)
+
+    def _exception_handler(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """One line instead of a traceback when a client drops before amqtt finished with it.
+
+        amqtt closes a connection that sent no CONNECT (a TCP health check, ``edge doctor``'s
+        reachability probe) or an MQTT 5 CONNECT with a socket call that fails once the peer
+        has gone; asyncio then prints the traceback of its connection callback.
+        """
+        exc = context.get("exception")
+        if context.get("message") == "Unhandled exception in client_connected_cb" and isinstance(
+            exc, OSError
+        ):
+            log.info("embedded broker: a client left during its CONNECT: %s", exc)
+            return
+        if self._previous_handler is not None:
+            self._previous_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
 
     async def aclose(self) -> None:
         if self._broker is not None:
             await self._broker.shutdown()
             self._broker = None
+            asyncio.get_running_loop().set_exception_handler(self._previous_handler)

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, Final
 
 
 class JsonFormatter(logging.Formatter):
@@ -38,6 +38,14 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request at INFO: with InfluxDB behind them, that is nearly every line an
+    # ingester or API writes. Their warnings still show; DEBUG shows everything.
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)
+
+
+CHATTY_LIBRARIES: Final = ("httpx", "httpcore")
+"""Loggers held at WARNING unless the level is DEBUG."""
 
 
 SERVER_GC_THRESHOLD = (50_000, 20, 100)

@@ -78,24 +78,28 @@ class ParkSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
 
 
 class MachineSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """Where a machine belongs and its ideal cycle time (seconds per part) for OEE performance."""
+    """Where a machine belongs and its ideal cycle time (seconds per part) for OEE performance.
+
+    ``gw`` empty: the device of that id on any gateway of the park (an entry naming the gateway
+    wins). ``factory`` empty: the gateway's id. ``line`` empty: no line.
+    """
 
     park: Id
     dev: Id
     gw: str = ""
-    factory: str = "unassigned"
-    line: str = "unassigned"
+    factory: str = ""
+    line: str = ""
     ideal_cycle_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
 
 class MeterSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """Where an energy meter belongs."""
+    """Where an energy meter belongs (``gw``, ``factory``, ``line`` as for machines)."""
 
     park: Id
     dev: Id
     gw: str = ""
-    factory: str = "unassigned"
-    line: str = "unassigned"
+    factory: str = ""
+    line: str = ""
 
 
 class FactorySettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -144,12 +148,15 @@ class AlarmSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     Attributes:
         rules: threshold rules.
         gateway_offline_after_s: a gateway offline (or silent) this long raises an alarm.
+        machine_fault_after_s: a machine reporting the ``fault`` state this long raises a
+            critical ``machine_fault`` alarm; 0 turns that alarm off.
         bucket_s: time resolution of threshold evaluation.
         lookback_s: how far back ``/alarms`` looks for active alarms.
     """
 
     rules: list[AlarmRule] = msgspec.field(default_factory=list)
     gateway_offline_after_s: PositiveInt = 300
+    machine_fault_after_s: Annotated[int, msgspec.Meta(ge=0)] = 60
     bucket_s: PositiveInt = 10
     lookback_s: PositiveInt = 86400
 

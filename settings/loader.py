@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import msgspec
+import msgspec.inspect
 
 from settings.errors import ConfigError
 
@@ -75,6 +76,51 @@ def _check_secrets(obj: Any, where: str, path: str = "") -> None:
             _check_secrets(item, where, f"{path}.{k}")
 
 
+_MISSING_RE: Final = re.compile(r"Object missing required field `([^`]+)`")
+_INVALID_RE: Final = re.compile(r"Invalid value (.+)")
+_SEGMENT_RE: Final = re.compile(r"([A-Za-z0-9_]+)|\[(\d+)\]")
+
+
+def _tags_at(typ: Any, key: str) -> list[str]:
+    """The tag values a tagged union accepts at ``key`` (e.g. ``collectors[0].type``), if any."""
+    info: Any = msgspec.inspect.type_info(typ)
+    parts = [m.group(1) for m in _SEGMENT_RE.finditer(key) if m.group(1)]
+    if not parts:
+        return []
+    *path, last = parts
+    for name in path:
+        while isinstance(info, msgspec.inspect.ListType | msgspec.inspect.Metadata):
+            info = info.item_type if isinstance(info, msgspec.inspect.ListType) else info.type
+        if not isinstance(info, msgspec.inspect.StructType):
+            return []
+        field = next((f for f in info.fields if f.encode_name == name), None)
+        if field is None:
+            return []
+        info = field.type
+    while isinstance(info, msgspec.inspect.ListType | msgspec.inspect.Metadata):
+        info = info.item_type if isinstance(info, msgspec.inspect.ListType) else info.type
+    members = info.types if isinstance(info, msgspec.inspect.UnionType) else (info,)
+    return sorted(
+        str(t.tag)
+        for t in members
+        if isinstance(t, msgspec.inspect.StructType) and t.tag is not None and t.tag_field == last
+    )
+
+
+def _explain(typ: Any, key: str, text: str) -> str:
+    """The validation message in plain words: which key is missing, which values are valid."""
+    missing = _MISSING_RE.fullmatch(text)
+    if missing:
+        name = f"{key}.{missing.group(1)}" if key else missing.group(1)
+        return f"required key {name} is missing"
+    invalid = _INVALID_RE.fullmatch(text)
+    if invalid:
+        tags = _tags_at(typ, key)
+        if tags:
+            return f"{key}: {invalid.group(1)} is not a known type; valid types: {', '.join(tags)}"
+    return f"{key or 'top level'}: {text}"
+
+
 def settings_from_dict(typ: type[T], data: Mapping[str, Any], *, where: str = "settings") -> T:
     """Convert a plain table into ``typ``, raising :class:`ConfigError` that names the bad key."""
     try:
@@ -84,7 +130,7 @@ def settings_from_dict(typ: type[T], data: Mapping[str, Any], *, where: str = "s
         m = _PATH_RE.search(msg)
         key = m.group(1).lstrip(".") if m else ""
         text = re.sub(r"\s*-\s*at\s*`\$[^`]*`", "", msg)
-        raise ConfigError(f"{where}: {key or 'top level'}: {text}") from exc
+        raise ConfigError(f"{where}: {_explain(typ, key, text)}") from exc
     _check_secrets(obj, where)
     return obj
 
@@ -102,7 +148,7 @@ def load_settings(
     """
     environ = os.environ if env is None else env
     data: dict[str, Any] = {}
-    where = "defaults"
+    where = f"no config file given (pass --config FILE or set {ENV_PREFIX}CONFIG)"
     if path is None and environ.get(f"{ENV_PREFIX}CONFIG"):
         path = environ[f"{ENV_PREFIX}CONFIG"]
     if path is not None:

@@ -136,7 +136,9 @@ class InfluxHTTP:
         try:
             resp = await self._client.post("/write", params=params, content=body, headers=headers)
         except httpx.TransportError as exc:
-            raise InfluxRetryableError(f"InfluxDB unreachable: {exc!r}") from exc
+            raise InfluxRetryableError(
+                f"InfluxDB at {str(self._client.base_url).rstrip('/')} unreachable: {exc!r}"
+            ) from exc
         status = resp.status_code
         if status in (200, 204):
             return
@@ -169,7 +171,9 @@ class InfluxHTTP:
             else:
                 resp = await self._client.post("/query", params=params)
         except httpx.TransportError as exc:
-            raise InfluxRetryableError(f"InfluxDB unreachable: {exc!r}") from exc
+            raise InfluxRetryableError(
+                f"InfluxDB at {str(self._client.base_url).rstrip('/')} unreachable: {exc!r}"
+            ) from exc
         if resp.status_code in (401, 403):
             raise InfluxAuthError(f"InfluxDB: {resp.status_code} not authorized: {_error_text(resp)}")
         if resp.status_code == 429 or resp.status_code >= 500:

@@ -219,6 +219,25 @@ class Buckets(_Table):
     d: npt.NDArray[np.float64] = field(default_factory=_f64)
 
 
+STATUS_CARRIED: Final = (
+    "agent_version",
+    "config_hash",
+    "backlog",
+    "dropped",
+    "buffer_pct",
+    "uplink_operator",
+    "uplink_tech",
+    "uplink_rsrp_dbm",
+    "uplink_sinr_db",
+)
+"""Status columns that the latest status takes from an earlier one when it lacks them.
+
+A gateway's final ``offline`` status (its Last Will, or the clean stop) carries only the state;
+its last known version, counters and uplink stay what the previous statuses said. ``state`` and
+``config_error`` are never carried: an absent error means none.
+"""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StatusRows(_Table):
     """Gateway status rows (see :data:`storage.duckdb_schema.STATUS_COLUMNS`), times in ms."""

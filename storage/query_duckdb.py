@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from storage.cell_aggregate import POOL, aggregate, cell_stats_from_rows, uint_codes
 from storage.query import (
+    STATUS_CARRIED,
     Agg,
     BroadbandStats,
     Buckets,
@@ -356,10 +357,17 @@ class DuckDBQuery:
                 conds.append("gw = ?")
                 params.append(scope.gw)
             where = " AND ".join(conds)
-            tail = "QUALIFY row_number() OVER (PARTITION BY park, gw ORDER BY ts DESC) = 1 ORDER BY park, gw"
-        else:
-            where, params = self._where(scope)
-            tail = "ORDER BY park, gw, ts"
+            carried = ", ".join(f"last_value({c} IGNORE NULLS) OVER past AS {c}" for c in STATUS_CARRIED)
+            sql = (
+                f"SELECT epoch_ms(ts) AS ts_ms, * EXCLUDE (ts, {', '.join(STATUS_CARRIED)}), {carried} "
+                f"FROM {GATEWAY_STATUS} WHERE {where} "
+                "WINDOW past AS (PARTITION BY park, gw ORDER BY ts ROWS UNBOUNDED PRECEDING) "
+                "QUALIFY row_number() OVER (PARTITION BY park, gw ORDER BY ts DESC) = 1 ORDER BY park, gw"
+            )
+            latest_rows: StatusRows = StatusRows.from_rows(self._fetch(sql, params))
+            return latest_rows
+        where, params = self._where(scope)
+        tail = "ORDER BY park, gw, ts"
         sql = f"SELECT epoch_ms(ts) AS ts_ms, * EXCLUDE (ts) FROM {GATEWAY_STATUS} WHERE {where} {tail}"
         result: StatusRows = StatusRows.from_rows(self._fetch(sql, params))
         return result

@@ -23,6 +23,7 @@ import httpx
 import numpy as np
 
 from storage.query import (
+    STATUS_CARRIED,
     Agg,
     BroadbandStats,
     Buckets,
@@ -307,14 +308,23 @@ class InfluxQuery:
 
     def status(self, scope: Scope, *, latest: bool) -> StatusRows:
         if latest:
-            q = (
-                f"SELECT * FROM {self._from(GATEWAY_STATUS)} WHERE {self._where(scope, timed=False)} "
-                "GROUP BY park, gw ORDER BY time DESC LIMIT 1"
+            where = self._where(scope, timed=False)
+            q = f"SELECT * FROM {self._from(GATEWAY_STATUS)} WHERE {where} GROUP BY park, gw ORDER BY time DESC LIMIT 1"
+            # last() of each field is its newest non-null value: what an offline status lacks.
+            carried = ", ".join(f"last({quote_ident(c)}) AS {quote_ident(c)}" for c in STATUS_CARRIED)
+            series, known = self._query(
+                [q, f"SELECT {carried} FROM {self._from(GATEWAY_STATUS)} WHERE {where} GROUP BY park, gw"]
             )
+            before = {(r["park"], r["gw"]): r for r in self._rows(known)}
+            rows = []
+            for r in self._rows(series):
+                old = before.get((r["park"], r["gw"]), {})
+                filled = {c: old.get(c) for c in STATUS_CARRIED if r.get(c) is None}
+                rows.append({**r, **filled, "ts_ms": r["time"]})
         else:
             q = f"SELECT * FROM {self._from(GATEWAY_STATUS)} WHERE {self._where(scope)} GROUP BY park, gw"
-        (series,) = self._query([q])
-        rows = [{**r, "ts_ms": r["time"]} for r in self._rows(series)]
+            (series,) = self._query([q])
+            rows = [{**r, "ts_ms": r["time"]} for r in self._rows(series)]
         rows.sort(key=lambda r: (r["park"], r["gw"], r["ts_ms"]))
         result: StatusRows = StatusRows.from_rows(rows)
         return result

@@ -86,3 +86,50 @@ def test_alarm_rule_on_a_non_numeric_field_is_a_config_error(tmp_path: Path) -> 
     )
     res = run("--config", str(cfg), "--check")
     assert res.returncode == 2 and "alarms.rules[0] (bad)" in res.stderr
+
+
+def _console(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    import shutil
+
+    exe = shutil.which("parkwatch")
+    assert exe is not None, "the parkwatch console script is not installed"
+    return subprocess.run([exe, *args], input=stdin, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_key_hash_of_nothing_is_an_error() -> None:
+    res = _console("api", "key-hash", stdin="\n")
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.splitlines() == [
+        'parkwatch api key-hash: no key on stdin; pipe one in: echo "$KEY" | parkwatch api key-hash'
+    ]
+
+
+def test_config_after_the_action_and_a_private_registry(tmp_path: Path) -> None:
+    import stat
+
+    registry = tmp_path / "reg" / "registry.sqlite"
+    cfg = tmp_path / "api.toml"
+    cfg.write_text(f'[api]\nregistry_path = "{registry}"\n')
+    res = _console("api", "key-create", "--config", str(cfg), "--name", "ops", "--role", "admin")
+    assert res.returncode == 0, res.stderr
+    assert f"in {registry} (mode 0600)" in res.stderr
+    assert stat.S_IMODE(registry.stat().st_mode) == 0o600
+    reg = Registry(registry)
+    try:
+        assert [k.name for k in reg.api_keys()] == ["ops"]
+    finally:
+        reg.close()
+
+
+@pytest.mark.parametrize(
+    ("action", "words"),
+    [
+        ("key-create", ["Create an API key", "(default: viewer)", "--config FILE"]),
+        ("key-hash", ["Print the SHA-256 of a key read from stdin"]),
+        ("mosquitto-files", ["Write Mosquitto's password file", "--config FILE"]),
+    ],
+)
+def test_actions_have_descriptions_and_defaults(action: str, words: list[str]) -> None:
+    out = _console("api", action, "--help").stdout
+    for word in words:
+        assert word in out, out

@@ -163,7 +163,8 @@ async def test_both_protocols_deliver_batches_in_order(
 
 @pytest.fixture
 def acl_broker(tmp_path: Path) -> Iterator[ServerProcess]:
-    """Mosquitto where gw-1 may write its status and read its down topics, but not telemetry."""
+    """Mosquitto where gw-1 may write its status (and the doctor's probe topic) and read its down
+    topics, but not telemetry."""
     pwfile, aclfile = tmp_path / "passwd", tmp_path / "acl"
     try:
         subprocess.run(
@@ -171,7 +172,8 @@ def acl_broker(tmp_path: Path) -> Iterator[ServerProcess]:
         )
         pwfile.chmod(0o644)
         aclfile.write_text(
-            "user gw-1\ntopic write +/+/v1/p1/gw-1/up/status\ntopic read +/+/v1/p1/gw-1/down/#\n"
+            "user gw-1\ntopic write +/+/v1/p1/gw-1/up/status\ntopic write +/+/v1/p1/gw-1/up/doctor\n"
+            "topic read +/+/v1/p1/gw-1/down/#\n"
         )
         aclfile.chmod(0o644)
         server = mosquitto_server(
@@ -192,7 +194,7 @@ async def test_mqtt5_acl_refusal_is_reported(acl_broker: ServerProcess, topic_ro
             await pub.publish_batch(batch(0))
         assert exc.value.reason_code == 0x87
     checks = await asyncio.to_thread(check_mqtt, settings(broker))
-    assert [c.result for c in checks] == ["pass", "pass", "pass"]  # status write and down read are allowed
+    assert [c.result for c in checks] == ["pass", "pass", "pass"]  # probe write and down read are allowed
     denied = BrokerSettings(port=acl_broker.port, topic_root=topic_root, username="gw-1", password="pw-1")
     other = EdgeSettings(agent=AgentOptions(park="p1", gateway="gw-2"), broker=denied)
     checks = await asyncio.to_thread(check_mqtt, other)

@@ -161,7 +161,7 @@
         return [td(`${esc(s.operator)}${$("park").value ? "" : `<br><small>${esc(s.park)}</small>`}`), td(esc(s.tech)), td(pct(s.park_area_measured_share), 1),
           td(pct((sh.excellent || 0) + (sh.good || 0)), 1), td(`${s.dead_zones ?? 0} (${fmt((s.dead_zone_area_m2 || 0) / 1e4)} ha)`, 1)];
       });
-      rows("oee", items(oee), (o) => [td(esc([o.factory, o.line].filter(Boolean).join(" / ") || o.key || o.id)), td(pct(o.availability), 1), td(pct(o.performance), 1), td(pct(o.quality), 1), td(`<b>${pct(o.oee)}</b>`, 1)]);
+      rows("oee", items(oee), (o) => [td(esc([o.factory, o.line].filter(Boolean).join(" / ") || o.key || o.id)), td(pct(o.availability), 1), td(o.ideal_cycle_suspect ? `<span class="warn" title="${esc(t("ideal_cycle_suspect"))}">⚠ ${pct(o.performance)}</span>` : pct(o.performance), 1), td(pct(o.quality), 1), td(`<b>${pct(o.oee)}</b>`, 1)]);
       rows("energy", items(energy), (e) => [td(esc(e.factory || e.key || e.id)), td(fmt(e.energy_kwh), 1), td(fmt(e.peak_kw), 1)]);
       rows("fleet", items(fleet), (g) => {
         const st = g.online === true ? "online" : g.online === false ? "offline" : (g.state || "unknown");
