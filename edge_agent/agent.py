@@ -333,8 +333,10 @@ class Agent:
         said = self._backlog_log.observe(
             now_s=time.monotonic(),
             connected=self.publisher.connected,
-            batches=st.batches,
-            readings=st.batched,
+            # The backlog is what still waits to be published; batches kept for an ingester's
+            # confirm (gap repair) were delivered and do not count.
+            batches=st.to_send,
+            readings=st.batched - st.unconfirmed,
             fill_pct=st.fill_pct,
         )
         if said:

@@ -95,7 +95,7 @@ async def test_agent_logs_buffering_replay_and_drained(
         await wait_until(lambda: agent.counters.batches_acked >= 3, what="live batches acknowledged")
         mosquitto_durable.stop()
         assert "batch(es)" in await said("uplink down: buffering readings on disk")
-        await wait_until(lambda: agent.buffer.stats().batches >= 5, what="a backlog of 5 batches")
+        await wait_until(lambda: agent.buffer.stats().to_send >= 5, what="a backlog of 5 unpublished batches")
         mosquitto_durable.start()
         replay = await said("uplink up: replaying a backlog of")
         backlog = int(replay.split("backlog of ")[1].split()[0])
