@@ -52,7 +52,8 @@ def _cache_key(request: Request) -> tuple[str, ...] | None:
     """Key of a cacheable read: path, sorted query and the hash of the presented key.
 
     Including the key's hash keeps access control intact: an answer is only ever replayed to the
-    key it was computed for (a revoked key keeps its cached answers for at most ``cache_ttl_s``).
+    key it was computed for; the middleware also checks that the key is still valid before it
+    replays an answer, so a revoked key gets no cached answer either.
     """
     if request.method != "GET" or not request.url.path.startswith(_CACHED_PREFIXES):
         return None
@@ -157,6 +158,8 @@ def create_app(
         t0 = time.perf_counter()
         refreshing = bool(request.scope.get("parkwatch.refresh"))
         key = _cache_key(request)
+        if key is not None and not keyring().knows(key[2]):
+            key = None  # unknown or revoked: no cached answer; the route answers 401
         hit, fresh = (None, False) if key is None or refreshing else response_cache.lookup(key)
         if hit is not None and not fresh and key not in inflight:
             # Stale while revalidate: answer from the cache, refresh it once in the background.

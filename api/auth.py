@@ -123,6 +123,10 @@ class KeyRing:
     def __init__(self, records: Iterable[KeyRecord]) -> None:
         self._by_hash = {r.sha256: r for r in records}
 
+    def knows(self, digest: str) -> bool:
+        """Whether a key with this SHA-256 is valid now (a revoked key is not)."""
+        return digest in self._by_hash
+
     def authenticate(self, presented: str | None) -> Principal:
         """The principal of a presented key; :class:`Unauthorized` when missing or unknown."""
         if not presented:

@@ -52,6 +52,19 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     k.add_argument("--park", action="append", default=[], help="a park the key may see (repeat; none = all)")
     k.set_defaults(func=_key_create)
+    r = action(
+        "key-revoke", "Revoke an API key of the registry by name; it is refused from the next request on."
+    )
+    r.add_argument("name", help="the key's name (as given to key-create; GET /api/v1/keys lists them)")
+    r.set_defaults(func=_key_revoke)
+    g = action(
+        "gateway-remove",
+        "Remove a provisioned gateway and its MQTT credentials from the registry (its stored data stay); "
+        "then regenerate the broker files with mosquitto-files.",
+    )
+    g.add_argument("gw", help="gateway id")
+    g.add_argument("--park", required=True, help="the gateway's park")
+    g.set_defaults(func=_gateway_remove)
     h = action(
         "key-hash",
         "Print the SHA-256 of a key read from stdin, for a [[keys]] entry in the config "
@@ -82,19 +95,71 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def _key_create(args: argparse.Namespace) -> int:
     from api.auth import key_hash, new_key
+    from api.errors import Conflict
     from api.registry import Registry
 
     settings = _settings(args)
+    if any(k.name == args.name for k in settings.keys):
+        print(f"parkwatch api key-create: a key named {args.name!r} is defined in the config file; pick another name",
+              file=sys.stderr)  # fmt: skip
+        return 2
     key = new_key()
     reg = Registry(settings.api.registry_path)
-    reg.add_key(sha256=key_hash(key), name=args.name, role=args.role, parks=tuple(sorted(set(args.park))))
-    reg.close()
+    try:
+        reg.add_key(sha256=key_hash(key), name=args.name, role=args.role, parks=tuple(sorted(set(args.park))))
+    except Conflict as exc:
+        print(f"parkwatch api key-create: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        reg.close()
     print(key)
     print(
         f"stored as {args.role} key {args.name!r} in {settings.api.registry_path} (mode 0600); "
         "it is shown only now",
         file=sys.stderr,
     )
+    return 0
+
+
+def _key_revoke(args: argparse.Namespace) -> int:
+    from api.registry import Registry
+
+    settings = _settings(args)
+    if any(k.name == args.name for k in settings.keys):
+        print(f"parkwatch api key-revoke: key {args.name!r} is defined in the config file ([[keys]]): "
+              "remove it there and restart the API", file=sys.stderr)  # fmt: skip
+        return 2
+    reg = Registry(settings.api.registry_path)
+    try:
+        removed = reg.delete_key(args.name)
+    finally:
+        reg.close()
+    if not removed:
+        print(
+            f"parkwatch api key-revoke: no key named {args.name!r} in {settings.api.registry_path}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"revoked API key {args.name!r}; running API processes refuse it within their key cache's lifetime",
+          file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _gateway_remove(args: argparse.Namespace) -> int:
+    from api.errors import NotFound
+    from api.registry import Registry
+
+    settings = _settings(args)
+    reg = Registry(settings.api.registry_path)
+    try:
+        reg.delete_gateway(args.park, args.gw)
+    except NotFound as exc:
+        print(f"parkwatch api gateway-remove: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        reg.close()
+    print(f"removed gateway {args.gw!r} of park {args.park!r}; now regenerate the broker files: "
+          "parkwatch api --config ... mosquitto-files --out-dir DIR, and reload the broker", file=sys.stderr)  # fmt: skip
     return 0
 
 

@@ -145,6 +145,12 @@ Admin = Annotated[Principal, Depends(_role("admin"))]
 GwPath = Annotated[
     str, Path(pattern=ID.regex, max_length=ID.max_length, description=f"Gateway id: {ID.rule}.")
 ]
+KeyNamePath = Annotated[
+    str,
+    Path(
+        pattern=KEY_NAME.regex, max_length=KEY_NAME.max_length, description=f"API key name: {KEY_NAME.rule}."
+    ),
+]
 UserPath = Annotated[
     str,
     Path(pattern=ID.regex, max_length=ID.max_length, description=f"Broker account name: {ID.rule}."),

@@ -25,6 +25,7 @@ MAX_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
 
 Tech = Literal["GSM", "UMTS", "LTE", "NR"]
 SignalClass = Literal["none", "poor", "fair", "good", "excellent"]
+DeadZoneMaxClass = Literal["none", "poor", "fair", "good"]
 
 ParkQ = Annotated[
     str | None,

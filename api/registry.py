@@ -96,9 +96,18 @@ class Registry:
     # -- keys ---------------------------------------------------------------------------------
 
     def add_key(self, *, sha256: str, name: str, role: Role, parks: tuple[str, ...]) -> None:
+        """Store a key's hash under a name no other key of the registry has.
+
+        Raises:
+            Conflict: the name is taken (names identify keys for revocation, so they are unique).
+        """
         with self._lock:
+            if self._db.execute("SELECT 1 FROM api_keys WHERE name = ?", (name,)).fetchone():
+                raise Conflict(
+                    f"an API key named {name!r} exists already: pick another name or revoke it first"
+                )
             self._db.execute(
-                "INSERT OR REPLACE INTO api_keys VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?)",
                 (sha256, name, role, json.dumps(list(parks)), int(time.time() * 1000)),
             )
 
@@ -108,6 +117,7 @@ class Registry:
         return [KeyRecord(sha256=r[0], name=r[1], role=r[2], parks=tuple(json.loads(r[3]))) for r in rows]
 
     def delete_key(self, name: str) -> int:
+        """Revoke the key named ``name``; returns how many keys were removed (0 or 1)."""
         with self._lock:
             return self._db.execute("DELETE FROM api_keys WHERE name = ?", (name,)).rowcount
 
@@ -149,6 +159,19 @@ class Registry:
             raise NotFound(f"gateway {gw!r} of park {park!r} is not registered: POST /api/v1/gateways first")
         gateway = self.gateway(park, gw)
         assert gateway is not None
+        return gateway
+
+    def delete_gateway(self, park: str, gw: str) -> GatewayRecord:
+        """Remove a gateway and its broker credentials (effective once the broker files are regenerated).
+
+        Raises:
+            NotFound: no such gateway.
+        """
+        gateway = self.gateway(park, gw)
+        if gateway is None:
+            raise NotFound(f"gateway {gw!r} of park {park!r} is not registered")
+        with self._lock:
+            self._db.execute("DELETE FROM gateways WHERE park = ? AND gw = ?", (park, gw))
         return gateway
 
     def gateway(self, park: str, gw: str) -> GatewayRecord | None:

@@ -24,12 +24,12 @@ from api.deps import (
 from api.exports import MEDIA_TYPES, ExportFormat, feature_collection, to_csv, to_kml
 from api.params import (
     BboxQ,
+    DeadZoneMaxClass,
     FromQ,
     OffsetQ,
     OperatorQ,
     ParkQ,
     ResolutionQ,
-    SignalClass,
     TechQ,
     ToQ,
     limit_query,
@@ -126,7 +126,7 @@ def build(ctx: Context) -> APIRouter:
         to: ToQ = None,
         bbox: BboxQ = None,
         resolution: ResolutionQ = None,
-        max_class: SignalClass | None = None,
+        max_class: DeadZoneMaxClass | None = None,
         limit: int = limit_100,
         offset: OffsetQ = 0,
     ) -> Response:
@@ -223,7 +223,7 @@ def build(ctx: Context) -> APIRouter:
         start: FromQ = None,
         to: ToQ = None,
         resolution: ResolutionQ = None,
-        max_class: SignalClass | None = None,
+        max_class: DeadZoneMaxClass | None = None,
     ) -> Response:
         sc = scope(p, park, start, to, operator=operator, tech=tech)
         r = res(resolution)
@@ -286,7 +286,7 @@ def build(ctx: Context) -> APIRouter:
         to: ToQ = None,
         bbox: BboxQ = None,
         resolution: ResolutionQ = None,
-        max_class: SignalClass | None = None,
+        max_class: DeadZoneMaxClass | None = None,
     ) -> Response:
         sc = scope(p, park, start, to, operator=operator, tech=tech, box=bbox)
         return _export(

@@ -19,10 +19,11 @@ from api.deps import (
     GatewayIn,
     GwPath,
     KeyIn,
+    KeyNamePath,
     ParkRequired,
     UserPath,
 )
-from api.errors import NotFound
+from api.errors import Conflict, NotFound
 
 
 def build(ctx: Context) -> APIRouter:
@@ -87,6 +88,23 @@ def build(ctx: Context) -> APIRouter:
             raise NotFound(f"gateway {gw!r} of park {park!r} is not registered: POST /api/v1/gateways first")
         return _issue(park, gw, new=False)
 
+    @v1.delete(
+        "/gateways/{gw}",
+        tags=["provisioning"],
+        responses=NOT_FOUND,
+        summary="Remove a gateway and its MQTT credentials (regenerate the broker's files afterwards).",
+    )
+    def remove_gateway(p: Engineer, gw: GwPath, park: ParkRequired) -> dict[str, Any]:
+        p.scope_parks(park)
+        registry.delete_gateway(park, gw)
+        return {
+            "park": park,
+            "gw": gw,
+            "removed": True,
+            "note": "regenerate the broker's password and ACL files (mosquitto-files) and reload the broker; "
+            "its stored data stay",
+        }
+
     @v1.get(
         "/provisioning/mosquitto/passwd",
         tags=["provisioning"],
@@ -137,12 +155,14 @@ def build(ctx: Context) -> APIRouter:
         "/keys",
         tags=["admin"],
         status_code=201,
-        responses=BODY_UNREADABLE,
-        summary="Create an API key; returns it once.",
+        responses={**CONFLICT, **BODY_UNREADABLE},
+        summary="Create an API key under a unique name; returns it once.",
     )
     def create_key(p: Admin, body: KeyIn) -> dict[str, Any]:
         parks = body.checked_parks()
         p.require_grant(body.role, parks)
+        if any(k.name == body.name for k in config_keys):
+            raise Conflict(f"an API key named {body.name!r} is defined in the config file: pick another name")
         key = new_key()
         registry.add_key(sha256=key_hash(key), name=body.name, role=body.role, parks=parks)
         invalidate_keys()
@@ -158,5 +178,25 @@ def build(ctx: Context) -> APIRouter:
             if p.covers(k.parks)
         ]
         return {"items": items}
+
+    @v1.delete(
+        "/keys/{name}",
+        tags=["admin"],
+        responses={**NOT_FOUND, **CONFLICT},
+        summary="Revoke an API key by name; it is refused from the next request on.",
+    )
+    def revoke_key(p: Admin, name: KeyNamePath) -> dict[str, Any]:
+        if any(k.name == name for k in config_keys):
+            raise Conflict(
+                f"API key {name!r} is defined in the config file ([[keys]]): remove it there and restart"
+            )
+        key = next((k for k in registry.api_keys() if k.name == name), None)
+        # A key outside the admin's parks is answered like a missing one: its existence is not the
+        # admin's business.
+        if key is None or not p.covers(key.parks):
+            raise NotFound(f"no API key named {name!r} in the registry (GET /api/v1/keys lists them)")
+        registry.delete_key(name)
+        invalidate_keys()
+        return {"name": name, "revoked": True}
 
     return v1

@@ -19,6 +19,8 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 H3Resolution = Annotated[int, msgspec.Meta(ge=0, le=15)]
 Role = Literal["viewer", "planner", "engineer", "admin"]
 SignalClass = Literal["none", "poor", "fair", "good", "excellent"]
+DeadZoneMaxClass = Literal["none", "poor", "fair", "good"]
+"""The widest class a user may count as dead (``excellent`` would make every cell dead)."""
 LonLat = Annotated[list[float], msgspec.Meta(min_length=2, max_length=2)]
 
 
@@ -181,7 +183,7 @@ class CoverageSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
     default_resolution: H3Resolution = 10
     min_resolution: H3Resolution = 6
     min_samples: PositiveInt = 5
-    dead_zone_max_class: SignalClass = "none"
+    dead_zone_max_class: DeadZoneMaxClass = "none"
     dead_zone_confidence: Annotated[float, msgspec.Meta(ge=0.5, lt=1.0)] = 0.9
     gnss_error_m: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)] = 10.0
     default_window_days: PositiveInt = 7
