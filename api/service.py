@@ -427,6 +427,8 @@ class Service:
                 "config_error": r["config_error"],
                 "backlog": _int(r["backlog"]),
                 "dropped": _int(r["dropped"]),
+                "unconfirmed": _int(r["unconfirmed"]),
+                "expired": _int(r["expired"]),
                 "buffer_pct": _float(r["buffer_pct"]),
                 "uplink": {
                     "operator": r["uplink_operator"],

@@ -177,6 +177,8 @@ def status_table(rows: list[StatusRow]) -> pa.Table:
             "config_hash": pa.array([r.status.config_hash for r in rows], type=pa.string()),
             "backlog": pa.array([r.status.backlog for r in rows], type=pa.int64()),
             "dropped": pa.array([r.status.dropped for r in rows], type=pa.int64()),
+            "unconfirmed": pa.array([r.status.unconfirmed for r in rows], type=pa.int64()),
+            "expired": pa.array([r.status.expired for r in rows], type=pa.int64()),
             "buffer_pct": pa.array([r.status.buffer_pct for r in rows], type=pa.float64()),
             "uplink_operator": pa.array([up(r, "operator") for r in rows], type=pa.string()),
             "uplink_tech": pa.array([up(r, "tech") for r in rows], type=pa.string()),

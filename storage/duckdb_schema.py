@@ -22,6 +22,8 @@ STATUS_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("config_hash", "VARCHAR"),
     ("backlog", "BIGINT"),
     ("dropped", "BIGINT"),
+    ("unconfirmed", "BIGINT"),
+    ("expired", "BIGINT"),
     ("buffer_pct", "DOUBLE"),
     ("uplink_operator", "VARCHAR"),
     ("uplink_tech", "VARCHAR"),

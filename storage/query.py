@@ -224,6 +224,8 @@ STATUS_CARRIED: Final = (
     "config_hash",
     "backlog",
     "dropped",
+    "unconfirmed",
+    "expired",
     "buffer_pct",
     "uplink_operator",
     "uplink_tech",
@@ -250,6 +252,8 @@ class StatusRows(_Table):
     config_hash: npt.NDArray[np.object_] = field(default_factory=_obj)
     backlog: npt.NDArray[np.float64] = field(default_factory=_f64)
     dropped: npt.NDArray[np.float64] = field(default_factory=_f64)
+    unconfirmed: npt.NDArray[np.float64] = field(default_factory=_f64)
+    expired: npt.NDArray[np.float64] = field(default_factory=_f64)
     buffer_pct: npt.NDArray[np.float64] = field(default_factory=_f64)
     uplink_operator: npt.NDArray[np.object_] = field(default_factory=_obj)
     uplink_tech: npt.NDArray[np.object_] = field(default_factory=_obj)

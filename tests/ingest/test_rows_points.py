@@ -98,3 +98,22 @@ def test_integer_json_in_a_float_field_is_written_as_a_float() -> None:
     part = Part(park="hp", gw="gw-1", readings=decoded.readings, h3=[0])
     (line,) = reading_lines(part, decoded.readings[0], 0)
     assert " rsrp_dbm=-100.0,pci=7i " in line
+
+
+def test_gap_repair_counters_of_a_status_reach_both_stores() -> None:
+    from contract.messages import Status
+    from ingest.model import StatusRow
+    from ingest.points import status_line
+    from ingest.rows import status_table
+
+    row = StatusRow(
+        ts_ms=TS,
+        park="hp",
+        gw="gw-1",
+        status=Status(v=1, gw="gw-1", state="online", unconfirmed=40, expired=2),
+    )
+    line = status_line(row)
+    assert "unconfirmed=40i" in line and "expired=2i" in line
+    table = status_table([row])
+    assert set(table.column_names) == {c for c, _ in table_columns()["gateway_status"]}
+    assert table.to_pylist()[0]["unconfirmed"] == 40 and table.to_pylist()[0]["expired"] == 2

@@ -23,7 +23,7 @@ ROWS: Rows = {
          "config_hash": "abc", "backlog": 12, "dropped": 3, "buffer_pct": 4.0, "uplink_operator": "Alpha",
          "uplink_tech": "LTE", "uplink_rsrp_dbm": -90.0, "uplink_sinr_db": 10.0, "config_error": "bad key"},
         {"ts": T0 + timedelta(minutes=1), "park": "p1", "gw": "gw-1", "state": "online",
-         "agent_version": "0.1.1", "backlog": 0, "dropped": 5},
+         "agent_version": "0.1.1", "backlog": 0, "dropped": 5, "unconfirmed": 40, "expired": 2},
         {"ts": T0 + timedelta(minutes=2), "park": "p1", "gw": "gw-1", "state": "offline"},
     ]
 }  # fmt: skip
@@ -34,6 +34,7 @@ def _check(backend: QueryBackend) -> None:
     (row,) = backend.status(SCOPE, latest=True).rows()
     assert row["state"] == "offline" and row["ts_ms"] == int((T0 + timedelta(minutes=2)).timestamp() * 1000)
     assert row["dropped"] == 5 and row["backlog"] == 0 and row["agent_version"] == "0.1.1"
+    assert row["unconfirmed"] == 40 and row["expired"] == 2  # gap repair's counters
     assert row["config_hash"] == "abc" and row["buffer_pct"] == 4.0 and row["uplink_operator"] == "Alpha"
     assert row["config_error"] is None  # the later statuses said nothing was wrong
 
