@@ -30,7 +30,9 @@ async def until(pred: Callable[[], bool], timeout_s: float = 20.0) -> None:
     """Wait until the agent's buffer file (another process's state) satisfies ``pred``, or the
     timeout passes (the caller's assertion then says what is missing)."""
     deadline = time.monotonic() + timeout_s
-    while not pred() and time.monotonic() < deadline:
+    while not pred():
+        if time.monotonic() > deadline:
+            return
         await asyncio.sleep(0.05)
 
 
