@@ -15,6 +15,7 @@ COPY pyproject.toml README.md ./
 COPY parkwatch ./parkwatch
 COPY contract ./contract
 COPY settings ./settings
+COPY mqttlink ./mqttlink
 COPY storage ./storage
 COPY analytics ./analytics
 COPY edge_agent ./edge_agent

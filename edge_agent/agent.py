@@ -37,13 +37,13 @@ from contract.messages import Command, Status, Uplink
 from contract.readings import Cellular, Reading
 from edge_agent import remote_config
 from edge_agent.backlog_log import BacklogLog
-from edge_agent.backoff import Backoff, jittered_backoff
 from edge_agent.buffer import DiskBuffer, Tx
 from edge_agent.collectors import Collector, build_collectors
 from edge_agent.confirm import GapRepair
 from edge_agent.errors import DeviceError, NotConnectedError, PermanentError
 from edge_agent.publisher import DownChannel, Publisher
 from edge_agent.remote_config import config_hash
+from mqttlink import Backoff, jittered_backoff
 from settings.edge import EdgeSettings
 from settings.errors import ConfigError
 

@@ -28,7 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from contract.readings import Broadband
 from edge_agent.collectors import build_collectors
 from edge_agent.errors import DeviceError
-from edge_agent.mqtt_client import connect_properties, make_client, tcp_reachable
+from mqttlink import LOGIN_REFUSED, connect_properties, make_client, open_connection, tls_context
 from settings.common import BrokerSettings
 from settings.edge import EdgeSettings
 from settings.errors import ConfigError
@@ -104,6 +104,15 @@ def check_clock() -> Check:
     return Check("clock", "pass", f"{stamp} (synchronisation state unknown)")
 
 
+def tcp_reachable(host: str, port: int, timeout_s: float = 3.0) -> str | None:
+    """None when a TCP connection to ``host:port`` opens, else the reason."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return None
+    except OSError as exc:
+        return str(exc) or type(exc).__name__
+
+
 def check_broker(s: EdgeSettings) -> Check:
     """TCP reachability of the broker."""
     b = s.broker
@@ -129,17 +138,22 @@ def check_tls(s: EdgeSettings) -> Check:
             "not configured (plain MQTT)",
             "port 8883 usually needs TLS: add [broker.tls]" if warn else "",
         )
-    ctx = ssl.create_default_context(cafile=b.tls.ca_file or None)
-    if b.tls.cert_file:
-        ctx.load_cert_chain(b.tls.cert_file, b.tls.key_file or None)
-    if b.tls.insecure_skip_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+    try:
+        ctx = tls_context(b.tls)
+    except (OSError, ssl.SSLError) as exc:
+        return Check("tls", "fail", f"cannot load the TLS files: {exc}", "check the paths in [broker.tls]")
     try:
         with (
             socket.create_connection((b.host, b.port), timeout=5) as raw,
             ctx.wrap_socket(raw, server_hostname=b.host) as tls,
         ):
+            if b.tls.insecure_skip_verify:
+                return Check(
+                    "tls",
+                    "warn",
+                    f"{tls.version()}, certificate NOT verified (insecure_skip_verify = true)",
+                    "set [broker.tls] ca_file to the broker's CA and remove insecure_skip_verify",
+                )
             return Check("tls", "pass", f"{tls.version()}, certificate accepted")
     except ssl.SSLCertVerificationError as exc:
         return Check(
@@ -192,13 +206,7 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
         return state.get(key)
 
     try:
-        client.connect(
-            b.host,
-            b.port,
-            keepalive=b.keepalive_s,
-            clean_start=False if b.protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-            properties=connect_properties(b, s.agent.session_expiry_s),
-        )
+        open_connection(client, b, connect_properties(b, session_expiry_s=s.agent.session_expiry_s))
     except (OSError, ValueError) as exc:
         return [Check("credentials", "skip", f"no MQTT session: {exc}", "fix the broker check first")]
     connack: ReasonCode | None = pump("connack")
@@ -223,7 +231,7 @@ def check_mqtt(s: EdgeSettings, timeout_s: float = 8.0) -> list[Check]:
         ]
     if connack.is_failure:
         text = str(connack)
-        if connack.value in (4, 5, 0x86, 0x87, 0x8C):
+        if connack.value in LOGIN_REFUSED:
             detail = f"broker refused the login ({text}) for user {b.username or '(anonymous)'!r}"
             return [Check("credentials", "fail", detail, _AUTH_FIX)]
         return [Check("credentials", "fail", f"broker refused the connection: {text}", "see the broker log")]

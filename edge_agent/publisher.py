@@ -31,8 +31,9 @@ What it does for you:
 * Down-link messages (``down/config``, ``down/command``, ``down/confirm``) go to the
   ``on_down(channel, payload)`` callback, called on the event loop.
 
-paho-mqtt runs on the asyncio loop itself (socket callbacks, no network thread); only the
-blocking TCP/TLS connect runs in a worker thread.
+The connection itself (paho on the asyncio loop, TLS, reconnect, backoff) is a
+:class:`mqttlink.MqttLink`; this class adds the PUBACK futures, the status topics and the
+down-link routing.
 """
 
 from __future__ import annotations
@@ -40,11 +41,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
@@ -53,15 +53,13 @@ from contract.codec import encode
 from contract.limits import MAX_PAYLOAD_BYTES
 from contract.messages import Batch, Status
 from contract.topics import topic_for
-from edge_agent.backoff import Backoff, jittered_backoff
 from edge_agent.errors import NotConnectedError, PermanentError, PublishRejected
-from edge_agent.mqtt_client import connect_properties, make_client
+from mqttlink import Backoff, MqttLink
 from settings.common import BrokerSettings
 
 log = logging.getLogger(__name__)
 
 DownChannel = Literal["config", "command", "confirm"]
-_MISC_INTERVAL_S: Final = 1.0
 
 
 class Publisher:
@@ -100,40 +98,28 @@ class Publisher:
         root = broker.topic_root
         self.telemetry_topic = topic_for(park, gateway, "telemetry", root=root)
         self.status_topic = topic_for(park, gateway, "status", root=root)
-        self.config_topic = topic_for(park, gateway, "config", root=root)
-        self.command_topic = topic_for(park, gateway, "command", root=root)
-        self.confirm_topic = topic_for(park, gateway, "confirm", root=root)
-        self._session_expiry_s = session_expiry_s
-        self._backoff = backoff or jittered_backoff(broker.reconnect_min_s, broker.reconnect_max_s)
+        self._down: dict[str, DownChannel] = {
+            topic_for(park, gateway, channel, root=root): channel
+            for channel in ("config", "command", "confirm")
+        }
         self._birth = birth
         self._on_down = on_down
-        self._connect_timeout_s = connect_timeout_s
-        self._client = make_client(broker, client_id=self.client_id)
-        self._client.max_inflight_messages_set(max_inflight)
-        self._client.will_set(
-            self.status_topic, encode(Status(v=1, gw=gateway, state="offline")), qos=1, retain=True
+        self.link = MqttLink(
+            broker,
+            client_id=self.client_id,
+            session_expiry_s=session_expiry_s,
+            subscriptions=[(topic, 1) for topic in self._down] if on_down is not None else (),
+            backoff=backoff,
+            connect_timeout_s=connect_timeout_s,
+            will=(self.status_topic, encode(Status(v=1, gw=gateway, state="offline"))),
+            max_inflight=max_inflight,
+            on_connected=self._on_connected,
+            on_message=self._on_message,
+            on_publish=self._on_publish,
+            name=f"mqtt-{gateway}",
         )
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = self._on_publish
-        self._client.on_message = self._on_message
-        self._client.on_socket_open = self._on_socket_open
-        self._client.on_socket_close = self._on_socket_close
-        self._client.on_socket_register_write = self._on_register_write
-        self._client.on_socket_unregister_write = self._on_unregister_write
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
         self._pending: dict[int, asyncio.Future[None]] = {}
-        self._connected = asyncio.Event()
-        self._lost = asyncio.Event()
-        self._connack: asyncio.Future[ReasonCode] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._fd: int | None = None
-        self.last_error: str = ""
-        """Why the last connect attempt failed (empty after a successful connect)."""
-        self.connects = 0
-        self.disconnects = 0
         self.acked = 0
 
     # ------------------------------------------------------------------ public API
@@ -141,7 +127,22 @@ class Publisher:
     @property
     def connected(self) -> bool:
         """Whether the broker accepted the connection and it has not dropped since."""
-        return self._connected.is_set() and not self._closing
+        return self.link.connected.is_set() and not self.link.closing
+
+    @property
+    def connects(self) -> int:
+        """Connections the broker accepted."""
+        return self.link.connects
+
+    @property
+    def disconnects(self) -> int:
+        """Accepted connections that ended."""
+        return self.link.disconnects
+
+    @property
+    def last_error(self) -> str:
+        """Why the last connect attempt failed (empty after a successful connect)."""
+        return self.link.last_error
 
     async def start(self) -> None:
         """Start connecting (and reconnecting) in a background task."""
@@ -155,9 +156,8 @@ class Publisher:
             NotConnectedError: the publisher was closed.
         """
         async with asyncio.timeout(timeout_s):
-            await self._connected.wait()
-        if self._closing:
-            raise NotConnectedError("publisher is closed")
+            if not await self.link.wait_connected():
+                raise NotConnectedError("publisher is closed")
 
     async def publish_batch(self, batch: Batch | bytes) -> None:
         """Publish a telemetry batch (QoS 1) and return once the broker acknowledged it.
@@ -181,32 +181,11 @@ class Publisher:
 
     async def run(self) -> None:
         """Connect, keep the connection alive and reconnect until :meth:`aclose`."""
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        misc = asyncio.create_task(self._misc_loop(), name=f"mqtt-misc-{self.gateway}")
-        attempt = 0
-        first = True
-        try:
-            while not self._closing:
-                if attempt:
-                    await asyncio.sleep(self._backoff(attempt))
-                    if self._closing:
-                        break
-                attempt += 1
-                if not await self._connect_once(first):
-                    continue
-                first = False
-                attempt = 0
-                await self._lost.wait()
-                attempt = 1
-        finally:
-            misc.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await misc
+        await self.link.run()
 
     async def aclose(self, *, offline_status: bool = True, timeout_s: float = 5.0) -> None:
         """Publish a retained ``offline`` status (when connected), disconnect and stop."""
-        if self._closing:
+        if self.link.closing:
             return
         if offline_status and self.connected:
             with contextlib.suppress(TimeoutError, NotConnectedError, PublishRejected):
@@ -214,17 +193,7 @@ class Publisher:
                     await self.publish_status(
                         Status(v=1, gw=self.gateway, state="offline", ts=int(time.time() * 1000))
                     )
-        self._closing = True
-        if self.connected:
-            self._lost.clear()
-            self._client.disconnect()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout_s):
-                    await self._lost.wait()
-        self._lost.set()
-        self._remove_fd()
-        # Wake publishers waiting for a connection: they see the publisher is closed and raise.
-        self._connected.set()
+        await self.link.close(timeout_s=timeout_s)
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_exception(NotConnectedError("publisher closed before the broker acknowledged"))
@@ -247,14 +216,11 @@ class Publisher:
     # ------------------------------------------------------------------ internals
 
     async def _publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
-        if self._closing:
-            raise NotConnectedError("publisher is closed")
         # Handing a message to paho only while connected keeps the worker-thread connect and
         # the loop thread from writing to the client at the same time.
-        await self._connected.wait()
-        if self._closing:
+        if not await self.link.wait_connected():
             raise NotConnectedError("publisher is closed")
-        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        info = self.link.client.publish(topic, payload, qos=1, retain=retain)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             raise NotConnectedError(f"publish failed: {mqtt.error_string(info.rc)}")
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -264,125 +230,9 @@ class Publisher:
         finally:
             self._pending.pop(info.mid, None)
 
-    async def _connect_once(self, first: bool) -> bool:
-        loop = asyncio.get_running_loop()
-        self._connack = loop.create_future()
-        self._lost.clear()
-        try:
-            async with asyncio.timeout(self._connect_timeout_s):
-                if first:
-                    await asyncio.to_thread(self._blocking_connect)
-                else:
-                    await asyncio.to_thread(self._client.reconnect)
-                rc = await self._connack
-        except (OSError, TimeoutError, ValueError) as exc:
-            self.last_error = (
-                f"cannot connect to {self.broker.host}:{self.broker.port}: {exc or type(exc).__name__}"
-            )
-            log.warning("mqtt: %s", self.last_error)
-            if not first:
-                self._remove_fd()
-            return False
-        if rc.is_failure:
-            self.last_error = f"broker refused the connection: {rc}"
-            log.warning("mqtt %s: %s", self.client_id, self.last_error)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(2):
-                    await self._lost.wait()
-            return False
-        self.last_error = ""
-        return True
-
-    def _blocking_connect(self) -> None:
-        v5 = self.broker.protocol == "5"
-        self._client.connect(
-            self.broker.host,
-            self.broker.port,
-            keepalive=self.broker.keepalive_s,
-            clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-            properties=connect_properties(self.broker, self._session_expiry_s),
-        )
-
-    async def _misc_loop(self) -> None:
-        # paho needs a periodic tick for keepalive PINGREQs and their timeout.
-        while True:
-            await asyncio.sleep(_MISC_INTERVAL_S)
-            if self._fd is not None:
-                self._client.loop_misc()
-
-    def _in_loop(self, fn: Callable[[], None]) -> None:
-        assert self._loop is not None
-        if threading.get_ident() == self._loop_thread:
-            fn()
-        else:
-            self._loop.call_soon_threadsafe(fn)
-
-    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        fd = sock.fileno()
-
-        def add() -> None:
-            if self._client.socket() is not sock:
-                return
-            self._remove_fd()
-            self._fd = fd
-            assert self._loop is not None
-            self._loop.add_reader(fd, self._client.loop_read)
-
-        self._in_loop(add)
-
-    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        fd = sock.fileno()
-
-        def remove() -> None:
-            if self._fd == fd:
-                self._remove_fd()
-
-        # Removal must happen before the descriptor is closed and possibly reused.
-        if threading.get_ident() == self._loop_thread:
-            remove()
-        else:
-            self._in_loop(remove)
-
-    def _remove_fd(self) -> None:
-        if self._fd is not None and self._loop is not None:
-            self._loop.remove_reader(self._fd)
-            self._loop.remove_writer(self._fd)
-        self._fd = None
-
-    def _on_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        def add() -> None:
-            if self._fd is not None and self._client.socket() is sock and self._loop is not None:
-                self._loop.add_writer(self._fd, self._client.loop_write)
-
-        self._in_loop(add)
-
-    def _on_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        def remove() -> None:
-            if self._fd is not None and self._loop is not None:
-                self._loop.remove_writer(self._fd)
-
-        self._in_loop(remove)
-
-    def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, properties: Any
-    ) -> None:
-        if self._connack is not None and not self._connack.done():
-            self._connack.set_result(rc)
-        if rc.is_failure:
-            return
-        self.connects += 1
-        log.info(
-            "mqtt %s connected to %s:%s (session present: %s)",
-            self.client_id,
-            self.broker.host,
-            self.broker.port,
-            getattr(flags, "session_present", None),
-        )
-        if self._on_down is not None:
-            client.subscribe([(self.config_topic, 1), (self.command_topic, 1), (self.confirm_topic, 1)])
-        self._connected.set()
-        if self._birth is not None and self._loop is not None:
-            self._loop.create_task(self._publish_birth(), name=f"mqtt-birth-{self.gateway}")
+    def _on_connected(self) -> None:
+        if self._birth is not None:
+            asyncio.get_running_loop().create_task(self._publish_birth(), name=f"mqtt-birth-{self.gateway}")
 
     async def _publish_birth(self) -> None:
         assert self._birth is not None
@@ -391,21 +241,7 @@ class Publisher:
         except (NotConnectedError, PublishRejected) as exc:
             log.warning("mqtt: birth status not published: %s", exc)
 
-    def _on_disconnect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, rc: ReasonCode, properties: Any
-    ) -> None:
-        if self._connected.is_set():
-            self.disconnects += 1
-            if not self._closing:
-                log.warning("mqtt %s lost the connection: %s", self.client_id, rc)
-        self._connected.clear()
-        self._lost.set()
-        if self._connack is not None and not self._connack.done():
-            self._connack.set_result(rc)
-
-    def _on_publish(
-        self, client: mqtt.Client, userdata: Any, mid: int, rc: ReasonCode, properties: Any
-    ) -> None:
+    def _on_publish(self, mid: int, rc: ReasonCode) -> None:
         fut = self._pending.get(mid)
         if fut is None or fut.done():
             return
@@ -415,12 +251,7 @@ class Publisher:
             self.acked += 1
             fut.set_result(None)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        if self._on_down is None:
-            return
-        if msg.topic == self.config_topic:
-            self._on_down("config", bytes(msg.payload))
-        elif msg.topic == self.command_topic:
-            self._on_down("command", bytes(msg.payload))
-        elif msg.topic == self.confirm_topic:
-            self._on_down("confirm", bytes(msg.payload))
+    def _on_message(self, msg: mqtt.MQTTMessage) -> None:
+        channel = self._down.get(msg.topic)
+        if channel is not None and self._on_down is not None:
+            self._on_down(channel, bytes(msg.payload))

@@ -38,11 +38,12 @@ from ingest.isolate import write_isolating
 from ingest.ledger import LossLedger
 from ingest.metrics import Metrics, serve_metrics
 from ingest.model import DeadLetter, Part, StatusRow, WriteBatch, WriteResult
-from ingest.mqtt import Message, MqttConsumer, backoff_delays
+from ingest.mqtt import Message, MqttConsumer
 from ingest.points import truncate_raw
 from ingest.repair import ConfirmOutbox
 from ingest.sinks.base import Sink, load_sink
 from ingest.spool import Spool, SpoolCorrupt, SpoolFull
+from mqttlink import jittered_backoff
 from settings.ingest import InfluxSinkSettings, IngestSettings
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,9 @@ class Ingester:
         self.ledger = LossLedger(ingester=self.src)
         self.locator = CellLocator(opts.h3_resolution, opts.gateway_positions)
         self.spool = Spool(opts.spool_dir, max_bytes=int(opts.spool_max_mb * 1024 * 1024))
-        self._delay = delay or backoff_delays(opts.retry_min_s, opts.retry_max_s)
+        backoff = jittered_backoff(opts.retry_min_s, opts.retry_max_s)
+        # Sink retries count attempts from 0; the backoff counts from 1.
+        self._delay = delay or (lambda attempt: backoff(attempt + 1))
         self._clock = UniqueClock()
         self._root = settings.broker.topic_root
         share = opts.share_group or None

@@ -40,6 +40,9 @@ class Subscriber:
         )
         self.client.reconnect_delay_set(0.1, 0.5)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{root}/v1/+/+/up/#", qos=1)
+        self.subscribed = threading.Event()
+        """Set on the broker's SUBACK: from then on nothing published under ``root`` is missed."""
+        self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect(host, port)
         self.client.loop_start()

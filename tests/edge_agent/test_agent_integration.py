@@ -159,8 +159,10 @@ async def test_broker_outage_loses_nothing(
         async with running(cfg, tmp_path) as agent:
             await sub.wait_for(lambda: len(sub.readings()) >= 10, what="first readings")
             mosquitto_durable.stop()
-            await asyncio.sleep(3)
-            assert agent.buffer.stats().backlog > 0
+            await sub.wait_for(
+                lambda: not agent.publisher.connected and agent.buffer.stats().backlog >= 10,
+                what="a backlog buffered during the outage",
+            )
             mosquitto_durable.start()
             # Replay of the outage's backlog, paced, while live readings keep flowing.
             await sub.wait_for(
@@ -193,8 +195,7 @@ async def test_buffer_cap_drops_oldest_and_reports_it(
     await machine.start()
     # Subscribe (persistent session) before the outage, so nothing published after it is missed.
     sub = Subscriber(mosquitto_durable.host, mosquitto_durable.port, topic_root, f"sub-{unique}")
-    await sub.wait_for(lambda: sub.client.is_connected(), what="subscriber")
-    await asyncio.sleep(0.2)
+    await sub.wait_for(sub.subscribed.is_set, what="subscriber's SUBACK")
     mosquitto_durable.stop()
     cfg = agent_config(
         tmp_path,
@@ -208,7 +209,7 @@ async def test_buffer_cap_drops_oldest_and_reports_it(
     ).replace("[buffer]\n", "[buffer]\nhold_until_confirmed = false\n")
     try:
         async with running(cfg, tmp_path) as agent:
-            await asyncio.sleep(2.5)
+            await sub.wait_for(lambda: agent.buffer.stats().dropped > 0, what="the cap dropping readings")
             st = agent.buffer.stats()
             assert st.dropped > 0 and st.backlog <= 40 and st.fill_pct >= 50
             kept, _ = await asyncio.to_thread(stored_readings, tmp_path / "state" / "buffer.sqlite")

@@ -27,7 +27,7 @@ import json, sys, importlib
 for name in ["edge_agent.cli", "edge_agent.main", "edge_agent.agent", "edge_agent.doctor", "edge_agent.init_config",
              "edge_agent.collectors.modbus", "edge_agent.collectors.cellular", "edge_agent.collectors.broadband",
              "edge_agent.collectors.wifi", "edge_agent.collectors.system", "edge_agent.remote_config",
-             "edge_agent.mqtt_client", "settings.edge"]:
+             "mqttlink", "settings.edge"]:
     importlib.import_module(name)
 print(json.dumps(sorted(sys.modules)))
 """

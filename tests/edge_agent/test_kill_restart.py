@@ -6,6 +6,8 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,16 @@ def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [sys.executable, "-m", "edge_agent.main", str(config)], stdout=out, stderr=subprocess.STDOUT
         )
+
+
+async def until(pred: Callable[[], bool], timeout_s: float = 20.0) -> None:
+    """Wait until the agent's buffer file (another process's state) satisfies ``pred``, or the
+    timeout passes (the caller's assertion then says what is missing)."""
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def test_sigkill_then_restart_replays_backlog_and_last_will_fires(
@@ -56,10 +68,7 @@ async def test_sigkill_then_restart_replays_backlog_and_last_will_fires(
     sub: Subscriber | None = None
     try:
         db = tmp_path / "state" / "buffer.sqlite"
-        for _ in range(100):
-            await asyncio.sleep(0.1)
-            if db.exists() and len(stored_readings(db)[0]) >= 30:
-                break
+        await until(lambda: db.exists() and len(stored_readings(db)[0]) >= 30)
         agent.send_signal(signal.SIGKILL)
         agent.wait(10)
         backlog, seqs = stored_readings(db)

@@ -144,8 +144,7 @@ async def test_both_protocols_deliver_batches_in_order(
     mosquitto: ServerProcess, topic_root: str, unique: str, protocol: str
 ) -> None:
     sub = Subscriber(mosquitto.host, mosquitto.port, topic_root, f"sub-{unique}")
-    await sub.wait_for(lambda: sub.client.is_connected(), what="subscriber")
-    await asyncio.sleep(0.2)
+    await sub.wait_for(sub.subscribed.is_set, what="subscriber's SUBACK")
     broker = BrokerSettings(port=mosquitto.port, topic_root=topic_root, protocol=protocol)  # type: ignore[arg-type]
     try:
         async with Publisher(broker, park="p1", gateway="gw-1", client_id=f"pub-{unique}") as pub:
@@ -204,10 +203,17 @@ async def test_mqtt5_acl_refusal_is_reported(acl_broker: ServerProcess, topic_ro
 
 
 async def test_close_releases_publishes_waiting_for_an_unreachable_broker() -> None:
-    pub = Publisher(BrokerSettings(port=free_port()), park="p1", gateway="gw-1", backoff=lambda attempt: 0.05)
+    failed = asyncio.Event()
+
+    def backoff(attempt: int) -> float:
+        failed.set()  # called after a failed connect attempt
+        return 0.05
+
+    pub = Publisher(BrokerSettings(port=free_port()), park="p1", gateway="gw-1", backoff=backoff)
     await pub.start()
     waiting = asyncio.create_task(pub.publish_batch(batch(0)))
-    await asyncio.sleep(0.3)
+    async with asyncio.timeout(10):
+        await failed.wait()
     assert not waiting.done() and not pub.connected and "cannot connect" in pub.last_error
     await pub.aclose()
     with pytest.raises(NotConnectedError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -27,8 +26,8 @@ def _metric(port: int, name: str) -> float:
             text = resp.read().decode()
     except OSError:
         return -1.0
-    m = re.search(rf"^{name} (\S+)$", text, re.M)
-    return float(m.group(1)) if m else -1.0
+    values = [value for key, _, value in (line.rpartition(" ") for line in text.splitlines()) if key == name]
+    return float(values[0]) if values else -1.0
 
 
 def _start(config: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -84,14 +83,19 @@ def test_sigkill_mid_stream_then_restart_exact_count(
         feeder.join(60)
         pub.close()
         _wait(lambda: _metric(mport, "parkwatch_ingest_broker_connected") == 1.0, 20, "second ingester up")
-        last = -2.0
-        stable_since = time.monotonic()
-        while time.monotonic() - stable_since < 1.5:
-            now = _metric(mport, "parkwatch_ingest_readings_total")
-            if now != last:
-                last, stable_since = now, time.monotonic()
-            time.sleep(0.1)
-        assert _metric(mport, "parkwatch_ingest_unacked_messages") == 0.0
+        # Settled when the (reloaded) loss ledger has seen every batch of both gateways and no
+        # message waits for its ack, which follows the durable write.
+        _wait(
+            lambda: (
+                all(
+                    _metric(mport, f'parkwatch_ingest_ledger_received_total{{gw="gw-{g}"}}') == 150.0
+                    for g in (0, 1)
+                )
+                and _metric(mport, "parkwatch_ingest_unacked_messages") == 0.0
+            ),
+            30,
+            "every batch stored and acknowledged",
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, log.read_text()[-3000:]
     finally:
