@@ -131,14 +131,14 @@ def _export(stack: Stack, sel: dict[str, str], fmt: str) -> str:
 
 def _csv_cells(text: str) -> set[str]:
     rows = list(csv.DictReader(io.StringIO(text)))
-    return {c for row in rows for c in json.loads(row["cells"])}
+    return {c for row in rows for c in row["cells"].split(";") if c}
 
 
 def _kml_cells(text: str) -> set[str]:
     root = ET.fromstring(text)
     out: set[str] = set()
     for data in root.iterfind(".//k:Placemark/k:ExtendedData/k:Data[@name='cells']/k:value", KML_NS):
-        out |= set(json.loads(data.text or "[]"))
+        out |= {c for c in (data.text or "").split(";") if c}
     return out
 
 
