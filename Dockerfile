@@ -32,7 +32,7 @@ COPY deploy/mosquitto/broker_auth.py /usr/local/share/parkwatch/broker_auth.py
 # An unprivileged user owning the state directory (registry, ingest spool); named volumes
 # mounted there inherit the ownership.
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/parkwatch --shell /usr/sbin/nologin parkwatch \
-    && mkdir -p /var/lib/parkwatch/spool /etc/parkwatch \
+    && mkdir -p /var/lib/parkwatch/spool /var/lib/parkwatch/grafana /etc/parkwatch \
     && chown -R parkwatch:parkwatch /var/lib/parkwatch
 WORKDIR /var/lib/parkwatch
 USER parkwatch

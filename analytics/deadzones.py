@@ -415,6 +415,8 @@ class DeadZone:
                 "median_rsrp_dbm": self.median_rsrp_dbm,
                 "median_sinr_db": self.median_sinr_db,
                 "centroid": [round(self.centroid_lon, 6), round(self.centroid_lat, 6)],
+                "lon": round(self.centroid_lon, 6),
+                "lat": round(self.centroid_lat, 6),
                 "samples": self.samples,
                 "devices": self.devices,
                 "first_seen_ms": self.first_seen_ms,

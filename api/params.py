@@ -37,7 +37,14 @@ ParkQ = Annotated[
 ]
 OperatorQ = Annotated[
     str | None,
-    Query(pattern=NAME.regex, max_length=NAME.max_length, description=f"Mobile operator name ({NAME.rule})."),
+    Query(
+        pattern=NAME.regex,
+        max_length=NAME.max_length,
+        description=(
+            f"Mobile operator name ({NAME.rule}), in any letter case (`viettel` finds `Viettel`); "
+            "`/api/v1/coverage/operators` lists them."
+        ),
+    ),
 ]
 TechQ = Annotated[Tech | None, Query(description="Radio technology.")]
 FromQ = Annotated[

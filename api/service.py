@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import numpy as np
@@ -36,9 +37,11 @@ from analytics.factory import (
 from analytics.signal import BROADBAND_CLASSES, BroadbandTargets, classify_broadband
 from settings.api import ApiSettings, MachineSettings, MeterSettings
 from settings.errors import ConfigError
-from storage.query import CellStats, QueryBackend, Scope, numeric_field
+from storage.query import CellStats, NetworkRows, QueryBackend, Scope, numeric_field
 
 T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""Window placeholder of queries over every stored reading (``timed=False``)."""
 
 
 class TtlCache:
@@ -189,12 +192,32 @@ class Service:
             if unfiltered is not None:
                 keep = np.ones(len(unfiltered), dtype=bool)
                 if scope.operator is not None:
-                    keep &= unfiltered.operator == scope.operator
+                    # The backends match the operator without regard to case.
+                    wanted = scope.operator.lower()
+                    keep &= np.array([str(o).lower() == wanted for o in unfiltered.operator], dtype=bool)
                 if scope.tech is not None:
                     keep &= unfiltered.tech == scope.tech
                 cut: CellStats = unfiltered.take(keep)
                 return cut
         return self.backend.cell_stats(scope, resolution=resolution)
+
+    def networks(self, scope: Scope, *, timed: bool = True) -> NetworkRows:
+        """Operators and technologies with readings per park (``timed=False``: ever stored)."""
+        key_scope = scope if timed else replace(scope, start=_EPOCH, end=_EPOCH)
+        return self.cache.get_or_compute(
+            ("networks", key_scope, timed), lambda: self.backend.networks(scope, timed=timed)
+        )
+
+    def latest_ms(self, scope: Scope) -> int | None:
+        """Time of the newest cellular reading of the scope's parks, operator and technology, ever."""
+        rows = self.networks(scope, timed=False)
+        return int(rows.last_ms.max()) if len(rows) else None
+
+    def park_known(self, park: str) -> bool:
+        """Whether ``park`` is configured or has ever had a cellular reading."""
+        if park in self.parks:
+            return True
+        return len(self.networks(Scope(parks=(park,), start=_EPOCH, end=_EPOCH), timed=False)) > 0
 
     def assessment(self, scope: Scope, resolution: int, max_class: str) -> CellAssessment:
         """The dead-zone test of every cell of ``scope`` (:func:`analytics.deadzones.assess_cells`)."""

@@ -3,8 +3,13 @@
 Signal classes and their colours come from the signal profile of :mod:`analytics.signal`, the
 same thresholds the API and the simulator use. The map draws one marker per H3 cell at the mean
 position of its samples (Grafana's Geomap has no hexagon layer; the built-in web dashboard draws
-the hexagons). A cell is a dead zone when its mean RSRP is below the profile's service floor or its
-mean SINR is below the SINR floor, with at least :data:`MIN_DEAD_ZONE_SAMPLES` samples.
+the hexagons).
+
+Dead zones are not computed here: the confidence test of :mod:`analytics.deadzones` (a sign test
+per cell against the technology's coverage threshold, device calibration, GNSS edge exclusion)
+cannot be written in InfluxQL. The dead-zone layer, count and list read the API's
+``/api/v1/coverage/dead-zones`` through the Infinity datasource instead, with the same parameters
+as the built-in map and the exports, so every view shows the same dead cells.
 """
 
 from __future__ import annotations
@@ -29,7 +34,17 @@ from dashboards.influxql import (
 from dashboards.panels import Json
 
 UID: Final = "parkwatch-coverage"
-MIN_DEAD_ZONE_SAMPLES: Final = 3
+DEAD_ZONES_PATH: Final = "/api/v1/coverage/dead-zones"
+API_PAGE_SIZE: Final = 1000
+API_PARAMS: Final[tuple[tuple[str, str], ...]] = (
+    ("park", "${park}"),
+    ("operator", "${operator}"),
+    ("tech", "${tech}"),
+    ("from", "${__from:date:iso}"),
+    ("to", "${__to:date:iso}"),
+    ("limit", str(API_PAGE_SIZE)),
+)
+"""The API's query parameters, filled from the dashboard's variables and time range."""
 MAP_CENTER: Final = (21, 107)
 """Hai Phong, whole degrees (the Geomap view schema takes integers); zoom 9 shows its parks."""
 
@@ -48,20 +63,35 @@ def cells_query() -> str:
     )
 
 
-def dead_zones_query() -> str:
-    """The cells of :func:`cells_query` without usable service (LTE/NR floor; see module doc)."""
-    floor_dbm = DEFAULT_PROFILE.thresholds("LTE").rsrp_lower_dbm[0]
-    sinr_floor_db = DEFAULT_PROFILE.thresholds("LTE").sinr_floor_db
-    return (
-        f"SELECT {q('rsrp_dbm')}, {q('sinr_db')}, {q('samples')}, {q('lat')}, {q('lon')} "
-        f"FROM ({cells_query()}) "
-        f"WHERE ({cond('rsrp_dbm', '<', floor_dbm)} OR {cond('sinr_db', '<', sinr_floor_db)}) "
-        f"AND {cond('samples', '>=', MIN_DEAD_ZONE_SAMPLES)} {group_by('h3')}"
-    )
+def dead_zones_target(columns: list[p.ApiColumn], ref_id: str = "A") -> Json:
+    """The dead zones of the selected park, operator, technology and time range, from the API."""
+    return p.api_target(DEAD_ZONES_PATH, API_PARAMS, root="features", columns=columns, ref_id=ref_id)
+
+
+ZONE_COLUMNS: Final = [
+    p.ApiColumn("properties.name", "zone"),
+    p.ApiColumn("properties.cause", "cause"),
+    p.ApiColumn("properties.confidence", "confidence", "number"),
+    p.ApiColumn("properties.area_m2", "area_m2", "number"),
+    p.ApiColumn("properties.cell_count", "cell_count", "number"),
+    p.ApiColumn("properties.worst_rsrp_dbm", "worst_rsrp_dbm", "number"),
+    p.ApiColumn("properties.median_rsrp_dbm", "median_rsrp_dbm", "number"),
+    p.ApiColumn("properties.samples", "samples", "number"),
+    p.ApiColumn("properties.devices", "devices", "number"),
+    p.ApiColumn("properties.first_seen_ms", "first_seen", "timestamp_epoch"),
+    p.ApiColumn("properties.last_seen_ms", "last_seen", "timestamp_epoch"),
+    p.ApiColumn("properties.cells", "cells"),
+    p.ApiColumn("properties.lat", "lat", "number"),
+    p.ApiColumn("properties.lon", "lon", "number"),
+]
+"""What the zone list shows of each dead zone (``lat``/``lon``: the zone's centroid)."""
 
 
 def coverage_queries() -> list[str]:
     """Covered share of samples (RSRP at or above the service floor) per operator and technology.
+
+    Every operator and technology of the selected park, whatever the operator and technology
+    selected for the map: the panel compares them.
 
     One query per group of technologies sharing a floor (LTE/NR -110 dBm, GSM/UMTS -105 dBm).
     """
@@ -69,7 +99,7 @@ def coverage_queries() -> list[str]:
     for g in tech_groups():
         inner = (
             f"SELECT {covered_indicator('rsrp_dbm', g.service_floor_dbm)} AS {q('covered')} "
-            f"FROM {q('cellular')} {where(*CELL_FILTER, g.tech_match)}"
+            f"FROM {q('cellular')} {where(PARK, g.tech_match)}"
         )
         out.append(
             f"SELECT 100 * mean({q('covered')}) AS {q('coverage_pct')} FROM ({inner}) "
@@ -101,15 +131,16 @@ def build() -> Json:
             "Coverage cells and dead zones",
             [
                 p.target(cells_query(), fmt="table"),
-                p.target(dead_zones_query(), ref_id="B", fmt="table"),
+                dead_zones_target(ZONE_COLUMNS, ref_id="B"),
             ],
             description=(
                 "One marker per H3 cell (resolution set by the ingester), at the mean position of its "
                 "samples, coloured by mean RSRP class (profile "
                 f"{DEFAULT_PROFILE.name}: excellent ≥ −80, good ≥ −90, fair ≥ −100, poor ≥ −110 dBm, "
-                "else none). Red crosses: dead zones, cells with mean RSRP below −110 dBm or mean "
-                f"SINR below 0 dB and at least {MIN_DEAD_ZONE_SAMPLES} samples. Pick one operator and "
-                "technology to map a single network."
+                "else none). Red crosses: the centroids of the dead zones the API reports "
+                "(/api/v1/coverage/dead-zones: cells whose median RSRP is below the technology's "
+                "coverage threshold at 90 % confidence, or without service), the same as the "
+                "built-in map and the exports."
             ),
             layers=[
                 p.MapLayer(name="Cells by RSRP class", ref_id="A", color_field="rsrp_dbm", size=7),
@@ -138,7 +169,7 @@ def build() -> Json:
             ],
             description=(
                 "Share of samples with usable RSRP: at or above −110 dBm (LTE, NR) or −105 dBm "
-                "(GSM, UMTS), the floor of the signal profile."
+                "(GSM, UMTS), the floor of the signal profile. Every operator and technology of the park."
             ),
             unit="percent",
             steps=p.thresholds((None, "red"), (90, "orange"), (98, "green")),
@@ -180,9 +211,10 @@ def build() -> Json:
     lay.add(
         p.stat(
             "Dead-zone cells",
-            [p.target(f"SELECT count({q('samples')}) AS {q('dead_cells')} FROM ({dead_zones_query()})")],
-            description="Cells shown as dead zones on the map.",
+            [dead_zones_target([p.ApiColumn("properties.cell_count", "dead_cells", "number")])],
+            description="H3 cells in the API's dead zones (the sum over the zones on the map).",
             unit="short",
+            calc="sum",
             steps=p.thresholds((None, "green"), (1, "red")),
         ),
         w=4,
@@ -222,12 +254,14 @@ def build() -> Json:
     )
     lay.add(
         p.table(
-            "Dead-zone cell list",
-            [p.target(dead_zones_query(), fmt="table")],
-            description="The dead-zone cells of the map, worst first (H3 index, mean RSRP and SINR, samples, position).",
+            "Dead zones",
+            [dead_zones_target(ZONE_COLUMNS)],
+            description=(
+                "The API's dead zones, largest first: name (park · operator · tech · rank · area), "
+                "cause, confidence, area, cells, worst and median RSRP, samples, devices, first and "
+                "last seen. The same list as /api/v1/export/dead-zones."
+            ),
             steps=rsrp_steps,
-            sort_by="rsrp_dbm",
-            sort_desc=False,
         ),
         w=12,
         h=8,
@@ -307,24 +341,32 @@ def build() -> Json:
         title="parkwatch · Coverage",
         description="Mobile coverage by H3 cell with dead zones, coverage per operator and technology, broadband quality.",
         tags=["parkwatch", "coverage"],
+        # One value each: the API answers for one park, operator and technology, and a map of
+        # one network is what a planner reads.
         variables=[
             p.query_variable(
                 "park",
                 "Park",
                 f"SHOW TAG VALUES FROM {q('cellular')} WITH KEY = {q('park')}",
-                description="Industrial park(s).",
+                description="Industrial park.",
+                multi=False,
+                include_all=False,
             ),
             p.query_variable(
                 "operator",
                 "Operator",
                 f"SHOW TAG VALUES FROM {q('cellular')} WITH KEY = {q('operator')} WHERE {PARK}",
-                description="Mobile operator(s).",
+                description="Mobile operator.",
+                multi=False,
+                include_all=False,
             ),
             p.query_variable(
                 "tech",
                 "Technology",
                 f"SHOW TAG VALUES FROM {q('cellular')} WITH KEY = {q('tech')} WHERE {PARK} AND {OPERATOR}",
                 description="Radio technology: GSM, UMTS, LTE, NR.",
+                multi=False,
+                include_all=False,
             ),
         ],
         layout=lay,

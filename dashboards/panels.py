@@ -16,6 +16,10 @@ Json = dict[str, Any]
 DATASOURCE_UID: Final = "parkwatch-influxdb"
 """Uid of the provisioned InfluxDB datasource (``dashboards/provisioning/datasources``)."""
 DATASOURCE: Final[Json] = {"type": "influxdb", "uid": DATASOURCE_UID}
+API_DATASOURCE_UID: Final = "parkwatch-api"
+"""Uid of the provisioned Infinity datasource that reads parkwatch's HTTP API."""
+API_DATASOURCE: Final[Json] = {"type": "yesoreyeram-infinity-datasource", "uid": API_DATASOURCE_UID}
+MIXED_DATASOURCE_UID: Final = "-- Mixed --"
 SCHEMA_VERSION: Final = 39
 GRID_COLUMNS: Final = 24
 
@@ -45,6 +49,43 @@ def target(query: str, *, ref_id: str = "A", fmt: ResultFormat = "time_series", 
     if alias:
         t["alias"] = alias
     return t
+
+
+@dataclass(frozen=True, slots=True)
+class ApiColumn:
+    """One column an Infinity query takes from each row of the API's answer."""
+
+    selector: str
+    text: str
+    type: Literal["string", "number", "timestamp_epoch"] = "string"
+
+
+def api_target(
+    path: str,
+    params: Sequence[tuple[str, str]],
+    *,
+    root: str,
+    columns: Sequence[ApiColumn],
+    ref_id: str = "A",
+) -> Json:
+    """A GET of the parkwatch API through the Infinity datasource, parsed as a table.
+
+    ``path`` is relative to the datasource URL (the API's base URL); ``params`` go in the query
+    string, Grafana variables expanded. The backend parser runs in Grafana's server, so the API
+    key of the datasource never reaches the browser.
+    """
+    return {
+        "refId": ref_id,
+        "datasource": dict(API_DATASOURCE),
+        "type": "json",
+        "source": "url",
+        "parser": "backend",
+        "format": "table",
+        "url": path,
+        "url_options": {"method": "GET", "params": [{"key": k, "value": v} for k, v in params]},
+        "root_selector": root,
+        "columns": [{"selector": c.selector, "text": c.text, "type": c.type} for c in columns],
+    }
 
 
 def thresholds(*steps: tuple[float | None, str]) -> Json:
@@ -94,11 +135,19 @@ def field_config(
 
 
 def _panel(kind: str, title: str, targets: Sequence[Json], description: str, fc: Json, options: Json) -> Json:
+    # A panel whose queries use several datasources names Grafana's "-- Mixed --" datasource.
+    sources = {t["datasource"]["uid"] for t in targets}
+    if len(sources) > 1:
+        datasource: Json = {"type": "datasource", "uid": MIXED_DATASOURCE_UID}
+    elif sources == {API_DATASOURCE_UID}:
+        datasource = dict(API_DATASOURCE)
+    else:
+        datasource = dict(DATASOURCE)
     return {
         "type": kind,
         "title": title,
         "description": description,
-        "datasource": dict(DATASOURCE),
+        "datasource": datasource,
         "targets": list(targets),
         "fieldConfig": fc,
         "options": options,
@@ -342,14 +391,20 @@ def geomap(
 
 
 def query_variable(
-    name: str, label: str, query: str, *, description: str, multi: bool = True, include_all: bool = True
+    name: str,
+    label: str,
+    query: str,
+    *,
+    description: str,
+    multi: bool = True,
+    include_all: bool = True,
 ) -> Json:
-    """A template variable filled by an InfluxQL ``SHOW TAG VALUES`` query, "All" selected.
+    """A template variable filled by an InfluxQL ``SHOW TAG VALUES`` query, "All" selected if offered.
 
     Without a custom ``allValue`` Grafana expands "All" to every value, regex-escaped and joined
     as ``(a|b|c)``, which the dashboards match with ``=~ /^$var$/``.
     """
-    return {
+    var: Json = {
         "type": "query",
         "name": name,
         "label": label,
@@ -360,9 +415,12 @@ def query_variable(
         "sort": 1,
         "multi": multi,
         "includeAll": include_all,
-        "current": {"text": ["All"], "value": ["$__all"]},
         "options": [],
     }
+    # With "All", it is selected; without, Grafana selects the first value.
+    if include_all:
+        var["current"] = {"text": ["All"], "value": ["$__all"]}
+    return var
 
 
 def textbox_variable(name: str, label: str, default: str, *, description: str) -> Json:

@@ -172,7 +172,15 @@ def dead_letter_line(d: DeadLetter) -> str:
 def status_line(s: StatusRow) -> str:
     st = s.status
     fields: list[tuple[str, FieldValue]] = [("state", st.state)]
-    for name in ("agent_version", "config_hash", "backlog", "dropped", "unconfirmed", "expired", "config_error"):
+    for name in (
+        "agent_version",
+        "config_hash",
+        "backlog",
+        "dropped",
+        "unconfirmed",
+        "expired",
+        "config_error",
+    ):
         value = getattr(st, name)
         if value is not None:
             fields.append((name, value))

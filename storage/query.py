@@ -53,7 +53,8 @@ class Scope:
         parks: the parks to read; an empty tuple reads none (a key without parks sees nothing).
             ``None`` means every park.
         start, end: the half-open time window ``[start, end)``, timezone-aware UTC.
-        operator, tech: optional filters on cellular readings.
+        operator, tech: optional filters on cellular readings; the operator matches without
+            regard to case (``viettel`` finds ``Viettel``).
         bbox: optional ``(min_lon, min_lat, max_lon, max_lat)`` on reading positions.
         gw: optional gateway filter.
     """
@@ -157,6 +158,20 @@ class CellStats(_Table):
     sinr_p10_db: npt.NDArray[np.float64] = field(default_factory=_f64)
     sinr_median_db: npt.NDArray[np.float64] = field(default_factory=_f64)
     first_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+    last_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkRows(_Table):
+    """Per (park, operator, technology): cellular readings with an RSRP and the newest one's time.
+
+    ``last_ms`` is epoch milliseconds UTC; rows are ordered by (park, operator, tech).
+    """
+
+    park: npt.NDArray[np.object_] = field(default_factory=_obj)
+    operator: npt.NDArray[np.object_] = field(default_factory=_obj)
+    tech: npt.NDArray[np.object_] = field(default_factory=_obj)
+    samples: npt.NDArray[np.int64] = field(default_factory=_i64)
     last_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
 
 
@@ -338,6 +353,11 @@ class QueryBackend(Protocol):
     def cell_samples(self, scope: Scope, *, resolution: int) -> CellSamples:
         """Every positioned cellular reading with an RSRP, its cell at ``resolution``, ordered by
         (park, h3, operator, tech, dev, ts)."""
+        ...
+
+    def networks(self, scope: Scope, *, timed: bool = True) -> NetworkRows:
+        """The operators and technologies with cellular readings, per park; ``timed=False``
+        ignores the scope's window (every reading ever stored)."""
         ...
 
     def broadband_stats(self, scope: Scope, *, by: Literal["gw", "park"] = "gw") -> BroadbandStats:

@@ -27,6 +27,7 @@ from storage.query import (
     CellSamples,
     CellStats,
     LedgerRows,
+    NetworkRows,
     QueryError,
     Scope,
     StatusRows,
@@ -138,9 +139,11 @@ class DuckDBQuery:
             raise QueryError(f"DuckDB query failed: {exc}") from exc
 
     @staticmethod
-    def _where(scope: Scope, *, positioned: bool = False, cellular: bool = False) -> tuple[str, list[Any]]:
-        conds = ["ts >= ?", "ts < ?"]
-        params: list[Any] = [_naive_utc(scope.start), _naive_utc(scope.end)]
+    def _where(
+        scope: Scope, *, positioned: bool = False, cellular: bool = False, timed: bool = True
+    ) -> tuple[str, list[Any]]:
+        conds = ["ts >= ?", "ts < ?"] if timed else ["true"]
+        params: list[Any] = [_naive_utc(scope.start), _naive_utc(scope.end)] if timed else []
         if scope.parks is not None:
             conds.append("list_contains(?::VARCHAR[], park)")
             params.append(list(scope.parks))
@@ -148,7 +151,8 @@ class DuckDBQuery:
             conds.append("gw = ?")
             params.append(scope.gw)
         if cellular and scope.operator is not None:
-            conds.append("operator = ?")
+            # Operator names are ASCII (contract.ids.NAME): lower() is the case folding.
+            conds.append("lower(operator) = lower(?)")
             params.append(scope.operator)
         if cellular and scope.tech is not None:
             conds.append("tech = ?")
@@ -287,6 +291,21 @@ class DuckDBQuery:
         """
         table = self._fetch_arrow(sql, cell_params + params)
         return CellStats() if table is None else cell_stats_from_rows(table, constants=constants)
+
+    def networks(self, scope: Scope, *, timed: bool = True) -> NetworkRows:
+        where, params = self._where(scope, cellular=True, timed=timed)
+        rows = self._fetch(
+            f"""
+            SELECT park, operator, tech, count(*) AS samples, epoch_ms(max(ts)) AS last_ms
+            FROM cellular
+            WHERE {where} AND rsrp_dbm IS NOT NULL AND park IS NOT NULL
+              AND operator IS NOT NULL AND tech IS NOT NULL
+            GROUP BY park, operator, tech ORDER BY park, operator, tech
+            """,
+            params,
+        )
+        result: NetworkRows = NetworkRows.from_rows(rows)
+        return result
 
     def broadband_stats(self, scope: Scope, *, by: Literal["gw", "park"] = "gw") -> BroadbandStats:
         where, params = self._where(scope)

@@ -30,6 +30,7 @@ from storage.query import (
     CellSamples,
     CellStats,
     LedgerRows,
+    NetworkRows,
     QueryError,
     Scope,
     StatusRows,
@@ -51,6 +52,26 @@ def quote_literal(value: str) -> str:
 def quote_ident(name: str) -> str:
     """An InfluxQL double-quoted identifier."""
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def ci_regex(value: str) -> str:
+    """An InfluxQL regex literal matching exactly ``value`` in any letter case.
+
+    Letters become ``[aA]`` classes rather than a ``(?i)`` flag, punctuation is escaped (``/``
+    too, which would end the literal) and the match is anchored at both ends of the text.
+    """
+    out = []
+    for ch in value:
+        if not (ch.isascii() and ch.isprintable()):
+            # Operator names are ASCII (contract.ids.NAME), as DuckDB's lower() match assumes.
+            raise ValueError(f"operator {value!r} holds a character outside printable ASCII")
+        if ch.isalpha():
+            out.append(f"[{ch.lower()}{ch.upper()}]")
+        elif ch.isdigit() or ch == " ":
+            out.append(ch)
+        else:
+            out.append("\\" + ch)
+    return "/^" + "".join(out) + "\\z/"
 
 
 def _ns(t: datetime) -> int:
@@ -157,7 +178,7 @@ class InfluxQuery:
         if scope.gw is not None:
             conds.append(f"gw = {quote_literal(scope.gw)}")
         if cellular and scope.operator is not None:
-            conds.append(f"operator = {quote_literal(scope.operator)}")
+            conds.append(f"operator =~ {ci_regex(scope.operator)}")
         if cellular and scope.tech is not None:
             conds.append(f"tech = {quote_literal(scope.tech)}")
         if positioned:
@@ -244,6 +265,36 @@ class InfluxQuery:
         rows.sort(key=lambda r: (r["park"], r["h3"], r["operator"], r["tech"], r["dev"] or "", r["ts_ms"]))
         samples: CellSamples = CellSamples.from_rows(rows)
         return samples
+
+    def networks(self, scope: Scope, *, timed: bool = True) -> NetworkRows:
+        w = self._where(scope, cellular=True, timed=timed)
+        src = self._from("cellular")
+        groups = "park, operator, tech"
+        counts, last = self._query(
+            [
+                f"SELECT COUNT(rsrp_dbm) AS samples FROM {src} WHERE {w} GROUP BY {groups}",
+                f"SELECT LAST(rsrp_dbm) FROM {src} WHERE {w} GROUP BY {groups}",
+            ]
+        )
+
+        def key(row: dict[str, Any]) -> tuple[str, str, str]:
+            return (row["park"], row["operator"], row["tech"])
+
+        lasts = {key(r): int(r["time"]) for r in self._rows(last)}
+        rows = [
+            {
+                "park": k[0],
+                "operator": k[1],
+                "tech": k[2],
+                "samples": int(r["samples"]),
+                "last_ms": lasts.get(k, 0),
+            }
+            for r in self._rows(counts)
+            if r["samples"] and (k := key(r))[0] and k[1] and k[2]
+        ]
+        rows.sort(key=lambda r: (r["park"], r["operator"], r["tech"]))
+        result: NetworkRows = NetworkRows.from_rows(rows)
+        return result
 
     def broadband_stats(self, scope: Scope, *, by: Literal["gw", "park"] = "gw") -> BroadbandStats:
         w = self._where(scope)

@@ -45,6 +45,13 @@ def clients(
         ("/api/v1/coverage/dead-zones", {}),
         ("/api/v1/coverage/gaps", {"limit": 5000}),
         ("/api/v1/coverage/summary", {}),
+        ("/api/v1/coverage/dead-zones", {"park": "p1", "operator": "aLPHA", "tech": "LTE"}),
+        ("/api/v1/coverage/summary", {"operator": "beta"}),
+        ("/api/v1/coverage/operators", {}),
+        (
+            "/api/v1/coverage/dead-zones",
+            {"park": "p1", "from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},
+        ),
         ("/api/v1/broadband/summary", {}),
         ("/api/v1/factory/oee", {"level": "machine"}),
         ("/api/v1/factory/energy", {"level": "meter"}),

@@ -120,3 +120,26 @@ def interpolate(query: str, time_range: TimeRange, variables: Mapping[str, str])
         raise KeyError(f"unknown variable or macro ${name} in {query!r}")
 
     return _VAR_RE.sub(repl, query)
+
+
+_URL_VAR_RE: Final = re.compile(r"\$\{(\w+)(?::([\w:]+))?\}")
+
+
+def interpolate_url_value(value: str, time_range: TimeRange, variables: Mapping[str, str]) -> str:
+    """Expand a URL parameter of an Infinity query as Grafana does for a single-value variable.
+
+    Only the forms the dashboards use: ``${name}`` (the raw value) and ``${__from:date:iso}`` /
+    ``${__to:date:iso}`` (ISO 8601, UTC). Anything else raises ``KeyError``.
+    """
+    from datetime import UTC, datetime
+
+    def repl(m: re.Match[str]) -> str:
+        name, fmt = m.group(1), m.group(2)
+        if name in ("__from", "__to") and fmt == "date:iso":
+            ms = time_range.from_ms if name == "__from" else time_range.to_ms
+            return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+        if fmt is None and name in variables:
+            return variables[name]
+        raise KeyError(f"unknown variable or format ${{{m.group(0)}}} in {value!r}")
+
+    return _URL_VAR_RE.sub(repl, value)

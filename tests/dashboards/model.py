@@ -57,7 +57,8 @@ def queries(name: str, dashboard: dict[str, Any]) -> Iterator[Query]:
     """Every InfluxQL query of a dashboard: panel targets and template variables."""
     for panel in panels(dashboard):
         for t in panel.get("targets", []):
-            yield Query(name, f"panel {panel['title']!r} {t['refId']}", t["query"])
+            if t["datasource"]["type"] == "influxdb":
+                yield Query(name, f"panel {panel['title']!r} {t['refId']}", t["query"])
     for var in dashboard["templating"]["list"]:
         if var["type"] == "query":
             yield Query(name, f"variable {var['name']}", var["query"])
@@ -72,3 +73,29 @@ def walk(obj: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(obj, list):
         for v in obj:
             yield from walk(v)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRequest:
+    """A panel target that reads the parkwatch API through the Infinity datasource."""
+
+    panel: str
+    target: dict[str, Any]
+
+    @property
+    def path(self) -> str:
+        return str(self.target["url"])
+
+    @property
+    def params(self) -> dict[str, str]:
+        return {p["key"]: p["value"] for p in self.target["url_options"]["params"]}
+
+
+def api_requests(dashboard: dict[str, Any]) -> list[ApiRequest]:
+    """Every Infinity (API) target of a dashboard, with its panel's title."""
+    return [
+        ApiRequest(panel["title"], t)
+        for panel in panels(dashboard)
+        for t in panel.get("targets", [])
+        if t["datasource"]["type"] == "yesoreyeram-infinity-datasource"
+    ]

@@ -11,7 +11,7 @@ import pytest
 from analytics.signal import DEFAULT_PROFILE
 from dashboards import build
 from dashboards.influxql import covered_indicator, rsrp_thresholds_steps
-from dashboards.panels import DATASOURCE_UID
+from dashboards.panels import API_DATASOURCE_UID, DATASOURCE_UID, MIXED_DATASOURCE_UID
 from tests.dashboards.model import (
     PROVISIONING,
     load_dashboards,
@@ -24,6 +24,7 @@ from tests.dashboards.model import (
 from tests.dashboards.simdata import Scenario, lines
 
 DASHBOARDS = load_dashboards()
+MIXED = ("datasource", MIXED_DATASOURCE_UID)
 EXPECTED_UIDS = {
     "park-operations": "parkwatch-park-operations",
     "coverage": "parkwatch-coverage",
@@ -95,7 +96,7 @@ def test_panel_ids_unique_and_grid_without_overlap(name: str) -> None:
 
 
 def test_provisioned_datasource_is_influxql_with_token_auth() -> None:
-    (ds,) = provisioned_datasources()
+    (ds,) = [d for d in provisioned_datasources() if d["type"] == "influxdb"]
     assert ds["uid"] == DATASOURCE_UID
     assert ds["type"] == "influxdb"
     assert ds["jsonData"]["version"] == "InfluxQL"
@@ -109,7 +110,13 @@ def test_every_datasource_reference_resolves_to_the_provisioned_datasource(name:
     refs = [d["datasource"] for d in walk(DASHBOARDS[name]) if "datasource" in d]
     assert len(refs) > 10
     for ref in refs:
-        assert (ref["type"], ref["uid"]) in provisioned, ref
+        assert (ref["type"], ref["uid"]) in provisioned | {MIXED}, ref
+    # A panel names Grafana's "-- Mixed --" datasource exactly when its targets use several.
+    for panel in panels(DASHBOARDS[name]):
+        used = {(t["datasource"]["type"], t["datasource"]["uid"]) for t in panel.get("targets", [])}
+        if used:
+            expected = MIXED if len(used) > 1 else next(iter(used))
+            assert (panel["datasource"]["type"], panel["datasource"]["uid"]) == expected, panel["title"]
 
 
 def test_dashboard_provider_points_at_a_folder_of_json_files() -> None:
@@ -188,3 +195,89 @@ def test_colour_overrides_match_a_series_alias(name: str) -> None:
             aliases = {t.get("alias") for t in panel["targets"]}
             for field_name in override["matcher"]["options"]["names"]:
                 assert field_name in aliases, f"{panel['title']}: no series is named {field_name!r}"
+
+
+def test_the_coverage_dashboard_reads_dead_zones_from_the_api_not_from_influxql() -> None:
+    """One definition: no InfluxQL query decides what is dead; the API's dead-zone route does."""
+    from api.exports import MEDIA_TYPES
+    from dashboards.coverage import API_PARAMS, DEAD_ZONES_PATH
+    from tests.dashboards.model import api_requests
+
+    dashboard = DASHBOARDS["coverage"]
+    for query in queries("coverage", dashboard):
+        assert "dead" not in query.text.lower() and 'sinr_db" <' not in query.text, query
+    requests = api_requests(dashboard)
+    assert {r.panel for r in requests} == {"Coverage cells and dead zones", "Dead-zone cells", "Dead zones"}
+    for r in requests:
+        assert r.target["datasource"] == {
+            "type": "yesoreyeram-infinity-datasource",
+            "uid": API_DATASOURCE_UID,
+        }
+        assert r.path == DEAD_ZONES_PATH == "/api/v1/coverage/dead-zones"
+        assert r.params == dict(API_PARAMS)
+        assert r.params == {
+            "park": "${park}",
+            "operator": "${operator}",
+            "tech": "${tech}",
+            "from": "${__from:date:iso}",
+            "to": "${__to:date:iso}",
+            "limit": "1000",
+        }
+        # Parsed in Grafana's backend (the key stays there), one row per feature.
+        assert (r.target["parser"], r.target["source"], r.target["type"]) == ("backend", "url", "json")
+        assert r.target["root_selector"] == "features"
+    assert "geojson" in MEDIA_TYPES
+    # The variables feed those parameters one value each: the API takes one park, operator, tech.
+    for var in dashboard["templating"]["list"]:
+        if var["name"] in ("park", "operator", "tech"):
+            assert var["multi"] is False and var["includeAll"] is False, var["name"]
+
+
+def test_api_panel_parameters_are_those_of_the_api_map_and_exports() -> None:
+    """Every parameter the panels send is declared by the dead-zone route and its export."""
+    import tempfile
+    from pathlib import Path
+
+    import duckdb
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.registry import Registry
+    from dashboards.coverage import API_PARAMS
+    from storage.query_duckdb import DuckDBQuery
+    from tests.api.conftest import api_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        duckdb.connect(str(Path(tmp) / "empty.duckdb")).close()
+        backend = DuckDBQuery(path=Path(tmp) / "empty.duckdb")
+        app = create_app(api_settings(), backend=backend, registry=Registry(Path(tmp) / "r.sqlite"))
+        with TestClient(app) as client:
+            spec = client.get("/openapi.json").json()
+        backend.close()
+    max_page = api_settings().api.max_page_size
+    for path in ("/api/v1/coverage/dead-zones", "/api/v1/export/dead-zones"):
+        declared = {p["name"] for p in spec["paths"][path]["get"]["parameters"] if p["in"] == "query"}
+        sent = set(dict(API_PARAMS))
+        if path.startswith("/api/v1/export"):
+            sent -= {"limit"}  # an export is never paged
+        assert sent <= declared, (path, sent - declared)
+    assert int(dict(API_PARAMS)["limit"]) <= max_page
+    # The built-in map asks the same route.
+    app_js = (PROVISIONING.parents[1] / "api" / "web" / "static" / "app.js").read_text()
+    assert 'api("coverage/dead-zones"' in app_js
+
+
+def test_api_panel_columns_name_properties_of_a_dead_zone_feature() -> None:
+    import inspect
+
+    from analytics.deadzones import DeadZone
+    from dashboards.coverage import ZONE_COLUMNS
+
+    source = inspect.getsource(DeadZone.feature)
+    for column in ZONE_COLUMNS:
+        prop = column.selector.removeprefix("properties.")
+        assert f'"{prop}":' in source, column.selector
+    datasource = next(d for d in provisioned_datasources() if d["uid"] == API_DATASOURCE_UID)
+    assert datasource["type"] == "yesoreyeram-infinity-datasource"
+    assert datasource["jsonData"]["httpHeaderName1"] == "X-API-Key"
+    assert datasource["secureJsonData"]["httpHeaderValue1"] == "$PARKWATCH_API_KEY"

@@ -143,27 +143,6 @@ def test_fleet_counts_the_offline_gateway(loaded: tuple[Influx, TimeRange]) -> N
     assert OFFLINE_GATEWAY in GATEWAYS
 
 
-def test_dead_zone_layer_holds_only_cells_without_service(loaded: tuple[Influx, TimeRange]) -> None:
-    db, tr = loaded
-    variables = {
-        "park": format_value(list(PARKS), multi=True),
-        "operator": format_value(["Viettel"], multi=True),
-        "tech": format_value(["LTE", "NR"], multi=True),
-    }
-    dashboard = DASHBOARDS["coverage"]
-    (geomap,) = [p for p in dashboard["panels"] if p["type"] == "geomap"]
-    dead_query = next(t["query"] for t in geomap["targets"] if t["refId"] == "B")
-    series = _series(db.query(interpolate(dead_query, tr, variables)), dead_query)
-    assert series
-    for s in series:
-        cols = s["columns"]
-        for row in s["values"]:
-            rec = dict(zip(cols, row, strict=True))
-            assert rec["rsrp_dbm"] < -110 or rec["sinr_db"] < 0
-            assert rec["samples"] >= 3
-            assert 20.0 < rec["lat"] < 21.5 and 106.0 < rec["lon"] < 107.5
-
-
 def _per_device(series: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
     return {(s["tags"]["gw"], s["tags"]["dev"]): float(s["values"][0][1]) for s in series}
 

@@ -27,6 +27,7 @@ COMPOSE_SCHEMA = ROOT / "tests" / "schemas" / "compose" / "compose-spec.json"
 _REF_RE = re.compile(r"\$\{([A-Z0-9_]+)(:?[-?][^}]*)?\}")
 SECRET_RE = re.compile(r"(PASSWORD|TOKEN|_USER|_ORG|_BUCKET|PUBLIC_HOST)$")
 INGESTERS = ("ingest-1", "ingest-2")
+ONE_SHOT_JOBS = ("broker-auth", "grafana-api-key")
 
 
 def _env_example() -> dict[str, str]:
@@ -95,7 +96,7 @@ def test_no_literal_secrets_in_the_compose_file() -> None:
 
 def test_long_running_services_have_healthchecks() -> None:
     for name, service in SERVICES.items():
-        if name == "broker-auth":
+        if name in ONE_SHOT_JOBS:
             assert service["restart"] == "no"
             continue
         assert "healthcheck" in service, name
@@ -167,15 +168,48 @@ def test_grafana_mounts_match_the_provisioning_files() -> None:
         (ROOT / "dashboards" / "provisioning" / "dashboards" / "parkwatch.yaml").read_text()
     )
     assert mounts["./dashboards/json"] == provider["providers"][0]["options"]["path"]
-    # Every $VARIABLE of the datasource file is set for Grafana (environment or its entrypoint).
-    datasource = yaml.safe_load(
-        (ROOT / "dashboards" / "provisioning" / "datasources" / "parkwatch-influxdb.yaml").read_text()
-    )
-    used = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", json.dumps(datasource["datasources"])))
+    # Every $VARIABLE of the datasource files is set for Grafana (environment or its entrypoint).
     provided = set(grafana["environment"]) | set(
         re.findall(r"export ([A-Z0-9_]+)=", " ".join(grafana["command"]))
     )
-    assert used and used <= provided, used - provided
+    files = sorted((ROOT / "dashboards" / "provisioning" / "datasources").glob("*.yaml"))
+    assert [f.name for f in files] == ["parkwatch-api.yaml", "parkwatch-influxdb.yaml"]
+    for path in files:
+        datasource = yaml.safe_load(path.read_text())
+        used = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", json.dumps(datasource["datasources"])))
+        assert used and used <= provided, (path.name, used - provided)
+
+
+def test_grafana_reads_the_api_with_the_infinity_plugin_and_a_viewer_key() -> None:
+    grafana = SERVICES["grafana"]
+    env = _fake_env("grafana")
+    plugin_id = env["GF_INSTALL_PLUGINS"].split()[0]
+    datasource = yaml.safe_load(
+        (ROOT / "dashboards" / "provisioning" / "datasources" / "parkwatch-api.yaml").read_text()
+    )
+    (ds,) = datasource["datasources"]
+    assert ds["type"] == plugin_id == "yesoreyeram-infinity-datasource"
+    # The API service answers on the URL Grafana is given, and only there.
+    assert env["PARKWATCH_API_URL"] == "http://api:8080"
+    assert ds["url"] == "$PARKWATCH_API_URL" and ds["jsonData"]["allowedHosts"] == ["$PARKWATCH_API_URL"]
+    assert SERVICES["api"]["healthcheck"]["test"][-1].count("127.0.0.1:8080")
+    assert grafana["depends_on"]["api"]["condition"] == "service_healthy"
+    # The key is sent as the API's X-API-Key header from secureJsonData (never to browsers).
+    assert ds["jsonData"]["httpHeaderName1"] == "X-API-Key"
+    assert ds["secureJsonData"]["httpHeaderValue1"] == "$PARKWATCH_API_KEY"
+    # ... read from the file that the one-shot job wrote with a viewer key, never from .env.
+    job = SERVICES["grafana-api-key"]
+    assert grafana["depends_on"]["grafana-api-key"]["condition"] == "service_completed_successfully"
+    script = " ".join(job["command"])
+    assert "parkwatch api key-create --name grafana --role viewer" in script
+    key_dir = next(v.split(":")[1] for v in job["volumes"] if v.startswith("grafana-api-key:"))
+    assert f"> {key_dir}/api-key.new" in script and f"test -s {key_dir}/api-key" in script
+    assert "grafana-api-key:/run/parkwatch/grafana-api:ro" in grafana["volumes"]
+    assert 'PARKWATCH_API_KEY="$$(cat /run/parkwatch/grafana-api/api-key)"' in " ".join(grafana["command"])
+    assert "registry:/var/lib/parkwatch" in job["volumes"]
+    assert key_dir.startswith("/var/lib/parkwatch/")
+    # The job runs as the image's user: the Dockerfile creates the key directory it owns.
+    assert f"{key_dir} " in (ROOT / "Dockerfile").read_text()
 
 
 def test_token_files_come_from_the_influxdb_init_script() -> None:

@@ -167,3 +167,39 @@ def test_cell_samples_identical(backends: tuple[QueryBackend, QueryBackend], res
     fa = duck.cell_samples(filtered, resolution=resolution).rows()
     _same(fa, influx.cell_samples(filtered, resolution=resolution).rows())
     assert 0 < len(fa) < len(a) and {(r["operator"], r["tech"]) for r in fa} == {("Alpha", "LTE")}
+
+
+@pytest.mark.parametrize("spelling", ["alpha", "ALPHA", "aLpHa"])
+def test_operator_filter_ignores_letter_case_on_both_backends(
+    backends: tuple[QueryBackend, QueryBackend], spelling: str
+) -> None:
+    duck, influx = backends
+    exact = Scope(parks=("p1",), start=WEEK.start, end=WEEK.end, operator="Alpha")
+    other = Scope(parks=("p1",), start=WEEK.start, end=WEEK.end, operator=spelling)
+    want = duck.cell_stats(exact, resolution=10).rows()
+    assert want and {r["operator"] for r in want} == {"Alpha"}
+    _same(duck.cell_stats(other, resolution=10).rows(), want)
+    _same(influx.cell_stats(other, resolution=10).rows(), want)
+    _same(influx.cell_samples(other, resolution=10).rows(), duck.cell_samples(exact, resolution=10).rows())
+    # A look-alike is not a match: the filter is the whole name, dots are not wildcards.
+    for near in ("Alph", "Alphaa", "Alpha ", "A.pha"):
+        s = Scope(parks=("p1",), start=WEEK.start, end=WEEK.end, operator=near)
+        assert len(duck.cell_stats(s, resolution=10)) == len(influx.cell_stats(s, resolution=10)) == 0, near
+
+
+def test_networks_identical_in_the_window_and_ever(backends: tuple[QueryBackend, QueryBackend]) -> None:
+    duck, influx = backends
+    ever = duck.networks(WEEK, timed=False).rows()
+    _same(ever, influx.networks(WEEK, timed=False).rows())
+    assert {(r["park"], r["operator"], r["tech"]) for r in ever} == {
+        (p, o, t) for p in ("p1", "p2") for o in ("Alpha", "Beta") for t in ("LTE", "NR")
+    }
+    cells = duck.cell_stats(WEEK, resolution=10)
+    assert sum(r["samples"] for r in ever) == int(cells.samples.sum())
+    assert max(r["last_ms"] for r in ever) == int(cells.last_ms.max())
+    # A window without readings: nothing in it, the same rows ever.
+    empty = Scope(parks=("p1",), start=T0 - timedelta(days=30), end=T0 - timedelta(days=20), operator="beta")
+    assert len(duck.networks(empty)) == len(influx.networks(empty)) == 0
+    ever_p1 = influx.networks(empty, timed=False).rows()
+    _same(duck.networks(empty, timed=False).rows(), ever_p1)
+    assert {(r["park"], r["operator"]) for r in ever_p1} == {("p1", "Beta")}
