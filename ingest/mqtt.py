@@ -3,9 +3,11 @@
 The connection (paho on the asyncio loop, TLS, reconnect with backoff, SUBACK readiness, refused
 logins explained) is a :class:`mqttlink.MqttLink`; this module adds what intake needs on top.
 Messages are acknowledged only when the service calls :meth:`MqttConsumer.ack`, after the sink
-has them. The number of unacknowledged messages is bounded twice: MQTT v5 tells the broker our
-*Receive Maximum*, and whatever the protocol, reading from the socket pauses while
-``max_unacked`` messages are outstanding.
+has them. Unacknowledged messages are bounded by count and by bytes: MQTT v5 tells the broker our
+*Receive Maximum*, and whatever the protocol, reading from the socket pauses while ``max_unacked``
+messages or ``max_unacked_bytes`` of payload are outstanding (:attr:`MqttConsumer.intake_full`).
+The count bound lets many small messages in (one reading per message is common); the byte bound
+keeps memory in check when messages are large.
 
 Acknowledgements belong to one connection: after a reconnect the broker resends unacknowledged
 messages, so acks for messages of an earlier connection are dropped and the resent copies (written
@@ -59,6 +61,7 @@ class MqttConsumer:
         client_id: fixed client id; the persistent session is kept under it.
         filters: topic filters (QoS 1), shared subscriptions allowed with MQTT v5.
         max_unacked: bound on received-but-unacknowledged messages.
+        max_unacked_bytes: bound on their payload bytes (0: no byte bound).
         deliver: called in the event loop for every message.
         max_payload_bytes: larger payloads are delivered cut to their first bytes, with
             ``oversize_bytes`` set, and never copied (0: no limit).
@@ -72,11 +75,13 @@ class MqttConsumer:
         client_id: str,
         filters: list[str],
         max_unacked: int,
+        max_unacked_bytes: int = 0,
         deliver: Callable[[Message], None],
         delay: Backoff | None = None,
         max_payload_bytes: int = 0,
     ) -> None:
         self._max_unacked = max_unacked
+        self._max_unacked_bytes = max_unacked_bytes
         self._deliver = deliver
         self._max_payload = max_payload_bytes
         self._v5 = broker.protocol == "5"
@@ -95,6 +100,15 @@ class MqttConsumer:
         self._stopping = False
         self.pending = 0
         """Messages delivered and not yet released by :meth:`ack` (of any connection)."""
+        self.pending_bytes = 0
+        """Their payload bytes (as delivered: an oversize payload counts its kept part)."""
+
+    @property
+    def intake_full(self) -> bool:
+        """Whether reading is paused for flow control: nothing more arrives until acks free room."""
+        return self.pending >= self._max_unacked or bool(
+            self._max_unacked_bytes and self.pending_bytes >= self._max_unacked_bytes
+        )
 
     @property
     def connected(self) -> asyncio.Event:
@@ -123,10 +137,12 @@ class MqttConsumer:
         self.pending += 1
         size = len(msg.payload)
         oversize = size if self._max_payload and size > self._max_payload else 0
+        payload = bytes(msg.payload[:MAX_DEAD_LETTER_RAW_BYTES]) if oversize else bytes(msg.payload)
+        self.pending_bytes += len(payload)
         self._deliver(
             Message(
                 topic=msg.topic,
-                payload=bytes(msg.payload[:MAX_DEAD_LETTER_RAW_BYTES]) if oversize else bytes(msg.payload),
+                payload=payload,
                 received_ms=int(time.time() * 1000),
                 content_type=ctype,
                 mid=msg.mid,
@@ -136,7 +152,7 @@ class MqttConsumer:
                 oversize_bytes=oversize,
             )
         )
-        if self.pending >= self._max_unacked:
+        if self.intake_full:
             self.link.pause_reading()
 
     def pause_intake(self) -> None:
@@ -151,9 +167,10 @@ class MqttConsumer:
         connected = self.link.connected.is_set()
         for m in messages:
             self.pending -= 1
+            self.pending_bytes -= len(m.payload)
             if m.qos and m.generation == generation and connected:
                 self.link.client.ack(m.mid, m.qos)
-        if not self._stopping and self.pending < self._max_unacked:
+        if not self._stopping and not self.intake_full:
             self.link.resume_reading()
 
     async def run(self) -> None:

@@ -114,6 +114,7 @@ class Ingester:
             client_id=self.src,
             filters=filters,
             max_unacked=opts.max_unacked,
+            max_unacked_bytes=int(opts.max_unacked_mb * 1024 * 1024),
             deliver=self._inbox.put_nowait,
             max_payload_bytes=MAX_PAYLOAD_BYTES,
         )
@@ -256,6 +257,12 @@ class Ingester:
         taken = 0
         while True:
             if inbox.empty():
+                if pending.messages and self.consumer.intake_full and not self._writes.full():
+                    # Flow control stopped the intake: nothing more arrives until this batch is
+                    # written and acked, so waiting for the timer would only idle (many small
+                    # messages hit the message bound long before the batch is full).
+                    pending = await self._flush(pending)
+                    continue
                 if pending.messages:
                     remaining = opts.flush_interval_s - (time.monotonic() - pending.started)
                     if remaining <= 0:

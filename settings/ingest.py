@@ -88,7 +88,11 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
             client ids to usernames gives it anyway), else ``parkwatch-ingest``.
         share_group: MQTT v5 shared subscription group; empty subscribes normally.
         park: subscribe to one park only (``+`` = every park).
-        max_unacked: messages received but not yet acknowledged (backpressure bound).
+        max_unacked: messages received but not yet acknowledged (backpressure bound; MQTT v5
+            Receive Maximum). High, so that one-reading messages flow as freely as big ones.
+        max_unacked_mb: payload megabytes received but not yet acknowledged (the memory bound
+            for big messages); intake pauses at whichever bound comes first, and a batch is
+            written as soon as intake pauses.
         batch_readings: flush a write batch when it holds this many readings.
         flush_interval_s: flush a non-empty batch at least this often (while the writer is busy,
             the batch keeps filling up to ``batch_readings``).
@@ -110,7 +114,8 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     client_id: str = ""
     share_group: str = ""
     park: str = "+"
-    max_unacked: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 400
+    max_unacked: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 20000
+    max_unacked_mb: Annotated[float, msgspec.Meta(gt=0, le=4096)] = 32.0
     batch_readings: PositiveInt = 10000
     flush_interval_s: PositiveSeconds = 0.2
     write_concurrency: Annotated[int, msgspec.Meta(ge=0, le=16)] = 0
