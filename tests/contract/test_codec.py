@@ -18,6 +18,7 @@ from contract import (
     encode,
     sniff,
 )
+from contract.codec import Encoding
 from contract.limits import MAX_PAYLOAD_BYTES, MAX_READINGS_PER_BATCH
 
 NOW = 1_790_000_000_000
@@ -128,8 +129,9 @@ def test_size_and_count_limits() -> None:
 
 def test_msgpack_and_json_decode_alike_and_content_type_must_agree() -> None:
     batch = Batch(v=1, gw="g", seq=9, sent=NOW, readings=[Cellular(ts=NOW, dev="d", operator="o", tech="NR")])
-    for enc in ("json", "msgpack"):
-        payload = encode(batch, enc)  # type: ignore[arg-type]
+    encodings: tuple[Encoding, ...] = ("json", "msgpack")
+    for enc in encodings:
+        payload = encode(batch, enc)
         assert sniff(payload) == enc
         out = decode_batch(payload, now_ms=NOW)
         assert (out.gw, out.seq, out.sent, out.readings) == ("g", 9, NOW, batch.readings)

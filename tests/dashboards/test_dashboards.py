@@ -127,7 +127,9 @@ def test_template_variables_park_operator_technology() -> None:
     names = {name: {v["name"] for v in d["templating"]["list"]} for name, d in DASHBOARDS.items()}
     assert {"park", "operator", "tech"} <= names["coverage"]
     assert "park" in names["park-operations"] and "park" in names["gateway-fleet"]
-    query_variables = [v for d in DASHBOARDS.values() for v in d["templating"]["list"] if v["type"] == "query"]
+    query_variables = [
+        v for d in DASHBOARDS.values() for v in d["templating"]["list"] if v["type"] == "query"
+    ]
     assert query_variables, "no query template variables"
     for d in DASHBOARDS.values():
         for v in d["templating"]["list"]:

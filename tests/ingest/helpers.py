@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from contract import Batch, Cellular, Energy, Generic, Machine, encode, topic_for
 from contract.readings import AnyReading
@@ -58,9 +59,9 @@ class Publisher:
     """A QoS 1 publisher that waits for every PUBACK."""
 
     def __init__(
-        self, host: str, port: int, client_id: str, protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5
+        self, host: str, port: int, client_id: str, protocol: MQTTProtocolVersion = mqtt.MQTTv5
     ) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
         self.client.max_inflight_messages_set(100)
         self.client.connect(host, port)
         self.client.loop_start()
