@@ -35,9 +35,8 @@ from typing import Any
 
 import msgspec
 
-from parkwatch import __version__
 from parkwatch.embedded_broker import EmbeddedBroker
-from parkwatch.runtime import tune_gc_for_server
+from settings.runtime import __version__, tune_gc_for_server
 
 log = logging.getLogger(__name__)
 
