@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import errno
 import math
+import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def port_arg(text: str) -> int:
@@ -130,3 +132,14 @@ def listen_socket(host: str, port: int, *, what: str, option: str) -> socket.soc
             f"{what} port {host}:{port} {reason}; pass another {option} (0 = any free port)"
         ) from None
     return sock
+
+
+def write_port_file(path: Path, port: int) -> None:
+    """Write ``port`` and a newline to ``path``, atomically: a reader never sees half a number.
+
+    For a process that listens on any free port (port 0): whoever starts it reads the port here.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(f"{port}\n")
+    os.replace(tmp, path)
