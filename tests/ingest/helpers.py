@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -175,3 +178,17 @@ async def influx_rows(port: int, db: str, q: str) -> list[dict[str, Any]]:
             row.update(series.get("tags") or {})
             out.append(row)
     return out
+
+
+def start_ingest_process(
+    config: Path, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``parkwatch ingest --config config`` as a child process, its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "parkwatch", "ingest", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ingest.helpers import Publisher, batch_for
+from tests.ingest.helpers import Publisher, batch_for, start_ingest_process
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.integration
@@ -44,17 +44,6 @@ def _wait(pred: Callable[[], bool], timeout_s: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def _start(config: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "parkwatch", "ingest", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-        )
-
-
 @contextmanager
 def _stopped_at_exit(procs: list[subprocess.Popen[bytes]]) -> Iterator[None]:
     try:
@@ -80,7 +69,7 @@ def test_two_ingesters_on_one_host_share_one_config_with_metrics_on_free_ports(
     port_files = {n: tmp_path / "run" / f"ingest-{n}.port" for n in names}
     logs = {n: tmp_path / f"ingest-{n}.log" for n in names}
     procs = {
-        n: _start(
+        n: start_ingest_process(
             config,
             logs[n],
             {
