@@ -105,7 +105,7 @@ def ingest_settings(
         "ingest": {
             "client_id": client_id,
             "spool_dir": str(tmp / f"spool-{client_id}"),
-            "metrics_port": 0,
+            "metrics_enabled": "metrics_port" in ingest,  # only where a test reads /metrics
             "flush_interval_s": 0.05,
             "retry_min_s": 0.1,
             "retry_max_s": 0.5,
