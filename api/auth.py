@@ -17,11 +17,11 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 from api.errors import Forbidden, Unauthorized
+from settings.api import Role as Role
 
-Role = Literal["viewer", "planner", "engineer", "admin"]
 ROLE_RANK: Final[dict[str, int]] = {"viewer": 0, "planner": 1, "engineer": 2, "admin": 3}
 KEY_PREFIX: Final = "pwk_"
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from parkwatch.ports import PortBusyError, choose_port, listen_socket, port_arg, positive_int
+from settings.ports import PortBusyError, choose_port, listen_socket, port_arg, positive_int
 
 HELP = "Serve the HTTP API (coverage, dead zones, factory KPIs, fleet, provisioning)."
 
@@ -227,9 +227,9 @@ def app_from_env() -> Any:
     """Uvicorn factory for worker processes: settings from ``PARKWATCH_CONFIG``."""
     from api.app import create_app
     from api.registry import Registry
-    from parkwatch.runtime import tune_gc_for_server
     from settings.api import ApiSettings
     from settings.loader import load_settings
+    from settings.runtime import tune_gc_for_server
 
     settings = load_settings(ApiSettings)
     app = create_app(settings, backend=build_backend(settings), registry=Registry(settings.api.registry_path))
@@ -244,8 +244,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from api.registry import Registry
-    from parkwatch.runtime import setup_logging, tune_gc_for_server
     from settings.errors import ConfigError
+    from settings.runtime import setup_logging, tune_gc_for_server
     from storage.query import QueryError
 
     settings = _settings(args)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final
 
 from fastapi import Query
 
 from api.errors import BadRequest
 from contract.ids import ID, NAME, full_match
+from contract.readings import Technology
+from settings.api import DeadZoneMaxClass as DeadZoneMaxClass
+from settings.api import SignalClass as SignalClass
 
 _NUMBER: Final = r"-?[0-9]{1,3}(?:\.[0-9]{1,10})?"
 BBOX_REGEX: Final = re.compile(full_match(rf"{_NUMBER}(?:,{_NUMBER}){{3}}"))
@@ -23,9 +26,6 @@ BBOX_REGEX: Final = re.compile(full_match(rf"{_NUMBER}(?:,{_NUMBER}){{3}}"))
 MIN_TIME: Final = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_TIME: Final = datetime(2100, 1, 1, tzinfo=UTC)
 
-Tech = Literal["GSM", "UMTS", "LTE", "NR"]
-SignalClass = Literal["none", "poor", "fair", "good", "excellent"]
-DeadZoneMaxClass = Literal["none", "poor", "fair", "good"]
 
 ParkQ = Annotated[
     str | None,
@@ -46,7 +46,7 @@ OperatorQ = Annotated[
         ),
     ),
 ]
-TechQ = Annotated[Tech | None, Query(description="Radio technology.")]
+TechQ = Annotated[Technology | None, Query(description="Radio technology.")]
 FromQ = Annotated[
     datetime | None,
     Query(

@@ -19,7 +19,8 @@ What it does, with a real Mosquitto and InfluxDB 1.x from ``tests.servers`` and 
    (pre-built Arrow tables / pre-encoded, pre-compressed line protocol: the timed loop holds no
    work of the ingester's), as the median of at least 3 timed samples of at least 100,000 points,
    with the same client settings as the ingester (requests in flight, points per request);
-5. repeats each shape at half the measured rate for p50/p99 end-to-end latency (publish → write);
+5. repeats each shape at half the measured rate for p50/p99 end-to-end latency (publish → write,
+   from the ingesters' `parkwatch_ingest_e2e_latency_seconds` histogram, interpolated within buckets);
 6. InfluxDB only: two ingester processes on one MQTT v5 shared subscription.
 
 Every figure is printed with the 1-minute load average before and after its run; ratios are taken
@@ -216,13 +217,47 @@ def cpu_seconds(proc: Any) -> float:
     return float(times.user + times.system)
 
 
-def metrics(port: int) -> dict[str, float]:
+def _scrape(port: int) -> str:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-            text = resp.read().decode()
+            return str(resp.read().decode())
     except OSError:
-        return {}
+        return ""
+
+
+def metrics(port: int) -> dict[str, float]:
+    """The unlabelled ``parkwatch_ingest_*`` samples of one ingester."""
+    text = _scrape(port)
     return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(parkwatch_ingest_\w+) (\S+)$", text, re.M)}
+
+
+def latency_buckets(ports: list[int]) -> dict[float, float]:
+    """The end-to-end latency histogram of all ingesters together: upper bound (s) → cumulative count."""
+    out: dict[float, float] = {}
+    pattern = r'^parkwatch_ingest_e2e_latency_seconds_bucket\{le="([^"]+)"\} (\S+)$'
+    for port in ports:
+        for m in re.finditer(pattern, _scrape(port), re.M):
+            le = float(m.group(1))  # "+Inf" parses as inf
+            out[le] = out.get(le, 0.0) + float(m.group(2))
+    return out
+
+
+def histogram_quantile(q: float, buckets: dict[float, float]) -> float:
+    """A quantile from cumulative bucket counts, interpolated within its bucket (as PromQL does)."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]] if bounds else 0.0
+    if total == 0:
+        return 0.0
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for bound in bounds:
+        count = buckets[bound]
+        if count >= rank:
+            if bound == float("inf"):
+                return lower  # beyond the last finite bound: report that bound
+            return lower + (bound - lower) * (rank - below) / (count - below) if count > below else bound
+        lower, below = bound, count
+    return lower
 
 
 @dataclass
@@ -359,9 +394,10 @@ def run_ingest(
         done_line = pub.stdout.readline().split()
         publish_s = float(done_line[1]) - start if done_line else float("nan")
         pub.wait(60)
-        m = [metrics(p) for p in ports]
-        p50 = max(x.get("parkwatch_ingest_e2e_latency_p50_seconds", 0) for x in m)
-        p99 = max(x.get("parkwatch_ingest_e2e_latency_p99_seconds", 0) for x in m)
+        # Fresh processes per run: their histograms hold exactly this run's messages.
+        latency = latency_buckets(ports)
+        p50 = histogram_quantile(0.5, latency)
+        p99 = histogram_quantile(0.99, latency)
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

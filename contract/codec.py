@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
 import msgspec
 
 from contract.errors import PayloadError
-from contract.limits import MAX_AGE_MS, MAX_FUTURE_MS, MAX_PAYLOAD_BYTES
+from contract.limits import CONTRACT_VERSION, MAX_AGE_MS, MAX_FUTURE_MS, MAX_PAYLOAD_BYTES
 from contract.messages import Batch, Command, ConfigUpdate, Confirm, RawBatch, Status
 from contract.readings import RESERVED_TAG_KEYS, AnyReading, Generic, Reading
 
@@ -64,6 +65,17 @@ def sniff(payload: bytes, content_type: str | None = None) -> Encoding:
 def encode(message: Batch | Status | ConfigUpdate | Command | Confirm, encoding: Encoding = "json") -> bytes:
     """Serialize a contract message."""
     return _json_enc.encode(message) if encoding == "json" else _mp_enc.encode(message)
+
+
+def encode_raw_batch(*, gw: str, seq: int, sent_ms: int, readings: Sequence[bytes]) -> bytes:
+    """A JSON telemetry batch around readings that are already JSON-encoded, spliced in as they are.
+
+    For a sender that stores readings encoded (the edge agent's disk buffer): the envelope is the
+    codec's own, the readings are not decoded and re-encoded. The caller vouches for ``readings``
+    (each one :func:`encode`-d reading) and ``gw`` (a valid id).
+    """
+    raw = [msgspec.Raw(r) for r in readings]
+    return _json_enc.encode(RawBatch(v=CONTRACT_VERSION, gw=gw, seq=seq, sent=sent_ms, readings=raw))
 
 
 def decode_message(payload: bytes, typ: type[M], content_type: str | None = None) -> M:

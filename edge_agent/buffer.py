@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from contract.codec import encode_raw_batch
 from contract.ids import check_id
 from contract.limits import MAX_PAYLOAD_BYTES, MAX_READINGS_PER_BATCH
 
@@ -216,8 +217,7 @@ class DiskBuffer:
 
     def _store_batch(self, bodies: list[bytes], sent_ms: int) -> None:
         seq = self._next_seq
-        head = f'{{"v":1,"gw":"{self.gateway}","seq":{seq},"sent":{sent_ms},"readings":['.encode()
-        payload = head + b",".join(bodies) + b"]}"
+        payload = encode_raw_batch(gw=self.gateway, seq=seq, sent_ms=sent_ms, readings=bodies)
         nbytes = sum(len(b) for b in bodies)
         self._db.execute(
             "INSERT INTO batches (seq, n, nbytes, payload) VALUES (?, ?, ?, ?)",

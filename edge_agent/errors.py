@@ -3,12 +3,14 @@
 ::
 
     EdgeError                  base of everything the agent raises on purpose
-    ├── RetryableError         try again later (``retry_after`` seconds, or the caller's backoff)
-    │   ├── DeviceError        a device did not answer or answered garbage; the collector backs off
-    │   └── NotConnectedError  the broker is not reachable right now
-    ├── PermanentError         drop and count: retrying cannot help
-    │   └── PublishRejected    the broker refused a message (MQTT 5 reason code >= 0x80)
-    └── ConfigError            fix the setup (re-exported from :mod:`settings.errors`)
+    ├── DeviceError        (R) a device did not answer or answered garbage; the collector backs off
+    ├── NotConnectedError  (R) the broker is not reachable right now
+    └── PermanentError         drop and count: retrying cannot help
+        └── PublishRejected    the broker refused a message (MQTT 5 reason code >= 0x80)
+
+    (R) is also a RetryableError: try again later (``retry_after_s`` seconds, or the caller's
+    backoff). RetryableError and ConfigError (fix the setup) are shared by every package and
+    re-exported from :mod:`settings.errors`.
 
 Third-party exceptions (socket, paho) are translated at the boundary with
 ``raise ... from exc``.
@@ -16,26 +18,18 @@ Third-party exceptions (socket, paho) are translated at the boundary with
 
 from __future__ import annotations
 
-from settings.errors import ConfigError
+from settings.errors import ConfigError, RetryableError
 
 
 class EdgeError(Exception):
     """Base of the edge agent's own errors."""
 
 
-class RetryableError(EdgeError):
-    """A failure that may go away: retry after ``retry_after`` seconds (None: caller's backoff)."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class DeviceError(RetryableError):
+class DeviceError(EdgeError, RetryableError):
     """A device could not be read (unreachable, timeout, protocol error)."""
 
 
-class NotConnectedError(RetryableError):
+class NotConnectedError(EdgeError, RetryableError):
     """The MQTT broker is not connected."""
 
 

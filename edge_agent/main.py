@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from edge_agent.agent import Agent
-from parkwatch import __version__
-from parkwatch.runtime import setup_logging
 from settings.edge import EdgeSettings
 from settings.errors import ConfigError
 from settings.loader import load_settings
+from settings.runtime import __version__, setup_logging
 
 
 def load(path: str | None) -> tuple[EdgeSettings, dict[str, Any]]:

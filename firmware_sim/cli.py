@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from firmware_sim.errors import SimError
-    from parkwatch.runtime import setup_logging
+    from settings.runtime import setup_logging
 
     setup_logging(args.log_level.upper())
     try:

@@ -48,9 +48,9 @@ def _run(args: argparse.Namespace) -> int:
     import signal
 
     from ingest.service import Ingester
-    from parkwatch.runtime import setup_logging
     from settings import ConfigError, load_settings
     from settings.ingest import IngestSettings
+    from settings.runtime import setup_logging
 
     try:
         settings = load_settings(IngestSettings, args.config)

@@ -3,9 +3,11 @@
 ::
 
     IngestError
-    ├── RetryableError(retry_after_s)   the sink cannot take the batch now: spool it, retry later
-    ├── PermanentError                  the data can never be written: dead-letter and count it
-    └── ConfigError                     the setup is wrong (settings.errors.ConfigError re-exported)
+    └── PermanentError                  the data can never be written: dead-letter and count it
+    RetryableError(retry_after_s)       the sink cannot take the batch now: spool it, retry later
+    ConfigError                         the setup is wrong
+
+RetryableError and ConfigError are shared by every package (re-exported from :mod:`settings.errors`).
 
 A rejected reading or batch is not an exception: it becomes a
 :class:`ingest.model.DeadLetter` beside the valid readings.
@@ -13,19 +15,11 @@ A rejected reading or batch is not an exception: it becomes a
 
 from __future__ import annotations
 
-from settings.errors import ConfigError
+from settings.errors import ConfigError, RetryableError
 
 
 class IngestError(Exception):
-    """Any ingester failure."""
-
-
-class RetryableError(IngestError):
-    """The sink is unavailable or overloaded; retry after ``retry_after_s`` (or a backoff)."""
-
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+    """Any ingester failure of its own (retryable and configuration errors are shared, see above)."""
 
 
 class PermanentError(IngestError):

@@ -1,6 +1,9 @@
-"""Ingester metrics and their ``/metrics`` endpoint (Prometheus text format 0.0.4).
+"""Ingester metrics and their ``/metrics`` endpoint (Prometheus text, ``prometheus_client``).
 
-Counters and histograms are plain attributes updated from the event loop (no locks needed);
+The ingester's own counts are plain attributes updated from the event loop (no locks needed) and
+read by its log and tests; a collector turns them into Prometheus samples at each scrape. The two
+latency histograms are ``prometheus_client`` histograms. Every ingester object has its own
+registry, so several run side by side in one process (tests, ``parkwatch demo``).
 :func:`serve_metrics` is a minimal asyncio HTTP server answering ``GET /metrics`` and
 ``GET /healthz`` (``200 ok``, or ``503 degraded: <reason>`` while a sink error repeats for the
 same batch).
@@ -9,66 +12,67 @@ same batch).
 from __future__ import annotations
 
 import asyncio
-import bisect
 import time
 from collections import Counter, deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from typing import Final
 
-_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-
-@dataclass(slots=True)
-class Histogram:
-    """A cumulative-bucket histogram (seconds)."""
-
-    buckets: tuple[float, ...] = _LATENCY_BUCKETS_S
-    counts: list[int] = field(default_factory=lambda: [0] * (len(_LATENCY_BUCKETS_S) + 1))
-    total: float = 0.0
-    n: int = 0
-
-    def observe(self, value_s: float, times: int = 1) -> None:
-        self.counts[bisect.bisect_left(self.buckets, value_s)] += times
-        self.total += value_s * times
-        self.n += times
-
-    def render(self, name: str) -> list[str]:
-        lines = []
-        cum = 0
-        for bound, count in zip(self.buckets, self.counts, strict=False):
-            cum += count
-            lines.append(f'{name}_bucket{{le="{bound}"}} {cum}')
-        lines.append(f'{name}_bucket{{le="+Inf"}} {self.n}')
-        lines.append(f"{name}_sum {self.total:.6f}")
-        lines.append(f"{name}_count {self.n}")
-        return lines
+LATENCY_BUCKETS_S: Final = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0
+)  # fmt: skip
+"""Finer between 50 ms and 1.5 s, where the end-to-end latency goal (p99 <= 1 s) is judged."""
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+_P: Final = "parkwatch_ingest"
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-@dataclass(slots=True)
 class Metrics:
-    """Everything ``/metrics`` shows. Gauges that live elsewhere are read through callbacks."""
+    """Everything ``/metrics`` shows. Gauges that live elsewhere are read through callbacks.
 
-    messages: Counter[str] = field(default_factory=Counter)
-    readings_stored: int = 0
-    batches_written: int = 0
-    batches_spooled: int = 0
-    batches_replayed: int = 0
-    dead_letters: Counter[str] = field(default_factory=Counter)
-    loop_errors: Counter[str] = field(default_factory=Counter)
-    sink_errors: Counter[str] = field(default_factory=Counter)
-    """Failed sink writes by class: ``unavailable`` (outage, spooled), ``refused`` (content,
-    isolated), ``unexpected`` (a bug, spooled)."""
-    degraded: str = ""
-    """Why ``/healthz`` reports degraded (empty: healthy)."""
-    write_latency: Histogram = field(default_factory=Histogram)
-    e2e_latency: Histogram = field(default_factory=Histogram)
-    gauges: dict[str, Callable[[], float]] = field(default_factory=dict)
-    ledger: Callable[[], dict[str, dict[str, int]]] | None = None
-    _rate_samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
+    Attributes:
+        messages: MQTT messages received by channel (``invalid`` for a topic that is not ours).
+        readings_stored, batches_written, batches_spooled, batches_replayed: running totals.
+        dead_letters: rejected readings, batches and points by reason class.
+        loop_errors: unexpected errors caught by a supervised loop, by loop.
+        sink_errors: failed sink writes by class: ``unavailable`` (outage, spooled), ``refused``
+            (content, isolated), ``unexpected`` (a bug, spooled).
+        degraded: why ``/healthz`` reports degraded (empty: healthy).
+        write_latency, e2e_latency: sink write duration per batch; batch ``sent`` stamp to its
+            durable write, per message (seconds).
+        gauges: name (after ``parkwatch_ingest_``) → a callback read at each scrape.
+        ledger: the loss ledger's totals by counter and gateway, read at each scrape.
+    """
+
+    def __init__(self) -> None:
+        self.messages: Counter[str] = Counter()
+        self.readings_stored = 0
+        self.batches_written = 0
+        self.batches_spooled = 0
+        self.batches_replayed = 0
+        self.dead_letters: Counter[str] = Counter()
+        self.loop_errors: Counter[str] = Counter()
+        self.sink_errors: Counter[str] = Counter()
+        self.degraded = ""
+        self.gauges: dict[str, Callable[[], float]] = {}
+        self.ledger: Callable[[], dict[str, dict[str, int]]] | None = None
+        self._rate_samples: deque[tuple[float, int]] = deque(maxlen=64)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.write_latency = Histogram(
+            f"{_P}_write_seconds",
+            "Sink write duration per batch.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.e2e_latency = Histogram(
+            f"{_P}_e2e_latency_seconds",
+            "From the batch's sent stamp to its durable write.",
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.registry.register(_Counts(self))
 
     def readings_per_second(self) -> float:
         """Stored readings per second over the last ~10 s (sampled at each scrape and write)."""
@@ -79,58 +83,64 @@ class Metrics:
         (t0, c0), (t1, c1) = self._rate_samples[0], self._rate_samples[-1]
         return (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
 
-    def render(self) -> str:
-        p = "parkwatch_ingest"
-        out = [
-            f"# HELP {p}_messages_total MQTT messages received by channel.",
-            f"# TYPE {p}_messages_total counter",
-            *(f'{p}_messages_total{{channel="{_label(k)}"}} {v}' for k, v in sorted(self.messages.items())),
-            f"# TYPE {p}_readings_total counter",
-            f"{p}_readings_total {self.readings_stored}",
-            f"# TYPE {p}_readings_per_second gauge",
-            f"{p}_readings_per_second {self.readings_per_second():.1f}",
-            f"# TYPE {p}_batches_written_total counter",
-            f"{p}_batches_written_total {self.batches_written}",
-            f"# TYPE {p}_batches_spooled_total counter",
-            f"{p}_batches_spooled_total {self.batches_spooled}",
-            f"# TYPE {p}_batches_replayed_total counter",
-            f"{p}_batches_replayed_total {self.batches_replayed}",
-            f"# HELP {p}_dead_letters_total Rejected readings, batches and points by reason class.",
-            f"# TYPE {p}_dead_letters_total counter",
-            *(
-                f'{p}_dead_letters_total{{reason="{_label(k)}"}} {v}'
-                for k, v in sorted(self.dead_letters.items())
-            ),
-            f"# TYPE {p}_loop_errors_total counter",
-            *(
-                f'{p}_loop_errors_total{{loop="{_label(k)}"}} {v}'
-                for k, v in sorted(self.loop_errors.items())
-            ),
-            f"# HELP {p}_sink_errors_total Failed sink writes by class (unavailable, refused, unexpected).",
-            f"# TYPE {p}_sink_errors_total counter",
-            *(
-                f'{p}_sink_errors_total{{class="{_label(k)}"}} {v}'
-                for k, v in sorted(self.sink_errors.items())
-            ),
-            f"# HELP {p}_degraded 1 while a sink error repeats for the same batch (see /healthz).",
-            f"# TYPE {p}_degraded gauge",
-            f"{p}_degraded {int(bool(self.degraded))}",
-            f"# HELP {p}_write_seconds Sink write duration per batch.",
-            f"# TYPE {p}_write_seconds histogram",
-            *self.write_latency.render(f"{p}_write_seconds"),
-            f"# HELP {p}_e2e_latency_seconds From the batch's sent stamp to its durable write.",
-            f"# TYPE {p}_e2e_latency_seconds histogram",
-            *self.e2e_latency.render(f"{p}_e2e_latency_seconds"),
-        ]
-        for name, fn in sorted(self.gauges.items()):
-            out += [f"# TYPE {p}_{name} gauge", f"{p}_{name} {fn()}"]
-        if self.ledger is not None:
-            for counter, per_gw in self.ledger().items():
-                out.append(f"# TYPE {p}_ledger_{counter}_total counter")
-                out += [
-                    f'{p}_ledger_{counter}_total{{gw="{_label(gw)}"}} {v}' for gw, v in sorted(per_gw.items())
-                ]
-        return "\n".join(out) + "\n"
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(f"{_P}_{name}", doc, value=value)
+
+
+def _labelled(name: str, doc: str, label: str, values: Counter[str] | dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(f"{_P}_{name}", doc, labels=[label])
+    for key, n in sorted(values.items()):
+        family.add_metric([key], n)
+    return family
+
+
+class _Counts(Collector):
+    """The ingester's plain counters and callback gauges as Prometheus samples, read at scrape time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._m
+        yield _labelled("messages", "MQTT messages received by channel.", "channel", m.messages)
+        yield _counter("readings", "Readings durably written.", m.readings_stored)
+        yield GaugeMetricFamily(
+            f"{_P}_readings_per_second",
+            "Readings written per second over ~10 s.",
+            value=m.readings_per_second(),
+        )
+        yield _counter("batches_written", "Write batches the sink stored.", m.batches_written)
+        yield _counter("batches_spooled", "Write batches spooled to disk.", m.batches_spooled)
+        yield _counter("batches_replayed", "Spooled batches written later.", m.batches_replayed)
+        yield _labelled(
+            "dead_letters", "Rejected readings, batches and points by reason class.", "reason", m.dead_letters
+        )
+        yield _labelled(
+            "loop_errors", "Unexpected errors caught by a supervised loop.", "loop", m.loop_errors
+        )
+        yield _labelled(
+            "sink_errors",
+            "Failed sink writes by class (unavailable, refused, unexpected).",
+            "class",
+            m.sink_errors,
+        )
+        yield GaugeMetricFamily(
+            f"{_P}_degraded",
+            "1 while a sink error repeats for the same batch (see /healthz).",
+            value=int(bool(m.degraded)),
+        )
+        for name, fn in sorted(m.gauges.items()):
+            yield GaugeMetricFamily(f"{_P}_{name}", name.replace("_", " ") + ".", value=fn())
+        if m.ledger is not None:
+            for counter, per_gw in m.ledger().items():
+                yield _labelled(
+                    f"ledger_{counter}", f"Loss ledger: {counter} batches by gateway.", "gw", per_gw
+                )
 
 
 async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:
@@ -141,7 +151,7 @@ async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Serve
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
             path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b""
             if path == b"/metrics":
-                status, ctype, body = "200 OK", "text/plain; version=0.0.4", metrics.render().encode()
+                status, ctype, body = "200 OK", CONTENT_TYPE, metrics.render()
             elif path == b"/healthz" and metrics.degraded:
                 status, ctype = "503 Service Unavailable", "text/plain; charset=utf-8"
                 body = f"degraded: {metrics.degraded}\n".encode()

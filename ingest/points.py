@@ -16,10 +16,10 @@ import h3 as h3lib
 import msgspec
 
 from contract.limits import MAX_DEAD_LETTER_RAW_BYTES
-from contract.readings import KINDS, Generic, Reading
+from contract.readings import Generic, Reading
 from ingest.model import DeadLetter, LedgerRow, Part, StatusRow, WriteBatch
 from storage.lineprotocol import FieldValue, LineProtocolError, encode_point, escape_key, quote_string
-from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER
+from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_LAYOUTS, LOSS_LEDGER, KindLayout
 
 _astuple = msgspec.structs.astuple
 _json = msgspec.json.Encoder()
@@ -47,28 +47,17 @@ _FORMATTERS: Final[dict[str, Callable[[Any], str]]] = {
 }
 
 
-class _KindSpec:
-    """Where each column sits in ``astuple(reading)`` and how its field is formatted."""
-
-    def __init__(self, kind: type[Reading]) -> None:
-        fields = kind.__struct_fields__
-        name = kind.__struct_config__.tag
-        assert isinstance(name, str)
-        self.name = name
-        self.ts = fields.index("ts")
-        self.dev = fields.index("dev")
-        self.tags = fields.index("tags")
-        self.dims = [(c.name, fields.index(c.name)) for c in KIND_COLUMNS[name] if c.dimension]
-        self.fields: list[tuple[str, int, Callable[[Any], str]]] = [
-            (f"{escape_key(n)}=", fields.index(n), _fmt_float) for n in ("lat", "lon", "alt_m")
-        ] + [
-            (f"{escape_key(c.name)}=", fields.index(c.name), _FORMATTERS[c.type])
-            for c in KIND_COLUMNS[name]
-            if not c.dimension
-        ]
+def _line_fields(layout: KindLayout) -> list[tuple[str, int, Callable[[Any], str]]]:
+    """``(key=, tuple index, formatter)`` of every field (non-tag value) of one kind."""
+    position = [("lat", layout.lat), ("lon", layout.lon), ("alt_m", layout.alt_m)]
+    return [(f"{escape_key(n)}=", idx, _fmt_float) for n, idx in position] + [
+        (f"{escape_key(c.name)}=", idx, _FORMATTERS[c.type]) for c, idx in layout.columns if not c.dimension
+    ]
 
 
-_SPECS: Final[dict[type[Reading], _KindSpec]] = {k: _KindSpec(k) for k in KINDS.values()}
+_FIELDS: Final[dict[type[Reading], list[tuple[str, int, Callable[[Any], str]]]]] = {
+    k: _line_fields(layout) for k, layout in KIND_LAYOUTS.items()
+}
 _PREFIX_CACHE_MAX: Final = 200_000
 
 
@@ -87,7 +76,7 @@ class LineEncoder:
     def _prefix(
         self,
         key: tuple[Any, ...],
-        spec: _KindSpec,
+        spec: KindLayout,
         part: Part,
         row: tuple[Any, ...],
         h3: int,
@@ -118,7 +107,7 @@ class LineEncoder:
         Raises:
             LineProtocolError: a tag value that InfluxDB cannot store exactly.
         """
-        spec = _SPECS[type(reading)]
+        spec = KIND_LAYOUTS[type(reading)]
         row = _astuple(reading)
         own = row[spec.tags]
         base_key = (
@@ -131,7 +120,7 @@ class LineEncoder:
             tuple(own.items()) if own else None,
         )
         ts = f" {row[spec.ts]}000000"
-        fields = [f"{key}{fmt(row[idx])}" for key, idx, fmt in spec.fields if row[idx] is not None]
+        fields = [f"{key}{fmt(row[idx])}" for key, idx, fmt in _FIELDS[type(reading)] if row[idx] is not None]
         if type(reading) is Generic:
             out = []
             for name, value in reading.f.items():

@@ -14,9 +14,9 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
-from contract.readings import KINDS, Generic, Reading
+from contract.readings import Generic, Reading
 from ingest.model import DeadLetter, LedgerRow, Part, StatusRow, WriteBatch
-from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER, FieldType
+from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_LAYOUTS, LOSS_LEDGER, FieldType, KindLayout
 
 _ARROW_TYPES: Final[dict[FieldType, pa.DataType]] = {
     "float": pa.float64(),
@@ -27,26 +27,6 @@ _ARROW_TYPES: Final[dict[FieldType, pa.DataType]] = {
 _TS = pa.timestamp("ms")
 _json = msgspec.json.Encoder()
 _astuple = msgspec.structs.astuple
-
-
-class _KindSpec:
-    """Where each stored column sits in ``astuple(reading)`` for one kind."""
-
-    def __init__(self, kind: type[Reading]) -> None:
-        fields = kind.__struct_fields__
-        self.ts = fields.index("ts")
-        self.dev = fields.index("dev")
-        self.lat = fields.index("lat")
-        self.lon = fields.index("lon")
-        self.alt = fields.index("alt_m")
-        self.tags = fields.index("tags")
-        name = kind.__struct_config__.tag
-        assert isinstance(name, str)
-        self.name = name
-        self.columns = [(c.name, fields.index(c.name), _ARROW_TYPES[c.type]) for c in KIND_COLUMNS[self.name]]
-
-
-_SPECS: Final[dict[type[Reading], _KindSpec]] = {k: _KindSpec(k) for k in KINDS.values()}
 
 
 class _Group:
@@ -68,7 +48,7 @@ def _tags_array(values: Iterable[dict[str, str] | None]) -> pa.Array:
     return pa.array([None if t is None else _json.encode(t).decode() for t in values], type=pa.string())
 
 
-def _common(spec: _KindSpec, cols: list[tuple[Any, ...]], g: _Group) -> dict[str, pa.Array]:
+def _common(spec: KindLayout, cols: list[tuple[Any, ...]], g: _Group) -> dict[str, pa.Array]:
     return {
         "ts": pa.array(cols[spec.ts], type=_TS),
         "park": pa.array(g.park, type=pa.string()),
@@ -76,27 +56,27 @@ def _common(spec: _KindSpec, cols: list[tuple[Any, ...]], g: _Group) -> dict[str
         "dev": pa.array(cols[spec.dev], type=pa.string()),
         "lat": pa.array(cols[spec.lat], type=pa.float64()),
         "lon": pa.array(cols[spec.lon], type=pa.float64()),
-        "alt_m": pa.array(cols[spec.alt], type=pa.float64()),
+        "alt_m": pa.array(cols[spec.alt_m], type=pa.float64()),
         "h3": _h3_array(g.h3),
         "tags": _tags_array(cols[spec.tags]),
     }
 
 
-def _kind_table(spec: _KindSpec, g: _Group) -> pa.Table:
+def _kind_table(spec: KindLayout, g: _Group) -> pa.Table:
     cols = list(zip(*g.rows, strict=True))
     data = _common(spec, cols, g)
-    for name, idx, typ in spec.columns:
-        data[name] = pa.array(cols[idx], type=typ)
+    for column, idx in spec.columns:
+        data[column.name] = pa.array(cols[idx], type=_ARROW_TYPES[column.type])
     return pa.table(data)
 
 
-def _generic_table(spec: _KindSpec, g: _Group) -> pa.Table:
+def _generic_table(spec: KindLayout, g: _Group) -> pa.Table:
     long = _Group()
     names: list[str] = []
     nums: list[float | None] = []
     texts: list[str | None] = []
     flags: list[bool | None] = []
-    f_idx = Generic.__struct_fields__.index("f")
+    f_idx = spec.f
     for row, park, gw, h3 in zip(g.rows, g.park, g.gw, g.h3, strict=True):
         for name, value in row[f_idx].items():
             long.rows.append(row)
@@ -145,7 +125,7 @@ def reading_tables(parts: Iterable[Part]) -> list[tuple[str, pa.Table, bool]]:
             g.h3.append(h3)
     out: list[tuple[str, pa.Table, bool]] = []
     for (replay, kind), g in sorted(groups.items(), key=lambda item: item[0][0]):
-        spec = _SPECS[kind]
+        spec = KIND_LAYOUTS[kind]
         out.append((spec.name, _generic_table(spec, g) if kind is Generic else _kind_table(spec, g), replay))
     return out
 

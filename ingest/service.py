@@ -21,9 +21,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import msgspec
 
@@ -33,7 +33,7 @@ from contract.limits import MAX_PAYLOAD_BYTES
 from contract.messages import Status
 from contract.topics import parse_topic, subscription
 from ingest.enrich import CellLocator
-from ingest.errors import RetryableError
+from ingest.errors import ConfigError, RetryableError
 from ingest.isolate import write_isolating
 from ingest.ledger import LossLedger
 from ingest.metrics import Metrics, serve_metrics
@@ -45,6 +45,7 @@ from ingest.sinks.base import Sink, load_sink
 from ingest.spool import Spool, SpoolCorrupt, SpoolFull
 from mqttlink import jittered_backoff
 from settings.ingest import InfluxSinkSettings, IngestSettings
+from settings.ports import write_port_file
 
 log = logging.getLogger(__name__)
 
@@ -128,26 +129,18 @@ class Ingester:
         )
         self._retry_at = 0.0
         self._spooled = asyncio.Event()
-        self._latencies_s: deque[float] = deque(maxlen=50_000)
         self.metrics.gauges.update(
             {
                 "spool_batches": lambda: float(self.spool.depth),
                 "spool_bytes": lambda: float(self.spool.bytes),
                 "unacked_messages": lambda: float(self.consumer.pending),
                 "broker_connected": lambda: float(self.consumer.connected.is_set()),
-                "e2e_latency_p50_seconds": lambda: self.latency_quantile(0.5),
-                "e2e_latency_p99_seconds": lambda: self.latency_quantile(0.99),
             }
         )
         self.metrics.ledger = self.ledger.totals
         self.ready = asyncio.Event()
-
-    def latency_quantile(self, q: float) -> float:
-        """A quantile of the last 50,000 end-to-end latencies (per message), in seconds."""
-        if not self._latencies_s:
-            return 0.0
-        ordered = sorted(self._latencies_s)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        self.metrics_port: int | None = None
+        """The port ``/metrics`` listens on once running (None: not serving)."""
 
     # -- processing (pure but for the ledger and metrics) --
 
@@ -307,7 +300,6 @@ class Ingester:
             if part.sent_ms:
                 lat = max(0.0, (now_ms - part.sent_ms) / 1000)
                 self.metrics.e2e_latency.observe(lat)
-                self._latencies_s.append(lat)
 
     async def _spool(self, batch: WriteBatch) -> None:
         attempt = 0
@@ -457,6 +449,37 @@ class Ingester:
                         await stop.wait()
         return False
 
+    async def _serve_metrics(self) -> asyncio.Server:
+        """Start ``/metrics`` and ``/healthz``; log the port, and write it to ``metrics_port_file``.
+
+        Raises:
+            ConfigError: the configured port cannot be listened on (taken, or not allowed).
+        """
+        opts = self.settings.ingest
+        try:
+            server = await serve_metrics(self.metrics, opts.metrics_host, opts.metrics_port)
+        except OSError as exc:
+            raise ConfigError(
+                f"[ingest] metrics_port: cannot listen on {opts.metrics_host}:{opts.metrics_port}"
+                f" ({exc.strerror or exc}); set a free port, or metrics_port = 0 for any free port"
+            ) from exc
+        self.metrics_port = server.sockets[0].getsockname()[1]
+        log.info(
+            "metrics and health on http://%s:%d/metrics and /healthz",
+            opts.metrics_host,
+            self.metrics_port,
+            extra={"metrics_port": self.metrics_port},
+        )
+        if opts.metrics_port_file:
+            write_port_file(Path(opts.metrics_port_file), self.metrics_port)
+        return server
+
+    def _stop_metrics(self, server: asyncio.Server) -> None:
+        server.close()
+        # A port file left behind would point the next reader at a port nobody listens on.
+        if self.settings.ingest.metrics_port_file:
+            Path(self.settings.ingest.metrics_port_file).unlink(missing_ok=True)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down gracefully."""
         opts = self.settings.ingest
@@ -467,8 +490,8 @@ class Ingester:
             if self.spool.depth:
                 log.info("resuming with %d spooled batch(es)", self.spool.depth)
                 self._spooled.set()
-            if opts.metrics_port:
-                server = await serve_metrics(self.metrics, opts.metrics_host, opts.metrics_port)
+            if opts.metrics_enabled:
+                server = await self._serve_metrics()
             async with asyncio.TaskGroup() as tg:
                 mqtt_task = tg.create_task(self.consumer.run(), name="mqtt")
                 process = tg.create_task(self._process_loop(), name="process")
@@ -496,7 +519,7 @@ class Ingester:
                     task.cancel()
         finally:
             if server is not None:
-                server.close()
+                self._stop_metrics(server)
             await self.sink.aclose()
             log.info("stopped: %d readings stored", self.metrics.readings_stored)
 

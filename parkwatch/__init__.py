@@ -1,3 +1,5 @@
 """parkwatch: IoT telemetry for smart industrial parks."""
 
-__version__ = "0.1.0"
+from settings.runtime import __version__
+
+__all__ = ["__version__"]

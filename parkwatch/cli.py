@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final, Literal
 
-from parkwatch import __version__
+from settings.runtime import __version__
 
 CommandName = Literal["demo", "ingest", "api", "sim", "edge"]
 

@@ -35,9 +35,8 @@ from typing import Any
 
 import msgspec
 
-from parkwatch import __version__
 from parkwatch.embedded_broker import EmbeddedBroker
-from parkwatch.runtime import tune_gc_for_server
+from settings.runtime import __version__, tune_gc_for_server
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ def ingest_settings(root: Path, mqtt_port: int, positions: dict[str, tuple[float
             "sink": {"type": "duckdb", "path": str(root / "parkwatch.duckdb"), "retention_days": 30},
             "ingest": {
                 "spool_dir": str(root / "ingest-spool"),
-                "metrics_port": 0,
+                "metrics_enabled": False,
                 "flush_interval_s": 0.5,
                 "gateway_positions": {gw: {"lat": lat, "lon": lon} for gw, (lat, lon) in positions.items()},
             },

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from parkwatch.ports import (
+from settings.ports import (
     PortBusyError,
     choose_port,
     non_negative_float,
@@ -64,7 +64,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from parkwatch.demo import DemoOptions, run_demo
-    from parkwatch.runtime import setup_logging
+    from settings.runtime import setup_logging
 
     setup_logging("ERROR" if args.quiet else "WARNING")
     try:

@@ -11,10 +11,9 @@ from typing import Annotated, Literal
 import msgspec
 
 from contract.ids import FieldName, Id
-from settings.common import BrokerSettings, LoggingSettings, PositiveSeconds
+from settings.common import BrokerSettings, LoggingSettings, Port, PositiveSeconds
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
-Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 
 RegisterType = Literal["uint16", "int16", "uint32", "int32", "float32", "uint64"]
 ModbusKind = Literal["machine", "energy", "environment", "generic"]

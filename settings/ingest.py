@@ -103,7 +103,11 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
         spool_max_mb: spool size cap; when full, intake pauses (nothing is dropped).
         retry_min_s, retry_max_s: capped, jittered backoff of sink retries.
         shutdown_grace_s: how long SIGTERM waits for in-flight batches to be written.
-        metrics_host, metrics_port: the ``/metrics`` endpoint (port 0 disables it).
+        metrics_enabled: serve ``/metrics`` and ``/healthz`` (false: no endpoint).
+        metrics_host, metrics_port: where they listen; port 0 picks any free port (logged, and
+            written to ``metrics_port_file``), so several ingesters share one host unedited.
+        metrics_port_file: file the listening port is written to once bound (empty: none);
+            removed again on a clean stop.
         gateway_positions: gateway id → fixed position.
         confirm: publish ``down/confirm`` messages naming the batches durably stored, so that
             gateways can forget them and resend the ones lost on the way (gap repair).
@@ -126,7 +130,9 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     retry_max_s: PositiveSeconds = 10.0
     shutdown_grace_s: PositiveSeconds = 15.0
     metrics_host: str = "127.0.0.1"
+    metrics_enabled: bool = True
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9108
+    metrics_port_file: str = ""
     gateway_positions: dict[str, GatewayPosition] = msgspec.field(default_factory=dict)
     confirm: bool = True
     confirm_interval_s: PositiveSeconds = 1.0

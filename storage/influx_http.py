@@ -22,19 +22,27 @@ from typing import Any, Final
 
 import httpx
 
+from settings.errors import RetryableError
+
 _RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+
+
+def quote_literal(value: str) -> str:
+    """An InfluxQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def quote_ident(name: str) -> str:
+    """An InfluxQL double-quoted identifier."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class InfluxError(Exception):
     """Any failure talking to InfluxDB."""
 
 
-class InfluxRetryableError(InfluxError):
+class InfluxRetryableError(InfluxError, RetryableError):
     """The server cannot take the request now; retry after ``retry_after_s`` (or a backoff)."""
-
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
 
 
 class InfluxAuthError(InfluxRetryableError):

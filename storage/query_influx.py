@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 import httpx
 import numpy as np
 
+from storage.influx_http import quote_ident, quote_literal
 from storage.query import (
     STATUS_CARRIED,
     Agg,
@@ -42,16 +43,6 @@ from storage.schema import GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER
 
 _AGG_QL: Final[dict[str, str]] = {"min": "MIN", "max": "MAX", "mean": "MEAN"}
 _CELL_VALUES: Final = ("rsrp_p10_dbm", "rsrp_median_dbm", "rsrq_median_db", "sinr_p10_db", "sinr_median_db")
-
-
-def quote_literal(value: str) -> str:
-    """An InfluxQL string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def quote_ident(name: str) -> str:
-    """An InfluxQL double-quoted identifier."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def ci_regex(value: str) -> str:

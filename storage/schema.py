@@ -119,6 +119,53 @@ GENERIC_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 )
 """Value columns of the long ``generic`` table (one of num/text/flag is set per row)."""
 
+
+@dataclass(frozen=True, slots=True)
+class KindLayout:
+    """Where each stored value of one reading kind sits in ``msgspec.structs.astuple(reading)``.
+
+    The writers of both backends turn a reading into a tuple once (C speed) and index it; this is
+    the one table of those indexes. ``f`` is the index of the ``generic`` kind's named values
+    (-1 for the other kinds).
+    """
+
+    name: str
+    ts: int
+    dev: int
+    lat: int
+    lon: int
+    alt_m: int
+    tags: int
+    f: int
+    columns: tuple[tuple[Column, int], ...]
+    """The kind-specific columns (:data:`KIND_COLUMNS`) with their indexes."""
+    dims: tuple[tuple[str, int], ...]
+    """The dimension columns' names and indexes (InfluxDB tags, part of the row key)."""
+
+
+def kind_layout(kind: type[Reading]) -> KindLayout:
+    """The tuple indexes of ``kind``'s stored values."""
+    fields = kind.__struct_fields__
+    name = kind.__struct_config__.tag
+    assert isinstance(name, str)
+    columns = tuple((c, fields.index(c.name)) for c in KIND_COLUMNS[name])
+    return KindLayout(
+        name=name,
+        ts=fields.index("ts"),
+        dev=fields.index("dev"),
+        lat=fields.index("lat"),
+        lon=fields.index("lon"),
+        alt_m=fields.index("alt_m"),
+        tags=fields.index("tags"),
+        f=fields.index("f") if "f" in fields else -1,
+        columns=columns,
+        dims=tuple((c.name, i) for c, i in columns if c.dimension),
+    )
+
+
+KIND_LAYOUTS: Final[dict[type[Reading], KindLayout]] = {k: kind_layout(k) for k in KINDS.values()}
+"""Reading class → where its stored values sit in its tuple."""
+
 DEAD_LETTER: Final = "dead_letter"
 GATEWAY_STATUS: Final = "gateway_status"
 LOSS_LEDGER: Final = "loss_ledger"

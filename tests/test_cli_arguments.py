@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from parkwatch.ports import PortBusyError, choose_port
+from settings.ports import PortBusyError, choose_port
 from tests.servers import free_port
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from api.auth import key_hash
-from parkwatch.runtime import setup_logging
+from settings.runtime import setup_logging
 from tests.api.data import influx_query
 from tests.servers import ServerProcess, free_port
 

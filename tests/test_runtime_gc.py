@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from parkwatch.runtime import SERVER_GC_THRESHOLD, tune_gc_for_server
+from settings.runtime import SERVER_GC_THRESHOLD, tune_gc_for_server
 
 
 def test_server_gc_tuning_freezes_start_up_objects_and_raises_the_thresholds() -> None:

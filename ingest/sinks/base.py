@@ -10,15 +10,13 @@ is idempotent by row key / series + timestamp.
 from __future__ import annotations
 
 import importlib
-from typing import Final, Literal, Protocol
+from typing import Final, Protocol
 
 from ingest.model import WriteBatch, WriteResult
-from settings.ingest import SinkSettings
+from settings.ingest import SinkSettings, SinkType
 from storage.duckdb_store import LedgerSnapshot
 
-SinkName = Literal["influxdb", "duckdb"]
-
-SINKS: Final[dict[SinkName, str]] = {
+SINKS: Final[dict[SinkType, str]] = {
     "influxdb": "ingest.sinks.influxdb:InfluxSink",
     "duckdb": "ingest.sinks.duckdb:DuckdbSink",
 }
@@ -47,7 +45,7 @@ class SinkFactory(Protocol):
 
 def load_sink(settings: SinkSettings, *, src: str) -> Sink:
     """Build the sink named by ``settings.type``; ``src`` names this ingester (dead-letter tag)."""
-    name: SinkName = settings.__struct_config__.tag  # type: ignore[assignment]
+    name: SinkType = settings.__struct_config__.tag  # type: ignore[assignment]
     module_name, _, class_name = SINKS[name].partition(":")
     factory: SinkFactory = getattr(importlib.import_module(module_name), class_name)
     return factory(settings, src=src)

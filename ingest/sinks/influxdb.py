@@ -31,16 +31,13 @@ from storage.influx_http import (
     InfluxRejectedError,
     InfluxRetryableError,
     InfluxTooLargeError,
+    quote_ident,
 )
 from storage.lineprotocol import LineProtocolError
 from storage.schema import LOSS_LEDGER
 
 log = logging.getLogger(__name__)
 _TAG_RE = re.compile(r"[, ](gw|park)=([A-Za-z0-9_.\-]+)")
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 class InfluxSink:
@@ -72,10 +69,10 @@ class InfluxSink:
 
     async def _create_database(self) -> None:
         s = self._s
-        await self._http.query(f"CREATE DATABASE {_quote_ident(s.database)}")
+        await self._http.query(f"CREATE DATABASE {quote_ident(s.database)}")
         if s.retention_policy:
             duration = f"{s.retention_days}d" if s.retention_days else "INF"
-            rp, db = _quote_ident(s.retention_policy), _quote_ident(s.database)
+            rp, db = quote_ident(s.retention_policy), quote_ident(s.database)
             try:
                 await self._http.query(
                     f"CREATE RETENTION POLICY {rp} ON {db} DURATION {duration} REPLICATION 1"
@@ -89,7 +86,7 @@ class InfluxSink:
         try:
             if self._s.create_database:
                 await self._create_database()
-            rp = f"{_quote_ident(self._s.retention_policy)}." if self._s.retention_policy else ""
+            rp = f"{quote_ident(self._s.retention_policy)}." if self._s.retention_policy else ""
             results = await self._http.query(
                 "SELECT last(received) AS received, last(missing) AS missing, last(duplicated) AS duplicated,"
                 f" last(late) AS late, last(last_seq) AS last_seq, last(restarts) AS restarts"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from analytics.alarms import Episode, offline_episodes, threshold_episodes
@@ -11,7 +13,12 @@ NOW = 10_000_000
 
 
 def run(
-    values: list[float | None], *, start: int = 0, duration_ms: int = 60_000, op: str = ">", now: int = NOW
+    values: Sequence[float | None],
+    *,
+    start: int = 0,
+    duration_ms: int = 60_000,
+    op: str = ">",
+    now: int = NOW,
 ) -> list[Episode]:
     b = [start + i * W for i, v in enumerate(values) if v is not None]
     v = [x for x in values if x is not None]

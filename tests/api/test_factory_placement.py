@@ -30,9 +30,8 @@ class TableBackend:
     def buckets(
         self, kind: str, scope: Scope, *, bucket_s: int, field: str = "", agg: str = "max"
     ) -> Buckets:
-        if field:
-            return Buckets.from_rows([])
-        return Buckets.from_rows(self.rows.get(kind, []))  # type: ignore[no-any-return]
+        table: Buckets = Buckets.from_rows([] if field else self.rows.get(kind, []))
+        return table
 
     def status(self, scope: Scope, *, latest: bool) -> StatusRows:
         return StatusRows.from_rows([])  # type: ignore[no-any-return]

@@ -11,6 +11,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from fastapi.testclient import TestClient
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from api.mosquitto import acl_file, hash_password, verify_password
@@ -111,7 +112,7 @@ def test_admin_creates_a_key_that_works_at_once(client: TestClient) -> None:
 
 
 def _connect(port: int, username: str, password: str, client_id: str) -> tuple[mqtt.Client, ReasonCode]:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     c.username_pw_set(username, password)
     result: queue.Queue[ReasonCode] = queue.Queue()
     c.on_connect = lambda _c, _u, _f, rc, _p: result.put(rc)

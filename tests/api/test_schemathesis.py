@@ -10,6 +10,7 @@ with pytest 9.2; the strategies are its public, stable part.)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import schemathesis
 from fastapi.testclient import TestClient
@@ -22,6 +23,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.result import Err
 
 from api.app import create_app
 from api.registry import Registry
@@ -51,13 +53,15 @@ def test_answers_conform_to_the_openapi_document(store: Path, tmp_path: Path) ->
         with TestClient(app):
             schema = schemathesis.openapi.from_asgi("/openapi.json", app)
             for result in schema.exclude(path=list(EXCLUDED_PATHS)).get_all_operations():
+                if isinstance(result, Err):
+                    raise result.err()
                 operation = result.ok()
 
                 @given(case=operation.as_strategy())
                 @settings(
                     max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True
                 )
-                def check(case: schemathesis.Case) -> None:
+                def check(case: schemathesis.Case[Any]) -> None:
                     # As admin, so that generated requests get past access control into the query code.
                     response = case.call(headers=headers("admin"))
                     case.validate_response(response, checks=CHECKS)

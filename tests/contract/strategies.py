@@ -52,7 +52,7 @@ def reading_of(kind: type[Reading]) -> st.SearchStrategy[Reading]:
         st.text(min_size=1, max_size=20),
         max_size=3,
     )
-    pos = st.one_of(
+    pos: st.SearchStrategy[dict[str, float]] = st.one_of(
         st.just({}),
         st.fixed_dictionaries({"lat": st.floats(-89.9, 89.9), "lon": st.floats(1.0, 179.9)}),
     )

@@ -4,6 +4,8 @@ import time
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contract import (
     Batch,
@@ -18,7 +20,10 @@ from contract import (
     encode,
     sniff,
 )
+from contract.codec import Encoding, encode_raw_batch
 from contract.limits import MAX_PAYLOAD_BYTES, MAX_READINGS_PER_BATCH
+from tests.contract.strategies import NOW as STRATEGY_NOW
+from tests.contract.strategies import batches
 
 NOW = 1_790_000_000_000
 
@@ -128,8 +133,9 @@ def test_size_and_count_limits() -> None:
 
 def test_msgpack_and_json_decode_alike_and_content_type_must_agree() -> None:
     batch = Batch(v=1, gw="g", seq=9, sent=NOW, readings=[Cellular(ts=NOW, dev="d", operator="o", tech="NR")])
-    for enc in ("json", "msgpack"):
-        payload = encode(batch, enc)  # type: ignore[arg-type]
+    encodings: tuple[Encoding, ...] = ("json", "msgpack")
+    for enc in encodings:
+        payload = encode(batch, enc)
         assert sniff(payload) == enc
         out = decode_batch(payload, now_ms=NOW)
         assert (out.gw, out.seq, out.sent, out.readings) == ("g", 9, NOW, batch.readings)
@@ -151,3 +157,18 @@ def test_default_clock_is_now() -> None:
     now = int(time.time() * 1000)
     out = decode_batch(_batch_json(GOOD.replace(str(NOW), str(now))))
     assert len(out.readings) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=batches, sent_back_ms=st.integers(0, 60_000))
+def test_a_batch_spliced_from_encoded_readings_decodes_as_the_batch_itself(
+    batch: Batch, sent_back_ms: int
+) -> None:
+    sent_ms = STRATEGY_NOW - sent_back_ms
+    bodies = [msgspec.json.encode(r) for r in batch.readings]
+    payload = encode_raw_batch(gw=batch.gw, seq=batch.seq, sent_ms=sent_ms, readings=bodies)
+    decoded = decode_batch(payload, now_ms=STRATEGY_NOW)
+    assert decoded.rejected == []
+    assert (decoded.gw, decoded.seq, decoded.sent) == (batch.gw, batch.seq, sent_ms)
+    assert decoded.readings == batch.readings
+    assert payload == encode(msgspec.structs.replace(batch, sent=sent_ms))

@@ -12,6 +12,7 @@ import subprocess
 import jsonschema
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from contract import decode_batch, decode_message, parse_topic
 from contract.docgen import DOC_PATH, render_doc
@@ -48,7 +49,7 @@ def test_document_examples_publish_batches_the_contract_accepts(mosquitto_fresh:
         pytest.skip("mosquitto_pub not installed: apt-get install mosquitto-clients")
     got: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
     ready: queue.Queue[bool] = queue.Queue()
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     sub.on_message = lambda _c, _u, m: got.put(m)
     sub.on_subscribe = lambda *_a: ready.put(True)
     sub.connect(mosquitto_fresh.host, mosquitto_fresh.port)
@@ -66,10 +67,10 @@ def test_document_examples_publish_batches_the_contract_accepts(mosquitto_fresh:
     for msg in messages:
         topic = parse_topic(msg.topic)
         if topic.channel == "telemetry":
-            out = decode_batch(msg.payload)
+            out = decode_batch(bytes(msg.payload))
             assert out.rejected == [], out.rejected
             assert out.gw == topic.gateway and out.readings
             batches += 1
         else:
-            assert decode_message(msg.payload, Status).gw == topic.gateway
+            assert decode_message(bytes(msg.payload), Status).gw == topic.gateway
     assert batches == len(examples) - 1

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contract import Batch, PayloadError, Status, decode_batch, decode_message, encode
-from contract.codec import _json_reading_spans, _msgpack_reading_spans
+from contract.codec import Encoding, _json_reading_spans, _msgpack_reading_spans
 from tests.contract.strategies import NOW, batches
 
 _mp = msgspec.msgpack.Encoder()
@@ -135,12 +135,12 @@ def test_status_at_the_range_edges_decodes() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(batch=batches, encoding=st.sampled_from(["json", "msgpack"]))
-def test_iterative_reading_spans_match_the_decoder(batch: Batch, encoding: str) -> None:
-    payload = encode(batch, encoding)  # type: ignore[arg-type]
+def test_iterative_reading_spans_match_the_decoder(batch: Batch, encoding: Encoding) -> None:
+    payload = encode(batch, encoding)
     spans = (_json_reading_spans if encoding == "json" else _msgpack_reading_spans)(payload)
     found = [payload[a:b] for a, b in spans]
     assert found, "no spans found"
     dec = msgspec.json if encoding == "json" else msgspec.msgpack
     assert [dec.decode(f) for f in found] == [
         dec.decode(encode(batch, encoding))["readings"][i] for i in range(len(batch.readings))
-    ]  # type: ignore[arg-type]
+    ]

@@ -16,7 +16,7 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final
 
 import h3
 import msgspec
@@ -62,7 +62,7 @@ MACHINE_CYCLE: Final[tuple[str, ...]] = (
 
 def _valid(reading: Reading) -> AnyReading:
     """The reading after a round trip through the contract's decoder (ranges checked)."""
-    return cast(AnyReading, _decode_reading(_json.encode(reading)))
+    return _decode_reading(_json.encode(reading))
 
 
 class _Step:

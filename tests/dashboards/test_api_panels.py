@@ -126,7 +126,8 @@ def _export(stack: Stack, sel: dict[str, str], fmt: str) -> str:
         "/api/v1/export/dead-zones", params={**WINDOW, **sel, "format": fmt}, headers=headers("admin")
     )
     assert r.status_code == 200, r.text
-    return r.text
+    text: str = r.text
+    return text
 
 
 def _csv_cells(text: str) -> set[str]:

@@ -25,6 +25,8 @@ from tests.dashboards.simdata import Scenario, lines
 
 DASHBOARDS = load_dashboards()
 MIXED = ("datasource", MIXED_DATASOURCE_UID)
+# Every parametrised test below walks these; an empty load would make them pass vacuously.
+assert set(DASHBOARDS) == {"park-operations", "coverage", "gateway-fleet"}, sorted(DASHBOARDS)
 EXPECTED_UIDS = {
     "park-operations": "parkwatch-park-operations",
     "coverage": "parkwatch-coverage",
@@ -85,6 +87,7 @@ def test_dashboard_uids_are_stable_and_unique() -> None:
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_panel_ids_unique_and_grid_without_overlap(name: str) -> None:
     ids = [p["id"] for p in panels(DASHBOARDS[name])]
+    assert ids, f"{name} has no panels"
     assert len(ids) == len(set(ids))
     occupied: set[tuple[int, int]] = set()
     for p in panels(DASHBOARDS[name]):
@@ -131,6 +134,10 @@ def test_template_variables_park_operator_technology() -> None:
     names = {name: {v["name"] for v in d["templating"]["list"]} for name, d in DASHBOARDS.items()}
     assert {"park", "operator", "tech"} <= names["coverage"]
     assert "park" in names["park-operations"] and "park" in names["gateway-fleet"]
+    query_variables = [
+        v for d in DASHBOARDS.values() for v in d["templating"]["list"] if v["type"] == "query"
+    ]
+    assert query_variables, "no query template variables"
     for d in DASHBOARDS.values():
         for v in d["templating"]["list"]:
             if v["type"] == "query":
@@ -161,7 +168,9 @@ def test_covered_indicator_is_exact_over_the_contract_range(rsrp_dbm: float, cov
 def _known_names() -> set[str]:
     """Measurements, tag keys and field keys of what the ingester writes for the test scenario."""
     names = {"time"}
-    for line in lines(Scenario.ending_at(1_800_000_000, hours=0.5)):
+    scenario_lines = list(lines(Scenario.ending_at(1_800_000_000, hours=0.5)))
+    assert len(scenario_lines) > 100, "the test scenario wrote almost nothing"
+    for line in scenario_lines:
         series, fields, _ = line.rsplit(" ", 2) if '"' not in line else _split_quoted(line)
         measurement, *tags = series.split(",")
         names.add(measurement)
@@ -181,7 +190,9 @@ def _split_quoted(line: str) -> tuple[str, str, str]:
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_queries_name_only_stored_measurements_tags_and_fields(name: str) -> None:
     known = _known_names()
-    for query in queries(name, DASHBOARDS[name]):
+    dashboard_queries = list(queries(name, DASHBOARDS[name]))
+    assert dashboard_queries, f"{name} has no queries"
+    for query in dashboard_queries:
         aliases = set(re.findall(r'AS "(\w+)"', query.text))
         for ident in re.findall(r'"(\w+)"', query.text):
             assert ident in known or ident in aliases, f"{query}: unknown name {ident!r}"
@@ -190,6 +201,8 @@ def test_queries_name_only_stored_measurements_tags_and_fields(name: str) -> Non
 @pytest.mark.parametrize("name", sorted(DASHBOARDS))
 def test_colour_overrides_match_a_series_alias(name: str) -> None:
     """Grafana names an InfluxQL series after its alias (else ``measurement.column``)."""
+    overrides = [o for p in panels(DASHBOARDS[name]) for o in p.get("fieldConfig", {}).get("overrides", [])]
+    assert overrides or name == "gateway-fleet", f"{name} has no colour overrides"
     for panel in panels(DASHBOARDS[name]):
         for override in panel.get("fieldConfig", {}).get("overrides", []):
             aliases = {t.get("alias") for t in panel["targets"]}

@@ -160,7 +160,7 @@ def test_dashboard_in_chromium_shows_map_reacts_to_filters_and_updates_live(demo
         assert page.locator("#tech").input_value() != tech
 
         page.wait_for_function("Number(document.body.dataset.events || 0) >= 2", timeout=30_000)
-        assert "live" in page.locator("#live").get_attribute("class")
+        assert "live" in (page.locator("#live").get_attribute("class") or "")
 
         page.click("#lang")
         assert page.locator("h2[data-i18n=coverage]").inner_text() == "Vùng phủ sóng"

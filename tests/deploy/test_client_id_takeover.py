@@ -139,7 +139,7 @@ def _ingest_settings(b: Broker, tmp_path: Path) -> IngestSettings:
         "ingest": {
             "share_group": "ingest",
             "spool_dir": str(tmp_path / "spool"),
-            "metrics_port": 0,
+            "metrics_enabled": False,
             "flush_interval_s": 0.05,
             "retry_min_s": 0.1,
             "retry_max_s": 0.5,

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+# Every loop below walks these; an empty parse would make them pass vacuously.
+assert {"mosquitto", "influxdb", "api", "grafana", "broker-auth", "ingest-1", "ingest-2"} <= set(SERVICES)
 ENV_EXAMPLE = (ROOT / ".env.example").read_text()
 COMPOSE_SCHEMA = ROOT / "tests" / "schemas" / "compose" / "compose-spec.json"
 
@@ -79,6 +81,8 @@ def test_every_variable_is_documented_in_env_example_and_every_entry_is_used() -
 
 
 def test_secrets_have_no_working_defaults() -> None:
+    secrets = [name for name in _references() if SECRET_RE.search(name)]
+    assert len(secrets) >= 3, f"too few secrets found in docker-compose.yml: {secrets}"
     for name, modifiers in _references().items():
         if SECRET_RE.search(name):
             assert all(m.startswith(":?") for m in modifiers), f"{name} must be required (${{{name}:?...}})"
@@ -88,13 +92,17 @@ def test_secrets_have_no_working_defaults() -> None:
 
 
 def test_no_literal_secrets_in_the_compose_file() -> None:
+    checked = 0
     for service in SERVICES.values():
         for key, value in (service.get("environment") or {}).items():
             if re.search(r"PASSWORD|TOKEN|SECRET", key):
                 assert str(value).startswith("${"), f"{key} must come from .env"
+                checked += 1
+    assert checked > 0, "no secret-named variable found in any service's environment"
 
 
 def test_long_running_services_have_healthchecks() -> None:
+    assert len(SERVICES) >= 5
     for name, service in SERVICES.items():
         if name in ONE_SHOT_JOBS:
             assert service["restart"] == "no"
@@ -151,6 +159,8 @@ def test_broker_accounts_agree_between_api_ingesters_and_healthcheck() -> None:
 
 
 def test_bind_mounts_exist_in_the_repository() -> None:
+    volumes = [(name, v) for name, service in SERVICES.items() for v in service.get("volumes", [])]
+    assert any(v.startswith("./") for _, v in volumes) and any(not v.startswith("./") for _, v in volumes)
     for name, service in SERVICES.items():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
@@ -232,10 +242,12 @@ def test_dockerfile_installs_every_package_with_server_extras() -> None:
     assert text.startswith("#") and "\nFROM python:3.11-slim\n" in text
     assert 'pip install -c constraints.txt ".[server]"' in text, "the image installs from the lock"
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["tool"]["setuptools"]["packages"]["find"]["include"], "no packages in pyproject.toml"
     for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]:
         package = pattern.rstrip("*")
         assert f"COPY {package} ./{package}\n" in text, f"the image lacks package {package}"
     assert "\nUSER parkwatch\n" in text
+    assert any(line.startswith("COPY ") and "--from" not in line for line in text.splitlines())
     for line in text.splitlines():
         if line.startswith("COPY ") and "--from" not in line:
             for source in line.split()[1:-1]:
@@ -264,6 +276,7 @@ def test_broker_auth_refuses_a_weak_ingest_password(tmp_path: Path, monkeypatch:
 
 def test_dependencies_exist_and_start_in_an_order() -> None:
     graph = {name: set(service.get("depends_on", {})) for name, service in SERVICES.items()}
+    assert any(graph.values()), "no service depends on another"
     for name, deps in graph.items():
         assert deps <= set(SERVICES), f"{name} depends on an unknown service"
     started: set[str] = set()

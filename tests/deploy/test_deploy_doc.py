@@ -11,6 +11,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from contract import decode_batch, parse_topic
 from tests.conftest import IN_CI
@@ -51,7 +52,7 @@ def test_the_test_message_publishes_a_batch_the_contract_accepts(mosquitto_fresh
         pytest.skip("mosquitto_pub not installed: apt-get install mosquitto-clients")
     got: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
     ready: queue.Queue[bool] = queue.Queue()
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     sub.on_message = lambda _c, _u, m: got.put(m)
     sub.on_subscribe = lambda *_a: ready.put(True)
     sub.connect(mosquitto_fresh.host, mosquitto_fresh.port)
@@ -66,5 +67,5 @@ def test_the_test_message_publishes_a_batch_the_contract_accepts(mosquitto_fresh
     finally:
         sub.loop_stop()
         sub.disconnect()
-    out = decode_batch(msg.payload)
+    out = decode_batch(bytes(msg.payload))
     assert out.rejected == [] and out.readings and out.gw == parse_topic(msg.topic).gateway == "gw-dv-test"

@@ -61,7 +61,7 @@ class ModbusDevice:
     def __init__(self, registers: list[int], port: int | None = None) -> None:
         self.port = port or free_port()
         # pymodbus' device context maps protocol address a to block index a + 1.
-        self.block = ModbusSequentialDataBlock(1, list(registers) + [0] * 16)
+        self.block = ModbusSequentialDataBlock(1, list(registers) + [0] * 16)  # type: ignore[no-untyped-call]
         ctx = ModbusServerContext(devices={1: ModbusDeviceContext(hr=self.block)}, single=False)
         self.server = ModbusTcpServer(ctx, address=("127.0.0.1", self.port))
         self._task: asyncio.Task[None] | None = None
@@ -80,7 +80,7 @@ class ModbusDevice:
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
-        await self.server.shutdown()
+        await self.server.shutdown()  # type: ignore[no-untyped-call]
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

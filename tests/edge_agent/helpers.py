@@ -38,7 +38,8 @@ class Subscriber:
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
         )
-        self.client.reconnect_delay_set(0.1, 0.5)
+        # paho's hints say int, but the delays are seconds added to a float clock: fractions work.
+        self.client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{root}/v1/+/+/up/#", qos=1)
         self.subscribed = threading.Event()
         """Set on the broker's SUBACK: from then on nothing published under ``root`` is missed."""

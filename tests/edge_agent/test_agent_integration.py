@@ -7,6 +7,7 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -46,7 +47,7 @@ async def running(config: str, tmp: Path, *, reconnect_s: float = 0.1) -> AsyncI
         await asyncio.wait_for(task, 20)
 
 
-MACHINE = dict(
+MACHINE: dict[str, Any] = dict(
     state=2,
     spindle_temp_c=61.3,
     motor_temp_c=-4.5,
@@ -336,7 +337,7 @@ async def test_remote_config_rejected_then_applied_live(
             )
             command_topic = f"{topic_root}/v1/p1/gw-1/down/command"
             for cmd in ("flush", "restart_collectors", "publish_status"):
-                sub.client.publish(command_topic, encode(Command(v=1, cmd=cmd, id=f"c-{cmd}")), qos=1)  # type: ignore[arg-type]
+                sub.client.publish(command_topic, encode(Command(v=1, cmd=cmd, id=f"c-{cmd}")), qos=1)
             await sub.wait_for(lambda: agent.counters.commands == 3, what="three commands handled")
             n = len(sub.readings("cnc-2"))
             await sub.wait_for(

@@ -19,7 +19,10 @@ from tests.servers import ServerProcess
 
 def test_transitions_are_said_at_once_and_progress_at_most_every_period() -> None:
     b = BacklogLog(every_s=60.0)
-    say = lambda t, up, n: b.observe(now_s=t, connected=up, batches=n, readings=n * 10, fill_pct=1.0)  # noqa: E731
+
+    def say(t: float, up: bool, n: int) -> str | None:
+        return b.observe(now_s=t, connected=up, batches=n, readings=n * 10, fill_pct=1.0)
+
     assert say(0, False, 0) is None  # start-up before the first connection: nothing lost yet
     assert say(1, True, 0) is None
     assert say(2, True, 1) is None

@@ -28,7 +28,11 @@ def open_buffer(path: Path, **kw: int) -> DiskBuffer:
 
 
 def parts(payload: bytes) -> list[int]:
-    return [r.parts_total for r in decode_batch(payload, now_ms=TS0).readings]  # type: ignore[attr-defined]
+    out: list[int] = []
+    for r in decode_batch(payload, now_ms=TS0).readings:
+        assert isinstance(r, Machine) and r.parts_total is not None
+        out.append(r.parts_total)
+    return out
 
 
 def test_put_seal_begin_commit(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -14,6 +15,8 @@ from tests.conftest import _unavailable
 from tests.edge_agent.devices import ModbusDevice, machine_registers
 from tests.edge_agent.helpers import agent_config
 from tests.servers import ServerError, ServerProcess, free_port, mosquitto_server
+
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -108,7 +111,7 @@ def test_bad_config_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "FAIL" in row(out, "config") and "batch.max_readings" in row(out, "config")
 
 
-async def _in_thread(fn, *args):  # type: ignore[no-untyped-def]
+async def _in_thread(fn: Callable[..., T], *args: object) -> T:
     # The doctor runs its own event loop (asyncio.run), so it cannot run inside the test's loop;
     # the Modbus device served by the test's loop keeps answering meanwhile.
     import asyncio

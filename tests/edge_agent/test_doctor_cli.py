@@ -11,6 +11,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.edge_agent.helpers import agent_config
 from tests.servers import ServerProcess, free_port
@@ -47,7 +48,7 @@ def test_doctor_publishes_on_its_probe_topic_only_and_fails_a_silent_probe_targe
     config.write_text(agent_config(tmp_path, port=mosquitto.port, root=topic_root, extra=targets))
 
     seen: list[str] = []
-    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{topic_root.replace('/', '-')}")
+    watcher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"watch-{topic_root.replace('/', '-')}")
     subscribed: list[Any] = []
     watcher.on_subscribe = lambda c, u, mid, rcs, props: subscribed.append(rcs)
     watcher.on_message = lambda c, u, msg: seen.append(msg.topic)

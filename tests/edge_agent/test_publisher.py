@@ -6,7 +6,7 @@ import asyncio
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,7 +42,9 @@ def make_ca(tmp: Path, name: str) -> tuple[Path, Path, Path]:
     )
     ext = tmp / f"{name}-ext.cnf"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+    run: Callable[..., subprocess.CompletedProcess[bytes]] = lambda *a: subprocess.run(  # noqa: E731
+        a, check=True, capture_output=True
+    )
     run(
         "openssl",
         "req",

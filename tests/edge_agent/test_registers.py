@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import Literal
 
 import pytest
 from hypothesis import given
@@ -19,7 +20,7 @@ from edge_agent.collectors.registers import (
     register_map,
 )
 from edge_agent.errors import DeviceError
-from settings.edge import ModbusDevice, ModbusRegister
+from settings.edge import ModbusDevice, ModbusRegister, RegisterType
 
 
 @pytest.mark.parametrize(
@@ -127,12 +128,17 @@ def test_generic_device_puts_values_under_f() -> None:
     st.integers(min_value=0, max_value=12),
 )
 def test_block_decoder_equals_the_reference_decoder(
-    words: list[int], typ: str, byte_order: str, word_order: str, scale: float, address: int
+    words: list[int],
+    typ: RegisterType,
+    byte_order: Literal["big", "little"],
+    word_order: Literal["big", "little"],
+    scale: float,
+    address: int,
 ) -> None:
     regs = [
         ModbusRegister(
             field="a", address=address, type=typ, byte_order=byte_order, word_order=word_order, scale=scale
-        ),  # type: ignore[arg-type]
+        ),
         ModbusRegister(field="state", address=15, enum=[str(i) for i in range(0x10000)]),
     ]
     blocks = plan_reads(regs)

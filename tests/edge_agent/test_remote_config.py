@@ -8,7 +8,7 @@ from contract.codec import encode
 from contract.messages import ConfigUpdate
 from edge_agent.agent import Agent
 from edge_agent.remote_config import config_hash
-from settings.edge import EdgeSettings
+from settings.edge import EdgeSettings, SystemCollector
 from settings.loader import settings_from_dict
 
 
@@ -49,7 +49,9 @@ def test_valid_document_is_applied_and_reported(tmp_path: Path) -> None:
     before = agent.config_hash
     doc = update({"batch": {"max_readings": 100}, "collectors": [{"type": "system", "interval_s": 1.0}]})
     assert agent.apply_remote_config(doc) is True
-    assert agent.settings.batch.max_readings == 100 and agent.settings.collectors[0].interval_s == 1.0
+    (collector,) = agent.settings.collectors
+    assert isinstance(collector, SystemCollector)
+    assert agent.settings.batch.max_readings == 100 and collector.interval_s == 1.0
     assert agent.config_hash == config_hash(agent.settings) != before
     assert agent.config_error is None and agent.restart_requested
     status = agent.status()

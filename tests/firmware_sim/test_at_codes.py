@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,7 +21,7 @@ from firmware_sim.devices.at_modem import (
 from firmware_sim.radio.environment import CellInfo
 from firmware_sim.world import Link
 
-finite = {"allow_nan": False, "allow_infinity": False}
+finite: dict[str, Any] = {"allow_nan": False, "allow_infinity": False}
 EPS = 1e-9  # a value within rounding error of a step boundary may land in either step
 
 

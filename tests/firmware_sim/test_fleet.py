@@ -89,9 +89,10 @@ async def test_fleet_publishes_through_the_edge_publisher_to_mosquitto(
     subscribed = threading.Event()
 
     def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        d = decode_batch(msg.payload)
+        payload = bytes(msg.payload)
+        d = decode_batch(payload)
         with cond:
-            received.append(msg.payload)
+            received.append(payload)
             seen.add((d.gw, d.seq))
             cond.notify_all()
 

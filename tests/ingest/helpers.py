@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from contract import Batch, Cellular, Energy, Generic, Machine, encode, topic_for
 from contract.readings import AnyReading
@@ -58,9 +62,9 @@ class Publisher:
     """A QoS 1 publisher that waits for every PUBACK."""
 
     def __init__(
-        self, host: str, port: int, client_id: str, protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv5
+        self, host: str, port: int, client_id: str, protocol: MQTTProtocolVersion = mqtt.MQTTv5
     ) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
         self.client.max_inflight_messages_set(100)
         self.client.connect(host, port)
         self.client.loop_start()
@@ -101,7 +105,7 @@ def ingest_settings(
         "ingest": {
             "client_id": client_id,
             "spool_dir": str(tmp / f"spool-{client_id}"),
-            "metrics_port": 0,
+            "metrics_enabled": "metrics_port" in ingest,  # only where a test reads /metrics
             "flush_interval_s": 0.05,
             "retry_min_s": 0.1,
             "retry_max_s": 0.5,
@@ -174,3 +178,17 @@ async def influx_rows(port: int, db: str, q: str) -> list[dict[str, Any]]:
             row.update(series.get("tags") or {})
             out.append(row)
     return out
+
+
+def start_ingest_process(
+    config: Path, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``parkwatch ingest --config config`` as a child process, its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "parkwatch", "ingest", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )

@@ -31,7 +31,7 @@ def _config(tmp_path: Path, *, port: int, user: str, password: str, sink: str = 
     cfg = tmp_path / "ingest.toml"
     cfg.write_text(
         f'[broker]\nport = {port}\nusername = "{user}"\npassword = "{password}"\nreconnect_min_s = 0.1\n'
-        f'reconnect_max_s = 0.2\n[ingest]\nspool_dir = "{tmp_path / "spool"}"\nmetrics_port = 0\n'
+        f'reconnect_max_s = 0.2\n[ingest]\nspool_dir = "{tmp_path / "spool"}"\nmetrics_enabled = false\n'
         + (sink or f'[sink]\ntype = "duckdb"\npath = "{tmp_path / "s.duckdb"}"\n')
     )
     return cfg

@@ -10,6 +10,7 @@ is written at the next tick, as it should be).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -22,10 +23,12 @@ pytestmark = pytest.mark.integration
 
 def _stored(path: Path) -> int:
     with duckdb.connect(str(path), read_only=True) as con:
-        return sum(
-            int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]
-            for t in ("cellular", "machine", "energy", "environment", "broadband", "generic")
-        )
+        total = 0
+        for table in ("cellular", "machine", "energy", "environment", "broadband", "generic"):
+            row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+            assert row is not None
+            total += int(row[0])
+        return total
 
 
 @pytest.mark.parametrize(
@@ -39,7 +42,7 @@ async def test_a_paused_intake_writes_at_once(
     unique: str,
     tmp_path: Path,
     readings_per_message: int,
-    bounds: dict[str, float],
+    bounds: dict[str, Any],
 ) -> None:
     db = tmp_path / "store.duckdb"
     settings = ingest_settings(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from contract import Batch, Cellular, Generic, encode, kind_of, topic_for
+from contract.readings import AnyReading
 from storage.query import Scope
 from storage.query_influx import InfluxQuery
 from tests.ingest.helpers import (
@@ -92,7 +93,9 @@ async def test_hostile_strings_round_trip(
         tmp=tmp_path,
     )
     now = int(time.time() * 1000) - 10_000
-    readings = [Generic(ts=now + i, dev="probe.1", f={"note": text}) for i, text in enumerate(HOSTILE)]
+    readings: list[AnyReading] = [
+        Generic(ts=now + i, dev="probe.1", f={"note": text}) for i, text in enumerate(HOSTILE)
+    ]
     storable_tags = [t for t in HOSTILE if "\n" not in t and not t.endswith("\\") and "\\ " not in t]
     readings += [
         Cellular(

@@ -25,6 +25,7 @@ import pytest
 from contract import Batch, Energy, Status, encode, kind_of, topic_for
 from contract.limits import MAX_DEAD_LETTER_RAW_BYTES, MAX_PAYLOAD_BYTES
 from contract.messages import Uplink
+from contract.topics import Channel
 from ingest.isolate import write_isolating
 from ingest.model import Part, StatusRow, WriteBatch
 from ingest.sinks.base import load_sink
@@ -117,7 +118,7 @@ def _msgpack_batch(gw: str, *readings: bytes) -> bytes:
 
 def _poison(root: str) -> list[tuple[str, bytes]]:
     """Poison messages as (topic, payload), in publishing order."""
-    t: Callable[[str, str], str] = lambda gw, ch: topic_for(PARK, gw, ch, root=root)  # noqa: E731
+    t: Callable[[str, Channel], str] = lambda gw, ch: topic_for(PARK, gw, ch, root=root)  # noqa: E731
     good = [msgspec.json.encode(r).decode() for r in readings_for("gw-deep", 0, 2)]
     deep = "[" * 100_000 + "]" * 100_000
     deep_reading = f'{{"kind":"generic","ts":{readings_for("x", 0, 1)[0].ts},"dev":"x","f":{{"a":{deep}}}}}'

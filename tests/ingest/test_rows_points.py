@@ -5,6 +5,7 @@ from __future__ import annotations
 import h3.api.basic_int as h3i
 
 from contract import Cellular, Generic, Machine, Wifi
+from contract.readings import AnyReading
 from ingest.enrich import CellLocator
 from ingest.model import Part, WriteBatch
 from ingest.points import encode_batch, reading_lines
@@ -16,7 +17,7 @@ TS = 1_700_000_000_000
 
 
 def _part() -> Part:
-    readings = [
+    readings: list[AnyReading] = [
         Cellular(
             ts=TS, dev="m1", operator="Sao Bien", tech="NR", rsrp_dbm=-101.0, pci=17, lat=20.85, lon=106.68
         ),

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from contract import kind_of, topic_for
 from tests.ingest.helpers import Publisher, batch_for, ingest_settings, running, wait_until
@@ -34,7 +35,7 @@ async def test_status_rows_from_birth_and_last_will(
     )
     status_topic = topic_for("hp-a", "gw-s", "status", root=topic_root)
     async with running(settings) as ing:
-        gw = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"gw-{unique}", protocol=mqtt.MQTTv5)
+        gw = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"gw-{unique}", protocol=mqtt.MQTTv5)
         gw.will_set(status_topic, json.dumps({"v": 1, "gw": "gw-s", "state": "offline"}), qos=1, retain=True)
         gw.connect(mosquitto.host, mosquitto.port, keepalive=5)
         gw.loop_start()

@@ -11,6 +11,7 @@ import urllib.request
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from contract import Batch, Cellular, Machine, decode_batch, encode, parse_topic, subscription, topic_for
 from tests.servers import ServerProcess
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 def _client(server: ServerProcess, client_id: str) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.connect(server.host, server.port)
     client.loop_start()
     return client
@@ -54,7 +55,7 @@ def test_contract_batch_round_trip_through_mosquitto(
 
     msg = received.get(timeout=5)
     topic = parse_topic(msg.topic, root=topic_root)
-    decoded = decode_batch(msg.payload)
+    decoded = decode_batch(bytes(msg.payload))
     assert (topic.park, topic.gateway, topic.channel) == ("hp-deep-c", "gw-01", "telemetry")
     assert decoded.gw == "gw-01" and decoded.seq == 7 and not decoded.rejected
     assert decoded.readings == batch.readings

@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from storage.influx_http import quote_ident, quote_literal
 from storage.query import QueryError, Scope
-from storage.query_influx import InfluxQuery, quote_ident, quote_literal
+from storage.query_influx import InfluxQuery
 
 SCOPE = Scope(parks=("p1",), start=datetime(2026, 11, 2, tzinfo=UTC), end=datetime(2026, 11, 3, tzinfo=UTC))
 

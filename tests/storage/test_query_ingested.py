@@ -11,12 +11,14 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from contract import Cellular, Machine
 from contract.messages import Status, Uplink
+from contract.readings import AnyReading
 from ingest.enrich import CellLocator
 from ingest.model import LedgerRow, Part, StatusRow, WriteBatch
 from ingest.points import encode_batch
@@ -34,14 +36,14 @@ T0_MS = int(T0.timestamp() * 1000)
 SCOPE = Scope(parks=None, start=T0, end=T0 + timedelta(days=1))
 
 
-def _clean(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+def _clean(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """NaN (not measured) as None, so that rows compare equal."""
     return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
 
 
 def _batch() -> WriteBatch:
     rng = np.random.default_rng(5)
-    readings: list[Cellular | Machine] = [
+    readings: list[AnyReading] = [
         Cellular(
             ts=T0_MS + 1000 * k,
             dev=f"probe-{k % 3}",
