@@ -3,6 +3,11 @@
 An override names a key path with double underscores: ``PARKWATCH_BROKER__PORT=1884`` sets
 ``[broker] port``. Its value is read as a TOML value when it parses as one (numbers, booleans,
 arrays, quoted strings) and as a plain string otherwise.
+
+One environment may serve several deployables: an override of a table that only another
+deployable has (``PARKWATCH_SINK__TYPE`` when loading the API's settings) is left to that one;
+a table that no deployable has is an error. An override of a union's ``type`` switches it,
+leaving out the keys of the file that only the other type has.
 """
 
 from __future__ import annotations
@@ -214,6 +219,30 @@ def settings_from_dict(typ: type[T], data: Mapping[str, Any], *, where: str = "s
     return obj
 
 
+def _tables(typ: Any) -> frozenset[str]:
+    info = msgspec.inspect.type_info(typ)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return frozenset()
+    return frozenset(f.encode_name for f in info.fields)
+
+
+def _other_deployables_tables(typ: Any) -> frozenset[str]:
+    """Top-level tables of the other deployables' settings that ``typ`` does not have.
+
+    One environment often serves several deployables (an env file, a shell that starts the API
+    and the ingesters): ``PARKWATCH_SINK__TYPE`` is the ingester's and no typo in the API's.
+    """
+    from settings.api import ApiSettings
+    from settings.edge import EdgeSettings
+    from settings.ingest import IngestSettings
+    from settings.serve import ServeSettings
+
+    every = frozenset().union(
+        *(_tables(t) for t in (ApiSettings, EdgeSettings, IngestSettings, ServeSettings))
+    )
+    return every - _tables(typ)
+
+
 def load_settings(
     typ: type[T],
     path: str | Path | None = None,
@@ -239,7 +268,13 @@ def load_settings(
             raise ConfigError(f"config file {p} not found") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    applied = apply_env(data, environ)
+    others = _other_deployables_tables(typ)
+    own_env = {
+        name: value
+        for name, value in environ.items()
+        if not (name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].split("__")[0].lower() in others)
+    }
+    applied = apply_env(data, own_env)
     dropped = switch_unions(typ, data, applied)
     if applied:
         where += f" (with environment overrides of {', '.join(applied)}"

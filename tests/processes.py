@@ -53,7 +53,9 @@ class Process:
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.proc.returncode}: {self.text()[-3000:]}")
             time.sleep(0.1)
-        raise AssertionError(f"{self.name} did not print {pattern!r} within {timeout_s:g} s: {self.text()[-3000:]}")
+        raise AssertionError(
+            f"{self.name} did not print {pattern!r} within {timeout_s:g} s: {self.text()[-3000:]}"
+        )
 
     def stop(self, timeout_s: float = 30.0) -> int:
         """SIGTERM, wait, and return the exit code (SIGKILL when it lingers).

@@ -60,3 +60,20 @@ def test_the_serve_sample_loads_and_splits_into_ingester_and_api() -> None:
         env={"PARKWATCH_EMBEDDED_BROKER__ENABLED": "true", "PARKWATCH_EMBEDDED_BROKER__PORT": "11883"},
     ).ingest_settings()
     assert (on.broker.host, on.broker.port, on.broker.protocol) == ("127.0.0.1", 11883, "3.1.1")
+
+
+def test_one_environment_serves_the_api_and_the_ingesters() -> None:
+    env = {
+        "PARKWATCH_SINK__TYPE": "influxdb",
+        "PARKWATCH_INGEST__SHARE_GROUP": "ingest",
+        "PARKWATCH_BACKEND__TYPE": "influxdb",
+    }
+    api = load_settings(ApiSettings, CONFIG / "api.toml", env=env)
+    ingest = load_settings(IngestSettings, CONFIG / "ingest.toml", env=env)
+    assert isinstance(api.backend, InfluxQuerySettings) and isinstance(ingest.sink, InfluxSinkSettings)
+    assert ingest.ingest.share_group == "ingest"
+
+
+def test_a_table_no_deployable_has_is_still_an_error() -> None:
+    with pytest.raises(ConfigError, match="unknown field `snik`"):
+        load_settings(IngestSettings, CONFIG / "ingest.toml", env={"PARKWATCH_SNIK__TYPE": "influxdb"})
