@@ -103,7 +103,8 @@ class DocShell:
         """``text`` with this machine's paths and ports (one pass: no substitution of a substitution)."""
         return self._sub_re.sub(lambda m: self._subs[m.group(0)], text)
 
-    def _rewrite_files(self) -> None:
+    def adapt_files(self) -> None:
+        """Give the config files under the root this machine's paths and ports (each file once)."""
         for path in sorted(self.root.rglob("*")):
             if path.suffix in (".toml", ".conf") and path.is_file() and path not in self._rewritten:
                 text = path.read_text()
@@ -145,7 +146,7 @@ class DocShell:
         self.outputs.append(done.stdout)
         self.env = dict(item.split("=", 1) for item in state.read_text().split("\0") if "=" in item)
         self.cwd = Path(where.read_text().strip())
-        self._rewrite_files()
+        self.adapt_files()
 
     def stop_all(self) -> dict[str, int]:
         """Stop the background processes, the last started first; their exit codes by command."""

@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,6 +85,8 @@ def test_single_machine_on_duckdb_as_documented(shell: DocShell) -> None:
     wait_until(lambda: _gateway_online(base, key), 90, f"{GW} online")
     _dashboard_and_dead_zones(base, key)
     assert (shell.root / "var/lib/parkwatch/parkwatch.duckdb").is_file()
+    edge = tomllib.loads((shell.root / "var/lib/parkwatch/edge.toml").read_text())
+    assert edge["broker"]["username"] == f"dinh-vu/{GW}" and len(edge["broker"]["password"]) >= 16
     assert "FeatureCollection" in shell.outputs[-1]
 
 
@@ -114,3 +118,23 @@ def test_several_processes_on_influxdb_as_documented(shell: DocShell) -> None:
     assert "user parkwatch-ingest-1" in acl and "user parkwatch-ingest-2" in acl
     for port in (shell.ports[9108], shell.ports[9109]):
         assert http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+
+
+def test_readme_serve_quickstart(shell: DocShell) -> None:
+    """The README's two commands, from a checkout (its config copied, with free ports)."""
+    checkout = shell.root / "checkout"
+    (checkout / "config").mkdir(parents=True)
+    shutil.copy(REPO / "config" / "parkwatch.toml", checkout / "config")
+    shell.adapt_files()
+    shell.cwd = checkout
+    blocks = doc_blocks(REPO / "README.md", "readme-serve")
+    assert [b.background for b in blocks] == [True, False]
+    shell.run(blocks[0], lambda bg: _wait_line(bg, "API and dashboard on"))
+    shell.run(blocks[1])
+    key = shell.outputs[-1].strip()
+    base = f"http://127.0.0.1:{shell.ports[8080]}"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{16,200}", key), key
+    wait_until(lambda: http_get(f"{base}/api/v1/gateways", key=key)[0] == 200, 10, "the new key accepted")
+    status, page, _ = http_get(f"{base}/")
+    assert status == 200 and "<title>parkwatch</title>" in page
+    assert (checkout / "parkwatch.duckdb").is_file() and (checkout / "parkwatch-registry.sqlite").is_file()
