@@ -298,6 +298,7 @@ async def _run(options: DemoOptions, root: Path) -> int:
     )
     agents: list[Agent] = []
     try:
+        await platform.open()
         async with asyncio.TaskGroup() as tg:
             # ``parkwatch serve``: embedded broker, ingester, API and dashboard over one store.
             await platform.start(tg, stop)

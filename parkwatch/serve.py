@@ -31,6 +31,7 @@ from typing import Any
 
 from parkwatch.embedded_broker import EmbeddedBroker
 from parkwatch.runtime import tune_gc_for_server
+from settings.errors import ConfigError
 from settings.serve import ServeSettings
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,38 @@ class Platform:
         assert self._api_task is not None, "start() first"
         return self._api_task
 
+    async def open(self) -> None:
+        """Open the store (creating it on a fresh install) and start the embedded broker if asked.
+
+        Called by :meth:`start` when not called before; call it first, outside a task group, to
+        get its errors as they are.
+
+        Raises:
+            ConfigError: the store cannot be opened (another process holds it).
+            OSError: the embedded broker cannot listen on its port.
+        """
+        import duckdb
+
+        if self._connection is not None:
+            return
+        path = Path(self.settings.store.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Same process, same path and configuration as the ingester's connection: DuckDB shares
+        # one database between them. Opening it here creates the file on a fresh install.
+        try:
+            self._connection = duckdb.connect(str(path))
+        except duckdb.Error as exc:
+            raise ConfigError(
+                f"store.path: cannot open the DuckDB store {path}: {exc}. One process may write it: "
+                "stop the other parkwatch serve, ingest or api that holds it, or give this one another [store] path"
+            ) from exc
+        embedded = self.settings.embedded_broker
+        if embedded.enabled:
+            self.broker = EmbeddedBroker(host=embedded.host, port=embedded.port)
+            await self.broker.start()
+
     async def start(self, tg: asyncio.TaskGroup, stop: asyncio.Event) -> None:
-        """Open the store, start the broker (if embedded), the ingester and the API in ``tg``.
+        """Start the ingester and the API in ``tg`` (after :meth:`open`).
 
         Returns once the API accepts requests; the ingester may still be waiting for its broker
         (``self.ingester.ready`` is set once it has subscribed).
@@ -103,7 +134,6 @@ class Platform:
         Raises:
             RuntimeError: the API stopped while starting.
         """
-        import duckdb
         import uvicorn
 
         from api.cli import build_app
@@ -111,15 +141,7 @@ class Platform:
         from ingest.service import Ingester
         from storage.query_duckdb import DuckDBQuery
 
-        path = Path(self.settings.store.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Same process, same path and configuration as the ingester's connection: DuckDB shares
-        # one database between them. Opening it here creates the file on a fresh install.
-        self._connection = duckdb.connect(str(path))
-        embedded = self.settings.embedded_broker
-        if embedded.enabled:
-            self.broker = EmbeddedBroker(host=embedded.host, port=embedded.port)
-            await self.broker.start()
+        await self.open()
         self.ingester = Ingester(self.ingest_settings)
         tg.create_task(self.ingester.run(stop), name="ingest")
 
@@ -183,6 +205,7 @@ async def _serve(settings: ServeSettings, api_socket: socket.socket, *, config: 
         loop.add_signal_handler(sig, stop.set)
     platform = Platform(settings, api_socket=api_socket)
     try:
+        await platform.open()
         async with asyncio.TaskGroup() as tg:
             await platform.start(tg, stop)
             ingest = platform.ingest_settings
@@ -218,5 +241,5 @@ async def _serve(settings: ServeSettings, api_socket: socket.socket, *, config: 
     finally:
         stop.set()
         await platform.aclose()
-    log.warning("stopped: %d readings stored", platform.ingester.metrics.readings_stored)
+    log.info("stopped: %d readings stored", platform.ingester.metrics.readings_stored)
     return 0

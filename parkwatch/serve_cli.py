@@ -71,6 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     from ingest.cli import credential_problems
     from parkwatch.runtime import setup_logging
     from parkwatch.serve import run_serve
+    from settings.errors import ConfigError
 
     settings = _load(args)
     for problem in credential_problems(settings.ingest_settings(), args.config):
@@ -98,6 +99,9 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         return run_serve(settings, sock, config=args.config or "")
+    except ConfigError as exc:
+        print(f"parkwatch serve: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         # The embedded broker's port, or the store's directory.
         print(f"parkwatch serve: {exc}; pass another [embedded_broker] port or fix the path", file=sys.stderr)

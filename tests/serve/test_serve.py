@@ -90,3 +90,25 @@ def test_serve_first_then_keys_gateways_broker_files_and_broker(tmp_path: Path) 
         serve.stop()
     assert "Traceback" not in serve.text(), serve.text()[-3000:]
     assert "stopped: 0 readings stored" in serve.text()
+
+
+def test_a_second_serve_on_the_same_store_says_what_to_do(tmp_path: Path) -> None:
+    def env() -> dict[str, str]:
+        return {
+            **{k: v for k, v in os.environ.items() if not k.startswith("PARKWATCH_")},
+            "PARKWATCH_EMBEDDED_BROKER__ENABLED": "true",
+            "PARKWATCH_EMBEDDED_BROKER__PORT": str(free_port()),
+            "PARKWATCH_INGEST__METRICS_PORT": "0",
+        }
+
+    argv = parkwatch("serve", "--config", str(SAMPLE), "--port", "0")
+    first = Process(argv, workdir=tmp_path, name="first", env=env())
+    try:
+        first.wait_for_line("API and dashboard on")
+        second = Process(argv, workdir=tmp_path, name="second", env=env())
+        assert second.proc.wait(60) == 2, second.text()
+        [line] = second.text().strip().splitlines()
+        assert line.startswith("parkwatch serve: store.path: cannot open the DuckDB store parkwatch.duckdb")
+        assert "stop the other parkwatch serve, ingest or api that holds it" in line
+    finally:
+        assert first.stop() == 0, first.text()[-3000:]
