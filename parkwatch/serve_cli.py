@@ -77,6 +77,14 @@ def _run(args: argparse.Namespace) -> int:
     for problem in credential_problems(settings.ingest_settings(), args.config):
         print(f"parkwatch serve: {problem}", file=sys.stderr)
         return 2
+    if settings.api.workers != 1:
+        where = f" in {args.config}" if args.config else ""
+        print(
+            f"parkwatch serve: [api] workers is {settings.api.workers}{where}, but the API runs inside this "
+            "one process: set it to 1 (more API processes need InfluxDB and `parkwatch api`)",
+            file=sys.stderr,
+        )
+        return 2
     if args.check:
         import msgspec
 

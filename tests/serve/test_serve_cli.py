@@ -85,3 +85,10 @@ def test_broker_files_hold_the_ingesters_own_account(
     assert user == "parkwatch-ingest" and verify_password("ingest-secret-0123456789", hashed)
     assert (tmp_path / "auth" / "passwd").read_text().startswith("parkwatch-ingest:")
     assert "1 accounts" in capsys.readouterr().out
+
+
+def test_more_api_workers_are_refused_with_the_way_out(tmp_path: Path) -> None:
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text("[api]\nworkers = 4\n")
+    res = run("--config", str(cfg), "--check")
+    assert res.returncode == 2 and "[api] workers is 4" in res.stderr and "parkwatch api" in res.stderr
