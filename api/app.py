@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp
@@ -258,6 +258,12 @@ def create_app(
     ):
         app.include_router(build(ctx))
     if dashboard is not None:
+
+        @app.get("/", include_in_schema=False)
+        async def to_dashboard() -> RedirectResponse:
+            # Relative, so that a reverse proxy may serve the API under a path prefix.
+            return RedirectResponse(url="dashboard/", status_code=307)
+
         app.mount("/dashboard", dashboard)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,29 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check", action="store_true", help="load the config, open backend and registry, then exit"
     )
+    register_actions(parser, settings_of=_settings)
+    parser.set_defaults(func=_run)
+
+
+def _no_preparation(_args: argparse.Namespace, _registry: Any) -> None:
+    return None
+
+
+def register_actions(
+    parser: argparse.ArgumentParser,
+    *,
+    settings_of: Callable[[argparse.Namespace], Any],
+    before_broker_files: Callable[[argparse.Namespace, Any], None] = _no_preparation,
+) -> None:
+    """Add the registry actions (key-create, key-hash, mosquitto-files) to ``parser``.
+
+    ``settings_of(args)`` loads the API settings those actions read (``parkwatch serve`` passes
+    its own loader: its config file holds the API's tables too); ``before_broker_files(args,
+    registry)`` runs before the broker files are written (``serve`` registers its ingester's
+    account there).
+    """
     sub = parser.add_subparsers(dest="api_command", metavar="ACTION")
+    parser.set_defaults(settings_of=settings_of, before_broker_files=before_broker_files)
 
     def action(name: str, text: str, *, config: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text)
@@ -78,7 +101,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     m.add_argument("--out-dir", required=True, metavar="DIR", help="where to write passwd and acl")
     m.set_defaults(func=_mosquitto_files)
-    parser.set_defaults(func=_run)
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -98,7 +120,7 @@ def _key_create(args: argparse.Namespace) -> int:
     from api.errors import Conflict
     from api.registry import Registry
 
-    settings = _settings(args)
+    settings = args.settings_of(args)
     if any(k.name == args.name for k in settings.keys):
         print(f"parkwatch api key-create: a key named {args.name!r} is defined in the config file; pick another name",
               file=sys.stderr)  # fmt: skip
@@ -124,7 +146,7 @@ def _key_create(args: argparse.Namespace) -> int:
 def _key_revoke(args: argparse.Namespace) -> int:
     from api.registry import Registry
 
-    settings = _settings(args)
+    settings = args.settings_of(args)
     if any(k.name == args.name for k in settings.keys):
         print(f"parkwatch api key-revoke: key {args.name!r} is defined in the config file ([[keys]]): "
               "remove it there and restart the API", file=sys.stderr)  # fmt: skip
@@ -149,7 +171,7 @@ def _gateway_remove(args: argparse.Namespace) -> int:
     from api.errors import NotFound
     from api.registry import Registry
 
-    settings = _settings(args)
+    settings = args.settings_of(args)
     reg = Registry(settings.api.registry_path)
     try:
         reg.delete_gateway(args.park, args.gw)
@@ -181,8 +203,9 @@ def _mosquitto_files(args: argparse.Namespace) -> int:
     from api import mosquitto
     from api.registry import Registry
 
-    settings = _settings(args)
+    settings = args.settings_of(args)
     reg = Registry(settings.api.registry_path)
+    args.before_broker_files(args, reg)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     entries = [(g.username, g.password_hash) for g in reg.gateways()] + reg.services()
@@ -223,16 +246,27 @@ def build_backend(settings: Any) -> Any:
     )
 
 
+def build_app(settings: Any, *, backend: Any, registry: Any) -> Any:
+    """The API application, with the built-in dashboard unless ``[api] dashboard = false``."""
+    from api.app import create_app
+
+    dashboard = None
+    if settings.api.dashboard:
+        from api.web import create_dashboard
+
+        dashboard = create_dashboard()
+    return create_app(settings, backend=backend, registry=registry, dashboard=dashboard)
+
+
 def app_from_env() -> Any:
     """Uvicorn factory for worker processes: settings from ``PARKWATCH_CONFIG``."""
-    from api.app import create_app
     from api.registry import Registry
     from settings.api import ApiSettings
     from settings.loader import load_settings
     from settings.runtime import tune_gc_for_server
 
     settings = load_settings(ApiSettings)
-    app = create_app(settings, backend=build_backend(settings), registry=Registry(settings.api.registry_path))
+    app = build_app(settings, backend=build_backend(settings), registry=Registry(settings.api.registry_path))
     tune_gc_for_server()
     return app
 
@@ -242,7 +276,6 @@ def _run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from api.app import create_app
     from api.registry import Registry
     from settings.errors import ConfigError
     from settings.runtime import setup_logging, tune_gc_for_server
@@ -257,7 +290,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     registry = Registry(settings.api.registry_path)
     try:
-        app = create_app(settings, backend=backend, registry=registry)
+        app = build_app(settings, backend=backend, registry=registry)
     except ConfigError as exc:
         print(f"parkwatch api: {exc}", file=sys.stderr)
         return 2
@@ -293,7 +326,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.config:
             os.environ["PARKWATCH_CONFIG"] = str(Path(args.config).resolve())
         backend.close()
-        print(_listening(host, port), file=sys.stderr)
+        print(_listening(host, port, dashboard=settings.api.dashboard), file=sys.stderr)
         uvicorn.run(
             "api.cli:app_from_env", factory=True, host=host, port=port, workers=workers, log_level="warning"
         )
@@ -305,11 +338,16 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     tune_gc_for_server()
     # Listening before the line is printed: a client that reads it can connect at once.
-    print(_listening(host, int(sock.getsockname()[1])), file=sys.stderr, flush=True)
+    print(
+        _listening(host, int(sock.getsockname()[1]), dashboard=settings.api.dashboard),
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
 
 
-def _listening(host: str, port: int) -> str:
+def _listening(host: str, port: int, *, dashboard: bool = True) -> str:
     shown = f"[{host}]" if ":" in host else host
-    return f"parkwatch api: listening on http://{shown}:{port} (dashboard /, OpenAPI /docs; Ctrl-C stops)"
+    where = "dashboard /, OpenAPI /docs" if dashboard else "OpenAPI /docs"
+    return f"parkwatch api: listening on http://{shown}:{port} ({where}; Ctrl-C stops)"

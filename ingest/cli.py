@@ -27,7 +27,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_run)
 
 
-def _credential_problems(settings: Any, config: str | None) -> list[str]:
+def credential_problems(settings: Any, config: str | None) -> list[str]:
     """A user name without a password: a login that cannot succeed, caught before connecting."""
     where = config or "the settings"
     out = []
@@ -57,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"parkwatch ingest: {exc}", file=sys.stderr)
         return 2
-    for problem in _credential_problems(settings, args.config):
+    for problem in credential_problems(settings, args.config):
         print(f"parkwatch ingest: {problem}", file=sys.stderr)
         return 2
     if args.check:

@@ -18,7 +18,7 @@ from typing import Final, Literal
 
 from settings.runtime import __version__
 
-CommandName = Literal["demo", "ingest", "api", "sim", "edge"]
+CommandName = Literal["serve", "demo", "ingest", "api", "sim", "edge"]
 
 SERVER_PACKAGES: Final = frozenset(
     {"amqtt", "duckdb", "numpy", "pyarrow", "h3", "fastapi", "uvicorn", "httpx", "rich", "psutil", "pymodbus"}
@@ -26,6 +26,7 @@ SERVER_PACKAGES: Final = frozenset(
 """Top-level modules of the ``[server]`` extra (for a helpful error on an edge-only install)."""
 
 COMMANDS: Final[dict[CommandName, str]] = {
+    "serve": "parkwatch.serve_cli",
     "demo": "parkwatch.demo_cli",
     "ingest": "ingest.cli",
     "api": "api.cli",

@@ -14,7 +14,8 @@ What runs (every part is the real code path, wired over loopback):
    and HTTP probes, buffering on disk and publishing batches;
 6. the API with the built-in web dashboard.
 
-DuckDB lets one process write a file, so the API reads it through a connection of the same process.
+Parts 1, 3 and 6 are ``parkwatch serve`` (:class:`parkwatch.serve.Platform`) with the embedded
+broker on; the demo adds the simulator and the edge agents around it.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ import signal
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from parkwatch.embedded_broker import EmbeddedBroker
-from settings.runtime import __version__, tune_gc_for_server
+from parkwatch.serve import Platform
+from settings.runtime import __version__
 
 log = logging.getLogger(__name__)
 
@@ -62,41 +63,27 @@ class DemoOptions:
 # -- settings of each part, built from the scenario and the simulator's endpoints ----------------
 
 
-def ingest_settings(root: Path, mqtt_port: int, positions: dict[str, tuple[float, float]]) -> Any:
-    """The ingester's settings: embedded broker, DuckDB file in ``root``."""
-    from settings.ingest import IngestSettings
-    from settings.loader import settings_from_dict
+def serve_settings(
+    root: Path,
+    scenario: Any,
+    positions: dict[str, tuple[float, float]],
+    *,
+    mqtt_port: int,
+    host: str,
+    port: int,
+    key_sha256: str,
+    speed: float,
+) -> Any:
+    """What ``parkwatch serve`` runs for the demo: embedded broker, store in ``root``, the scenario.
 
-    return settings_from_dict(
-        IngestSettings,
-        {
-            "broker": {
-                "host": "127.0.0.1",
-                "port": mqtt_port,
-                "protocol": "3.1.1",
-                "client_id": "pw-demo-ingest",
-            },
-            "sink": {"type": "duckdb", "path": str(root / "parkwatch.duckdb"), "retention_days": 30},
-            "ingest": {
-                "spool_dir": str(root / "ingest-spool"),
-                "metrics_enabled": False,
-                "flush_interval_s": 0.5,
-                "gateway_positions": {gw: {"lat": lat, "lon": lon} for gw, (lat, lon) in positions.items()},
-            },
-        },
-        where="demo ingest settings",
-    )
-
-
-def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256: str, speed: float) -> Any:
-    """The API's settings: parks, factories and alarm rules from the scenario; one admin key.
-
-    The simulated machines run ``speed`` times faster than real time, and the API measures
-    against real time: ideal cycle times, the state bucket and the alarm rules' durations are
-    divided by ``speed``, so a simulated 20-minute fault raises its alarm as it would in a plant.
+    The ingester gets the gateways' fixed positions; the API gets the parks, factories and alarm
+    rules of the scenario and one admin key. The simulated machines run ``speed`` times faster
+    than real time, and the API measures against real time: ideal cycle times, the state bucket
+    and the alarm rules' durations are divided by ``speed``, so a simulated 20-minute fault raises
+    its alarm as it would in a plant.
     """
-    from settings.api import ApiSettings
     from settings.loader import settings_from_dict
+    from settings.serve import ServeSettings
 
     def scaled(seconds: int) -> int:
         return max(1, round(seconds / speed))
@@ -121,15 +108,23 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
             for meter in gw.meters:
                 meters.append({"park": park.id, "dev": meter.id, "gw": gw.id, "factory": gw.factory or gw.id})
     return settings_from_dict(
-        ApiSettings,
+        ServeSettings,
         {
+            "store": {"path": str(root / "parkwatch.duckdb"), "retention_days": 30},
+            "embedded_broker": {"enabled": True, "host": "127.0.0.1", "port": mqtt_port},
+            "broker": {"client_id": "pw-demo-ingest"},
+            "ingest": {
+                "spool_dir": str(root / "ingest-spool"),
+                "metrics_enabled": False,
+                "flush_interval_s": 0.5,
+                "gateway_positions": {gw: {"lat": lat, "lon": lon} for gw, (lat, lon) in positions.items()},
+            },
             "api": {
                 "host": host,
                 "port": port,
                 "registry_path": str(root / "registry.sqlite"),
                 "cache_ttl_s": 2.0,
             },
-            "backend": {"type": "duckdb", "path": str(root / "parkwatch.duckdb")},
             # A demo has minutes of data, not weeks: fewer samples make a cell count.
             "coverage": {"min_samples": 2, "default_window_days": 1},
             "factory": {"machines": machines, "meters": meters, "state_bucket_s": scaled(60)},
@@ -168,7 +163,7 @@ def api_settings(root: Path, scenario: Any, *, host: str, port: int, key_sha256:
             "parks": parks,
             "keys": [{"name": DEMO_KEY_NAME, "role": "admin", "sha256": key_sha256}],
         },
-        where="demo API settings",
+        where="demo settings",
     )
 
 
@@ -262,20 +257,13 @@ def run_demo(options: DemoOptions) -> int:
 
 
 async def _run(options: DemoOptions, root: Path) -> int:
-    import uvicorn
-
-    from api.app import create_app
     from api.auth import key_hash, new_key
-    from api.registry import Registry
-    from api.web import create_dashboard
     from edge_agent.agent import Agent
     from firmware_sim.clock import SimClock
     from firmware_sim.runner import Simulator
     from firmware_sim.scenario import load_scenario
-    from ingest.service import Ingester
-    from storage.query_duckdb import DuckDBQuery
+    from settings.ports import PortBusyError, listen_socket
 
-    _Server = _make_server_class()
     ui = _Console(options.quiet)
     ui.print(f"[bold]parkwatch demo[/bold] {__version__} — data in {root}")
     stop = asyncio.Event()
@@ -283,27 +271,43 @@ async def _run(options: DemoOptions, root: Path) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     scenario = load_scenario()
+    try:
+        api_socket = listen_socket(options.api_host, options.api_port, what="API", option="--api-port")
+    except PortBusyError as exc:
+        raise RuntimeError(str(exc)) from None
 
-    broker = EmbeddedBroker(port=options.mqtt_port)
-    await broker.start()
-    ui.step(f"MQTT broker (embedded, MQTT 3.1.1) on mqtt://127.0.0.1:{options.mqtt_port}")
     sim = Simulator(scenario, clock=SimClock(start_ms=int(time.time() * 1000), speed=options.speed))
     endpoints = await sim.start()
     endpoints_json = root / "sim-endpoints.json"
     endpoints_json.write_bytes(endpoints.to_json())
     n_dev = sum(len(g.devices) for g in endpoints.gateways.values())
-    ui.step(
-        f"simulator: scenario {scenario.name!r}, {len(endpoints.gateways)} gateways, {n_dev} devices "
-        f"on loopback, simulated time x{options.speed:g} (endpoints: {endpoints_json})"
+    key, reused = demo_key(root, new_key)
+    positions = {gw: (g.lat, g.lon) for gw, g in endpoints.gateways.items() if not g.mobile}
+    platform = Platform(
+        serve_settings(
+            root,
+            scenario,
+            positions,
+            mqtt_port=options.mqtt_port,
+            host=options.api_host,
+            port=options.api_port,
+            key_sha256=key_hash(key),
+            speed=options.speed,
+        ),
+        api_socket=api_socket,
     )
     agents: list[Agent] = []
-    api_server: uvicorn.Server | None = None
-    api_connection: Any = None
     try:
-        positions = {gw: (g.lat, g.lon) for gw, g in endpoints.gateways.items() if not g.mobile}
-        ingester = Ingester(ingest_settings(root, options.mqtt_port, positions))
+        await platform.open()
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(ingester.run(stop), name="ingest")
+            # ``parkwatch serve``: embedded broker, ingester, API and dashboard over one store.
+            await platform.start(tg, stop)
+            ui.step(f"MQTT broker (embedded, MQTT 3.1.1) on mqtt://127.0.0.1:{options.mqtt_port}")
+            ui.step(
+                f"simulator: scenario {scenario.name!r}, {len(endpoints.gateways)} gateways, {n_dev} devices "
+                f"on loopback, simulated time x{options.speed:g} (endpoints: {endpoints_json})"
+            )
+            ingester = platform.ingester
             await _wait_ready(ingester.ready, stop, "the ingester")
             ui.step(f"ingester → DuckDB {root / 'parkwatch.duckdb'}")
 
@@ -326,35 +330,7 @@ async def _run(options: DemoOptions, root: Path) -> int:
                 tg.create_task(agent.run(stop), name=f"edge-{gw}")
             ui.step(f"{len(agents)} edge agents (one per gateway) reading the simulated devices")
 
-            key, reused = demo_key(root, new_key)
-            settings = api_settings(
-                root,
-                scenario,
-                host=options.api_host,
-                port=options.api_port,
-                key_sha256=key_hash(key),
-                speed=options.speed,
-            )
-            api_connection = _shared_connection(root / "parkwatch.duckdb")
-            backend = DuckDBQuery(connection=api_connection, ingest_resolution=10)
-            app = create_app(
-                settings,
-                backend=backend,
-                registry=Registry(settings.api.registry_path),
-                dashboard=create_dashboard(),
-            )
-            tune_gc_for_server()
-            api_server = _Server(
-                uvicorn.Config(app, host=options.api_host, port=options.api_port, log_level="warning")
-            )
-            api_task = tg.create_task(api_server.serve(), name="api")
-            while not api_server.started and not api_task.done():  # noqa: ASYNC110 - uvicorn offers a flag only
-                await asyncio.sleep(0.05)
-            if api_task.done():
-                raise RuntimeError(
-                    f"the API could not listen on {options.api_host}:{options.api_port}; pass --api-port"
-                )
-            base = f"http://{options.api_host}:{options.api_port}"
+            base = platform.base_url
             ui.step(f"API on {base}/api/v1 (OpenAPI: {base}/docs)")
             ui.print("")
             ui.print(f"[bold]Dashboard:[/bold] {base}/dashboard/#key={key}")
@@ -371,40 +347,17 @@ async def _run(options: DemoOptions, root: Path) -> int:
                 else f"Stopping after {options.duration_s:g} s."
             )
             tg.create_task(_report(ingester, agents, ui, stop), name="report")
-            await _until_done(options.duration_s, stop, api_task)
-            api_server.should_exit = True
+            await _until_done(options.duration_s, stop, platform.api_task)
+            platform.stop_api()
             stop.set()
     finally:
-        if api_server is not None:
-            api_server.should_exit = True
+        platform.stop_api()
         stop.set()
         await sim.aclose()
-        await broker.aclose()
-        if api_connection is not None:
-            # The ingester has closed its connection; the last one closes the database file.
-            api_connection.close()
-    ui.print(f"stopped: {ingester.metrics.readings_stored} readings stored in {root / 'parkwatch.duckdb'}")
+        await platform.aclose()
+    stored = platform.ingester.metrics.readings_stored if platform.ingester is not None else 0
+    ui.print(f"stopped: {stored} readings stored in {root / 'parkwatch.duckdb'}")
     return 0
-
-
-def _make_server_class() -> Any:
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        """uvicorn without its own signal handling: the demo stops every part on Ctrl-C."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    return Server
-
-
-def _shared_connection(path: Path) -> Any:
-    import duckdb
-
-    # Same process and same configuration as the ingester's connection: DuckDB shares the database.
-    return duckdb.connect(str(path))
 
 
 async def _wait_ready(ready: asyncio.Event, stop: asyncio.Event, what: str, timeout_s: float = 60.0) -> None:

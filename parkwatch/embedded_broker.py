@@ -43,7 +43,10 @@ class EmbeddedBroker:
 
         # amqtt logs every client connection at INFO; keep the demo's console readable.
         # A quieter root level (``parkwatch demo --quiet``) silences its warnings too.
-        logging.getLogger("amqtt").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+        quiet = max(logging.WARNING, logging.getLogger().getEffectiveLevel())
+        logging.getLogger("amqtt").setLevel(quiet)
+        # amqtt's state machines (the ``transitions`` library) log every state change at INFO.
+        logging.getLogger("transitions").setLevel(quiet)
         broker_log = logging.getLogger("amqtt.broker")
         if not any(isinstance(f, _SilentClientFilter) for f in broker_log.filters):
             broker_log.addFilter(_SilentClientFilter())

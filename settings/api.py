@@ -246,6 +246,7 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
         cache_stale_s: after that, how long the old answer may still be served while one
             background request refreshes it (0 = wait for the new answer).
         max_page_size: largest ``limit`` accepted.
+        dashboard: serve the built-in web dashboard at ``/dashboard/`` (``/`` leads to it).
     """
 
     host: str = "127.0.0.1"
@@ -255,6 +256,7 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     cache_stale_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     max_page_size: PositiveInt = 5000
+    dashboard: bool = True
 
 
 class ApiSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -3,6 +3,11 @@
 An override names a key path with double underscores: ``PARKWATCH_BROKER__PORT=1884`` sets
 ``[broker] port``. Its value is read as a TOML value when it parses as one (numbers, booleans,
 arrays, quoted strings) and as a plain string otherwise.
+
+One environment may serve several deployables: an override of a table that only another
+deployable has (``PARKWATCH_SINK__TYPE`` when loading the API's settings) is left to that one;
+a table that no deployable has is an error. An override of a union's ``type`` switches it,
+leaving out the keys of the file that only the other type has.
 """
 
 from __future__ import annotations
@@ -56,6 +61,54 @@ def apply_env(data: dict[str, Any], env: Mapping[str, str], prefix: str = ENV_PR
     return applied
 
 
+def _variant_fields(typ: Any, path: list[str], tag: Any) -> frozenset[str] | None:
+    """The keys of the tagged union member at ``path`` (a table) whose tag is ``tag``.
+
+    None when ``path`` is not a tagged union or no member has that tag.
+    """
+    info: Any = msgspec.inspect.type_info(typ)
+    for name in path:
+        if not isinstance(info, msgspec.inspect.StructType):
+            return None
+        field = next((f for f in info.fields if f.encode_name == name), None)
+        if field is None:
+            return None
+        info = field.type
+    members = info.types if isinstance(info, msgspec.inspect.UnionType) else (info,)
+    for member in members:
+        if isinstance(member, msgspec.inspect.StructType) and member.tag is not None and member.tag == tag:
+            return frozenset({str(member.tag_field), *(f.encode_name for f in member.fields)})
+    return None
+
+
+def switch_unions(typ: Any, data: dict[str, Any], applied: list[str]) -> list[str]:
+    """Drop the keys of the other variant when an override switched a union's ``type``.
+
+    ``PARKWATCH_SINK__TYPE=influxdb`` over a file whose ``[sink]`` is DuckDB's leaves ``path``
+    in the table, which InfluxDB's sink does not know: the file's keys that the new type does
+    not have are removed (keys set by other overrides stay, so a typo there is still an
+    error). Returns the dropped keys, e.g. ``["sink.path"]``.
+    """
+    dropped: list[str] = []
+    overridden = set(applied)
+    for key in applied:
+        *path, last = key.split(".")
+        if last != "type" or not path:
+            continue
+        node: Any = data
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        known = _variant_fields(typ, path, node.get("type"))
+        if known is None:
+            continue
+        for name in [k for k in node if k not in known and ".".join([*path, k]) not in overridden]:
+            del node[name]
+            dropped.append(".".join([*path, name]))
+    return dropped
+
+
 def _check_secrets(obj: Any, where: str, path: str = "") -> None:
     if isinstance(obj, msgspec.Struct):
         for field in obj.__struct_fields__:
@@ -79,6 +132,28 @@ def _check_secrets(obj: Any, where: str, path: str = "") -> None:
 _MISSING_RE: Final = re.compile(r"Object missing required field `([^`]+)`")
 _INVALID_RE: Final = re.compile(r"Invalid value (.+)")
 _SEGMENT_RE: Final = re.compile(r"([A-Za-z0-9_]+)|\[(\d+)\]")
+_UNKNOWN_RE: Final = re.compile(r"Object contains unknown field `([^`]+)`")
+
+
+def _types_with_field(typ: Any, key: str, name: str) -> list[str]:
+    """The tags of the union members at ``key`` (a plain path of tables) that have field ``name``."""
+    info: Any = msgspec.inspect.type_info(typ)
+    for part in (m.group(1) for m in _SEGMENT_RE.finditer(key) if m.group(1)):
+        if not isinstance(info, msgspec.inspect.StructType):
+            return []
+        field = next((f for f in info.fields if f.encode_name == part), None)
+        if field is None:
+            return []
+        info = field.type
+    if not isinstance(info, msgspec.inspect.UnionType):
+        return []
+    return sorted(
+        str(t.tag)
+        for t in info.types
+        if isinstance(t, msgspec.inspect.StructType)
+        and t.tag is not None
+        and any(f.encode_name == name for f in t.fields)
+    )
 
 
 def _tags_at(typ: Any, key: str) -> list[str]:
@@ -113,6 +188,15 @@ def _explain(typ: Any, key: str, text: str) -> str:
     if missing:
         name = f"{key}.{missing.group(1)}" if key else missing.group(1)
         return f"required key {name} is missing"
+    unknown = _UNKNOWN_RE.fullmatch(text)
+    if unknown and "[" not in key:
+        owners = _types_with_field(typ, key, unknown.group(1))
+        if owners:
+            env = f"{ENV_PREFIX}{'__'.join(key.upper().split('.'))}__TYPE"
+            return (
+                f"{key}: {unknown.group(1)} is a key of type {' or '.join(owners)}, not of the type set here; "
+                f'set {key}.type = "{owners[0]}" (or {env}={owners[0]})'
+            )
     invalid = _INVALID_RE.fullmatch(text)
     if invalid:
         tags = _tags_at(typ, key)
@@ -133,6 +217,30 @@ def settings_from_dict(typ: type[T], data: Mapping[str, Any], *, where: str = "s
         raise ConfigError(f"{where}: {_explain(typ, key, text)}") from exc
     _check_secrets(obj, where)
     return obj
+
+
+def _tables(typ: Any) -> frozenset[str]:
+    info = msgspec.inspect.type_info(typ)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return frozenset()
+    return frozenset(f.encode_name for f in info.fields)
+
+
+def _other_deployables_tables(typ: Any) -> frozenset[str]:
+    """Top-level tables of the other deployables' settings that ``typ`` does not have.
+
+    One environment often serves several deployables (an env file, a shell that starts the API
+    and the ingesters): ``PARKWATCH_SINK__TYPE`` is the ingester's and no typo in the API's.
+    """
+    from settings.api import ApiSettings
+    from settings.edge import EdgeSettings
+    from settings.ingest import IngestSettings
+    from settings.serve import ServeSettings
+
+    every = frozenset().union(
+        *(_tables(t) for t in (ApiSettings, EdgeSettings, IngestSettings, ServeSettings))
+    )
+    return every - _tables(typ)
 
 
 def load_settings(
@@ -160,7 +268,15 @@ def load_settings(
             raise ConfigError(f"config file {p} not found") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-    applied = apply_env(data, environ)
+    others = _other_deployables_tables(typ)
+    own_env = {
+        name: value
+        for name, value in environ.items()
+        if not (name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].split("__")[0].lower() in others)
+    }
+    applied = apply_env(data, own_env)
+    dropped = switch_unions(typ, data, applied)
     if applied:
-        where += f" (with environment overrides of {', '.join(applied)})"
+        where += f" (with environment overrides of {', '.join(applied)}"
+        where += f"; the other type's {', '.join(dropped)} left out)" if dropped else ")"
     return settings_from_dict(typ, data, where=where)

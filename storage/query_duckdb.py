@@ -3,7 +3,7 @@
 H3 parents are computed inside the query with bit arithmetic on the ``UBIGINT`` cell index
 (set the resolution field, fill the finer digits with 7), so a coarser grid is aggregated exactly
 from the raw samples. DuckDB allows one read-write process per file: the API either shares the
-ingester's connection (the embedded demo) or opens the file read-only when no writer holds it.
+ingester's connection (``parkwatch serve`` and the demo) or opens the file read-only when no writer holds it.
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ class DuckDBQuery:
             except duckdb.Error as exc:
                 raise QueryError(
                     f"cannot open DuckDB file {path}: {exc}. The ingester creates it; while an ingester "
-                    "process writes it, no other process may open it: serve the API from the ingester's "
-                    "process (parkwatch demo) or use InfluxDB"
+                    "process writes it, no other process may open it: run the ingester and the API as one "
+                    "process (parkwatch serve --config config/parkwatch.toml) or use InfluxDB"
                 ) from exc
 
     # -- plumbing -----------------------------------------------------------------------------
