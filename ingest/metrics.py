@@ -58,6 +58,8 @@ class Metrics:
     batches_spooled: int = 0
     batches_replayed: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
+    dead_letter_reasons: Counter[str] = field(default_factory=Counter)
+    """Dead-lettered readings and dropped fields by reason key (``out_of_range:sinr_db``)."""
     loop_errors: Counter[str] = field(default_factory=Counter)
     sink_errors: Counter[str] = field(default_factory=Counter)
     """Failed sink writes by class: ``unavailable`` (outage, spooled), ``refused`` (content,
@@ -100,6 +102,13 @@ class Metrics:
             *(
                 f'{p}_dead_letters_total{{reason="{_label(k)}"}} {v}'
                 for k, v in sorted(self.dead_letters.items())
+            ),
+            f"# HELP {p}_dead_letter_reasons_total Refused readings and dropped fields by reason code and field.",
+            f"# TYPE {p}_dead_letter_reasons_total counter",
+            *(
+                f'{p}_dead_letter_reasons_total{{code="{_label(k.partition(":")[0])}",'
+                f'field="{_label(k.partition(":")[2])}"}} {v}'
+                for k, v in sorted(self.dead_letter_reasons.items())
             ),
             f"# TYPE {p}_loop_errors_total counter",
             *(

@@ -32,6 +32,7 @@ from contract.errors import ContractError, TopicError
 from contract.limits import MAX_PAYLOAD_BYTES
 from contract.messages import Status
 from contract.topics import parse_topic, subscription
+from ingest.deadletter_log import DeadLetterSummary
 from ingest.enrich import CellLocator
 from ingest.errors import RetryableError
 from ingest.isolate import write_isolating
@@ -39,6 +40,7 @@ from ingest.ledger import LossLedger
 from ingest.metrics import Metrics, serve_metrics
 from ingest.model import DeadLetter, Part, StatusRow, WriteBatch, WriteResult
 from ingest.mqtt import Message, MqttConsumer
+from ingest.normalise import OperatorNames
 from ingest.points import truncate_raw
 from ingest.repair import ConfirmOutbox
 from ingest.sinks.base import Sink, load_sink
@@ -48,6 +50,7 @@ from settings.ingest import InfluxSinkSettings, IngestSettings
 
 log = logging.getLogger(__name__)
 
+_DAY_MS = 86_400_000
 _WRITE_QUEUE = 2
 """Batches between the processor and the writer: one being written, one or two filling."""
 DEGRADED_AFTER = 3
@@ -96,6 +99,10 @@ class Ingester:
         self.metrics = Metrics()
         self.ledger = LossLedger(ingester=self.src)
         self.locator = CellLocator(opts.h3_resolution, opts.gateway_positions)
+        self.operators = OperatorNames(opts.operator_aliases, opts.operators_by_plmn)
+        self.dead_letter_summary = DeadLetterSummary(opts.dead_letter_summary_s, time.monotonic())
+        self._max_age_ms = int(opts.max_age_days * _DAY_MS) or None
+        self._import_max_age_ms = int(opts.import_max_age_days * _DAY_MS) or None
         self.spool = Spool(opts.spool_dir, max_bytes=int(opts.spool_max_mb * 1024 * 1024))
         backoff = jittered_backoff(opts.retry_min_s, opts.retry_max_s)
         # Sink retries count attempts from 0; the backoff counts from 1.
@@ -150,8 +157,12 @@ class Ingester:
 
     # -- processing (pure but for the ledger and metrics) --
 
-    def _dead(self, msg: Message, park: str, gw: str, reason: str, raw: bytes, cls: str) -> DeadLetter:
+    def _dead(
+        self, msg: Message, park: str, gw: str, reason: str, raw: bytes, cls: str, key: str = ""
+    ) -> DeadLetter:
         self.metrics.dead_letters[cls] += 1
+        self.metrics.dead_letter_reasons[key or cls] += 1
+        self.dead_letter_summary.note(key or cls)
         return DeadLetter(
             ts_ns=self._clock(),
             topic=msg.topic[:256],
@@ -162,8 +173,12 @@ class Ingester:
             src=self.src,
         )
 
-    def handle(self, msg: Message, out: WriteBatch) -> int:
-        """Validate and enrich one message into ``out``; return the number of valid readings."""
+    def handle(self, msg: Message, out: WriteBatch, *, imported: bool = False) -> int:
+        """Validate and enrich one message into ``out``; return the number of valid readings.
+
+        ``imported``: the message comes from ``parkwatch import`` (its own age limit applies,
+        and its readings are always checked against what is already stored).
+        """
         try:
             topic = parse_topic(msg.topic, root=self._root)
         except TopicError as exc:
@@ -200,7 +215,12 @@ class Ingester:
             out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "topic"))
             return 0
         try:
-            decoded = decode_batch(msg.payload, content_type=msg.content_type, now_ms=msg.received_ms)
+            decoded = decode_batch(
+                msg.payload,
+                content_type=msg.content_type,
+                now_ms=msg.received_ms,
+                max_age_ms=self._import_max_age_ms if imported else self._max_age_ms,
+            )
         except ContractError as exc:
             out.dead_letters.append(self._dead(msg, park, gw, exc.reason, msg.payload, "payload"))
             return 0
@@ -214,21 +234,22 @@ class Ingester:
         outcome = self.ledger.observe(park, gw, decoded.seq)
         self.confirms.received(msg, park, gw, decoded.seq)
         for rej in decoded.rejected:
-            reason = f"readings[{rej.index}]: {rej.reason}"
-            out.dead_letters.append(self._dead(msg, park, gw, reason, rej.raw, "reading"))
+            cls = "field" if rej.dropped else "reading"
+            out.dead_letters.append(self._dead(msg, park, gw, rej.reason, rej.raw, cls, rej.key))
         if not decoded.readings:
             return 0
+        readings = self.operators.apply(decoded.readings)
         out.parts.append(
             Part(
                 park=park,
                 gw=gw,
-                readings=decoded.readings,
-                h3=self.locator.cells(gw, decoded.readings),
+                readings=readings,
+                h3=self.locator.cells(gw, readings),
                 sent_ms=decoded.sent or 0,
-                replay=msg.dup or outcome in ("duplicate", "late"),
+                replay=imported or msg.dup or outcome in ("duplicate", "late"),
             )
         )
-        return len(decoded.readings)
+        return len(readings)
 
     def _take(self, msg: Message, pending: _Pending) -> None:
         if not pending.messages:
@@ -244,6 +265,7 @@ class Ingester:
             )
 
     async def _flush(self, pending: _Pending) -> _Pending:
+        self.dead_letter_summary.tick(time.monotonic())
         if pending.messages:
             pending.batch.ledger.extend(self.ledger.drain(int(time.time() * 1000)))
             await self._writes.put((pending.batch, pending.messages))
