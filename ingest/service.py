@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,7 +36,7 @@ from ingest.deadletter_log import DeadLetterSummary
 from ingest.enrich import CellLocator
 from ingest.errors import RetryableError
 from ingest.isolate import write_isolating
-from ingest.ledger import LossLedger
+from ingest.ledger import LossLedger, Outcome
 from ingest.metrics import Metrics, serve_metrics
 from ingest.model import DeadLetter, Part, StatusRow, WriteBatch, WriteResult
 from ingest.mqtt import Message, MqttConsumer
@@ -99,6 +99,8 @@ class Ingester:
         self.metrics = Metrics()
         self.ledger = LossLedger(ingester=self.src)
         self.locator = CellLocator(opts.h3_resolution, opts.gateway_positions)
+        self.dropped_fields: Counter[str] = Counter()
+        """Fields dropped from kept readings, by reason key (the rest of dead_letter_reasons refused)."""
         self.operators = OperatorNames(opts.operator_aliases, opts.operators_by_plmn)
         self.dead_letter_summary = DeadLetterSummary(opts.dead_letter_summary_s, time.monotonic())
         self._max_age_ms = int(opts.max_age_days * _DAY_MS) or None
@@ -231,10 +233,14 @@ class Ingester:
             )
             out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "gateway_mismatch"))
             return 0
-        outcome = self.ledger.observe(park, gw, decoded.seq)
-        self.confirms.received(msg, park, gw, decoded.seq)
+        outcome: Outcome = "first"
+        if not imported:  # an import is no gateway: it has no loss ledger and gets no confirms
+            outcome = self.ledger.observe(park, gw, decoded.seq)
+            self.confirms.received(msg, park, gw, decoded.seq)
         for rej in decoded.rejected:
             cls = "field" if rej.dropped else "reading"
+            if rej.dropped:
+                self.dropped_fields[rej.key] += 1
             out.dead_letters.append(self._dead(msg, park, gw, rej.reason, rej.raw, cls, rej.key))
         if not decoded.readings:
             return 0
@@ -357,6 +363,17 @@ class Ingester:
             self.metrics.dead_letters["lost"] += len(iso.lost)
             log.error("the sink refused %d row(s) and their dead letters: %s", len(iso.lost), iso.lost[:3])
         return WriteResult(readings=iso.result.readings, rejected=[*iso.result.rejected, *iso.poison])
+
+    async def write_direct(self, batch: WriteBatch) -> WriteResult:
+        """Write a batch built by :meth:`handle` straight to the sink (``parkwatch import``).
+
+        The same poison isolation as live batches; an unavailable sink raises
+        ``RetryableError`` (an import is re-run, not spooled).
+        """
+        started = time.monotonic()
+        result = await self._store(batch)
+        self._written(batch, result, started)
+        return result
 
     def _failed_again(self, tries: int, why: str) -> None:
         if tries >= DEGRADED_AFTER:

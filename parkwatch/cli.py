@@ -18,7 +18,7 @@ from typing import Final, Literal
 
 from parkwatch import __version__
 
-CommandName = Literal["demo", "ingest", "api", "sim", "edge"]
+CommandName = Literal["demo", "ingest", "import", "api", "sim", "edge"]
 
 SERVER_PACKAGES: Final = frozenset(
     {"amqtt", "duckdb", "numpy", "pyarrow", "h3", "fastapi", "uvicorn", "httpx", "rich", "psutil", "pymodbus"}
@@ -28,6 +28,7 @@ SERVER_PACKAGES: Final = frozenset(
 COMMANDS: Final[dict[CommandName, str]] = {
     "demo": "parkwatch.demo_cli",
     "ingest": "ingest.cli",
+    "import": "ingest.import_cli",
     "api": "api.cli",
     "sim": "firmware_sim.cli",
     "edge": "edge_agent.cli",
