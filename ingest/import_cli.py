@@ -99,6 +99,8 @@ class _ImportFailed(Exception):
 
 
 async def _import(settings: Any, rows: list[Any], mapping: Any, args: argparse.Namespace) -> Any:
+    import asyncio
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ingest.errors import ConfigError, RetryableError
@@ -109,6 +111,7 @@ async def _import(settings: Any, rows: list[Any], mapping: Any, args: argparse.N
     from surveys.mappings import MappingError
 
     ing = Ingester(settings)
+    await asyncio.to_thread(ing.refresh_registry)  # known parks and gateway positions
     job = SurveyImport(ing, park=args.park, gateway=args.gateway, dry_run=args.dry_run)
     if not args.dry_run:
         try:

@@ -157,10 +157,19 @@ class SurveyImport:
             return
         keys, dropped = self.ing.metrics.dead_letter_reasons, self.ing.dropped_fields
         keys_before, dropped_before = Counter(keys), Counter(dropped)
+        refused_before = self.ing.metrics.dead_letters["reading"]
         out = WriteBatch()
         self.ing.handle(msg, out, imported=True)
         new_dropped = dropped - dropped_before
         new_refused = (keys - keys_before) - new_dropped
+        if (
+            not out.parts
+            and self.ing.metrics.dead_letters["reading"] == refused_before
+            and len(new_refused) == 1
+        ):
+            # The message was refused as a whole (an unknown park): count its readings.
+            (key,) = new_refused
+            new_refused[key] = len(readings)
         self.report.dropped.update(new_dropped)
         self.report.refused.update(new_refused)
         for key in new_dropped + new_refused:

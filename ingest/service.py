@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from ingest.sinks.base import Sink, load_sink
 from ingest.spool import Spool, SpoolCorrupt, SpoolFull
 from mqttlink import jittered_backoff
 from settings.ingest import InfluxSinkSettings, IngestSettings
+from storage.places import Places
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,9 @@ class Ingester:
         """Fields dropped from kept readings, by reason key (the rest of dead_letter_reasons refused)."""
         self.operators = OperatorNames(opts.operator_aliases, opts.operators_by_plmn)
         self.dead_letter_summary = DeadLetterSummary(opts.dead_letter_summary_s, time.monotonic())
+        self.known_parks: frozenset[str] | None = None
+        """Parks of the registry (None: no registry read yet); gateways likewise, as (park, gw)."""
+        self.known_gateways: frozenset[tuple[str, str]] = frozenset()
         self._max_age_ms = int(opts.max_age_days * _DAY_MS) or None
         self._import_max_age_ms = int(opts.import_max_age_days * _DAY_MS) or None
         self.spool = Spool(opts.spool_dir, max_bytes=int(opts.spool_max_mb * 1024 * 1024))
@@ -150,6 +155,60 @@ class Ingester:
         self.metrics.ledger = self.ledger.totals
         self.ready = asyncio.Event()
 
+    def refresh_registry(self) -> None:
+        """Read parks and gateway sites from the registry file (blocking: run it in a thread)."""
+        path = self.settings.ingest.registry_path
+        if not path:
+            return
+        if not os.path.exists(path):
+            if self.known_parks is None:
+                log.warning(
+                    "registry %s does not exist (yet): no parks or gateway positions from it; "
+                    "create a park with `parkwatch park create` or check [ingest] registry_path",
+                    path,
+                )
+            self.known_parks = frozenset()
+            return
+        places = Places(path, read_only=True)
+        try:
+            parks, sites = places.parks(), places.gateways()
+        finally:
+            places.close()
+        self.known_parks = frozenset(p.id for p in parks)
+        self.known_gateways = frozenset((s.park, s.gw) for s in sites)
+        self.locator.set_registered(
+            {s.gw: (s.lat, s.lon) for s in sites if s.lat is not None and s.lon is not None}
+        )
+
+    async def _registry_loop(self) -> None:
+        opts = self.settings.ingest
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh_registry)
+            except Exception:  # supervised: keep the last parks and positions read
+                self.metrics.loop_errors["registry"] += 1
+                log.exception(
+                    "reading the registry %s failed; keeping what was read before", opts.registry_path
+                )
+            await asyncio.sleep(opts.registry_refresh_s)
+
+    def _unknown(self, park: str, gw: str) -> str:
+        """Why a message of ``park``/``gw`` is refused (empty: it is not)."""
+        mode = self.settings.ingest.refuse_unknown
+        if mode == "none":
+            return ""
+        if self.known_parks is None or park not in self.known_parks:
+            return (
+                f"unknown_park: park {park!r} is not in the registry; create it "
+                "(parkwatch park create, PUT /api/v1/parks/{park})"
+            )
+        if mode == "gateways" and (park, gw) not in self.known_gateways:
+            return (
+                f"unknown_gateway: gateway {gw!r} is not registered under park {park!r}; register it "
+                "(parkwatch gateway set, PUT /api/v1/parks/{park}/gateways/{gw})"
+            )
+        return ""
+
     def latency_quantile(self, q: float) -> float:
         """A quantile of the last 50,000 end-to-end latencies (per message), in seconds."""
         if not self._latencies_s:
@@ -189,6 +248,11 @@ class Ingester:
             return 0
         park, gw = topic.park, topic.gateway
         self.metrics.messages[topic.channel] += 1
+        unknown = self._unknown(park, gw)
+        if unknown:
+            key = unknown.partition(":")[0]
+            out.dead_letters.append(self._dead(msg, park, gw, unknown, msg.payload, key))
+            return 0
         if msg.oversize_bytes:
             reason = (
                 f"payload of {msg.oversize_bytes} bytes exceeds the contract's limit of "
@@ -501,12 +565,17 @@ class Ingester:
                 self._spooled.set()
             if opts.metrics_port:
                 server = await serve_metrics(self.metrics, opts.metrics_host, opts.metrics_port)
+            if opts.registry_path:
+                await asyncio.to_thread(self.refresh_registry)
             async with asyncio.TaskGroup() as tg:
                 mqtt_task = tg.create_task(self.consumer.run(), name="mqtt")
                 process = tg.create_task(self._process_loop(), name="process")
                 write = tg.create_task(self._write_loop(), name="write")
                 replay = tg.create_task(self._replay_loop(), name="replay")
                 confirm = tg.create_task(self.confirms.run(), name="confirm")
+                tasks = [mqtt_task, process, write, replay, confirm]
+                if opts.registry_path:
+                    tasks.append(tg.create_task(self._registry_loop(), name="registry"))
                 # Ready once the broker acknowledged the subscription: before it, a message
                 # published on a first start (no session yet) would go to nobody.
                 await _first_of(self.consumer.subscribed, stop)
@@ -524,7 +593,7 @@ class Ingester:
                     log.warning("shutdown grace expired; unacknowledged messages will be redelivered")
                 self.confirms.flush()
                 await self.consumer.disconnect()
-                for task in (mqtt_task, process, write, replay, confirm):
+                for task in tasks:
                     task.cancel()
         finally:
             if server is not None:

@@ -116,6 +116,13 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
             readings that carry ``mcc`` and ``mnc``; it wins over the reported name.
         dead_letter_summary_s: at most one WARNING summing up dead letters by reason this often
             (0 disables it).
+        registry_path: the API's registry file (SQLite); parks and gateway positions stored
+            there (``parkwatch park``, ``PUT /api/v1/parks/...``) are read from it, live. Empty:
+            none, only ``gateway_positions``.
+        registry_refresh_s: how often the registry is read again.
+        refuse_unknown: ``none`` accepts every park and gateway; ``parks`` dead-letters messages
+            of parks the registry does not hold; ``gateways`` also those of gateways it does not
+            hold under that park.
     """
 
     client_id: str = ""
@@ -141,6 +148,9 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     operator_aliases: dict[OperatorName, OperatorName] = msgspec.field(default_factory=dict)
     operators_by_plmn: dict[Plmn, OperatorName] = msgspec.field(default_factory=dict)
     dead_letter_summary_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    registry_path: str = ""
+    registry_refresh_s: PositiveSeconds = 10.0
+    refuse_unknown: Literal["none", "parks", "gateways"] = "none"
 
 
 class IngestSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
