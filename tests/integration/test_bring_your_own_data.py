@@ -103,6 +103,8 @@ async def test_a_survey_of_a_new_area_becomes_a_dead_zone_map(
         await _cli("api", "--config", str(api), "key-create", "--name", "planner", "--role", "planner") == 0
     )
     key = capsys.readouterr().out.strip()
+    assert await _cli("api", "--config", str(api), "key-create", "--name", "eng", "--role", "engineer") == 0
+    engineer = capsys.readouterr().out.strip()
 
     settings = load_settings(ApiSettings, str(api))
     backend = build_backend(settings)
@@ -116,6 +118,15 @@ async def test_a_survey_of_a_new_area_becomes_a_dead_zone_map(
                 params={"park": "hd-new", "from": "2026-08-14T00:00:00Z", "to": "2026-08-15T00:00:00Z"},
                 headers={"X-API-Key": key},
             )
+            dead = client.get(
+                "/api/v1/dead-letters", params={"park": "hd-new"}, headers={"X-API-Key": engineer}
+            )
+            sinr = client.get(
+                "/api/v1/dead-letters",
+                params={"park": "hd-new", "code": "out_of_range", "field": "sinr_db"},
+                headers={"X-API-Key": engineer},
+            )
+            denied = client.get("/api/v1/dead-letters", headers={"X-API-Key": key})
     finally:
         registry.close()
         backend.close()
@@ -126,3 +137,9 @@ async def test_a_survey_of_a_new_area_becomes_a_dead_zone_map(
     assert set(props["cells"]) == HOLE
     assert (props["park"], props["operators"], props["tech"]) == ("hd-new", ["Viettel"], "LTE")
     assert props["worst_rsrp_dbm"] <= -121
+    # What the import refused is readable, grouped by reason code, on both backends.
+    assert dead.status_code == 200, dead.text
+    assert dead.json()["codes"] == {"unknown_park": 1, "position": 1, "out_of_range": 1}
+    (only,) = sinr.json()["items"]
+    assert only["reason"] == "out_of_range: sinr_db=41.0 > 40" and only["gw"] == "import"
+    assert denied.status_code == 403  # raw payloads are for engineers
