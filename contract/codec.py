@@ -396,7 +396,9 @@ def _salvage(blob: bytes, enc: Encoding, exc: Exception) -> tuple[AnyReading | N
     tech = obj.get("tech")
     if isinstance(tech, str) and "tech" in kind.__struct_fields__:
         obj["tech"] = normalise_tech(tech) or tech
-    droppable = set(measurement_fields(kind)) - set(kind.REQUIRED)
+    # Optional measurements only: a field without a default (operator, tech, target, f) is required.
+    optional = {f.name for f in msgspec.structs.fields(kind) if not f.required}
+    droppable = set(measurement_fields(kind)) & optional
     dropped: list[Reason] = []
     for _ in range(len(obj) + 1):
         try:

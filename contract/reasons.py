@@ -43,7 +43,9 @@ REASON_CODES: Final[tuple[ReasonCode, ...]] = (
 )
 """Every code a reading-level or field-level reason may start with."""
 
-_AT = re.compile(r"(?P<msg>.*?)(?: - at `\$(?:\.(?P<field>[A-Za-z_][A-Za-z0-9_]*))?(?P<rest>[^`]*)`)?", re.S)
+_AT = re.compile(
+    r"(?P<msg>.*?)(?: - at (?P<key>`key` in )?`\$(?:\.(?P<field>[A-Za-z_][A-Za-z0-9_]*))?(?P<rest>[^`]*)`)?", re.S
+)
 _BOUND = re.compile(r"Expected `[^`]+` (?P<op><=|>=|<|>) (?P<bound>\S+)")
 _NAMED = re.compile(r"Object (?:missing required|contains unknown) field `(?P<field>[^`]+)`")
 _VIOLATED: Final = {"<=": ">", ">=": "<", "<": ">=", ">": "<="}
@@ -93,7 +95,9 @@ def classify_validation(message: str, obj: dict[str, object] | None = None) -> R
     """
     m = _AT.fullmatch(message)
     text, field, rest = (m["msg"], m["field"] or "", m["rest"] or "") if m else (message, "", "")
-    if rest:  # an element inside a field (a tag value): the field as a whole is at fault
+    if m and m["key"]:  # a key of a mapping (a tag or generic field name): the mapping is at fault
+        text = f"{text} (a key of {field or 'the reading'})"
+    elif rest:  # an element inside a field (a tag value): the field as a whole is at fault
         text = f"{text} ({field}{rest})"
     named = _NAMED.match(text)
     if named:
@@ -110,7 +114,8 @@ def classify_validation(message: str, obj: dict[str, object] | None = None) -> R
     if text.startswith("Invalid enum value") or text.startswith("Invalid value"):
         return Reason("invalid_value", field, f"{field}={_fmt(value)} is not one of the allowed values")
     if "matching regex" in text:
-        return Reason("malformed", field, f"{field}={_fmt(value)} does not have the documented format")
+        what = f"{field}={_fmt(value)}" if value is not None else field
+        return Reason("malformed", field, f"{what}: {text}")
     if text.startswith("Expected `"):
         return Reason("wrong_type", field, f"{field}: {text}" if field else text)
     return Reason("invalid", field, f"{field}: {text}" if field else text)

@@ -154,6 +154,13 @@ def test_technology_is_normalised(spelt: str, tech: str) -> None:
     assert isinstance(cell, Cellular) and cell.tech == tech
 
 
+def test_a_bad_generic_field_name_refuses_the_reading_with_the_reason() -> None:
+    reading = f'{{"kind":"generic","ts":{NOW},"dev":"m1","f":{{"x\\n":1.0}}}}'
+    (rej,) = decode_batch(_batch_json(reading), now_ms=NOW).rejected
+    assert (rej.key, rej.dropped) == ("malformed:f", False)
+    assert "regex" in rej.reason and "(a key of f)" in rej.reason
+
+
 def test_a_bad_required_field_still_refuses_the_reading() -> None:
     reading = f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"6G","rsrp_dbm":-95}}'
     out = decode_batch(_batch_json(reading), now_ms=NOW)
