@@ -44,7 +44,8 @@ REASON_CODES: Final[tuple[ReasonCode, ...]] = (
 """Every code a reading-level or field-level reason may start with."""
 
 _AT = re.compile(
-    r"(?P<msg>.*?)(?: - at (?P<key>`key` in )?`\$(?:\.(?P<field>[A-Za-z_][A-Za-z0-9_]*))?(?P<rest>[^`]*)`)?", re.S
+    r"(?P<msg>.*?)(?: - at (?P<key>`key` in )?`\$(?:\.(?P<field>[A-Za-z_][A-Za-z0-9_]*))?(?P<rest>[^`]*)`)?",
+    re.S,
 )
 _BOUND = re.compile(r"Expected `[^`]+` (?P<op><=|>=|<|>) (?P<bound>\S+)")
 _NAMED = re.compile(r"Object (?:missing required|contains unknown) field `(?P<field>[^`]+)`")
