@@ -23,6 +23,7 @@ COPY ingest ./ingest
 COPY api ./api
 COPY firmware_sim ./firmware_sim
 COPY dashboards ./dashboards
+COPY surveys ./surveys
 COPY constraints.txt ./
 # The lock decides every version, as in the README's install.
 RUN pip install -c constraints.txt ".[server]" && rm -rf /src

@@ -24,7 +24,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp
 
-from api import routes_coverage, routes_live, routes_operations, routes_provisioning
+from api import (
+    routes_coverage,
+    routes_deadletters,
+    routes_live,
+    routes_operations,
+    routes_parks,
+    routes_provisioning,
+)
 from api.auth import KeyRecord, KeyRing, key_hash
 from api.deps import ERRORS, Context, error_response
 from api.errors import ApiError
@@ -255,6 +262,8 @@ def create_app(
         routes_operations.build,
         routes_provisioning.build,
         routes_live.build,
+        routes_parks.build,
+        routes_deadletters.build,
     ):
         app.include_router(build(ctx))
     if dashboard is not None:

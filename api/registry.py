@@ -78,6 +78,7 @@ class Registry:
 
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.Lock()
+        self.path = str(path)
         _owner_only(Path(path))
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -19,7 +19,16 @@ import msgspec
 from contract.errors import PayloadError
 from contract.limits import CONTRACT_VERSION, MAX_AGE_MS, MAX_FUTURE_MS, MAX_PAYLOAD_BYTES
 from contract.messages import Batch, Command, ConfigUpdate, Confirm, RawBatch, Status
-from contract.readings import RESERVED_TAG_KEYS, AnyReading, Generic, Reading
+from contract.readings import (
+    KINDS,
+    RESERVED_TAG_KEYS,
+    AnyReading,
+    Generic,
+    Reading,
+    measurement_fields,
+    normalise_tech,
+)
+from contract.reasons import Reason, classify_validation
 
 Encoding = Literal["json", "msgpack"]
 CONTENT_TYPES: Final[dict[Encoding, str]] = {"json": "application/json", "msgpack": "application/msgpack"}
@@ -44,6 +53,8 @@ _RAW_BATCH = _Decoders(RawBatch)
 _READING = _Decoders(AnyReading)
 _OTHER = {Status: _Decoders(Status), ConfigUpdate: _Decoders(ConfigUpdate), Command: _Decoders(Command)}
 _OTHER[Confirm] = _Decoders(Confirm)
+_PLAIN_JSON: msgspec.json.Decoder[Any] = msgspec.json.Decoder(float_hook=float)
+"""Untyped JSON whose huge numbers become infinities (then out of range), as the typed decoder does."""
 
 
 def sniff(payload: bytes, content_type: str | None = None) -> Encoding:
@@ -92,11 +103,21 @@ def decode_message(payload: bytes, typ: type[M], content_type: str | None = None
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A reading of a batch that failed validation."""
+    """A reading of a batch that failed validation, or one field dropped from a kept reading.
+
+    Attributes:
+        index: the reading's position in the batch.
+        reason: ``<code>: <detail>`` (see :mod:`contract.reasons`), without the index.
+        raw: the reading's bytes.
+        key: the grouping key, ``code:field`` or ``code``.
+        dropped: only the field named in ``key`` was dropped; the rest of the reading was kept.
+    """
 
     index: int
     reason: str
     raw: bytes
+    key: str = "invalid"
+    dropped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,41 +143,59 @@ def _decode_reason(exc: Exception) -> str:
     return _reason(exc)
 
 
-def _check_reading(r: Reading, lo_ms: int, hi_ms: int) -> str | None:
+def _check_reading(r: Reading, lo_ms: int, hi_ms: int) -> Reason | None:
     """Checks msgspec cannot express: the clock window, coordinates, non-finite generic values."""
     if r.ts < lo_ms:
-        return f"timestamp {r.ts} is older than the accepted window (30 days)"
+        days = (hi_ms - MAX_FUTURE_MS - lo_ms) / 86_400_000
+        return Reason("too_old", "ts", f"timestamp {r.ts} is older than the accepted window ({days:g} days)")
     if r.ts > hi_ms:
-        return f"timestamp {r.ts} is more than 5 minutes in the future"
+        return Reason("in_future", "ts", f"timestamp {r.ts} is more than 5 minutes in the future")
     if (r.lat is None) != (r.lon is None):
-        return "lat and lon must be given together"
+        return Reason("position", "", "lat and lon must be given together")
     if r.lat is not None and r.lat == 0.0 and r.lon == 0.0:
-        return "position 0,0 is not a real fix (GNSS without a fix?)"
+        return Reason("position", "", "position 0,0 is not a real fix (GNSS without a fix?)")
     if r.tags is not None:
         for key in r.tags:
             if key in RESERVED_TAG_KEYS or key in type(r).__struct_fields__:
-                return f"tag {key!r} clashes with a field or reserved name; rename it"
+                return Reason(
+                    "tag_clash", "tags", f"tag {key!r} clashes with a field or reserved name; rename it"
+                )
     if type(r) is Generic:
         for name, value in r.f.items():
             if type(value) is float and not math.isfinite(value):
-                return f"field {name!r} is not a finite number"
+                return Reason("not_finite", "f", f"field {name!r} is not a finite number")
     return None
 
 
+def _window(now_ms: int, max_age_ms: int | None) -> tuple[int, int]:
+    return (0 if max_age_ms is None else now_ms - max_age_ms), now_ms + MAX_FUTURE_MS
+
+
+def _rejected(i: int, why: Reason, raw: bytes, *, dropped: bool = False) -> Rejected:
+    return Rejected(index=i, reason=str(why), raw=raw, key=why.key, dropped=dropped)
+
+
 def decode_batch(
-    payload: bytes, *, content_type: str | None = None, now_ms: int | None = None
+    payload: bytes,
+    *,
+    content_type: str | None = None,
+    now_ms: int | None = None,
+    max_age_ms: int | None = MAX_AGE_MS,
 ) -> DecodedBatch:
     """Decode and validate a telemetry batch.
 
     A broken envelope (size, encoding, version, gateway id, sequence) raises
     :class:`PayloadError`. Readings are validated one by one: the valid ones are returned,
-    each invalid one comes back as a :class:`Rejected` with a precise reason.
+    each invalid one comes back as a :class:`Rejected` with a precise reason. An optional
+    measurement that is out of range or malformed is dropped from its reading (a ``Rejected``
+    with ``dropped`` set) and the reading is kept; a technology spelt in another case or an
+    unambiguous alias (``lte``, ``5g``) is normalised. ``max_age_ms`` None accepts any age.
     """
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
     enc = sniff(payload, content_type)
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    lo, hi = now - MAX_AGE_MS, now + MAX_FUTURE_MS
+    lo, hi = _window(now, max_age_ms)
     try:
         batch: Batch = _BATCH.decode(payload, enc)  # type: ignore[assignment]
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
@@ -171,7 +210,7 @@ def decode_batch(
         if why is None:
             readings.append(r)
         else:
-            rejected.append(Rejected(index=i, reason=why, raw=_json_enc.encode(r)))
+            rejected.append(_rejected(i, why, _json_enc.encode(r)))
     return DecodedBatch(gw=batch.gw, seq=batch.seq, sent=batch.sent, readings=readings, rejected=rejected)
 
 
@@ -334,13 +373,63 @@ def _decode_one_by_one(payload: bytes, enc: Encoding, lo: int, hi: int) -> Decod
         try:
             r: AnyReading = _READING.decode(blob, enc)  # type: ignore[assignment]
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-            rejected.append(
-                Rejected(index=i, reason=_decode_reason(exc).replace("`$", f"`$.readings[{i}]"), raw=blob)
-            )
-            continue
+            salvaged, notes = _salvage(blob, enc, exc)
+            rejected.extend(_rejected(i, n, blob, dropped=salvaged is not None) for n in notes)
+            if salvaged is None:
+                continue
+            r = salvaged
         why = _check_reading(r, lo, hi)
         if why is None:
             readings.append(r)
         else:
-            rejected.append(Rejected(index=i, reason=why, raw=blob))
+            rejected.append(_rejected(i, why, blob))
     return DecodedBatch(gw=raw.gw, seq=raw.seq, sent=raw.sent, readings=readings, rejected=rejected)
+
+
+_DROPPABLE: Final[dict[type[Reading], frozenset[str]]] = {
+    kind: frozenset(measurement_fields(kind))
+    & {f.name for f in msgspec.structs.fields(kind) if not f.required}
+    for kind in KINDS.values()
+}
+"""Per kind, the optional measurements a bad value is dropped from (operator, tech, target, f are
+required: a fault there refuses the reading)."""
+
+
+def _salvage(blob: bytes, enc: Encoding, exc: Exception) -> tuple[AnyReading | None, list[Reason]]:
+    """Keep what is valid of a reading that failed to decode.
+
+    Returns the reading (None when it is refused) and the reasons: the dropped fields, or the
+    one reason that refuses it. Only optional measurement fields are dropped; a fault in a
+    required or common field (time, device, position, tags) or the kind refuses the reading.
+    """
+    refused = Reason("malformed", "", _decode_reason(exc))
+    if isinstance(exc, RecursionError | UnicodeDecodeError):
+        return None, [refused]
+    try:
+        obj = _PLAIN_JSON.decode(blob) if enc == "json" else msgspec.msgpack.decode(blob)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as err:
+        return None, [Reason("malformed", "", _decode_reason(err))]
+    if not isinstance(obj, dict):
+        return None, [classify_validation(str(exc))]
+    kind = KINDS.get(obj["kind"]) if isinstance(obj.get("kind"), str) else None
+    if kind is None:
+        return None, [classify_validation(str(exc), obj)]
+    tech = obj.get("tech")
+    if isinstance(tech, str) and "tech" in kind.__struct_fields__:
+        obj["tech"] = normalise_tech(tech) or tech
+    droppable = _DROPPABLE[kind]
+    dropped: list[Reason] = []
+    for _ in range(len(obj) + 1):
+        try:
+            # Re-encoded as MessagePack (keeps infinities and types) for the prebuilt decoder:
+            # msgspec.convert to the union type builds its plan again on every call (~1000x slower).
+            reading: AnyReading = _READING.msgpack.decode(_mp_enc.encode(obj))
+        except msgspec.ValidationError as err:
+            why = classify_validation(str(err), obj)
+            if why.field in droppable and why.field in obj and why.code != "unknown_field":
+                del obj[why.field]
+                dropped.append(why)
+                continue
+            return None, [why]
+        return reading, dropped
+    return None, [refused]  # pragma: no cover - every pass drops a field or ends

@@ -198,3 +198,17 @@ def kind_of(reading: Reading) -> str:
 def measurement_fields(kind: type[Reading]) -> tuple[str, ...]:
     """The kind-specific field names of ``kind``, in declaration order."""
     return tuple(f for f in kind.__struct_fields__ if f not in COMMON_FIELDS)
+
+
+TECH_ALIASES: Final[dict[str, Technology]] = {
+    "gsm": "GSM", "2g": "GSM", "gprs": "GSM", "edge": "GSM",
+    "umts": "UMTS", "3g": "UMTS", "wcdma": "UMTS", "hspa": "UMTS", "hspa+": "UMTS", "hsdpa": "UMTS",
+    "lte": "LTE", "4g": "LTE", "lte-a": "LTE", "lte+": "LTE",
+    "nr": "NR", "5g": "NR", "5g nr": "NR", "5g-nr": "NR", "nr5g": "NR", "5gnr": "NR",
+}  # fmt: skip
+"""Spellings of a radio technology that mean one thing, lower case, to its contract name."""
+
+
+def normalise_tech(text: str) -> Technology | None:
+    """The contract name of a technology spelt in any case (``lte`` → ``LTE``, ``5g`` → ``NR``)."""
+    return TECH_ALIASES.get(text.strip().lower())

@@ -24,10 +24,17 @@ class CellLocator:
         self, resolution: int, gateway_positions: Mapping[str, GatewayPosition] | None = None
     ) -> None:
         self.resolution = resolution
-        self._gateway_cells = {
-            gw: h3i.latlng_to_cell(p.lat, p.lon, resolution) for gw, p in (gateway_positions or {}).items()
-        }
+        self._static = {gw: (p.lat, p.lon) for gw, p in (gateway_positions or {}).items()}
+        self._gateway_cells: dict[str, int] = {}
+        self.set_registered({})
         self._cache: dict[tuple[float, float], int] = {}
+
+    def set_registered(self, positions: Mapping[str, tuple[float, float]]) -> None:
+        """Gateway positions from the registry (lat, lon); they win over the configured ones."""
+        merged = {**self._static, **positions}
+        self._gateway_cells = {
+            gw: h3i.latlng_to_cell(lat, lon, self.resolution) for gw, (lat, lon) in merged.items()
+        }
 
     def cell(self, lat: float, lon: float) -> int:
         """The cell of one position (stationary probes repeat positions: cached)."""

@@ -36,6 +36,8 @@ class Metrics:
         messages: MQTT messages received by channel (``invalid`` for a topic that is not ours).
         readings_stored, batches_written, batches_spooled, batches_replayed: running totals.
         dead_letters: rejected readings, batches and points by reason class.
+        dead_letter_reasons: dead-lettered readings and dropped fields by reason key
+            (``out_of_range:sinr_db``: the stable code, then the field).
         loop_errors: unexpected errors caught by a supervised loop, by loop.
         sink_errors: failed sink writes by class: ``unavailable`` (outage, spooled), ``refused``
             (content, isolated), ``unexpected`` (a bug, spooled).
@@ -53,6 +55,7 @@ class Metrics:
         self.batches_spooled = 0
         self.batches_replayed = 0
         self.dead_letters: Counter[str] = Counter()
+        self.dead_letter_reasons: Counter[str] = Counter()
         self.loop_errors: Counter[str] = Counter()
         self.sink_errors: Counter[str] = Counter()
         self.degraded = ""
@@ -120,6 +123,15 @@ class _Counts(Collector):
         yield _labelled(
             "dead_letters", "Rejected readings, batches and points by reason class.", "reason", m.dead_letters
         )
+        reasons = CounterMetricFamily(
+            f"{_P}_dead_letter_reasons",
+            "Refused readings and dropped fields by reason code and field.",
+            labels=["code", "field"],
+        )
+        for key, value in sorted(m.dead_letter_reasons.items()):
+            code, _, name = key.partition(":")
+            reasons.add_metric([code, name], value)
+        yield reasons
         yield _labelled(
             "loop_errors", "Unexpected errors caught by a supervised loop.", "loop", m.loop_errors
         )

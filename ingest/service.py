@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,13 +34,15 @@ from contract.errors import ContractError, TopicError
 from contract.limits import MAX_PAYLOAD_BYTES
 from contract.messages import Status
 from contract.topics import parse_topic, subscription
+from ingest.deadletter_log import DeadLetterSummary
 from ingest.enrich import CellLocator
 from ingest.errors import ConfigError, RetryableError
 from ingest.isolate import write_isolating
-from ingest.ledger import LossLedger
+from ingest.ledger import LossLedger, Outcome
 from ingest.metrics import Metrics, serve_metrics
 from ingest.model import DeadLetter, Part, StatusRow, WriteBatch, WriteResult
 from ingest.mqtt import Message, MqttConsumer
+from ingest.normalise import OperatorNames
 from ingest.points import truncate_raw
 from ingest.repair import ConfirmOutbox
 from ingest.sinks.base import Sink, load_sink
@@ -46,9 +50,11 @@ from ingest.spool import Spool, SpoolCorrupt, SpoolFull
 from mqttlink import jittered_backoff
 from settings.ingest import InfluxSinkSettings, IngestSettings
 from settings.ports import write_port_file
+from storage.places import Places
 
 log = logging.getLogger(__name__)
 
+_DAY_MS = 86_400_000
 _WRITE_QUEUE = 2
 """Batches between the processor and the writer: one being written, one or two filling."""
 DEGRADED_AFTER = 3
@@ -97,6 +103,15 @@ class Ingester:
         self.metrics = Metrics()
         self.ledger = LossLedger(ingester=self.src)
         self.locator = CellLocator(opts.h3_resolution, opts.gateway_positions)
+        self.dropped_fields: Counter[str] = Counter()
+        """Fields dropped from kept readings, by reason key (the rest of dead_letter_reasons refused)."""
+        self.operators = OperatorNames(opts.operator_aliases, opts.operators_by_plmn)
+        self.dead_letter_summary = DeadLetterSummary(opts.dead_letter_summary_s, time.monotonic())
+        self.known_parks: frozenset[str] | None = None
+        """Parks of the registry (None: no registry read yet); gateways likewise, as (park, gw)."""
+        self.known_gateways: frozenset[tuple[str, str]] = frozenset()
+        self._max_age_ms = int(opts.max_age_days * _DAY_MS) or None
+        self._import_max_age_ms = int(opts.import_max_age_days * _DAY_MS) or None
         self.spool = Spool(opts.spool_dir, max_bytes=int(opts.spool_max_mb * 1024 * 1024))
         backoff = jittered_backoff(opts.retry_min_s, opts.retry_max_s)
         # Sink retries count attempts from 0; the backoff counts from 1.
@@ -142,10 +157,68 @@ class Ingester:
         self.metrics_port: int | None = None
         """The port ``/metrics`` listens on once running (None: not serving)."""
 
+    def refresh_registry(self) -> None:
+        """Read parks and gateway sites from the registry file (blocking: run it in a thread)."""
+        path = self.settings.ingest.registry_path
+        if not path:
+            return
+        if not os.path.exists(path):
+            if self.known_parks is None:
+                log.warning(
+                    "registry %s does not exist (yet): no parks or gateway positions from it; "
+                    "create a park with `parkwatch park create` or check [ingest] registry_path",
+                    path,
+                )
+            self.known_parks = frozenset()
+            return
+        places = Places(path, read_only=True)
+        try:
+            parks, sites = places.parks(), places.gateways()
+        finally:
+            places.close()
+        self.known_parks = frozenset(p.id for p in parks)
+        self.known_gateways = frozenset((s.park, s.gw) for s in sites)
+        self.locator.set_registered(
+            {s.gw: (s.lat, s.lon) for s in sites if s.lat is not None and s.lon is not None}
+        )
+
+    async def _registry_loop(self) -> None:
+        opts = self.settings.ingest
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh_registry)
+            except Exception:  # supervised: keep the last parks and positions read
+                self.metrics.loop_errors["registry"] += 1
+                log.exception(
+                    "reading the registry %s failed; keeping what was read before", opts.registry_path
+                )
+            await asyncio.sleep(opts.registry_refresh_s)
+
+    def _unknown(self, park: str, gw: str) -> str:
+        """Why a message of ``park``/``gw`` is refused (empty: it is not)."""
+        mode = self.settings.ingest.refuse_unknown
+        if mode == "none":
+            return ""
+        if self.known_parks is None or park not in self.known_parks:
+            return (
+                f"unknown_park: park {park!r} is not in the registry; create it "
+                "(parkwatch park create, PUT /api/v1/parks/{park})"
+            )
+        if mode == "gateways" and (park, gw) not in self.known_gateways:
+            return (
+                f"unknown_gateway: gateway {gw!r} is not registered under park {park!r}; register it "
+                "(parkwatch gateway set, PUT /api/v1/parks/{park}/gateways/{gw})"
+            )
+        return ""
+
     # -- processing (pure but for the ledger and metrics) --
 
-    def _dead(self, msg: Message, park: str, gw: str, reason: str, raw: bytes, cls: str) -> DeadLetter:
+    def _dead(
+        self, msg: Message, park: str, gw: str, reason: str, raw: bytes, cls: str, key: str = ""
+    ) -> DeadLetter:
         self.metrics.dead_letters[cls] += 1
+        self.metrics.dead_letter_reasons[key or cls] += 1
+        self.dead_letter_summary.note(key or cls)
         return DeadLetter(
             ts_ns=self._clock(),
             topic=msg.topic[:256],
@@ -156,8 +229,12 @@ class Ingester:
             src=self.src,
         )
 
-    def handle(self, msg: Message, out: WriteBatch) -> int:
-        """Validate and enrich one message into ``out``; return the number of valid readings."""
+    def handle(self, msg: Message, out: WriteBatch, *, imported: bool = False) -> int:
+        """Validate and enrich one message into ``out``; return the number of valid readings.
+
+        ``imported``: the message comes from ``parkwatch import`` (its own age limit applies,
+        and its readings are always checked against what is already stored).
+        """
         try:
             topic = parse_topic(msg.topic, root=self._root)
         except TopicError as exc:
@@ -166,6 +243,11 @@ class Ingester:
             return 0
         park, gw = topic.park, topic.gateway
         self.metrics.messages[topic.channel] += 1
+        unknown = self._unknown(park, gw)
+        if unknown:
+            key = unknown.partition(":")[0]
+            out.dead_letters.append(self._dead(msg, park, gw, unknown, msg.payload, key))
+            return 0
         if msg.oversize_bytes:
             reason = (
                 f"payload of {msg.oversize_bytes} bytes exceeds the contract's limit of "
@@ -194,7 +276,12 @@ class Ingester:
             out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "topic"))
             return 0
         try:
-            decoded = decode_batch(msg.payload, content_type=msg.content_type, now_ms=msg.received_ms)
+            decoded = decode_batch(
+                msg.payload,
+                content_type=msg.content_type,
+                now_ms=msg.received_ms,
+                max_age_ms=self._import_max_age_ms if imported else self._max_age_ms,
+            )
         except ContractError as exc:
             out.dead_letters.append(self._dead(msg, park, gw, exc.reason, msg.payload, "payload"))
             return 0
@@ -205,24 +292,29 @@ class Ingester:
             )
             out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "gateway_mismatch"))
             return 0
-        outcome = self.ledger.observe(park, gw, decoded.seq)
-        self.confirms.received(msg, park, gw, decoded.seq)
+        outcome: Outcome = "first"
+        if not imported:  # an import is no gateway: it has no loss ledger and gets no confirms
+            outcome = self.ledger.observe(park, gw, decoded.seq)
+            self.confirms.received(msg, park, gw, decoded.seq)
         for rej in decoded.rejected:
-            reason = f"readings[{rej.index}]: {rej.reason}"
-            out.dead_letters.append(self._dead(msg, park, gw, reason, rej.raw, "reading"))
+            cls = "field" if rej.dropped else "reading"
+            if rej.dropped:
+                self.dropped_fields[rej.key] += 1
+            out.dead_letters.append(self._dead(msg, park, gw, rej.reason, rej.raw, cls, rej.key))
         if not decoded.readings:
             return 0
+        readings = self.operators.apply(decoded.readings)
         out.parts.append(
             Part(
                 park=park,
                 gw=gw,
-                readings=decoded.readings,
-                h3=self.locator.cells(gw, decoded.readings),
+                readings=readings,
+                h3=self.locator.cells(gw, readings),
                 sent_ms=decoded.sent or 0,
-                replay=msg.dup or outcome in ("duplicate", "late"),
+                replay=imported or msg.dup or outcome in ("duplicate", "late"),
             )
         )
-        return len(decoded.readings)
+        return len(readings)
 
     def _take(self, msg: Message, pending: _Pending) -> None:
         if not pending.messages:
@@ -238,6 +330,7 @@ class Ingester:
             )
 
     async def _flush(self, pending: _Pending) -> _Pending:
+        self.dead_letter_summary.tick(time.monotonic())
         if pending.messages:
             pending.batch.ledger.extend(self.ledger.drain(int(time.time() * 1000)))
             await self._writes.put((pending.batch, pending.messages))
@@ -334,6 +427,17 @@ class Ingester:
             self.metrics.dead_letters["lost"] += len(iso.lost)
             log.error("the sink refused %d row(s) and their dead letters: %s", len(iso.lost), iso.lost[:3])
         return WriteResult(readings=iso.result.readings, rejected=[*iso.result.rejected, *iso.poison])
+
+    async def write_direct(self, batch: WriteBatch) -> WriteResult:
+        """Write a batch built by :meth:`handle` straight to the sink (``parkwatch import``).
+
+        The same poison isolation as live batches; an unavailable sink raises
+        ``RetryableError`` (an import is re-run, not spooled).
+        """
+        started = time.monotonic()
+        result = await self._store(batch)
+        self._written(batch, result, started)
+        return result
 
     def _failed_again(self, tries: int, why: str) -> None:
         if tries >= DEGRADED_AFTER:
@@ -492,12 +596,19 @@ class Ingester:
                 self._spooled.set()
             if opts.metrics_enabled:
                 server = await self._serve_metrics()
+            if opts.metrics_port:
+                server = await serve_metrics(self.metrics, opts.metrics_host, opts.metrics_port)
+            if opts.registry_path:
+                await asyncio.to_thread(self.refresh_registry)
             async with asyncio.TaskGroup() as tg:
                 mqtt_task = tg.create_task(self.consumer.run(), name="mqtt")
                 process = tg.create_task(self._process_loop(), name="process")
                 write = tg.create_task(self._write_loop(), name="write")
                 replay = tg.create_task(self._replay_loop(), name="replay")
                 confirm = tg.create_task(self.confirms.run(), name="confirm")
+                tasks = [mqtt_task, process, write, replay, confirm]
+                if opts.registry_path:
+                    tasks.append(tg.create_task(self._registry_loop(), name="registry"))
                 # Ready once the broker acknowledged the subscription: before it, a message
                 # published on a first start (no session yet) would go to nobody.
                 await _first_of(self.consumer.subscribed, stop)
@@ -515,7 +626,7 @@ class Ingester:
                     log.warning("shutdown grace expired; unacknowledged messages will be redelivered")
                 self.confirms.flush()
                 await self.consumer.disconnect()
-                for task in (mqtt_task, process, write, replay, confirm):
+                for task in tasks:
                     task.cancel()
         finally:
             if server is not None:

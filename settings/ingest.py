@@ -14,6 +14,8 @@ from settings.common import BrokerSettings, LoggingSettings, PositiveSeconds
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 H3Resolution = Annotated[int, msgspec.Meta(ge=0, le=15)]
+OperatorName = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Plmn = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{3}-[0-9]{2,3}\Z")]
 
 
 class InfluxSinkSettings(
@@ -113,6 +115,22 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
             gateways can forget them and resend the ones lost on the way (gap repair).
         confirm_interval_s: at most one confirm per gateway this often (more only when one
             would exceed the contract's 1000 ranges).
+        max_age_days: oldest reading accepted from live MQTT, in days (0 = any age).
+        import_max_age_days: oldest reading accepted by ``parkwatch import`` (0 = any age: a
+            survey of last quarter is backfilled; the store's retention still deletes what is
+            older than it keeps).
+        operator_aliases: operator spelling → the name to store (``"Lotus" = "Lotus Mobile"``).
+        operators_by_plmn: ``"MCC-MNC"`` (e.g. ``"452-04"``) → operator name, applied to cellular
+            readings that carry ``mcc`` and ``mnc``; it wins over the reported name.
+        dead_letter_summary_s: at most one WARNING summing up dead letters by reason this often
+            (0 disables it).
+        registry_path: the API's registry file (SQLite); parks and gateway positions stored
+            there (``parkwatch park``, ``PUT /api/v1/parks/...``) are read from it, live. Empty:
+            none, only ``gateway_positions``.
+        registry_refresh_s: how often the registry is read again.
+        refuse_unknown: ``none`` accepts every park and gateway; ``parks`` dead-letters messages
+            of parks the registry does not hold; ``gateways`` also those of gateways it does not
+            hold under that park.
     """
 
     client_id: str = ""
@@ -136,6 +154,14 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     gateway_positions: dict[str, GatewayPosition] = msgspec.field(default_factory=dict)
     confirm: bool = True
     confirm_interval_s: PositiveSeconds = 1.0
+    max_age_days: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    import_max_age_days: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    operator_aliases: dict[OperatorName, OperatorName] = msgspec.field(default_factory=dict)
+    operators_by_plmn: dict[Plmn, OperatorName] = msgspec.field(default_factory=dict)
+    dead_letter_summary_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    registry_path: str = ""
+    registry_refresh_s: PositiveSeconds = 10.0
+    refuse_unknown: Literal["none", "parks", "gateways"] = "none"
 
 
 class IngestSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from contract.ids import FIELD_NAME
+from storage.dead_letters import DeadLetterFilter, DeadLetterRow
 from storage.schema import KIND_COLUMNS
 
 BackendName = Literal["duckdb", "influxdb"]
@@ -382,6 +383,10 @@ class QueryBackend(Protocol):
 
     def ledger(self, scope: Scope) -> LedgerRows:
         """The newest loss-ledger snapshot per gateway."""
+        ...
+
+    def dead_letters(self, scope: Scope, flt: DeadLetterFilter) -> list[DeadLetterRow]:
+        """Dead letters in the scope (parks, gateway, window) matching ``flt``, newest first."""
         ...
 
     def ping(self) -> None:

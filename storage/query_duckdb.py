@@ -19,6 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from storage.cell_aggregate import POOL, aggregate, cell_stats_from_rows, uint_codes
+from storage.dead_letters import DeadLetterFilter, DeadLetterRow
 from storage.query import (
     STATUS_CARRIED,
     Agg,
@@ -35,7 +36,7 @@ from storage.query import (
     merge_ledger,
     numeric_field,
 )
-from storage.schema import GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER
+from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER
 
 _AGG_SQL: Final[dict[str, str]] = {"min": "min", "max": "max", "mean": "avg"}
 
@@ -411,6 +412,28 @@ class DuckDBQuery:
             f"QUALIFY row_number() OVER (PARTITION BY {per} ORDER BY ts DESC) = 1"
         )
         return merge_ledger(self._fetch(sql, params))
+
+    def dead_letters(self, scope: Scope, flt: DeadLetterFilter) -> list[DeadLetterRow]:
+        where, params = self._where(scope)
+        if flt.prefix is not None:
+            where += " AND starts_with(reason, ?)"
+            params.append(flt.prefix)
+        rows = self._fetch(
+            f"SELECT epoch_ms(ts) AS ts_ms, park, gw, topic, reason, raw FROM {DEAD_LETTER} WHERE {where} "
+            "ORDER BY ts DESC, gw, reason LIMIT ? OFFSET ?",
+            [*params, flt.limit, flt.offset],
+        )
+        return [
+            DeadLetterRow(
+                ts_ms=int(r["ts_ms"]),
+                park=r["park"] or "",
+                gw=r["gw"] or "",
+                topic=r["topic"] or "",
+                reason=r["reason"] or "",
+                raw=r["raw"] or "",
+            )
+            for r in rows
+        ]
 
     def data_version(self) -> tuple[Any, ...]:
         """A cheap fingerprint of the cellular table (row count and highest row id).

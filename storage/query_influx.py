@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 import httpx
 import numpy as np
 
+from storage.dead_letters import DeadLetterFilter, DeadLetterRow
 from storage.influx_http import quote_ident, quote_literal
 from storage.query import (
     STATUS_CARRIED,
@@ -39,7 +40,7 @@ from storage.query import (
     merge_ledger,
     numeric_field,
 )
-from storage.schema import GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER
+from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER
 
 _AGG_QL: Final[dict[str, str]] = {"min": "MIN", "max": "MAX", "mean": "MEAN"}
 _CELL_VALUES: Final = ("rsrp_p10_dbm", "rsrp_median_dbm", "rsrq_median_db", "sinr_p10_db", "sinr_median_db")
@@ -379,6 +380,29 @@ class InfluxQuery:
             ]
         )
         return merge_ledger([{**r, "ts_ms": r["time"]} for r in self._rows(series)])
+
+    def dead_letters(self, scope: Scope, flt: DeadLetterFilter) -> list[DeadLetterRow]:
+        where = self._where(scope)
+        if flt.prefix is not None:
+            # The prefix holds only [a-z0-9_: ] (DeadLetterFilter checks it): safe inside a regex.
+            where += f" AND reason =~ /^{flt.prefix}/"
+        (series,) = self._query(
+            [
+                f"SELECT park, gw, topic, reason, raw FROM {self._from(DEAD_LETTER)} WHERE {where} "
+                f"ORDER BY time DESC LIMIT {int(flt.limit)} OFFSET {int(flt.offset)}"
+            ]
+        )
+        return [
+            DeadLetterRow(
+                ts_ms=int(r["time"]),
+                park=r.get("park") or "",
+                gw=r.get("gw") or "",
+                topic=r.get("topic") or "",
+                reason=r.get("reason") or "",
+                raw=r.get("raw") or "",
+            )
+            for r in self._rows(series)
+        ]
 
     def ping(self) -> None:
         try:

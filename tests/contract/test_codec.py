@@ -47,14 +47,8 @@ def test_valid_batch_decodes_with_types_kept() -> None:
 @pytest.mark.parametrize(
     ("reading", "reason"),
     [
-        (
-            f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"LTE","rsrp_dbm":-200}}',
-            "rsrp_dbm",
-        ),
         (f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"6G"}}', "tech"),
         (f'{{"kind":"cellular","ts":{NOW},"dev":"m1","tech":"LTE"}}', "operator"),
-        (f'{{"kind":"machine","ts":{NOW},"dev":"m1","state":"runing"}}', "state"),
-        (f'{{"kind":"machine","ts":{NOW},"dev":"m1","parts_total":1.5}}', "parts_total"),
         (f'{{"kind":"machine","ts":{NOW},"dev":"m1","rpm":3}}', "unknown field `rpm`"),
         (f'{{"kind":"machine","ts":{NOW},"dev":"a/b"}}', "dev"),
         (f'{{"kind":"teleport","ts":{NOW},"dev":"m1"}}', "kind"),
@@ -66,7 +60,6 @@ def test_valid_batch_decodes_with_types_kept() -> None:
         (f'{{"kind":"machine","ts":{NOW},"dev":"m1","lat":91,"lon":106}}', "lat"),
         (f'{{"kind":"machine","ts":{NOW},"dev":"m1","tags":{{"park":"x"}}}}', "clashes"),
         (f'{{"kind":"machine","ts":{NOW},"dev":"m1","tags":{{"state":"x"}}}}', "clashes"),
-        (f'{{"kind":"environment","ts":{NOW},"dev":"m1","temp_c":1e999}}', "temp_c"),
         (f'{{"kind":"generic","ts":{NOW},"dev":"m1","f":{{}}}}', "f"),
         (f'{{"kind":"generic","ts":{NOW},"dev":"m1","f":{{"Bad Name":1}}}}', "f"),
         ('"just a string"', "Expected `object`"),
@@ -80,6 +73,113 @@ def test_one_bad_reading_keeps_its_neighbours(reading: str, reason: str) -> None
     assert rej.index == 1
     assert reason in rej.reason
     assert rej.raw
+    assert not rej.dropped
+    assert "readings[" not in rej.reason
+
+
+@pytest.mark.parametrize(
+    ("reading", "reason", "key", "kept"),
+    [
+        (
+            f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"LTE","rsrp_dbm":-95,"sinr_db":41.0}}',
+            "out_of_range: sinr_db=41.0 > 40",
+            "out_of_range:sinr_db",
+            {"rsrp_dbm": -95.0, "sinr_db": None},
+        ),
+        (
+            f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"LTE","rsrp_dbm":-200,"pci":7}}',
+            "out_of_range: rsrp_dbm=-200 < -156",
+            "out_of_range:rsrp_dbm",
+            {"rsrp_dbm": None, "pci": 7},
+        ),
+        (
+            f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"LTE","pci":"x","rsrp_dbm":-90}}',
+            "wrong_type: pci",
+            "wrong_type:pci",
+            {"pci": None, "rsrp_dbm": -90.0},
+        ),
+        (
+            f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"LTE","band":"X9","rsrp_dbm":-90}}',
+            "malformed: band='X9'",
+            "malformed:band",
+            {"band": None, "rsrp_dbm": -90.0},
+        ),
+        (
+            f'{{"kind":"machine","ts":{NOW},"dev":"m1","state":"runing","parts_total":3}}',
+            "invalid_value: state='runing'",
+            "invalid_value:state",
+            {"state": None, "parts_total": 3},
+        ),
+        (
+            f'{{"kind":"machine","ts":{NOW},"dev":"m1","parts_total":1.5,"state":"idle"}}',
+            "wrong_type: parts_total",
+            "wrong_type:parts_total",
+            {"state": "idle", "parts_total": None},
+        ),
+        (
+            f'{{"kind":"environment","ts":{NOW},"dev":"m1","temp_c":1e999,"humidity_pct":40}}',
+            "out_of_range: temp_c=inf > 100",
+            "out_of_range:temp_c",
+            {"temp_c": None, "humidity_pct": 40.0},
+        ),
+    ],
+)
+def test_a_bad_optional_field_is_dropped_and_the_reading_kept(
+    reading: str, reason: str, key: str, kept: dict[str, object]
+) -> None:
+    out = decode_batch(_batch_json(GOOD, reading), now_ms=NOW)
+    assert [r.dev for r in out.readings] == ["m1", "m1"]
+    (rej,) = out.rejected
+    assert (rej.index, rej.dropped, rej.key) == (1, True, key)
+    assert rej.reason.startswith(reason)
+    for name, value in kept.items():
+        assert getattr(out.readings[1], name) == value
+
+
+def test_two_bad_fields_are_both_dropped() -> None:
+    reading = (
+        f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"LTE","rsrp_dbm":-95,'
+        '"sinr_db":41,"rsrq_db":99}'
+    )
+    out = decode_batch(_batch_json(reading), now_ms=NOW)
+    (cell,) = out.readings
+    assert isinstance(cell, Cellular) and cell.rsrp_dbm == -95.0
+    assert sorted(r.key for r in out.rejected) == ["out_of_range:rsrq_db", "out_of_range:sinr_db"]
+
+
+@pytest.mark.parametrize(
+    ("spelt", "tech"),
+    [("lte", "LTE"), ("Lte", "LTE"), ("5g", "NR"), ("nr", "NR"), ("3G", "UMTS"), ("gsm", "GSM")],
+)
+def test_technology_is_normalised(spelt: str, tech: str) -> None:
+    reading = f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"{spelt}"}}'
+    out = decode_batch(_batch_json(reading), now_ms=NOW)
+    assert out.rejected == []
+    (cell,) = out.readings
+    assert isinstance(cell, Cellular) and cell.tech == tech
+
+
+def test_a_bad_generic_field_name_refuses_the_reading_with_the_reason() -> None:
+    reading = f'{{"kind":"generic","ts":{NOW},"dev":"m1","f":{{"x\\n":1.0}}}}'
+    (rej,) = decode_batch(_batch_json(reading), now_ms=NOW).rejected
+    assert (rej.key, rej.dropped) == ("malformed:f", False)
+    assert "regex" in rej.reason and "(a key of f)" in rej.reason
+
+
+def test_a_bad_required_field_still_refuses_the_reading() -> None:
+    reading = f'{{"kind":"cellular","ts":{NOW},"dev":"m1","operator":"Op","tech":"6G","rsrp_dbm":-95}}'
+    out = decode_batch(_batch_json(reading), now_ms=NOW)
+    assert out.readings == []
+    (rej,) = out.rejected
+    assert (rej.key, rej.dropped) == ("invalid_value:tech", False)
+
+
+def test_the_age_limit_is_a_parameter() -> None:
+    old = f'{{"kind":"machine","ts":{NOW - 400 * 86_400_000},"dev":"m1"}}'
+    assert decode_batch(_batch_json(old), now_ms=NOW).rejected[0].key == "too_old:ts"
+    assert "(30 days)" in decode_batch(_batch_json(old), now_ms=NOW).rejected[0].reason
+    assert len(decode_batch(_batch_json(old), now_ms=NOW, max_age_ms=None).readings) == 1
+    assert decode_batch(_batch_json(old), now_ms=NOW, max_age_ms=86_400_000).readings == []
 
 
 @pytest.mark.parametrize(
@@ -116,10 +216,12 @@ def test_nan_in_generic_msgpack_is_rejected() -> None:
         }
     )
     out = decode_batch(raw, now_ms=NOW)
-    assert [r.index for r in out.rejected] == [0, 2]
+    assert [(r.index, r.dropped) for r in out.rejected] == [(0, False), (2, True)]
     assert "finite" in out.rejected[0].reason
-    (ok,) = out.readings
+    assert out.rejected[1].key == "out_of_range:temp_c"
+    ok, env = out.readings
     assert isinstance(ok, Generic) and ok.f == {"x": 1.0, "on": True, "mode": "eco"}
+    assert env.dev == "e"
 
 
 def test_size_and_count_limits() -> None:

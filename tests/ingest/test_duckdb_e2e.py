@@ -87,8 +87,10 @@ async def test_mixed_valid_and_invalid(
         await wait_until(lambda: ing.spool.depth == 0 and ing.consumer.pending == 0, what="all acked")
     with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute("SELECT dev FROM energy ORDER BY dev").fetchall()
+        kept_cell = con.execute("SELECT dev, rsrp_dbm FROM cellular").fetchall()
         dead = con.execute("SELECT gw, reason, raw FROM dead_letter ORDER BY gw, reason").fetchall()
     assert stored == [("m1",), ("m3",)]
+    assert kept_cell == [("x", None)]  # the out-of-range RSRP was dropped, the reading kept
     reasons = [(gw, reason) for gw, reason, _ in dead]
     assert len(reasons) == 6
     assert reasons[0] == (
@@ -96,11 +98,9 @@ async def test_mixed_valid_and_invalid(
         "invalid park id 'bad park': use 1-64 characters from A-Z a-z 0-9 _ . -, starting with a letter or digit",
     )
     by_gw = {gw: [r for g, r in reasons if g == gw] for gw in ("gw-m", "gw-n", "gw-v")}
-    assert any(r.startswith("readings[1]:") and "rsrp_dbm" in r for r in by_gw["gw-m"])
-    assert any(r.startswith("readings[2]:") and "in the future" in r for r in by_gw["gw-m"])
-    assert any(
-        r.startswith("readings[3]:") and "lat and lon must be given together" in r for r in by_gw["gw-m"]
-    )
+    assert "out_of_range: rsrp_dbm=12.0 > -31" in by_gw["gw-m"]
+    assert any(r.startswith("in_future: ") for r in by_gw["gw-m"])
+    assert "position: lat and lon must be given together" in by_gw["gw-m"]
     assert len(by_gw["gw-n"]) == 1 and "neither a JSON object" in by_gw["gw-n"][0]
     assert len(by_gw["gw-v"]) == 1 and "`$.v`" in by_gw["gw-v"][0]
     raws = {r for g, _, r in dead if g == "gw-m"}

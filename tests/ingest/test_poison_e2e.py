@@ -200,8 +200,8 @@ async def test_poison_never_stops_the_canary(
     assert all(len(v) == 1 for v in by_gw.values()), by_gw
     assert by_gw["gw-nan"][0][0].startswith("status: ") and "uplink.rsrp_dbm" in by_gw["gw-nan"][0][0]
     assert by_gw["gw-big"][0][0].startswith("status: ") and "backlog" in by_gw["gw-big"][0][0]
-    assert by_gw["gw-deep"][0][0].startswith("readings[1]: ")
-    assert by_gw["gw-utf"][0][0].startswith("readings[1]: ") and "UTF-8" in by_gw["gw-utf"][0][0]
+    assert by_gw["gw-deep"][0][0].startswith("malformed: nested too deeply")
+    assert by_gw["gw-utf"][0][0].startswith("malformed: ") and "UTF-8" in by_gw["gw-utf"][0][0]
     reason, raw = by_gw["gw-huge"][0]
     assert reason.startswith(
         f"payload of {len(poison[3][1])} bytes exceeds the contract's limit of {MAX_PAYLOAD_BYTES}"
