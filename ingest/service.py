@@ -596,8 +596,6 @@ class Ingester:
                 self._spooled.set()
             if opts.metrics_enabled:
                 server = await self._serve_metrics()
-            if opts.metrics_port:
-                server = await serve_metrics(self.metrics, opts.metrics_host, opts.metrics_port)
             if opts.registry_path:
                 await asyncio.to_thread(self.refresh_registry)
             async with asyncio.TaskGroup() as tg:
