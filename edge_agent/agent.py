@@ -34,7 +34,7 @@ import msgspec
 
 from contract.codec import decode_message
 from contract.messages import Command, Status, Uplink
-from contract.readings import Cellular, Reading
+from contract.readings import Broadband, Cellular, Reading, Wifi
 from edge_agent import remote_config
 from edge_agent.backlog_log import BacklogLog
 from edge_agent.buffer import DiskBuffer, Tx
@@ -48,6 +48,18 @@ from settings.edge import EdgeSettings
 from settings.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+_PLACED_KINDS: Final = (Cellular, Wifi, Broadband)
+"""Kinds binned on the coverage and broadband maps: they take the gateway's fixed position."""
+
+
+def with_fixed_position(r: Reading, lat: float | None, lon: float | None) -> Reading:
+    """A network reading without a position of its own, from a gateway with a fixed one
+    (``[agent] lat/lon``), gets that position; every other reading is returned as it is."""
+    if lat is None or lon is None or r.lat is not None or not isinstance(r, _PLACED_KINDS):
+        return r
+    return msgspec.structs.replace(r, lat=lat, lon=lon)
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -282,7 +294,11 @@ class Agent:
             attempt = 0
             self.counters.failing.pop(c.device, None)
             for r in readings:
-                await self._intake.put(self._encoder.encode(r))
+                await self._intake.put(
+                    self._encoder.encode(
+                        with_fixed_position(r, self.settings.agent.lat, self.settings.agent.lon)
+                    )
+                )
             self.counters.readings += len(readings)
             next_t += c.interval_s
             now = time.monotonic()

@@ -60,6 +60,12 @@ def register(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=HOST:PORT",
         help="a broadband probe target; repeatable",
     )
+    init.add_argument(
+        "--position",
+        metavar="LAT,LON",
+        help="the gateway's fixed position (WGS84 degrees): stamped on its cellular, Wi-Fi and broadband "
+        "readings so they appear on the coverage map; leave out for a moving gateway",
+    )
     init.add_argument("--no-system", action="store_true", help="leave out the gateway's own health collector")
     init.add_argument(
         "--endpoints",
@@ -90,7 +96,14 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from edge_agent.init_config import InitValues, add_device_flags, from_endpoints, prompt_missing, write
+    from edge_agent.init_config import (
+        InitValues,
+        add_device_flags,
+        from_endpoints,
+        parse_position,
+        prompt_missing,
+        write,
+    )
     from settings.errors import ConfigError
 
     try:
@@ -101,6 +114,8 @@ def _init(args: argparse.Namespace) -> int:
         v.username, v.password, v.tls_ca = args.username, args.password, args.tls_ca
         v.topic_root, v.state_dir, v.system = args.topic_root, args.state_dir, not args.no_system
         add_device_flags(v, args.modbus, args.modem, args.probe)
+        if args.position:
+            v.lat, v.lon = parse_position(args.position)
         interactive = not args.non_interactive and sys.stdin.isatty()
         if (not v.park or not v.gateway) and interactive:
             prompt_missing(v)

@@ -205,6 +205,22 @@ def parse_modbus(spec: str) -> tuple[str, str, int, str]:
     return dev_id, host, port, kind
 
 
+def parse_position(text: str) -> tuple[float, float]:
+    """``LAT,LON`` in WGS84 degrees, e.g. ``20.8561,106.7367``.
+
+    Raises:
+        ConfigError: not two numbers, or outside -90..90 / -180..180.
+    """
+    parts = text.replace(" ", "").split(",")
+    try:
+        lat, lon = (float(p) for p in parts)
+    except ValueError:
+        raise ConfigError(f"position {text!r}: write LAT,LON in degrees, e.g. 20.8561,106.7367") from None
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0) or lat != lat or lon != lon:
+        raise ConfigError(f"position {text!r}: latitude must be in -90..90 and longitude in -180..180")
+    return lat, lon
+
+
 def prompt_missing(
     v: InitValues, ask: Callable[[str], str] = input, secret: Callable[[str], str] = getpass.getpass
 ) -> None:
@@ -221,6 +237,14 @@ def prompt_missing(
         v.username = ask("MQTT username (empty: anonymous): ").strip()
     if v.username and not v.password:
         v.password = secret("MQTT password (not shown): ").strip()
+    while v.lat is None:
+        where = ask("fixed position as LAT,LON (empty: the gateway moves or has none): ").strip()
+        if not where:
+            break
+        try:
+            v.lat, v.lon = parse_position(where)
+        except ConfigError as exc:
+            print(f"  {exc}", file=sys.stderr)
     while True:
         dev = ask("add a Modbus device as ID HOST:PORT KIND (empty to finish): ").strip()
         if not dev:

@@ -31,7 +31,10 @@ class AgentOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
         shutdown_grace_s: on SIGTERM, how long to wait for in-flight batches to be acknowledged.
         session_expiry_s: MQTT 5 session expiry; the broker keeps the session (and queued
             down-link messages) this long after a disconnect.
-        lat, lon: the gateway's fixed position, reported by the init tool and docs only.
+        lat, lon: the gateway's fixed position (WGS84 degrees), for a gateway that does not
+            move: the agent stamps it on its cellular, Wi-Fi and broadband readings that carry no
+            position of their own, so they land in the right H3 cell of the coverage maps
+            without any setting on the ingester's side. Both or neither.
     """
 
     park: Id
@@ -42,6 +45,12 @@ class AgentOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     session_expiry_s: Annotated[int, msgspec.Meta(ge=0, le=4294967295)] = 7 * 24 * 3600
     lat: Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)] | None = None
     lon: Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError(
+                "agent.lat and agent.lon go together: give both (the gateway's fixed position) or neither"
+            )
 
 
 class BatchOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
