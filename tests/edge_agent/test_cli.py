@@ -148,7 +148,7 @@ def test_init_from_simulator_endpoints(tmp_path: Path) -> None:
 
 def test_interactive_prompts_fill_the_missing_values() -> None:
     answers = iter(
-        ["bad id!", "hp-deep-c", "gw-9", "", "1884", "", "cnc-1 10.0.0.5:502 machine", "nonsense", ""]
+        ["bad id!", "hp-deep-c", "gw-9", "", "1884", "", "", "cnc-1 10.0.0.5:502 machine", "nonsense", ""]
     )
     v = InitValues()
     prompt_missing(v, ask=lambda _q: next(answers))

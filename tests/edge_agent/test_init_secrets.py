@@ -83,6 +83,8 @@ def test_interactive_init_hides_the_password_and_writes_0600(tmp_path: Path) -> 
     term.send("hp-deep-c/gw-7")
     term.expect("MQTT password (not shown)")
     term.send(PASSWORD)
+    term.expect("fixed position")
+    term.send("")
     term.expect("add a Modbus device")
     term.send("cnc-01 127.0.0.1:502 machine")
     term.expect("add a Modbus device")
