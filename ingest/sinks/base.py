@@ -14,7 +14,7 @@ from typing import Final, Literal, Protocol
 
 from ingest.model import WriteBatch, WriteResult
 from settings.ingest import SinkSettings
-from storage.duckdb_store import LedgerSnapshot
+from storage.ledger_snapshot import LedgerSnapshot
 
 SinkName = Literal["influxdb", "duckdb"]
 
