@@ -146,14 +146,15 @@ class Service:
     def _versioned(self, key: Any, compute: Callable[[], T]) -> T:
         """``compute()`` cached for ``cache_ttl_s``, and beyond while the backend's data is unchanged.
 
-        A backend with ``data_version()`` (DuckDB) fingerprints its readings cheaply; an answer
-        computed from the same fingerprint is the answer, so it is reused without recomputing.
-        Backends without it (InfluxDB) use the TTL cache alone.
+        A backend whose ``data_version()`` fingerprints its readings (DuckDB) lets an answer
+        computed from the same fingerprint be reused without recomputing; a backend that answers
+        None (InfluxDB) uses the TTL cache alone.
         """
-        version_of: Callable[[], Any] | None = getattr(self.backend, "data_version", None)
-        if version_of is None or self.cache.ttl_s <= 0:
+        if self.cache.ttl_s <= 0:
+            return compute()
+        version = self.backend.data_version()
+        if version is None:
             return self.cache.get_or_compute(key, compute)
-        version = version_of()
         with self._stable_lock:
             hit = self._stable.get((key, version))
             if hit is not None:
@@ -338,7 +339,7 @@ class Service:
         """((park, factory, line, gw, dev), production) per machine seen in the window."""
         f = self.settings.factory
         b = self.cache.get_or_compute(
-            ("machine", scope), lambda: self.backend.buckets("machine", scope, bucket_s=f.state_bucket_s)
+            ("machine", scope), lambda: self.backend.machine_buckets(scope, bucket_s=f.state_bucket_s)
         )
         meta = _placements(f.machines)
         start_ms = int(scope.start.timestamp() * 1000)
@@ -349,8 +350,8 @@ class Service:
             prod = machine_production(
                 ts_ms=b.bucket_ms[idx],
                 states=b.state[idx],
-                parts_total=np.column_stack([b.c[idx], b.a[idx]]).ravel(),
-                rejects_total=np.column_stack([b.d[idx], b.b[idx]]).ravel(),
+                parts_total=np.column_stack([b.parts_total_min[idx], b.parts_total_max[idx]]).ravel(),
+                rejects_total=np.column_stack([b.rejects_total_min[idx], b.rejects_total_max[idx]]).ravel(),
                 ideal_cycle_s=None if m is None else m.ideal_cycle_s,
                 start_ms=start_ms,
                 end_ms=end_ms,
@@ -364,7 +365,7 @@ class Service:
         """Per machine: its production figures plus its last known state and when it was seen."""
         f = self.settings.factory
         b = self.cache.get_or_compute(
-            ("machine", scope), lambda: self.backend.buckets("machine", scope, bucket_s=f.state_bucket_s)
+            ("machine", scope), lambda: self.backend.machine_buckets(scope, bucket_s=f.state_bucket_s)
         )
         last: dict[tuple[str, str, str], tuple[str | None, int]] = {}
         for (park, gw, dev), idx in _groups(b.park, b.gw, b.dev).items():
@@ -393,7 +394,7 @@ class Service:
     def energy(self, scope: Scope, level: str) -> list[dict[str, Any]]:
         f = self.settings.factory
         b = self.cache.get_or_compute(
-            ("energy", scope), lambda: self.backend.buckets("energy", scope, bucket_s=f.demand_interval_s)
+            ("energy", scope), lambda: self.backend.energy_buckets(scope, bucket_s=f.demand_interval_s)
         )
         meta = _placements(f.meters)
         width = {"meter": 5, "line": 3, "factory": 2, "park": 1}[level]
@@ -406,9 +407,9 @@ class Service:
             key = (park, factory, line, gw, dev)[:width]
             use = meter_energy(
                 bucket_ms=b.bucket_ms[idx],
-                mean_power_kw=b.a[idx],
-                energy_min_kwh=b.c[idx],
-                energy_max_kwh=b.b[idx],
+                mean_power_kw=b.power_mean_kw[idx],
+                energy_min_kwh=b.energy_min_kwh[idx],
+                energy_max_kwh=b.energy_max_kwh[idx],
                 bucket_s=f.demand_interval_s,
             )
             uses[key] = uses[key] + use if key in uses else use
@@ -416,7 +417,7 @@ class Service:
         out = []
         for key in sorted(uses):
             idx = np.concatenate(members[key])
-            peak = group_peak_kw(b.bucket_ms[idx], b.a[idx])
+            peak = group_peak_kw(b.bucket_ms[idx], b.power_mean_kw[idx])
             out.append(
                 {
                     **dict(zip(names, key, strict=True)),
@@ -480,15 +481,15 @@ class Service:
             if rule.park and scope.parks is not None and rule.park not in scope.parks:
                 continue
             rule_scope = scope if not rule.park else _with_parks(scope, (rule.park,))
-            b = self.backend.buckets(
+            fb = self.backend.field_buckets(
                 rule.kind, rule_scope, bucket_s=a.bucket_s, field=rule.field, agg=BUCKET_AGG[rule.op]
             )
-            for (park, gw, dev), idx in _groups(b.park, b.gw, b.dev).items():
+            for (park, gw, dev), idx in _groups(fb.park, fb.gw, fb.dev).items():
                 if rule.dev and dev != rule.dev:
                     continue
                 for ep in threshold_episodes(
-                    b.bucket_ms[idx],
-                    b.a[idx],
+                    fb.bucket_ms[idx],
+                    fb.value[idx],
                     op=rule.op,
                     threshold=rule.threshold,
                     duration_ms=rule.duration_s * 1000,
@@ -510,7 +511,7 @@ class Service:
                         }
                     )
         if a.machine_fault_after_s > 0:
-            b = self.backend.buckets("machine", scope, bucket_s=a.bucket_s)
+            b = self.backend.machine_buckets(scope, bucket_s=a.bucket_s)
             for (park, gw, dev), idx in _groups(b.park, b.gw, b.dev).items():
                 for ep in state_episodes(
                     b.bucket_ms[idx],

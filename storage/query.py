@@ -17,7 +17,7 @@ Backends are registered by name with lazy import strings; see :data:`BACKENDS`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Final, Literal, Protocol
@@ -213,13 +213,11 @@ class BroadbandStats(_Table):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Buckets(_Table):
-    """Per (park, gateway, device, time bucket): bucketed values of one kind.
+class MachineBuckets(_Table):
+    """Per (park, gateway, machine, time bucket): its last state and the range of its counters.
 
-    For ``machine``: ``state`` (last in bucket), ``a``/``c`` = max/min parts_total,
-    ``b``/``d`` = max/min rejects_total.
-    For ``energy``: ``a`` = mean power_kw, ``b`` = max energy_kwh, ``c`` = min energy_kwh.
-    For a single alarm field: ``a`` = the requested aggregate.
+    ``state`` is the last non-null state in the bucket; ``parts_total_min/max`` and
+    ``rejects_total_min/max`` the smallest and largest cumulative counter values in it.
     ``bucket_ms`` is the bucket start, epoch milliseconds, aligned to multiples of the width.
     """
 
@@ -228,10 +226,41 @@ class Buckets(_Table):
     dev: npt.NDArray[np.object_] = field(default_factory=_obj)
     bucket_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
     state: npt.NDArray[np.object_] = field(default_factory=_obj)
-    a: npt.NDArray[np.float64] = field(default_factory=_f64)
-    b: npt.NDArray[np.float64] = field(default_factory=_f64)
-    c: npt.NDArray[np.float64] = field(default_factory=_f64)
-    d: npt.NDArray[np.float64] = field(default_factory=_f64)
+    parts_total_min: npt.NDArray[np.float64] = field(default_factory=_f64)
+    parts_total_max: npt.NDArray[np.float64] = field(default_factory=_f64)
+    rejects_total_min: npt.NDArray[np.float64] = field(default_factory=_f64)
+    rejects_total_max: npt.NDArray[np.float64] = field(default_factory=_f64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnergyBuckets(_Table):
+    """Per (park, gateway, meter, time bucket): mean power and the range of the energy counter.
+
+    ``bucket_ms`` is the bucket start, epoch milliseconds, aligned to multiples of the width.
+    """
+
+    park: npt.NDArray[np.object_] = field(default_factory=_obj)
+    gw: npt.NDArray[np.object_] = field(default_factory=_obj)
+    dev: npt.NDArray[np.object_] = field(default_factory=_obj)
+    bucket_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+    power_mean_kw: npt.NDArray[np.float64] = field(default_factory=_f64)
+    energy_min_kwh: npt.NDArray[np.float64] = field(default_factory=_f64)
+    energy_max_kwh: npt.NDArray[np.float64] = field(default_factory=_f64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldBuckets(_Table):
+    """Per (park, gateway, device, time bucket): one numeric field of one kind, aggregated.
+
+    ``value`` is the requested aggregate (min, max or mean) of the field in the bucket, in the
+    field's own unit; ``bucket_ms`` is the bucket start, epoch milliseconds.
+    """
+
+    park: npt.NDArray[np.object_] = field(default_factory=_obj)
+    gw: npt.NDArray[np.object_] = field(default_factory=_obj)
+    dev: npt.NDArray[np.object_] = field(default_factory=_obj)
+    bucket_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+    value: npt.NDArray[np.float64] = field(default_factory=_f64)
 
 
 STATUS_CARRIED: Final = (
@@ -364,16 +393,16 @@ class QueryBackend(Protocol):
         """Broadband probe statistics per (park, gateway), or per park (``gw`` empty)."""
         ...
 
-    def buckets(
-        self,
-        kind: Literal["machine", "energy"] | str,
-        scope: Scope,
-        *,
-        bucket_s: int,
-        field: str = "",
-        agg: Agg = "max",
-    ) -> Buckets:
-        """Time-bucketed values per device: ``machine``, ``energy``, or ``field`` of ``kind`` by ``agg``."""
+    def machine_buckets(self, scope: Scope, *, bucket_s: int) -> MachineBuckets:
+        """Machine state and counters per device and ``bucket_s`` time bucket."""
+        ...
+
+    def energy_buckets(self, scope: Scope, *, bucket_s: int) -> EnergyBuckets:
+        """Meter power and energy per device and ``bucket_s`` time bucket."""
+        ...
+
+    def field_buckets(self, kind: str, scope: Scope, *, bucket_s: int, field: str, agg: Agg) -> FieldBuckets:
+        """``agg`` of the numeric ``field`` of ``kind`` per device and ``bucket_s`` time bucket."""
         ...
 
     def status(self, scope: Scope, *, latest: bool) -> StatusRows:
@@ -382,6 +411,14 @@ class QueryBackend(Protocol):
 
     def ledger(self, scope: Scope) -> LedgerRows:
         """The newest loss-ledger snapshot per gateway."""
+        ...
+
+    def data_version(self) -> Hashable | None:
+        """A cheap fingerprint of the stored cellular readings, or None when the database has none.
+
+        Equal fingerprints mean every answer computed from the readings is still exact, so the
+        API may keep such an answer beyond its cache TTL. None: no fingerprint, rely on the TTL.
+        """
         ...
 
     def ping(self) -> None:

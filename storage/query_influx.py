@@ -26,10 +26,12 @@ from storage.query import (
     STATUS_CARRIED,
     Agg,
     BroadbandStats,
-    Buckets,
     CellSamples,
     CellStats,
+    EnergyBuckets,
+    FieldBuckets,
     LedgerRows,
+    MachineBuckets,
     NetworkRows,
     QueryError,
     Scope,
@@ -322,30 +324,12 @@ class InfluxQuery:
         result: BroadbandStats = BroadbandStats.from_rows(rows)
         return result
 
-    def buckets(
-        self,
-        kind: Literal["machine", "energy"] | str,
-        scope: Scope,
-        *,
-        bucket_s: int,
-        field: str = "",
-        agg: Agg = "max",
-    ) -> Buckets:
+    def _buckets(self, kind: str, scope: Scope, *, bucket_s: int, values: str) -> list[dict[str, Any]]:
+        """Rows of ``values`` per (park, gw, dev, bucket of ``bucket_s``) of the ``kind`` measurement."""
         if bucket_s < 1:
             raise ValueError("bucket_s must be >= 1")
         if kind not in KIND_COLUMNS or kind == "generic":
             raise ValueError(f"unknown reading kind {kind!r}")
-        if field:
-            values = f"{_AGG_QL[agg]}({quote_ident(numeric_field(kind, field))}) AS a"
-        elif kind == "machine":
-            values = (
-                "LAST(state) AS state, MAX(parts_total) AS a, MAX(rejects_total) AS b, "
-                "MIN(parts_total) AS c, MIN(rejects_total) AS d"
-            )
-        elif kind == "energy":
-            values = "MEAN(power_kw) AS a, MAX(energy_kwh) AS b, MIN(energy_kwh) AS c"
-        else:
-            raise ValueError(f"no bucketed query for kind {kind!r} without a field")
         (series,) = self._query(
             [
                 f"SELECT {values} FROM {self._from(kind)} WHERE {self._where(scope)} "
@@ -354,7 +338,35 @@ class InfluxQuery:
         )
         rows = [{**r, "bucket_ms": r["time"]} for r in self._rows(series)]
         rows.sort(key=lambda r: (r["park"], r["gw"], r["dev"], r["bucket_ms"]))
-        result: Buckets = Buckets.from_rows(rows)
+        return rows
+
+    def machine_buckets(self, scope: Scope, *, bucket_s: int) -> MachineBuckets:
+        values = (
+            "LAST(state) AS state, MIN(parts_total) AS parts_total_min, MAX(parts_total) AS parts_total_max, "
+            "MIN(rejects_total) AS rejects_total_min, MAX(rejects_total) AS rejects_total_max"
+        )
+        result: MachineBuckets = MachineBuckets.from_rows(
+            self._buckets("machine", scope, bucket_s=bucket_s, values=values)
+        )
+        return result
+
+    def energy_buckets(self, scope: Scope, *, bucket_s: int) -> EnergyBuckets:
+        values = (
+            "MEAN(power_kw) AS power_mean_kw, MIN(energy_kwh) AS energy_min_kwh, "
+            "MAX(energy_kwh) AS energy_max_kwh"
+        )
+        result: EnergyBuckets = EnergyBuckets.from_rows(
+            self._buckets("energy", scope, bucket_s=bucket_s, values=values)
+        )
+        return result
+
+    def field_buckets(self, kind: str, scope: Scope, *, bucket_s: int, field: str, agg: Agg) -> FieldBuckets:
+        if kind not in KIND_COLUMNS or kind == "generic":
+            raise ValueError(f"unknown reading kind {kind!r}")
+        values = f"{_AGG_QL[agg]}({quote_ident(numeric_field(kind, field))}) AS value"
+        result: FieldBuckets = FieldBuckets.from_rows(
+            self._buckets(kind, scope, bucket_s=bucket_s, values=values)
+        )
         return result
 
     def status(self, scope: Scope, *, latest: bool) -> StatusRows:
@@ -388,6 +400,10 @@ class InfluxQuery:
             ]
         )
         return merge_ledger([{**r, "ts_ms": r["time"]} for r in self._rows(series)])
+
+    def data_version(self) -> None:
+        """None: InfluxDB has no cheap fingerprint of a measurement; answers expire by their TTL."""
+        return None
 
     def ping(self) -> None:
         try:
