@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parkwatch.ports import PortBusyError, choose_port, listen_socket, port_arg, positive_int
+
+if TYPE_CHECKING:
+    from settings.api import ApiSettings
+    from storage.query import QueryBackend
 
 HELP = "Serve the HTTP API (coverage, dead zones, factory KPIs, fleet, provisioning)."
 
@@ -202,25 +206,11 @@ def _mosquitto_files(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_backend(settings: Any) -> Any:
-    """The query backend named by ``[backend] type``."""
-    from settings.api import DuckdbQuerySettings
+def build_backend(settings: ApiSettings) -> QueryBackend:
+    """The query backend named by ``[backend] type``, built from that table."""
     from storage.query import load_backend
 
-    b = settings.backend
-    if isinstance(b, DuckdbQuerySettings):
-        return load_backend("duckdb", path=b.path, ingest_resolution=settings.coverage.ingest_resolution)
-    return load_backend(
-        "influxdb",
-        url=b.url,
-        database=b.database,
-        retention_policy=b.retention_policy,
-        token=b.token,
-        username=b.username,
-        password=b.password,
-        timeout_s=b.timeout_s,
-        ingest_resolution=settings.coverage.ingest_resolution,
-    )
+    return load_backend(settings.backend, ingest_resolution=settings.coverage.ingest_resolution)
 
 
 def app_from_env() -> Any:

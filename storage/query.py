@@ -20,13 +20,16 @@ import importlib
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from contract.ids import FIELD_NAME
 from storage.schema import KIND_COLUMNS
+
+if TYPE_CHECKING:
+    from settings.api import BackendSettings
 
 BackendName = Literal["duckdb", "influxdb"]
 BACKENDS: Final[dict[BackendName, str]] = {
@@ -430,9 +433,22 @@ class QueryBackend(Protocol):
         ...
 
 
-def load_backend(name: BackendName, **kwargs: Any) -> QueryBackend:
-    """Import and build the backend registered as ``name``."""
+class BackendFactory(Protocol):
+    """How a registered backend class is built: from its settings struct (``[backend]``)."""
+
+    def __call__(self, settings: BackendSettings, *, ingest_resolution: int) -> QueryBackend: ...
+
+
+def load_backend(settings: BackendSettings, *, ingest_resolution: int) -> QueryBackend:
+    """Import and build the backend named by ``settings.type``, as :func:`ingest.sinks.base.load_sink` does.
+
+    Args:
+        settings: the ``[backend]`` table: :class:`settings.api.DuckdbQuerySettings` or
+            :class:`settings.api.InfluxQuerySettings`.
+        ingest_resolution: the H3 resolution the ingester stores (finer requests are refused).
+    """
+    name: BackendName = settings.__struct_config__.tag  # type: ignore[assignment]
     module_name, _, cls_name = BACKENDS[name].partition(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
-    backend: QueryBackend = cls(**kwargs)
-    return backend
+    factory: BackendFactory = cls.from_settings
+    return factory(settings, ingest_resolution=ingest_resolution)

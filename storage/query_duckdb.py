@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from settings.api import DuckdbQuerySettings
 from storage.cell_aggregate import POOL, aggregate, cell_stats_from_rows, uint_codes
 from storage.query import (
     STATUS_CARRIED,
@@ -103,6 +104,11 @@ class DuckDBQuery:
                     "process writes it, no other process may open it: serve the API from the ingester's "
                     "process (parkwatch demo) or use InfluxDB"
                 ) from exc
+
+    @classmethod
+    def from_settings(cls, settings: DuckdbQuerySettings, *, ingest_resolution: int) -> DuckDBQuery:
+        """The backend of a ``[backend] type = "duckdb"`` table (the file opened read-only)."""
+        return cls(path=settings.path, ingest_resolution=ingest_resolution)
 
     # -- plumbing -----------------------------------------------------------------------------
 

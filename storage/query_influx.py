@@ -22,6 +22,7 @@ from typing import Any, Final, Literal
 import httpx
 import numpy as np
 
+from settings.api import InfluxQuerySettings
 from storage.query import (
     STATUS_CARRIED,
     Agg,
@@ -119,6 +120,20 @@ class InfluxQuery:
         self._rp = quote_ident(retention_policy) + "." if retention_policy else ""
         self.ingest_resolution = ingest_resolution
         self._client = httpx.Client(base_url=url, headers=headers, timeout=timeout_s, transport=transport)
+
+    @classmethod
+    def from_settings(cls, settings: InfluxQuerySettings, *, ingest_resolution: int) -> InfluxQuery:
+        """The backend of a ``[backend] type = "influxdb"`` table."""
+        return cls(
+            url=settings.url,
+            database=settings.database,
+            retention_policy=settings.retention_policy,
+            token=settings.token,
+            username=settings.username,
+            password=settings.password,
+            timeout_s=settings.timeout_s,
+            ingest_resolution=ingest_resolution,
+        )
 
     # -- plumbing -----------------------------------------------------------------------------
 
