@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Any, Final, Literal
 
@@ -416,7 +417,7 @@ class InfluxQuery:
         )
         return merge_ledger([{**r, "ts_ms": r["time"]} for r in self._rows(series)])
 
-    def data_version(self) -> None:
+    def data_version(self) -> Hashable | None:
         """None: InfluxDB has no cheap fingerprint of a measurement; answers expire by their TTL."""
         return None
 
