@@ -1,4 +1,4 @@
-"""Service: devices are placed by (park, gateway, device); unplaced devices are booked to their
+"""Services: devices are placed by (park, gateway, device); unplaced devices are booked to their
 gateway; performance above 100 % is flagged; a machine in fault raises an alarm.
 
 Unit tests over the in-memory backend of ``tests.fakes``, its buckets fixed tables.
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from api.service import Service
+from api.services import Services
 from settings.api import ApiSettings
 from settings.loader import settings_from_dict
 from storage.query import EnergyBuckets, MachineBuckets, Scope
@@ -54,10 +54,10 @@ def test_same_meter_id_on_two_gateways_is_booked_to_each_gateways_factory() -> N
         }
     )
     fake = tables(energy=_meter("gw-01", 100.0, 103.464) + _meter("gw-02", 500.0, 514.552))
-    service = Service(settings, fake)
-    meters = {(r["gw"], r["factory"]): r["energy_kwh"] for r in service.energy(SCOPE, "meter")}
+    service = Services.build(settings, fake)
+    meters = {(r.gw, r.factory): r.energy_kwh for r in service.factory.energy(SCOPE, "meter")}
     assert meters == {("gw-01", "electronics"): 3.464, ("gw-02", "moulding"): 14.552}
-    factories = {r["factory"]: r["energy_kwh"] for r in service.energy(SCOPE, "factory")}
+    factories = {r.factory: r.energy_kwh for r in service.factory.energy(SCOPE, "factory")}
     assert factories == {"electronics": 3.464, "moulding": 14.552}
 
 
@@ -71,8 +71,8 @@ def test_an_entry_naming_the_gateway_wins_over_one_for_any_gateway() -> None:
         }
     )
     fake = tables(energy=_meter("gw-01", 0.0, 1.0) + _meter("gw-02", 0.0, 2.0))
-    rows = Service(settings, fake).energy(SCOPE, "meter")
-    assert {(r["gw"], r["factory"]) for r in rows} == {("gw-01", "shared"), ("gw-02", "moulding")}
+    rows = Services.build(settings, fake).factory.energy(SCOPE, "meter")
+    assert {(r.gw, r.factory) for r in rows} == {("gw-01", "shared"), ("gw-02", "moulding")}
 
 
 def _machine(gw: str, dev: str, states: list[str], parts: list[float]) -> list[dict[str, Any]]:
@@ -88,33 +88,33 @@ def test_unplaced_devices_are_booked_to_their_gateway_without_an_unassigned_row(
         machine=_machine("gw-01", "smt-01", ["running"] * 3, [0.0, 10.0, 20.0]),
         energy=_meter("gw-01", 0.0, 1.0),
     )
-    service = Service(_settings({}), fake)
-    lines = service.oee(SCOPE, "line")
-    assert [(r["factory"], r["line"]) for r in lines] == [("gw-01", "")]
-    assert lines[0]["availability"] == 1.0 and lines[0]["performance"] is None
-    assert [r["factory"] for r in service.energy(SCOPE, "factory")] == ["gw-01"]
+    service = Services.build(_settings({}), fake)
+    lines = service.factory.oee(SCOPE, "line")
+    assert [(r.factory, r.line) for r in lines] == [("gw-01", "")]
+    assert lines[0].availability == 1.0 and lines[0].performance is None
+    assert [r.factory for r in service.factory.energy(SCOPE, "factory")] == ["gw-01"]
 
 
 def test_performance_above_100_percent_is_flagged_and_oee_withheld() -> None:
     # 2 min running, then off; 20 parts. An ideal cycle of 10 s says 200 s of ideal time: 167 %.
     placed = {"park": "vsip", "dev": "smt-01", "factory": "f", "line": "l", "ideal_cycle_s": 10.0}
     fake = tables(machine=_machine("gw-01", "smt-01", ["running", "running", "off"], [0.0, 10.0, 20.0]))
-    service = Service(_settings({"machines": [placed]}, machine_fault_after_s=0), fake)
-    row = service.oee(SCOPE, "machine")[0]
-    assert row["performance"] == pytest.approx(200 / 120, abs=1e-4)
-    assert row["ideal_cycle_suspect"] is True and row["oee"] is None
-    fine = Service(_settings({"machines": [{**placed, "ideal_cycle_s": 5.0}]}), fake)
-    row = fine.oee(SCOPE, "machine")[0]
-    assert row["ideal_cycle_suspect"] is False and row["oee"] == pytest.approx(100 / 120, abs=1e-4)
+    service = Services.build(_settings({"machines": [placed]}, machine_fault_after_s=0), fake)
+    row = service.factory.oee(SCOPE, "machine")[0]
+    assert row.performance == pytest.approx(200 / 120, abs=1e-4)
+    assert row.ideal_cycle_suspect is True and row.oee is None
+    fine = Services.build(_settings({"machines": [{**placed, "ideal_cycle_s": 5.0}]}), fake)
+    row = fine.factory.oee(SCOPE, "machine")[0]
+    assert row.ideal_cycle_suspect is False and row.oee == pytest.approx(100 / 120, abs=1e-4)
 
 
 def test_a_machine_in_fault_raises_a_machine_fault_alarm() -> None:
     states = ["running", "fault", "fault", "fault", "running"]
     fake = tables(machine=_machine("gw-01", "cnc-01", states, [0.0] * 5))
-    service = Service(_settings({}, bucket_s=60, machine_fault_after_s=120), fake)
-    alarms = service.alarms(SCOPE, now_ms=T0_MS + 3_600_000)
-    assert [(a["rule"], a["dev"], a["severity"], a["raised_ms"], a["cleared_ms"]) for a in alarms] == [
+    service = Services.build(_settings({}, bucket_s=60, machine_fault_after_s=120), fake)
+    alarms = service.alarms.alarms(SCOPE, now_ms=T0_MS + 3_600_000)
+    assert [(a.rule, a.dev, a.severity, a.raised_ms, a.cleared_ms) for a in alarms] == [
         ("machine_fault", "cnc-01", "critical", T0_MS + 180_000, T0_MS + 240_000)
     ]
-    off = Service(_settings({}, bucket_s=60, machine_fault_after_s=0), fake)
-    assert off.alarms(SCOPE, now_ms=T0_MS + 3_600_000) == []
+    off = Services.build(_settings({}, bucket_s=60, machine_fault_after_s=0), fake)
+    assert off.alarms.alarms(SCOPE, now_ms=T0_MS + 3_600_000) == []
