@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from settings.api import DuckdbQuerySettings
-from storage.cell_aggregate import POOL, aggregate, cell_stats_from_rows, uint_codes
+from storage.cell_aggregate import aggregate, cell_stats_from_rows, uint_codes
 from storage.query import (
     STATUS_CARRIED,
     Agg,
@@ -200,14 +200,12 @@ class DuckDBQuery:
         table = self._fetch_arrow(sql, cell_params + params)
         if table is None or table.num_rows == 0:
             return CellStats()
-        series_f = POOL.submit(uint_codes, table["series"])
-        h3_f = POOL.submit(uint_codes, table["h3"])
-        dev_c, dev_values = uint_codes(table["dev"])
-        series_c, hashes = series_f.result()
+        series_c, hashes = uint_codes(table["series"])
         series = self._series_names(hashes, where, params)
         if series is None:  # a hash collision: use the strings themselves
             return self._cell_stats_by_strings(scope, cell, cell_params, where, params)
-        h3_c, cells = h3_f.result()
+        h3_c, cells = uint_codes(table["h3"])
+        dev_c, dev_values = uint_codes(table["dev"])
         # hash(NULL) is one fixed value: the code of that value stands for "no device".
         known = dev_values.filled(0) != self._null_hash()
         return aggregate(table, series_c, series, h3_c, cells.filled(0), dev_c, known)
