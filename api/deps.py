@@ -4,7 +4,7 @@ the one query-parameter dependency of the read routes (:class:`Selection`) with 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -25,10 +25,10 @@ from api.params import (
     ResolutionQ,
     TechQ,
     ToQ,
-    bbox,
     resolution,
     window,
 )
+from api.params import bbox as parse_bbox
 from api.registry import Registry
 from api.services import Services
 from contract.ids import ID, KEY_NAME
@@ -208,7 +208,7 @@ class Context:
             end=w.end,
             operator=operator,
             tech=tech,
-            bbox=bbox(box),
+            bbox=parse_bbox(box),
             gw=gw,
         )
 
@@ -250,35 +250,18 @@ def parse_selection(
     *,
     operator: str | None = None,
     tech: str | None = None,
-    box: str | None = None,
     res: int | None = None,
     known_park: bool = False,
 ) -> Selection:
     """Check and default the query parameters of a read route once; ``known_park``: 404 for a park
     that is neither configured nor measured."""
-    sc = ctx.scope(p, park, start, to, operator=operator, tech=tech, box=box)
+    sc = ctx.scope(p, park, start, to, operator=operator, tech=tech)
     if known_park and park is not None and not ctx.services.coverage.park_known(park):
         raise NotFound(
             f"unknown park {park!r}: it is not in the configuration and has no cellular "
             "readings; GET /api/v1/coverage/operators lists the parks with data"
         )
     return Selection(scope=sc, resolution=ctx.res(res))
-
-
-def _coverage_area(
-    ctx: Ctx,
-    p: Authenticated,
-    park: ParkQ = None,
-    operator: OperatorQ = None,
-    tech: TechQ = None,
-    start: FromQ = None,
-    to: ToQ = None,
-    bbox: BboxQ = None,
-    resolution: ResolutionQ = None,
-) -> Selection:
-    return parse_selection(
-        ctx, p, park, start, to, operator=operator, tech=tech, box=bbox, res=resolution, known_park=True
-    )
 
 
 def _coverage(
@@ -294,6 +277,10 @@ def _coverage(
     return parse_selection(
         ctx, p, park, start, to, operator=operator, tech=tech, res=resolution, known_park=True
     )
+
+
+def _coverage_area(sel: Annotated[Selection, Depends(_coverage)], bbox: BboxQ = None) -> Selection:
+    return replace(sel, scope=replace(sel.scope, bbox=parse_bbox(bbox)))
 
 
 def _window(ctx: Ctx, p: Authenticated, park: ParkQ = None, start: FromQ = None, to: ToQ = None) -> Selection:

@@ -117,7 +117,22 @@ class BroadbandSummary(Struct, kw_only=True):
 # -- factory --------------------------------------------------------------------------------------
 
 
-class MachineRow(Struct, kw_only=True):
+class Production(Struct, kw_only=True):
+    """Production figures of a machine or group in the window (ratios null when undefined)."""
+
+    planned_s: float
+    run_s: float
+    fault_s: float
+    parts: float
+    rejects: float
+    availability: float | None
+    performance: float | None
+    quality: float | None
+    oee: float | None
+    ideal_cycle_suspect: bool
+
+
+class MachineRow(Production, kw_only=True):
     """One machine: where it is booked, its last state and its production figures in the window."""
 
     park: str
@@ -127,19 +142,9 @@ class MachineRow(Struct, kw_only=True):
     dev: str
     state: str | None
     last_bucket_ms: int
-    planned_s: float
-    run_s: float
-    fault_s: float
-    parts: float
-    rejects: float
-    availability: float | None
-    performance: float | None
-    quality: float | None
-    oee: float | None
-    ideal_cycle_suspect: bool
 
 
-class OeeRow(Struct, kw_only=True):
+class OeeRow(Production, kw_only=True):
     """Production figures of one group; the keys below the requested level are absent."""
 
     park: str
@@ -147,16 +152,6 @@ class OeeRow(Struct, kw_only=True):
     line: str | UnsetType = UNSET
     gw: str | UnsetType = UNSET
     dev: str | UnsetType = UNSET
-    planned_s: float
-    run_s: float
-    fault_s: float
-    parts: float
-    rejects: float
-    availability: float | None
-    performance: float | None
-    quality: float | None
-    oee: float | None
-    ideal_cycle_suspect: bool
 
 
 class EnergyRow(Struct, kw_only=True):
@@ -172,37 +167,35 @@ class EnergyRow(Struct, kw_only=True):
     demand_interval_s: int
 
 
-class MachinePage(Struct, kw_only=True):
-    """``/factory/machines``: one page of machines."""
+class Paged(Struct, kw_only=True):
+    """Paging members of a listing: ``total`` items, this page's ``limit`` and ``offset``, and
+    the ``offset`` of the next page (null on the last)."""
 
     total: int
     limit: int
     offset: int
     next_offset: int | None
+
+
+class MachinePage(Paged, kw_only=True):
+    """``/factory/machines``: one page of machines."""
+
     items: list[MachineRow]
 
 
-class OeeReport(Struct, kw_only=True):
+class OeeReport(Paged, kw_only=True):
     """``/factory/oee``: one page of groups at ``level``."""
 
     level: str
     window: list[str]
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
     items: list[OeeRow]
 
 
-class EnergyReport(Struct, kw_only=True):
+class EnergyReport(Paged, kw_only=True):
     """``/factory/energy``: one page of groups at ``level``."""
 
     level: str
     window: list[str]
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
     items: list[EnergyRow]
 
 
@@ -224,13 +217,9 @@ class Alarm(Struct, kw_only=True):
     worst: float | None
 
 
-class AlarmPage(Struct, kw_only=True):
+class AlarmPage(Paged, kw_only=True):
     """``/alarms``: one page of alarms, active first, newest first."""
 
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
     items: list[Alarm]
 
 
@@ -284,13 +273,9 @@ class Gateway(Struct, kw_only=True):
     description: str | UnsetType = UNSET
 
 
-class GatewayPage(Struct, kw_only=True):
+class GatewayPage(Paged, kw_only=True):
     """``/gateways``: one page of gateways."""
 
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None
     items: list[Gateway]
 
 

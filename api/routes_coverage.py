@@ -22,6 +22,7 @@ from api.deps import (
     GeoJSONResponse,
     Page100,
     Page1000,
+    Paging,
     Planner,
     Selection,
     Viewer,
@@ -136,6 +137,23 @@ def coverage_cells(p: Viewer, ctx: Ctx, sel: CoverageArea, pg: Page1000) -> Resp
     return json_response(fc, geo=True)
 
 
+def _zone_answer(
+    ctx: Ctx, sel: Selection, pg: Paging, dead_class: str, kind: ZoneKind, **extra: Any
+) -> Response:
+    """A page of dead or interference zones; ``dead_class`` is the widest class counted as dead."""
+    paged = pg.page(_zones(ctx, sel, dead_class, kind))
+    feats = paged.pop("items")
+    fc = feature_collection(
+        feats,
+        resolution=sel.resolution,
+        **extra,
+        window=sel.window,
+        **_latest(ctx.services, sel, not paged["total"]),
+        **paged,
+    )
+    return json_response(fc, geo=True)
+
+
 @router.get(
     "/coverage/dead-zones",
     tags=["coverage"],
@@ -147,17 +165,7 @@ def coverage_dead_zones(
     p: Viewer, ctx: Ctx, sel: CoverageArea, pg: Page100, max_class: DeadZoneMaxClass | None = None
 ) -> Response:
     max_class = max_class or ctx.settings.coverage.dead_zone_max_class
-    paged = pg.page(_zones(ctx, sel, max_class))
-    feats = paged.pop("items")
-    fc = feature_collection(
-        feats,
-        resolution=sel.resolution,
-        max_class=max_class,
-        window=sel.window,
-        **_latest(ctx.services, sel, not paged["total"]),
-        **paged,
-    )
-    return json_response(fc, geo=True)
+    return _zone_answer(ctx, sel, pg, max_class, "dead", max_class=max_class)
 
 
 @router.get(
@@ -168,17 +176,7 @@ def coverage_dead_zones(
     summary="Interference zones (RSRP fine, SINR below the floor at the stated confidence), ranked by area.",
 )
 def coverage_interference_zones(p: Viewer, ctx: Ctx, sel: CoverageArea, pg: Page100) -> Response:
-    zones = _zones(ctx, sel, ctx.settings.coverage.dead_zone_max_class, "interference")
-    paged = pg.page(zones)
-    feats = paged.pop("items")
-    fc = feature_collection(
-        feats,
-        resolution=sel.resolution,
-        window=sel.window,
-        **_latest(ctx.services, sel, not paged["total"]),
-        **paged,
-    )
-    return json_response(fc, geo=True)
+    return _zone_answer(ctx, sel, pg, ctx.settings.coverage.dead_zone_max_class, "interference")
 
 
 @router.get(

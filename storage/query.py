@@ -216,7 +216,17 @@ class BroadbandStats(_Table):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MachineBuckets(_Table):
+class _Bucketed(_Table):
+    """The key of every bucket table: (park, gateway, device, bucket start in epoch ms)."""
+
+    park: npt.NDArray[np.object_] = field(default_factory=_obj)
+    gw: npt.NDArray[np.object_] = field(default_factory=_obj)
+    dev: npt.NDArray[np.object_] = field(default_factory=_obj)
+    bucket_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MachineBuckets(_Bucketed):
     """Per (park, gateway, machine, time bucket): its last state and the range of its counters.
 
     ``state`` is the last non-null state in the bucket; ``parts_total_min/max`` and
@@ -224,10 +234,6 @@ class MachineBuckets(_Table):
     ``bucket_ms`` is the bucket start, epoch milliseconds, aligned to multiples of the width.
     """
 
-    park: npt.NDArray[np.object_] = field(default_factory=_obj)
-    gw: npt.NDArray[np.object_] = field(default_factory=_obj)
-    dev: npt.NDArray[np.object_] = field(default_factory=_obj)
-    bucket_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
     state: npt.NDArray[np.object_] = field(default_factory=_obj)
     parts_total_min: npt.NDArray[np.float64] = field(default_factory=_f64)
     parts_total_max: npt.NDArray[np.float64] = field(default_factory=_f64)
@@ -236,33 +242,25 @@ class MachineBuckets(_Table):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EnergyBuckets(_Table):
+class EnergyBuckets(_Bucketed):
     """Per (park, gateway, meter, time bucket): mean power and the range of the energy counter.
 
     ``bucket_ms`` is the bucket start, epoch milliseconds, aligned to multiples of the width.
     """
 
-    park: npt.NDArray[np.object_] = field(default_factory=_obj)
-    gw: npt.NDArray[np.object_] = field(default_factory=_obj)
-    dev: npt.NDArray[np.object_] = field(default_factory=_obj)
-    bucket_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
     power_mean_kw: npt.NDArray[np.float64] = field(default_factory=_f64)
     energy_min_kwh: npt.NDArray[np.float64] = field(default_factory=_f64)
     energy_max_kwh: npt.NDArray[np.float64] = field(default_factory=_f64)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class FieldBuckets(_Table):
+class FieldBuckets(_Bucketed):
     """Per (park, gateway, device, time bucket): one numeric field of one kind, aggregated.
 
     ``value`` is the requested aggregate (min, max or mean) of the field in the bucket, in the
     field's own unit; ``bucket_ms`` is the bucket start, epoch milliseconds.
     """
 
-    park: npt.NDArray[np.object_] = field(default_factory=_obj)
-    gw: npt.NDArray[np.object_] = field(default_factory=_obj)
-    dev: npt.NDArray[np.object_] = field(default_factory=_obj)
-    bucket_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
     value: npt.NDArray[np.float64] = field(default_factory=_f64)
 
 
