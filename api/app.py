@@ -105,52 +105,7 @@ def create_app(
 
     app.state.keyring = keyring
 
-    # -- errors and metrics -------------------------------------------------------------------
-
-    @app.exception_handler(ApiError)
-    async def _on_api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
-
-    @app.exception_handler(QueryError)
-    async def _on_query_error(_: Request, exc: QueryError) -> JSONResponse:
-        metrics.inc("backend_errors")
-        log.warning("query backend error: %s", exc)
-        return error_response(503, "unavailable", f"the database did not answer: {exc}; retry later")
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"where": ".".join(str(x) for x in e.get("loc", ())), "problem": str(e.get("msg", ""))}
-            for e in exc.errors()
-        ]
-        first = details[0] if details else {"where": "request", "problem": "invalid"}
-        return error_response(
-            422, "invalid_parameter", f"{first['where']}: {first['problem']}", details=details
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        response = error_response(exc.status_code, code, str(exc.detail))
-        if exc.headers:
-            response.headers.update(exc.headers)
-        if exc.status_code == 405:
-            # RFC 9110 §15.5.6: ``Allow`` lists every method of the resource; Starlette names only
-            # those of the first route whose path matched (``GET /keys`` and ``POST /keys`` are two).
-            allowed = [
-                m
-                for m in _METHODS
-                if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in app.router.routes)
-            ]
-            response.headers["Allow"] = ", ".join(allowed)
-        return response
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The top of the request loop: log with context, count, answer JSON.
-        metrics.inc("unhandled_errors")
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return error_response(500, "internal_error", "unexpected server error; it was logged")
+    _handle_errors(app, metrics)
 
     @app.middleware("http")
     async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -226,6 +181,55 @@ def create_app(
     if dashboard is not None:
         app.mount("/dashboard", dashboard)
     return app
+
+
+def _handle_errors(app: FastAPI, metrics: Metrics) -> None:
+    """Every error answers JSON (:class:`api.deps.Problem`); unexpected ones are logged and counted."""
+
+    @app.exception_handler(ApiError)
+    async def _on_api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(QueryError)
+    async def _on_query_error(_: Request, exc: QueryError) -> JSONResponse:
+        metrics.inc("backend_errors")
+        log.warning("query backend error: %s", exc)
+        return error_response(503, "unavailable", f"the database did not answer: {exc}; retry later")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"where": ".".join(str(x) for x in e.get("loc", ())), "problem": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        first = details[0] if details else {"where": "request", "problem": "invalid"}
+        return error_response(
+            422, "invalid_parameter", f"{first['where']}: {first['problem']}", details=details
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        response = error_response(exc.status_code, code, str(exc.detail))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            # RFC 9110 §15.5.6: ``Allow`` lists every method of the resource; Starlette names only
+            # those of the first route whose path matched (``GET /keys`` and ``POST /keys`` are two).
+            allowed = [
+                m
+                for m in _METHODS
+                if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in app.router.routes)
+            ]
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The top of the request loop: log with context, count, answer JSON.
+        metrics.inc("unhandled_errors")
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal_error", "unexpected server error; it was logged")
 
 
 async def _stored(cache: ReadCache, key: Hashable, response: Response, path: str) -> Response:
