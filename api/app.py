@@ -10,11 +10,13 @@ shared dependencies in ``deps``. ``create_app(settings, backend=..., registry=..
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 
 from fastapi import FastAPI, Request, Response
@@ -78,6 +80,7 @@ def create_app(
         version="1",
         description="Coverage, dead zones, broadband, factory KPIs, alarms, fleet and provisioning.",
         responses=ERRORS,
+        lifespan=_closing(services.cache),
     )
     app.state.metrics = metrics
 
@@ -163,7 +166,12 @@ def create_app(
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics.", response_class=PlainTextResponse)
     def metrics_text() -> PlainTextResponse:
-        gauges = {"cache_hits": float(services.cache.hits), "cache_misses": float(services.cache.misses)}
+        cache = services.cache
+        gauges = {
+            "cache_hits": float(cache.hits),
+            "cache_misses": float(cache.misses),
+            "cache_refresh_errors": float(cache.refresh_errors),
+        }
         return PlainTextResponse(metrics.render(gauges), media_type="text/plain; version=0.0.4")
 
     ctx = Context(
@@ -181,6 +189,19 @@ def create_app(
     if dashboard is not None:
         app.mount("/dashboard", dashboard)
     return app
+
+
+def _closing(cache: ReadCache) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: at shutdown, stop the cache's background refresh."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            cache.close()
+
+    return lifespan
 
 
 def _handle_errors(app: FastAPI, metrics: Metrics) -> None:

@@ -40,7 +40,7 @@ class Services:
     @classmethod
     def build(cls, settings: ApiSettings, backend: QueryBackend) -> Services:
         """The services over ``backend``; raises ``ConfigError`` for an alarm rule on no numeric field."""
-        cache = ReadCache(settings.api.cache_ttl_s)
+        cache = ReadCache(settings.api.cache_ttl_s, stale_s=settings.api.cache_stale_s)
         fleet = FleetService(settings, backend)
         return cls(
             cache=cache,

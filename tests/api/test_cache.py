@@ -65,3 +65,38 @@ def test_a_failed_computation_lets_the_next_caller_compute() -> None:
     with pytest.raises(RuntimeError, match="database away"):
         cache.get_or_compute("k", fail)
     assert cache.get_or_compute("k", lambda: "back") == "back"
+
+
+def test_a_stale_entry_is_answered_while_one_background_refresh_replaces_it() -> None:
+    cache = ReadCache(ttl_s=1e-9, stale_s=60)
+    assert cache.get_or_compute("k", lambda: "old", version=1) == "old"
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def refresh() -> str:
+        calls.append("refresh")
+        started.set()
+        assert release.wait(10)
+        return "new"
+
+    # The data changed (version 2): the old answer comes back at once, the refresh runs behind it.
+    assert cache.get_or_compute("k", refresh, version=2) == "old"
+    assert started.wait(10)
+    assert cache.get_or_compute("k", refresh, version=2) == "old"  # one refresh at a time
+    release.set()
+    cache.close()  # waits for the refresh
+    assert cache.get_or_compute("k", lambda: "recomputed", version=2) == "new"
+    assert calls == ["refresh"] and cache.refresh_errors == 0
+
+
+def test_a_failed_background_refresh_is_counted_and_the_next_caller_recomputes() -> None:
+    cache = ReadCache(ttl_s=1e-9, stale_s=60)
+    cache.get_or_compute("k", lambda: "old", version=1)
+
+    def fail() -> str:
+        raise RuntimeError("database away")
+
+    assert cache.get_or_compute("k", fail, version=2) == "old"
+    cache.close()
+    assert cache.refresh_errors == 1
+    assert cache.get_or_compute("k", lambda: "back", version=2) == "back"
