@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from api.exports import iso_ms
 from settings.api import ApiSettings
 from storage.query import CellStats, NetworkRows, QueryBackend, Scope
 
+T = TypeVar("T")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """Window placeholder of queries over every stored reading (``timed=False``)."""
 
@@ -46,16 +48,14 @@ class CoverageService:
         self.cache = cache
         self.parks = {p.id: p for p in settings.parks}
 
-    def _versioned(self, key: Any, compute: Any) -> Any:
+    def _versioned(self, key: Hashable, compute: Callable[[], T]) -> T:
         # The fingerprint is read before the value is computed (see ReadCache.get_or_compute).
         version = self.backend.data_version() if self.cache.ttl_s > 0 else None
         return self.cache.get_or_compute(key, compute, version=version)
 
     def cells(self, scope: Scope, resolution: int) -> Coverage:
         """Cell statistics of ``scope`` at ``resolution`` with their signal classes."""
-        stats: CellStats = self._versioned(
-            ("cells", scope, resolution), lambda: self._cell_stats(scope, resolution)
-        )
+        stats = self._versioned(("cells", scope, resolution), lambda: self._cell_stats(scope, resolution))
         return Coverage(
             stats=stats, classes=cell_classes(stats), min_samples=self.settings.coverage.min_samples
         )
@@ -126,8 +126,7 @@ class CoverageService:
         def compute() -> CellAssessment:
             return assess_cells(self.backend.cell_samples(scope, resolution=resolution), options=options)
 
-        result: CellAssessment = self._versioned(("assess", scope, resolution, options), compute)
-        return result
+        return self._versioned(("assess", scope, resolution, options), compute)
 
     def dead_zones(
         self, scope: Scope, resolution: int, max_class: str, kind: ZoneKind = "dead"
@@ -138,8 +137,7 @@ class CoverageService:
             # Inside: the data fingerprint is read before the cells it is computed from.
             return find_zones(self.assessment(scope, resolution, max_class), kind=kind)
 
-        result: list[DeadZone] = self._versioned(("zones", scope, resolution, max_class, kind), compute)
-        return result
+        return self._versioned(("zones", scope, resolution, max_class, kind), compute)
 
     def gaps(self, scope: Scope, resolution: int) -> list[tuple[str, int]]:
         """(park, cell) of every configured park cell without samples, for the scope's parks."""
