@@ -10,6 +10,7 @@ shared dependencies in ``deps``. ``create_app(settings, backend=..., registry=..
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sqlite3
@@ -84,8 +85,11 @@ def create_app(
     )
     app.state.metrics = metrics
 
-    # Encoded answers of identical reads (same path, query and key) for ``cache_ttl_s``.
-    response_cache = ReadCache(settings.api.cache_ttl_s, max_entries=1024)
+    # Encoded answers of identical reads (same path, query and key) for ``cache_ttl_s``; while one
+    # request recomputes an expired answer, identical ones get the old answer for ``cache_stale_s``,
+    # and those with no answer to get wait for it (single flight).
+    response_cache = ReadCache(settings.api.cache_ttl_s, max_entries=1024, stale_s=settings.api.cache_stale_s)
+    inflight: dict[Hashable, asyncio.Future[tuple[bytes, str, str] | None]] = {}
     keyring_lock = threading.Lock()
     keyring_cache: dict[str, Any] = {"at": 0.0, "ring": None}
     config_keys = [
@@ -116,16 +120,31 @@ def create_app(
         key = _cache_key(request)
         if key is not None and not keyring().knows(key[2]):
             key = None  # unknown or revoked: no cached answer; the route answers 401
-        hit: tuple[bytes, str, str] | None = None if key is None else response_cache.get(key)
+        hit, fresh = (None, False) if key is None else response_cache.lookup(key)
+        if hit is not None and not fresh and key not in inflight:
+            hit = None  # stale and nobody recomputing it: this request does
+        if hit is None and key is not None and key in inflight:
+            # Single flight: an identical read being computed; wait for its answer.
+            hit = await asyncio.shield(inflight[key])
         if hit is not None:
             response: Response = Response(hit[0], media_type=hit[1], headers={"X-Cache": "hit"})
             path = hit[2]
         else:
-            response = await call_next(request)
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            if key is not None and response_cache.ttl_s > 0 and response.status_code == 200:
-                response = await _stored(response_cache, key, response, path)
+            waiter: asyncio.Future[tuple[bytes, str, str] | None] | None = None
+            if key is not None and response_cache.ttl_s > 0:
+                waiter = inflight[key] = asyncio.get_running_loop().create_future()
+            stored: tuple[bytes, str, str] | None = None
+            try:
+                response = await call_next(request)
+                route = request.scope.get("route")
+                path = getattr(route, "path", "unmatched")
+                if waiter is not None and response.status_code == 200:
+                    response, stored = await _stored(response_cache, key, response, path)
+            finally:
+                if key is not None and waiter is not None:
+                    if inflight.get(key) is waiter:
+                        del inflight[key]
+                    waiter.set_result(stored)
         metrics.observe(request.method, path, response.status_code, time.perf_counter() - t0)
         return response
 
@@ -253,15 +272,17 @@ def _handle_errors(app: FastAPI, metrics: Metrics) -> None:
         return error_response(500, "internal_error", "unexpected server error; it was logged")
 
 
-async def _stored(cache: ReadCache, key: Hashable, response: Response, path: str) -> Response:
-    """Read a streamed 200 answer into memory, keep it under ``key`` and answer it."""
+async def _stored(
+    cache: ReadCache, key: Hashable, response: Response, path: str
+) -> tuple[Response, tuple[bytes, str, str] | None]:
+    """Read a streamed 200 answer into memory, keep it under ``key``; the answer and the entry."""
     if not hasattr(response, "body_iterator"):
-        return response
+        return response, None
     body = b"".join([bytes(c) async for c in response.body_iterator])
-    media_type = response.media_type or "application/json"
-    cache.put(key, (body, media_type, path))
+    entry = (body, response.media_type or "application/json", path)
+    cache.put(key, entry)
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return Response(body, status_code=200, headers=headers, media_type=response.media_type)
+    return Response(body, status_code=200, headers=headers, media_type=response.media_type), entry
 
 
 def _document(app: FastAPI, max_page_size: int) -> None:

@@ -63,6 +63,18 @@ class ReadCache:
             hit = self._data.get(key)
         return hit.value if hit is not None and hit.expires > time.monotonic() else None
 
+    def lookup(self, key: Hashable) -> tuple[Any, bool]:
+        """``(value, fresh)``: a fresh value, a stale one (expired less than ``stale_s`` ago, not
+        fresh), or ``(None, False)``. For callers that compute asynchronously themselves."""
+        if self.ttl_s <= 0:
+            return None, False
+        now = time.monotonic()
+        with self._lock:
+            hit = self._data.get(key)
+        if hit is None or hit.expires + self.stale_s <= now:
+            return None, False
+        return hit.value, hit.expires > now
+
     def put(self, key: Hashable, value: Any, *, version: Hashable | None = None) -> None:
         """Keep ``value`` under ``key`` for ``ttl_s`` (and, with a ``version``, while it stands)."""
         if self.ttl_s <= 0:
