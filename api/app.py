@@ -1,20 +1,23 @@
-"""The FastAPI application: JSON errors, the read cache, health and metrics, and the routes.
+"""The FastAPI application: JSON errors, the response cache, health and metrics, and the routes.
 
 Routes live in ``routes_coverage`` (coverage and exports), ``routes_operations`` (broadband,
-factory, alarms, fleet) and ``routes_provisioning`` (gateways, broker files, keys); shared models
-and access-control dependencies in ``deps``. ``create_app(settings, backend=..., registry=...)``
-builds it; ``parkwatch api`` serves it with
-uvicorn. The built-in web dashboard (another package) mounts at ``/dashboard`` via ``dashboard``.
+factory, alarms, fleet), ``routes_live`` (the dashboard's event stream) and ``routes_provisioning``
+(gateways, broker files, keys); the read logic in ``services``, the typed answers in ``models``,
+shared dependencies in ``deps``. ``create_app(settings, backend=..., registry=...)`` builds it;
+``parkwatch api`` serves it with uvicorn. The built-in web dashboard (another package) mounts at
+``/dashboard`` via ``dashboard``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 
 from fastapi import FastAPI, Request, Response
@@ -25,6 +28,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp
 
 from api import (
+    models,
     routes_coverage,
     routes_deadletters,
     routes_live,
@@ -33,11 +37,12 @@ from api import (
     routes_provisioning,
 )
 from api.auth import KeyRecord, KeyRing, key_hash
-from api.deps import ERRORS, Context, error_response
+from api.cache import ReadCache
+from api.deps import ERRORS, Context, document_limits, error_response
 from api.errors import ApiError
 from api.metrics import Metrics
 from api.registry import Registry
-from api.service import Service, TtlCache
+from api.services import Services
 from settings.api import ApiSettings
 from storage.query import QueryBackend, QueryError
 
@@ -55,7 +60,7 @@ _CACHED_PREFIXES: Final = (
 )
 
 
-def _cache_key(request: Request) -> tuple[str, ...] | None:
+def _cache_key(request: Request) -> tuple[str, str, str] | None:
     """Key of a cacheable read: path, sorted query and the hash of the presented key.
 
     Including the key's hash keeps access control intact: an answer is only ever replayed to the
@@ -77,20 +82,22 @@ def create_app(
     dashboard: ASGIApp | None = None,
 ) -> FastAPI:
     """Build the API application over a query backend and the key/gateway registry."""
-    service = Service(settings, backend)
+    services = Services.build(settings, backend)
     metrics = Metrics()
     app = FastAPI(
         title="parkwatch API",
         version="1",
         description="Coverage, dead zones, broadband, factory KPIs, alarms, fleet and provisioning.",
         responses=ERRORS,
+        lifespan=_closing(services.cache),
     )
-    app.state.service = service
     app.state.metrics = metrics
 
-    response_cache = TtlCache(settings.api.cache_ttl_s, max_entries=1024, stale_s=settings.api.cache_stale_s)
-    inflight: dict[tuple[str, ...], asyncio.Future[Any]] = {}
-    background: set[asyncio.Task[None]] = set()
+    # Encoded answers of identical reads (same path, query and key) for ``cache_ttl_s``; while one
+    # request recomputes an expired answer, identical ones get the old answer for ``cache_stale_s``,
+    # and those with no answer to get wait for it (single flight).
+    response_cache = ReadCache(settings.api.cache_ttl_s, max_entries=1024, stale_s=settings.api.cache_stale_s)
+    inflight: dict[Hashable, asyncio.Future[tuple[bytes, str, str] | None]] = {}
     keyring_lock = threading.Lock()
     keyring_cache: dict[str, Any] = {"at": 0.0, "ring": None}
     config_keys = [
@@ -113,7 +120,127 @@ def create_app(
 
     app.state.keyring = keyring
 
-    # -- errors and metrics -------------------------------------------------------------------
+    _handle_errors(app, metrics)
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        t0 = time.perf_counter()
+        key = _cache_key(request)
+        if key is not None and not keyring().knows(key[2]):
+            key = None  # unknown or revoked: no cached answer; the route answers 401
+        hit, fresh = (None, False) if key is None else response_cache.lookup(key)
+        if hit is not None and not fresh and key not in inflight:
+            hit = None  # stale and nobody recomputing it: this request does
+        if hit is None and key is not None and key in inflight:
+            # Single flight: an identical read being computed; wait for its answer.
+            hit = await asyncio.shield(inflight[key])
+        if hit is not None:
+            response: Response = Response(hit[0], media_type=hit[1], headers={"X-Cache": "hit"})
+            path = hit[2]
+        else:
+            waiter: asyncio.Future[tuple[bytes, str, str] | None] | None = None
+            if key is not None and response_cache.ttl_s > 0:
+                waiter = inflight[key] = asyncio.get_running_loop().create_future()
+            stored: tuple[bytes, str, str] | None = None
+            try:
+                response = await call_next(request)
+                route = request.scope.get("route")
+                path = getattr(route, "path", "unmatched")
+                if waiter is not None and response.status_code == 200:
+                    response, stored = await _stored(response_cache, key, response, path)
+            finally:
+                if key is not None and waiter is not None:
+                    if inflight.get(key) is waiter:
+                        del inflight[key]
+                    waiter.set_result(stored)
+        metrics.observe(request.method, path, response.status_code, time.perf_counter() - t0)
+        return response
+
+    # -- health -------------------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["health"], summary="The process is alive.")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="The database and the registry answer.",
+        responses={
+            **models.ok(models.Readiness, "Ready: every check answered `ok`."),
+            503: {
+                "description": "Not ready: the failing checks say why.",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}},
+            },
+        },
+    )
+    def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            backend.ping()
+            checks["backend"] = "ok"
+        except QueryError as exc:
+            checks["backend"] = str(exc)
+        try:
+            registry.ping()
+            checks["registry"] = "ok"
+        except sqlite3.Error as exc:
+            checks["registry"] = str(exc)
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+        )
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics.", response_class=PlainTextResponse)
+    def metrics_text() -> PlainTextResponse:
+        cache = services.cache
+        gauges = {
+            "cache_hits": float(cache.hits),
+            "cache_misses": float(cache.misses),
+            "cache_refresh_errors": float(cache.refresh_errors),
+        }
+        return PlainTextResponse(metrics.render(gauges), media_type="text/plain; version=0.0.4")
+
+    ctx = Context(
+        settings=settings,
+        services=services,
+        registry=registry,
+        config_keys=config_keys,
+        invalidate_keys=invalidate_keys,
+    )
+    app.state.ctx = ctx
+    for router in (routes_coverage.router, routes_operations.router, routes_live.router):
+        app.include_router(router)
+    app.include_router(routes_provisioning.build(ctx))
+    app.include_router(routes_parks.build(ctx))
+    app.include_router(routes_deadletters.build(ctx))
+    _document(app, settings.api.max_page_size)
+    if dashboard is not None:
+
+        @app.get("/", include_in_schema=False)
+        async def to_dashboard() -> RedirectResponse:
+            # Relative, so that a reverse proxy may serve the API under a path prefix.
+            return RedirectResponse(url="dashboard/", status_code=307)
+
+        app.mount("/dashboard", dashboard)
+    return app
+
+
+def _closing(cache: ReadCache) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: at shutdown, stop the cache's background refresh."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            cache.close()
+
+    return lifespan
+
+
+def _handle_errors(app: FastAPI, metrics: Metrics) -> None:
+    """Every error answers JSON (:class:`api.deps.Problem`); unexpected ones are logged and counted."""
 
     @app.exception_handler(ApiError)
     async def _on_api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -160,121 +287,32 @@ def create_app(
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "internal_error", "unexpected server error; it was logged")
 
-    @app.middleware("http")
-    async def _observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        t0 = time.perf_counter()
-        refreshing = bool(request.scope.get("parkwatch.refresh"))
-        key = _cache_key(request)
-        if key is not None and not keyring().knows(key[2]):
-            key = None  # unknown or revoked: no cached answer; the route answers 401
-        hit, fresh = (None, False) if key is None or refreshing else response_cache.lookup(key)
-        if hit is not None and not fresh and key not in inflight:
-            # Stale while revalidate: answer from the cache, refresh it once in the background.
-            refresh_task = asyncio.create_task(_refresh(request))
-            background.add(refresh_task)
-            refresh_task.add_done_callback(background.discard)
-        if hit is None and key is not None and not refreshing and key in inflight:
-            # Single flight: identical reads arriving while one is computed wait for its answer.
-            hit = await asyncio.shield(inflight[key])
-        if hit is not None:
-            response: Response = Response(hit[0], media_type=hit[1], headers={"X-Cache": "hit"})
-            path = hit[2]
-        else:
-            waiter: asyncio.Future[Any] | None = None
-            entry: tuple[bytes, str, str] | None = None
-            if key is not None and response_cache.ttl_s > 0:
-                waiter = asyncio.get_running_loop().create_future()
-                inflight[key] = waiter
-            try:
-                response = await call_next(request)
-                route = request.scope.get("route")
-                path = getattr(route, "path", "unmatched")
-                if waiter is not None and response.status_code == 200 and hasattr(response, "body_iterator"):
-                    body = b"".join([bytes(c) async for c in response.body_iterator])
-                    entry = (body, response.media_type or "application/json", path)
-                    response_cache.put(key, entry)
-                    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-                    response = Response(
-                        body, status_code=200, headers=headers, media_type=response.media_type
-                    )
-            finally:
-                if key is not None and waiter is not None:
-                    if inflight.get(key) is waiter:
-                        del inflight[key]
-                    waiter.set_result(entry)
-        metrics.observe(request.method, path, response.status_code, time.perf_counter() - t0)
-        return response
 
-    async def _refresh(request: Request) -> None:
-        """Re-run a cached GET through the whole app; the middleware stores the new answer."""
-        scope = {**request.scope, "parkwatch.refresh": True}
+async def _stored(
+    cache: ReadCache, key: Hashable, response: Response, path: str
+) -> tuple[Response, tuple[bytes, str, str] | None]:
+    """Read a streamed 200 answer into memory, keep it under ``key``; the answer and the entry."""
+    if not hasattr(response, "body_iterator"):
+        return response, None
+    body = b"".join([bytes(c) async for c in response.body_iterator])
+    entry = (body, response.media_type or "application/json", path)
+    cache.put(key, entry)
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(body, status_code=200, headers=headers, media_type=response.media_type), entry
 
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
 
-        async def send(_message: Any) -> None:
-            return None
+def _document(app: FastAPI, max_page_size: int) -> None:
+    """Complete the OpenAPI document: the answer models' schemas and the configured page-size bound."""
+    generate = app.openapi
 
-        try:
-            await app(scope, receive, send)
-        except Exception:  # the top of a background refresh: logged and counted
-            metrics.inc("cache_refresh_errors")
-            log.warning("background refresh of %s failed", request.url.path, exc_info=True)
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(models.schema_components())
+            document_limits(schema, max_page_size)
+        return app.openapi_schema or {}
 
-    # -- health -------------------------------------------------------------------------------
-
-    @app.get("/healthz", tags=["health"], summary="The process is alive.")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["health"], summary="The database and the registry answer.")
-    def readyz() -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            backend.ping()
-            checks["backend"] = "ok"
-        except QueryError as exc:
-            checks["backend"] = str(exc)
-        try:
-            registry.ping()
-            checks["registry"] = "ok"
-        except sqlite3.Error as exc:
-            checks["registry"] = str(exc)
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse(
-            {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
-        )
-
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics.", response_class=PlainTextResponse)
-    def metrics_text() -> PlainTextResponse:
-        gauges = {"cache_hits": float(service.cache.hits), "cache_misses": float(service.cache.misses)}
-        return PlainTextResponse(metrics.render(gauges), media_type="text/plain; version=0.0.4")
-
-    ctx = Context(
-        settings=settings,
-        service=service,
-        registry=registry,
-        config_keys=config_keys,
-        invalidate_keys=invalidate_keys,
-    )
-    for build in (
-        routes_coverage.build,
-        routes_operations.build,
-        routes_provisioning.build,
-        routes_live.build,
-        routes_parks.build,
-        routes_deadletters.build,
-    ):
-        app.include_router(build(ctx))
-    if dashboard is not None:
-
-        @app.get("/", include_in_schema=False)
-        async def to_dashboard() -> RedirectResponse:
-            # Relative, so that a reverse proxy may serve the API under a path prefix.
-            return RedirectResponse(url="dashboard/", status_code=307)
-
-        app.mount("/dashboard", dashboard)
-    return app
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 __all__ = ["create_app"]

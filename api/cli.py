@@ -6,9 +6,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from settings.ports import PortBusyError, choose_port, listen_socket, port_arg, positive_int
+
+if TYPE_CHECKING:
+    from settings.api import ApiSettings
+    from storage.query import QueryBackend
 
 HELP = "Serve the HTTP API (coverage, dead zones, factory KPIs, fleet, provisioning)."
 
@@ -225,25 +229,11 @@ def _mosquitto_files(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_backend(settings: Any) -> Any:
-    """The query backend named by ``[backend] type``."""
-    from settings.api import DuckdbQuerySettings
+def build_backend(settings: ApiSettings) -> QueryBackend:
+    """The query backend named by ``[backend] type``, built from that table."""
     from storage.query import load_backend
 
-    b = settings.backend
-    if isinstance(b, DuckdbQuerySettings):
-        return load_backend("duckdb", path=b.path, ingest_resolution=settings.coverage.ingest_resolution)
-    return load_backend(
-        "influxdb",
-        url=b.url,
-        database=b.database,
-        retention_policy=b.retention_policy,
-        token=b.token,
-        username=b.username,
-        password=b.password,
-        timeout_s=b.timeout_s,
-        ingest_resolution=settings.coverage.ingest_resolution,
-    )
+    return load_backend(settings.backend, ingest_resolution=settings.coverage.ingest_resolution)
 
 
 def build_app(settings: Any, *, backend: Any, registry: Any) -> Any:

@@ -1,22 +1,36 @@
-"""Shared pieces of the routes: request models, access-control dependencies, paging, the route context."""
+"""Shared pieces of the routes: request models, access-control dependencies, the route context, and
+the one query-parameter dependency of the read routes (:class:`Selection`) with paging."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, Final
 
 import msgspec
 from fastapi import Depends, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from api.auth import KeyRecord, KeyRing, Principal, Role
-from api.errors import BadRequest
-from api.params import bbox, resolution, window
+from api.errors import BadRequest, NotFound
+from api.params import (
+    BboxQ,
+    FromQ,
+    OffsetQ,
+    OperatorQ,
+    ParkQ,
+    ResolutionQ,
+    TechQ,
+    ToQ,
+    resolution,
+    window,
+)
+from api.params import bbox as parse_bbox
 from api.registry import Registry
-from api.service import Service
+from api.services import Services
 from contract.ids import ID, KEY_NAME
 from settings.api import ApiSettings
 from storage.query import Scope
@@ -138,6 +152,8 @@ def _role(required: Role) -> Callable[[Principal], Principal]:
     return check
 
 
+Authenticated = Annotated[Principal, Depends(_principal)]
+"""The key's principal, whatever its role (the route's own role dependency checks that)."""
 Viewer = Annotated[Principal, Depends(_role("viewer"))]
 Planner = Annotated[Principal, Depends(_role("planner"))]
 Engineer = Annotated[Principal, Depends(_role("engineer"))]
@@ -163,10 +179,10 @@ ParkRequired = Annotated[
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Context:
-    """What the route modules need: settings, the read service, the registry and key bookkeeping."""
+    """What the route modules need: settings, the read services, the registry and key bookkeeping."""
 
     settings: ApiSettings
-    service: Service
+    services: Services
     registry: Registry
     config_keys: list[KeyRecord]
     invalidate_keys: Callable[[], None]
@@ -192,7 +208,7 @@ class Context:
             end=w.end,
             operator=operator,
             tech=tech,
-            bbox=bbox(box),
+            bbox=parse_bbox(box),
             gw=gw,
         )
 
@@ -202,3 +218,141 @@ class Context:
         return resolution(
             value, default=cov.default_resolution, coarsest=cov.min_resolution, finest=cov.ingest_resolution
         )
+
+
+def context(request: Request) -> Context:
+    """The application's :class:`Context` (set by :func:`api.app.create_app`)."""
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Selection:
+    """What a read route was asked for, parsed and checked once: the scope and the H3 resolution."""
+
+    scope: Scope
+    resolution: int
+
+    @property
+    def window(self) -> list[str]:
+        return [self.scope.start.isoformat(), self.scope.end.isoformat()]
+
+
+def parse_selection(
+    ctx: Context,
+    p: Principal,
+    park: str | None,
+    start: Any,
+    to: Any,
+    *,
+    operator: str | None = None,
+    tech: str | None = None,
+    res: int | None = None,
+    known_park: bool = False,
+) -> Selection:
+    """Check and default the query parameters of a read route once; ``known_park``: 404 for a park
+    that is neither configured nor measured."""
+    sc = ctx.scope(p, park, start, to, operator=operator, tech=tech)
+    if known_park and park is not None and not ctx.services.coverage.park_known(park):
+        raise NotFound(
+            f"unknown park {park!r}: it is not in the configuration and has no cellular "
+            "readings; GET /api/v1/coverage/operators lists the parks with data"
+        )
+    return Selection(scope=sc, resolution=ctx.res(res))
+
+
+def _coverage(
+    ctx: Ctx,
+    p: Authenticated,
+    park: ParkQ = None,
+    operator: OperatorQ = None,
+    tech: TechQ = None,
+    start: FromQ = None,
+    to: ToQ = None,
+    resolution: ResolutionQ = None,
+) -> Selection:
+    return parse_selection(
+        ctx, p, park, start, to, operator=operator, tech=tech, res=resolution, known_park=True
+    )
+
+
+def _coverage_area(sel: Annotated[Selection, Depends(_coverage)], bbox: BboxQ = None) -> Selection:
+    return replace(sel, scope=replace(sel.scope, bbox=parse_bbox(bbox)))
+
+
+def _window(ctx: Ctx, p: Authenticated, park: ParkQ = None, start: FromQ = None, to: ToQ = None) -> Selection:
+    return parse_selection(ctx, p, park, start, to)
+
+
+# Each alias is the one parser above with the parameters its routes take: the coverage map reads
+# an area (bbox), survey gaps and the summary a whole park, operations a park and a window.
+CoverageArea = Annotated[Selection, Depends(_coverage_area)]
+"""park, operator, tech, from, to, bbox, resolution; 404 for an unknown park."""
+CoverageSelection = Annotated[Selection, Depends(_coverage)]
+"""park, operator, tech, from, to, resolution; 404 for an unknown park."""
+WindowSelection = Annotated[Selection, Depends(_window)]
+"""park, from, to."""
+
+LIMIT_CAP: Final = 100_000
+"""The static bound of ``limit``; the configured ``max_page_size`` below it is checked per request
+and written into the OpenAPI document by :func:`document_limits`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """One page: ``limit`` items after ``offset``."""
+
+    limit: int
+    offset: int
+
+    def page(self, items: Sequence[Any]) -> dict[str, Any]:
+        return page(items, self.limit, self.offset)
+
+
+def paging(default: int) -> Callable[..., Paging]:
+    """The ``limit``/``offset`` dependency with ``default`` items per page (cut to ``max_page_size``)."""
+
+    def dependency(
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=LIMIT_CAP, description="Page size.")] = default,
+        offset: OffsetQ = 0,
+    ) -> Paging:
+        max_page = context(request).settings.api.max_page_size
+        if "limit" not in request.query_params:
+            return Paging(min(default, max_page), offset)
+        if limit > max_page:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "less_than_equal",
+                        "loc": ("query", "limit"),
+                        "msg": f"Input should be less than or equal to {max_page}",
+                        "input": limit,
+                        "ctx": {"le": max_page},
+                    }
+                ]
+            )
+        return Paging(limit, offset)
+
+    return dependency
+
+
+Page1000 = Annotated[Paging, Depends(paging(1000))]
+Page100 = Annotated[Paging, Depends(paging(100))]
+
+
+def document_limits(schema: dict[str, Any], max_page_size: int) -> None:
+    """Write the configured page-size bound into every ``limit`` parameter of an OpenAPI document."""
+    for item in schema.get("paths", {}).values():
+        for op in item.values():
+            for param in op.get("parameters", []) if isinstance(op, dict) else []:
+                if param.get("name") == "limit" and param.get("in") == "query":
+                    sch = param["schema"]
+                    sch["maximum"] = max_page_size
+                    sch["default"] = min(int(sch.get("default", max_page_size)), max_page_size)
+                    param["description"] = (
+                        f"Page size, at most {max_page_size} (the API's `max_page_size` setting)."
+                    )

@@ -50,7 +50,7 @@ def build(ctx: Context) -> APIRouter:
             flt = DeadLetterFilter(code=code, field=field, limit=limit + 1, offset=offset)
         except ValueError as exc:
             raise BadRequest(str(exc)) from exc
-        rows = ctx.service.backend.dead_letters(sc, flt)
+        rows = ctx.services.backend.dead_letters(sc, flt)
         items = [r.to_dict() for r in rows[:limit]]
         return {
             "window": [sc.start.isoformat(), sc.end.isoformat()],

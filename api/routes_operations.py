@@ -3,158 +3,149 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Response
+from msgspec import UNSET
 
+from api import models
 from api.auth import Principal
-from api.deps import (
-    NOT_FOUND,
-    Context,
-    GwPath,
-    Viewer,
-    json_response,
-    page,
-)
+from api.deps import NOT_FOUND, Ctx, GwPath, Page1000, Viewer, WindowSelection, json_response, parse_selection
 from api.errors import BadRequest, NotFound
-from api.params import (
-    FromQ,
-    GwQ,
-    OffsetQ,
-    ParkQ,
-    ToQ,
-    limit_query,
-)
+from api.params import FromQ, GwQ, ParkQ, ToQ
 from storage.query import Scope
 
+router = APIRouter(prefix="/api/v1")
 
-def build(ctx: Context) -> APIRouter:
-    """The routes of this module over ``ctx``."""
-    v1 = APIRouter(prefix="/api/v1")
-    settings, service, registry = ctx.settings, ctx.service, ctx.registry
-    scope = ctx.scope
-    max_page = settings.api.max_page_size
-    limit_1000 = limit_query(1000, max_page_size=max_page)
+# -- broadband, factory, alarms -------------------------------------------------------------------
 
-    # -- broadband, factory, alarms -----------------------------------------------------------
 
-    @v1.get(
-        "/broadband/summary", tags=["broadband"], summary="Broadband quality per gateway or park vs targets."
-    )
-    def broadband_summary(
-        p: Viewer,
-        park: ParkQ = None,
-        start: FromQ = None,
-        to: ToQ = None,
-        gw: GwQ = None,
-        by: Literal["gw", "park"] = "gw",
-    ) -> Response:
-        sc = scope(p, park, start, to, gw=gw)
-        return json_response(
-            {"window": [sc.start.isoformat(), sc.end.isoformat()], "items": service.broadband(sc, by)}
+@router.get(
+    "/broadband/summary",
+    tags=["broadband"],
+    summary="Broadband quality per gateway or park vs targets.",
+    responses=models.ok(models.BroadbandSummary, "Broadband quality per gateway or park."),
+)
+def broadband_summary(
+    p: Viewer, ctx: Ctx, sel: WindowSelection, gw: GwQ = None, by: Literal["gw", "park"] = "gw"
+) -> Response:
+    items = ctx.services.broadband.summary(replace(sel.scope, gw=gw), by)
+    return json_response(models.BroadbandSummary(window=sel.window, items=items))
+
+
+@router.get(
+    "/factory/machines",
+    tags=["factory"],
+    summary="Machines with production figures in the window.",
+    responses=models.ok(models.MachinePage, "One page of machines."),
+)
+def factory_machines(p: Viewer, ctx: Ctx, sel: WindowSelection, pg: Page1000) -> Response:
+    return json_response(models.MachinePage(**pg.page(ctx.services.factory.machine_list(sel.scope))))
+
+
+@router.get(
+    "/factory/oee",
+    tags=["factory"],
+    summary="Availability, performance, quality and OEE.",
+    responses=models.ok(models.OeeReport, "One page of groups at the level."),
+)
+def factory_oee(
+    p: Viewer,
+    ctx: Ctx,
+    sel: WindowSelection,
+    pg: Page1000,
+    level: Literal["machine", "line", "factory", "park"] = "line",
+) -> Response:
+    out = pg.page(ctx.services.factory.oee(sel.scope, level))
+    return json_response(models.OeeReport(level=level, window=sel.window, **out))
+
+
+@router.get(
+    "/factory/energy",
+    tags=["factory"],
+    summary="Energy (kWh) and peak demand (kW).",
+    responses=models.ok(models.EnergyReport, "One page of groups at the level."),
+)
+def factory_energy(
+    p: Viewer,
+    ctx: Ctx,
+    sel: WindowSelection,
+    pg: Page1000,
+    level: Literal["meter", "line", "factory", "park"] = "factory",
+) -> Response:
+    out = pg.page(ctx.services.factory.energy(sel.scope, level))
+    return json_response(models.EnergyReport(level=level, window=sel.window, **out))
+
+
+@router.get(
+    "/alarms",
+    tags=["alarms"],
+    summary="Active alarms and alarm history.",
+    responses=models.ok(models.AlarmPage, "One page of alarms, active first."),
+)
+def alarms(
+    p: Viewer,
+    ctx: Ctx,
+    pg: Page1000,
+    park: ParkQ = None,
+    start: FromQ = None,
+    to: ToQ = None,
+    active: bool | None = None,
+) -> Response:
+    if start is None and to is None:
+        # Without a window: the configured look-back up to now.
+        to_dt = datetime.fromtimestamp(time.time(), UTC)
+        start, to = to_dt - timedelta(seconds=ctx.settings.alarms.lookback_s), to_dt
+    sel = parse_selection(ctx, p, park, start, to)
+    items = ctx.services.alarms.alarms(sel.scope, int(time.time() * 1000))
+    if active is not None:
+        items = [a for a in items if a.active == active]
+    return json_response(models.AlarmPage(**pg.page(items)))
+
+
+# -- fleet ----------------------------------------------------------------------------------------
+
+
+def _fleet(ctx: Ctx, p: Principal, park: str | None, gw: str | None = None) -> list[models.Gateway]:
+    now = datetime.now(UTC)
+    sc = Scope(parks=p.scope_parks(park), start=now, end=now, gw=gw)
+    items = {(g.park, g.gw): g for g in ctx.services.fleet.gateways(sc, int(now.timestamp() * 1000))}
+    for rec in ctx.registry.gateways():
+        if not p.may_see(rec.park) or (park and rec.park != park) or (gw and rec.gw != gw):
+            continue
+        g = items.setdefault(
+            (rec.park, rec.gw), models.Gateway(park=rec.park, gw=rec.gw, last_seen_ms=None, online=False)
         )
+        g.registered = True
+        g.description = rec.description
+    for g in items.values():
+        if g.registered is UNSET:
+            g.registered = False
+    return [items[k] for k in sorted(items)]
 
-    @v1.get("/factory/machines", tags=["factory"], summary="Machines with production figures in the window.")
-    def factory_machines(
-        p: Viewer,
-        park: ParkQ = None,
-        start: FromQ = None,
-        to: ToQ = None,
-        limit: int = limit_1000,
-        offset: OffsetQ = 0,
-    ) -> Response:
-        sc = scope(p, park, start, to)
-        items = service.machine_list(sc)
-        return json_response(page(items, limit, offset))
 
-    @v1.get("/factory/oee", tags=["factory"], summary="Availability, performance, quality and OEE.")
-    def factory_oee(
-        p: Viewer,
-        park: ParkQ = None,
-        start: FromQ = None,
-        to: ToQ = None,
-        level: Literal["machine", "line", "factory", "park"] = "line",
-        limit: int = limit_1000,
-        offset: OffsetQ = 0,
-    ) -> Response:
-        sc = scope(p, park, start, to)
-        out = page(service.oee(sc, level), limit, offset)
-        return json_response({"level": level, "window": [sc.start.isoformat(), sc.end.isoformat()], **out})
+@router.get(
+    "/gateways",
+    tags=["fleet"],
+    summary="Gateways: last seen, online, agent, backlog, uplink, loss ledger.",
+    responses=models.ok(models.GatewayPage, "One page of gateways."),
+)
+def gateways(p: Viewer, ctx: Ctx, pg: Page1000, park: ParkQ = None) -> Response:
+    return json_response(models.GatewayPage(**pg.page(_fleet(ctx, p, park))))
 
-    @v1.get("/factory/energy", tags=["factory"], summary="Energy (kWh) and peak demand (kW).")
-    def factory_energy(
-        p: Viewer,
-        park: ParkQ = None,
-        start: FromQ = None,
-        to: ToQ = None,
-        level: Literal["meter", "line", "factory", "park"] = "factory",
-        limit: int = limit_1000,
-        offset: OffsetQ = 0,
-    ) -> Response:
-        sc = scope(p, park, start, to)
-        out = page(service.energy(sc, level), limit, offset)
-        return json_response({"level": level, "window": [sc.start.isoformat(), sc.end.isoformat()], **out})
 
-    @v1.get("/alarms", tags=["alarms"], summary="Active alarms and alarm history.")
-    def alarms(
-        p: Viewer,
-        park: ParkQ = None,
-        start: FromQ = None,
-        to: ToQ = None,
-        active: bool | None = None,
-        limit: int = limit_1000,
-        offset: OffsetQ = 0,
-    ) -> Response:
-        if start is None and to is None:
-            now = time.time()
-            to_dt = datetime.fromtimestamp(now, UTC)
-            sc = scope(p, park, to_dt - timedelta(seconds=settings.alarms.lookback_s), to_dt)
-        else:
-            sc = scope(p, park, start, to)
-        items = service.alarms(sc, int(time.time() * 1000))
-        if active is not None:
-            items = [a for a in items if a["active"] == active]
-        return json_response(page(items, limit, offset))
-
-    # -- fleet and provisioning ---------------------------------------------------------------
-
-    def _fleet(p: Principal, park: str | None, gw: str | None = None) -> list[dict[str, Any]]:
-        now = datetime.now(UTC)
-        sc = Scope(parks=p.scope_parks(park), start=now, end=now, gw=gw)
-        items = {(g["park"], g["gw"]): g for g in service.fleet(sc, int(now.timestamp() * 1000))}
-        for rec in registry.gateways():
-            if not p.may_see(rec.park) or (park and rec.park != park) or (gw and rec.gw != gw):
-                continue
-            g = items.setdefault(
-                (rec.park, rec.gw), {"park": rec.park, "gw": rec.gw, "last_seen_ms": None, "online": False}
-            )
-            g["registered"] = True
-            g["description"] = rec.description
-        for g in items.values():
-            g.setdefault("registered", False)
-        return [items[k] for k in sorted(items)]
-
-    @v1.get(
-        "/gateways",
-        tags=["fleet"],
-        summary="Gateways: last seen, online, agent, backlog, uplink, loss ledger.",
-    )
-    def gateways(p: Viewer, park: ParkQ = None, limit: int = limit_1000, offset: OffsetQ = 0) -> Response:
-        return json_response(page(_fleet(p, park), limit, offset))
-
-    @v1.get(
-        "/gateways/{gw}",
-        tags=["fleet"],
-        responses=NOT_FOUND,
-        summary="One gateway (give `park` when the id exists in several).",
-    )
-    def gateway(p: Viewer, gw: GwPath, park: ParkQ = None) -> Response:
-        items = _fleet(p, park, gw)
-        if not items:
-            raise NotFound(f"no gateway {gw!r} visible to this key")
-        if len(items) > 1:
-            raise BadRequest(f"gateway id {gw!r} exists in parks {[g['park'] for g in items]}: add ?park=")
-        return json_response(items[0])
-
-    return v1
+@router.get(
+    "/gateways/{gw}",
+    tags=["fleet"],
+    responses={**models.ok(models.Gateway, "The gateway."), **NOT_FOUND},
+    summary="One gateway (give `park` when the id exists in several).",
+)
+def gateway(p: Viewer, ctx: Ctx, gw: GwPath, park: ParkQ = None) -> Response:
+    items = _fleet(ctx, p, park, gw)
+    if not items:
+        raise NotFound(f"no gateway {gw!r} visible to this key")
+    if len(items) > 1:
+        raise BadRequest(f"gateway id {gw!r} exists in parks {[g.park for g in items]}: add ?park=")
+    return json_response(items[0])

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from ingest.model import LedgerRow
-from storage.duckdb_store import LedgerSnapshot
+from storage.ledger_snapshot import LedgerSnapshot
 
 Outcome = Literal["first", "next", "gap", "duplicate", "late", "restart"]
 

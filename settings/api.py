@@ -243,8 +243,8 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
         workers: uvicorn worker processes (the API is stateless; DuckDB needs 1).
         registry_path: SQLite file of API keys and provisioned gateways (the API is its only writer).
         cache_ttl_s: how long an identical read is answered from memory (0 = off).
-        cache_stale_s: after that, how long the old answer may still be served while one
-            background request refreshes it (0 = wait for the new answer).
+        cache_stale_s: after that, how long a computed result whose data changed may still be
+            served while one background recomputation refreshes it (0 = wait for the new one).
         max_page_size: largest ``limit`` accepted.
         dashboard: serve the built-in web dashboard at ``/dashboard/`` (``/`` leads to it).
     """

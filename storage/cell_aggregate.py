@@ -3,15 +3,15 @@
 The DuckDB backend (:mod:`storage.query_duckdb`) fetches a window's rows as Arrow columns and
 hands them here: one group id per row from dictionary codes, each group laid out as one row of a
 NaN-padded matrix (:class:`_GroupLayout`), one row-wise sort per metric for all groups at once,
-ranks indexing into the sorted rows (InfluxQL's nearest-rank p10, interpolated medians). Large
-inputs are aggregated in two halves (even and odd cells) side by side. How this came about and
-what it costs: ``docs/api.md``, "How the coverage query is computed".
+ranks indexing into the sorted rows (InfluxQL's nearest-rank p10, interpolated medians). It runs
+on the caller's thread: aggregating even and odd cells on two threads was measured no faster on
+the 2-core reference machine and was removed. How this came about and what it costs:
+``docs/api.md``, "How the coverage query is computed".
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -21,9 +21,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.query import CellStats
-
-POOL: Final = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cell-stats")
-"""Workers for the column work of :func:`cell_stats_from_rows` (numpy and Arrow release the GIL)."""
 
 
 def _encode(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], pa.Array]:
@@ -177,18 +174,14 @@ def cell_stats_from_rows(table: pa.Table, *, constants: Mapping[str, str] | None
     if table.num_rows == 0:
         return CellStats()
 
-    # Arrow and numpy release the GIL: encode the key columns side by side.
-    def encode(name: str) -> Future[tuple[npt.NDArray[np.int64], list[Any]]]:
+    def encode(name: str) -> tuple[npt.NDArray[np.int64], list[Any]]:
         if name in constants:
-            done: Future[tuple[npt.NDArray[np.int64], list[Any]]] = Future()
-            done.set_result((np.zeros(table.num_rows, dtype=np.int64), [constants[name]]))
-            return done
-        return POOL.submit(_codes, table[name])
+            return np.zeros(table.num_rows, dtype=np.int64), [constants[name]]
+        return _codes(table[name])
 
-    park_f, op_f, tech_f, h3_f, dev_f = (encode(name) for name in ("park", "operator", "tech", "h3", "dev"))
-    series_c, series = _pack_series([park_f.result(), op_f.result(), tech_f.result()])
-    h3_c, cells = h3_f.result()
-    dev_c, devs = dev_f.result()
+    series_c, series = _pack_series([encode("park"), encode("operator"), encode("tech")])
+    h3_c, cells = encode("h3")
+    dev_c, devs = encode("dev")
     return aggregate(
         table,
         series_c,
@@ -198,10 +191,6 @@ def cell_stats_from_rows(table: pa.Table, *, constants: Mapping[str, str] | None
         dev_c,
         np.array([d is not None for d in devs], dtype=bool),
     )
-
-
-SPLIT_ROWS: Final = 100_000
-"""From this many rows on, the groups are aggregated in two halves side by side."""
 
 
 def aggregate(
@@ -219,10 +208,6 @@ def aggregate(
     number; ``h3_c`` numbers the row's cell, ``cells`` the cell of each number; ``dev_c`` numbers
     the row's device, ``dev_known`` is False for the number of a NULL device. ``table`` supplies
     ``ts`` (a timestamp), ``rsrp_dbm, rsrq_db, sinr_db``.
-
-    A group lies in one cell, so the rows of even and odd cell numbers form two independent
-    halves: large inputs are aggregated half here, half on a worker thread (numpy releases the
-    GIL), and the halves' groups are put together and ordered at the end.
     """
     rows = _Rows(
         series_c=series_c,
@@ -233,13 +218,7 @@ def aggregate(
         rsrq=_floats(table["rsrq_db"]),
         sinr=_floats(table["sinr_db"]),
     )
-    shape = (len(series), len(cells))
-    if len(series_c) < SPLIT_ROWS:
-        parts = [_group_stats(rows, None, shape, dev_known)]
-    else:
-        odd = POOL.submit(_group_stats, rows, 1, shape, dev_known)
-        parts = [_group_stats(rows, 0, shape, dev_known), odd.result()]
-    g = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    g = _group_stats(rows, (len(series), len(cells)), dev_known)
     series_k, h3_k = g["series_k"], g["h3_k"]
 
     parks, ops, techs = ([s[i] for s in series] for i in range(3))
@@ -295,14 +274,10 @@ _GROUP_COLUMNS: Final = (
 
 
 def _group_stats(
-    rows: _Rows, half: int | None, shape: tuple[int, int], dev_known: npt.NDArray[np.bool_]
+    r: _Rows, shape: tuple[int, int], dev_known: npt.NDArray[np.bool_]
 ) -> dict[str, npt.NDArray[Any]]:
-    """Statistics of the groups with at least one RSRP among ``rows`` (``half`` 0 or 1: only the
-    rows of even or odd cell numbers): ``series_k``, ``h3_k`` and the :data:`_GROUP_COLUMNS`."""
-    r = rows
-    if half is not None:
-        sel = np.flatnonzero((r.h3_c & 1) == half)
-        r = _Rows(**{name: np.take(getattr(rows, name), sel) for name in _Rows.__dataclass_fields__})
+    """Statistics of the groups with at least one RSRP among the rows: ``series_k``, ``h3_k``
+    and the :data:`_GROUP_COLUMNS`."""
     n_series, n_cells = shape
     key = r.series_c * n_cells + r.h3_c
     span = n_series * n_cells

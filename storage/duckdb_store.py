@@ -18,7 +18,6 @@ import contextlib
 import itertools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 import duckdb
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.duckdb_schema import ddl, migrations, table_columns
+from storage.ledger_snapshot import LedgerSnapshot
 from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_COLUMNS, LOSS_LEDGER, row_key
 
 log = logging.getLogger(__name__)
@@ -43,23 +43,6 @@ class StoreError(Exception):
 class StoreDataError(StoreError):
     """DuckDB refused the appended data itself (a value it cannot convert or store): writing the
     same data again fails again, whatever the state of the file."""
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerSnapshot:
-    """The latest stored loss-ledger counters of one gateway."""
-
-    park: str
-    gw: str
-    received: int
-    missing: int
-    duplicated: int
-    late: int
-    last_seq: int
-    ingester: str | None = None
-    """Who counted (None: a snapshot from a version that did not record it)."""
-    restarts: int = 0
-    """Sequence restarts seen: jumps beyond the ledger's window (see :mod:`ingest.ledger`)."""
 
 
 class DuckStore:

@@ -17,10 +17,10 @@ Backends are registered by name with lazy import strings; see :data:`BACKENDS`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,9 @@ import numpy.typing as npt
 from contract.ids import FIELD_NAME
 from storage.dead_letters import DeadLetterFilter, DeadLetterRow
 from storage.schema import KIND_COLUMNS
+
+if TYPE_CHECKING:
+    from settings.api import BackendSettings
 
 BackendName = Literal["duckdb", "influxdb"]
 BACKENDS: Final[dict[BackendName, str]] = {
@@ -214,25 +217,52 @@ class BroadbandStats(_Table):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Buckets(_Table):
-    """Per (park, gateway, device, time bucket): bucketed values of one kind.
-
-    For ``machine``: ``state`` (last in bucket), ``a``/``c`` = max/min parts_total,
-    ``b``/``d`` = max/min rejects_total.
-    For ``energy``: ``a`` = mean power_kw, ``b`` = max energy_kwh, ``c`` = min energy_kwh.
-    For a single alarm field: ``a`` = the requested aggregate.
-    ``bucket_ms`` is the bucket start, epoch milliseconds, aligned to multiples of the width.
-    """
+class _Bucketed(_Table):
+    """The key of every bucket table: (park, gateway, device, bucket start in epoch ms)."""
 
     park: npt.NDArray[np.object_] = field(default_factory=_obj)
     gw: npt.NDArray[np.object_] = field(default_factory=_obj)
     dev: npt.NDArray[np.object_] = field(default_factory=_obj)
     bucket_ms: npt.NDArray[np.int64] = field(default_factory=_i64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MachineBuckets(_Bucketed):
+    """Per (park, gateway, machine, time bucket): its last state and the range of its counters.
+
+    ``state`` is the last non-null state in the bucket; ``parts_total_min/max`` and
+    ``rejects_total_min/max`` the smallest and largest cumulative counter values in it.
+    ``bucket_ms`` is the bucket start, epoch milliseconds, aligned to multiples of the width.
+    """
+
     state: npt.NDArray[np.object_] = field(default_factory=_obj)
-    a: npt.NDArray[np.float64] = field(default_factory=_f64)
-    b: npt.NDArray[np.float64] = field(default_factory=_f64)
-    c: npt.NDArray[np.float64] = field(default_factory=_f64)
-    d: npt.NDArray[np.float64] = field(default_factory=_f64)
+    parts_total_min: npt.NDArray[np.float64] = field(default_factory=_f64)
+    parts_total_max: npt.NDArray[np.float64] = field(default_factory=_f64)
+    rejects_total_min: npt.NDArray[np.float64] = field(default_factory=_f64)
+    rejects_total_max: npt.NDArray[np.float64] = field(default_factory=_f64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnergyBuckets(_Bucketed):
+    """Per (park, gateway, meter, time bucket): mean power and the range of the energy counter.
+
+    ``bucket_ms`` is the bucket start, epoch milliseconds, aligned to multiples of the width.
+    """
+
+    power_mean_kw: npt.NDArray[np.float64] = field(default_factory=_f64)
+    energy_min_kwh: npt.NDArray[np.float64] = field(default_factory=_f64)
+    energy_max_kwh: npt.NDArray[np.float64] = field(default_factory=_f64)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldBuckets(_Bucketed):
+    """Per (park, gateway, device, time bucket): one numeric field of one kind, aggregated.
+
+    ``value`` is the requested aggregate (min, max or mean) of the field in the bucket, in the
+    field's own unit; ``bucket_ms`` is the bucket start, epoch milliseconds.
+    """
+
+    value: npt.NDArray[np.float64] = field(default_factory=_f64)
 
 
 STATUS_CARRIED: Final = (
@@ -365,16 +395,16 @@ class QueryBackend(Protocol):
         """Broadband probe statistics per (park, gateway), or per park (``gw`` empty)."""
         ...
 
-    def buckets(
-        self,
-        kind: Literal["machine", "energy"] | str,
-        scope: Scope,
-        *,
-        bucket_s: int,
-        field: str = "",
-        agg: Agg = "max",
-    ) -> Buckets:
-        """Time-bucketed values per device: ``machine``, ``energy``, or ``field`` of ``kind`` by ``agg``."""
+    def machine_buckets(self, scope: Scope, *, bucket_s: int) -> MachineBuckets:
+        """Machine state and counters per device and ``bucket_s`` time bucket."""
+        ...
+
+    def energy_buckets(self, scope: Scope, *, bucket_s: int) -> EnergyBuckets:
+        """Meter power and energy per device and ``bucket_s`` time bucket."""
+        ...
+
+    def field_buckets(self, kind: str, scope: Scope, *, bucket_s: int, field: str, agg: Agg) -> FieldBuckets:
+        """``agg`` of the numeric ``field`` of ``kind`` per device and ``bucket_s`` time bucket."""
         ...
 
     def status(self, scope: Scope, *, latest: bool) -> StatusRows:
@@ -383,6 +413,14 @@ class QueryBackend(Protocol):
 
     def ledger(self, scope: Scope) -> LedgerRows:
         """The newest loss-ledger snapshot per gateway."""
+        ...
+
+    def data_version(self) -> Hashable | None:
+        """A cheap fingerprint of the stored cellular readings, or None when the database has none.
+
+        Equal fingerprints mean every answer computed from the readings is still exact, so the
+        API may keep such an answer beyond its cache TTL. None: no fingerprint, rely on the TTL.
+        """
         ...
 
     def dead_letters(self, scope: Scope, flt: DeadLetterFilter) -> list[DeadLetterRow]:
@@ -398,9 +436,22 @@ class QueryBackend(Protocol):
         ...
 
 
-def load_backend(name: BackendName, **kwargs: Any) -> QueryBackend:
-    """Import and build the backend registered as ``name``."""
+class BackendFactory(Protocol):
+    """How a registered backend class is built: from its settings struct (``[backend]``)."""
+
+    def __call__(self, settings: BackendSettings, *, ingest_resolution: int) -> QueryBackend: ...
+
+
+def load_backend(settings: BackendSettings, *, ingest_resolution: int) -> QueryBackend:
+    """Import and build the backend named by ``settings.type``, as :func:`ingest.sinks.base.load_sink` does.
+
+    Args:
+        settings: the ``[backend]`` table: :class:`settings.api.DuckdbQuerySettings` or
+            :class:`settings.api.InfluxQuerySettings`.
+        ingest_resolution: the H3 resolution the ingester stores (finer requests are refused).
+    """
+    name: BackendName = settings.__struct_config__.tag  # type: ignore[assignment]
     module_name, _, cls_name = BACKENDS[name].partition(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
-    backend: QueryBackend = cls(**kwargs)
-    return backend
+    factory: BackendFactory = cls.from_settings
+    return factory(settings, ingest_resolution=ingest_resolution)

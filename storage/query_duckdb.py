@@ -18,16 +18,19 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from storage.cell_aggregate import POOL, aggregate, cell_stats_from_rows, uint_codes
+from settings.api import DuckdbQuerySettings
+from storage.cell_aggregate import aggregate, cell_stats_from_rows, uint_codes
 from storage.dead_letters import DeadLetterFilter, DeadLetterRow
 from storage.query import (
     STATUS_CARRIED,
     Agg,
     BroadbandStats,
-    Buckets,
     CellSamples,
     CellStats,
+    EnergyBuckets,
+    FieldBuckets,
     LedgerRows,
+    MachineBuckets,
     NetworkRows,
     QueryError,
     Scope,
@@ -102,6 +105,11 @@ class DuckDBQuery:
                     "process writes it, no other process may open it: run the ingester and the API as one "
                     "process (parkwatch serve --config config/parkwatch.toml) or use InfluxDB"
                 ) from exc
+
+    @classmethod
+    def from_settings(cls, settings: DuckdbQuerySettings, *, ingest_resolution: int) -> DuckDBQuery:
+        """The backend of a ``[backend] type = "duckdb"`` table (the file opened read-only)."""
+        return cls(path=settings.path, ingest_resolution=ingest_resolution)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -193,14 +201,12 @@ class DuckDBQuery:
         table = self._fetch_arrow(sql, cell_params + params)
         if table is None or table.num_rows == 0:
             return CellStats()
-        series_f = POOL.submit(uint_codes, table["series"])
-        h3_f = POOL.submit(uint_codes, table["h3"])
-        dev_c, dev_values = uint_codes(table["dev"])
-        series_c, hashes = series_f.result()
+        series_c, hashes = uint_codes(table["series"])
         series = self._series_names(hashes, where, params)
         if series is None:  # a hash collision: use the strings themselves
             return self._cell_stats_by_strings(scope, cell, cell_params, where, params)
-        h3_c, cells = h3_f.result()
+        h3_c, cells = uint_codes(table["h3"])
+        dev_c, dev_values = uint_codes(table["dev"])
         # hash(NULL) is one fixed value: the code of that value stands for "no device".
         known = dev_values.filled(0) != self._null_hash()
         return aggregate(table, series_c, series, h3_c, cells.filled(0), dev_c, known)
@@ -327,43 +333,57 @@ class DuckDBQuery:
         result: BroadbandStats = BroadbandStats.from_rows(self._fetch(sql, params))
         return result
 
-    def buckets(
-        self,
-        kind: Literal["machine", "energy"] | str,
-        scope: Scope,
-        *,
-        bucket_s: int,
-        field: str = "",
-        agg: Agg = "max",
-    ) -> Buckets:
+    def _buckets(
+        self, kind: str, scope: Scope, *, bucket_s: int, values: str, having: str
+    ) -> list[dict[str, Any]]:
+        """Rows of ``values`` per (park, gw, dev, bucket of ``bucket_s``) of the ``kind`` table."""
         if bucket_s < 1:
             raise ValueError("bucket_s must be >= 1")
         if kind not in KIND_COLUMNS or kind == "generic":
             raise ValueError(f"unknown reading kind {kind!r}")
         where, params = self._where(scope)
         width = bucket_s * 1000
-        if field:
-            col = numeric_field(kind, field)
-            values = f"NULL AS state, {_AGG_SQL[agg]}({col}) AS a"
-            having = f"count({col}) > 0"
-        elif kind == "machine":
-            values = (
-                "arg_max(state, ts) FILTER (WHERE state IS NOT NULL) AS state, "
-                "max(parts_total) AS a, max(rejects_total) AS b, min(parts_total) AS c, min(rejects_total) AS d"
-            )
-            having = "count(state) + count(parts_total) + count(rejects_total) > 0"
-        elif kind == "energy":
-            values = "NULL AS state, avg(power_kw) AS a, max(energy_kwh) AS b, min(energy_kwh) AS c"
-            having = "count(power_kw) + count(energy_kwh) > 0"
-        else:
-            raise ValueError(f"no bucketed query for kind {kind!r} without a field")
         sql = f"""
             SELECT park, gw, dev, (epoch_ms(ts) // {width}) * {width} AS bucket_ms, {values}
             FROM {kind} WHERE {where}
             GROUP BY park, gw, dev, bucket_ms HAVING {having}
             ORDER BY park, gw, dev, bucket_ms
         """
-        result: Buckets = Buckets.from_rows(self._fetch(sql, params))
+        return self._fetch(sql, params)
+
+    def machine_buckets(self, scope: Scope, *, bucket_s: int) -> MachineBuckets:
+        values = (
+            "arg_max(state, ts) FILTER (WHERE state IS NOT NULL) AS state, "
+            "min(parts_total) AS parts_total_min, max(parts_total) AS parts_total_max, "
+            "min(rejects_total) AS rejects_total_min, max(rejects_total) AS rejects_total_max"
+        )
+        having = "count(state) + count(parts_total) + count(rejects_total) > 0"
+        rows = self._buckets("machine", scope, bucket_s=bucket_s, values=values, having=having)
+        result: MachineBuckets = MachineBuckets.from_rows(rows)
+        return result
+
+    def energy_buckets(self, scope: Scope, *, bucket_s: int) -> EnergyBuckets:
+        values = (
+            "avg(power_kw) AS power_mean_kw, min(energy_kwh) AS energy_min_kwh, "
+            "max(energy_kwh) AS energy_max_kwh"
+        )
+        having = "count(power_kw) + count(energy_kwh) > 0"
+        rows = self._buckets("energy", scope, bucket_s=bucket_s, values=values, having=having)
+        result: EnergyBuckets = EnergyBuckets.from_rows(rows)
+        return result
+
+    def field_buckets(self, kind: str, scope: Scope, *, bucket_s: int, field: str, agg: Agg) -> FieldBuckets:
+        if kind not in KIND_COLUMNS or kind == "generic":
+            raise ValueError(f"unknown reading kind {kind!r}")
+        col = numeric_field(kind, field)
+        rows = self._buckets(
+            kind,
+            scope,
+            bucket_s=bucket_s,
+            values=f"{_AGG_SQL[agg]}({col}) AS value",
+            having=f"count({col}) > 0",
+        )
+        result: FieldBuckets = FieldBuckets.from_rows(rows)
         return result
 
     def status(self, scope: Scope, *, latest: bool) -> StatusRows:

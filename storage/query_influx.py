@@ -16,22 +16,26 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Hashable
 from datetime import datetime
 from typing import Any, Final, Literal
 
 import httpx
 import numpy as np
 
+from settings.api import InfluxQuerySettings
 from storage.dead_letters import DeadLetterFilter, DeadLetterRow
 from storage.influx_http import quote_ident, quote_literal
 from storage.query import (
     STATUS_CARRIED,
     Agg,
     BroadbandStats,
-    Buckets,
     CellSamples,
     CellStats,
+    EnergyBuckets,
+    FieldBuckets,
     LedgerRows,
+    MachineBuckets,
     NetworkRows,
     QueryError,
     Scope,
@@ -109,6 +113,20 @@ class InfluxQuery:
         self._rp = quote_ident(retention_policy) + "." if retention_policy else ""
         self.ingest_resolution = ingest_resolution
         self._client = httpx.Client(base_url=url, headers=headers, timeout=timeout_s, transport=transport)
+
+    @classmethod
+    def from_settings(cls, settings: InfluxQuerySettings, *, ingest_resolution: int) -> InfluxQuery:
+        """The backend of a ``[backend] type = "influxdb"`` table."""
+        return cls(
+            url=settings.url,
+            database=settings.database,
+            retention_policy=settings.retention_policy,
+            token=settings.token,
+            username=settings.username,
+            password=settings.password,
+            timeout_s=settings.timeout_s,
+            ingest_resolution=ingest_resolution,
+        )
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -314,30 +332,12 @@ class InfluxQuery:
         result: BroadbandStats = BroadbandStats.from_rows(rows)
         return result
 
-    def buckets(
-        self,
-        kind: Literal["machine", "energy"] | str,
-        scope: Scope,
-        *,
-        bucket_s: int,
-        field: str = "",
-        agg: Agg = "max",
-    ) -> Buckets:
+    def _buckets(self, kind: str, scope: Scope, *, bucket_s: int, values: str) -> list[dict[str, Any]]:
+        """Rows of ``values`` per (park, gw, dev, bucket of ``bucket_s``) of the ``kind`` measurement."""
         if bucket_s < 1:
             raise ValueError("bucket_s must be >= 1")
         if kind not in KIND_COLUMNS or kind == "generic":
             raise ValueError(f"unknown reading kind {kind!r}")
-        if field:
-            values = f"{_AGG_QL[agg]}({quote_ident(numeric_field(kind, field))}) AS a"
-        elif kind == "machine":
-            values = (
-                "LAST(state) AS state, MAX(parts_total) AS a, MAX(rejects_total) AS b, "
-                "MIN(parts_total) AS c, MIN(rejects_total) AS d"
-            )
-        elif kind == "energy":
-            values = "MEAN(power_kw) AS a, MAX(energy_kwh) AS b, MIN(energy_kwh) AS c"
-        else:
-            raise ValueError(f"no bucketed query for kind {kind!r} without a field")
         (series,) = self._query(
             [
                 f"SELECT {values} FROM {self._from(kind)} WHERE {self._where(scope)} "
@@ -346,7 +346,35 @@ class InfluxQuery:
         )
         rows = [{**r, "bucket_ms": r["time"]} for r in self._rows(series)]
         rows.sort(key=lambda r: (r["park"], r["gw"], r["dev"], r["bucket_ms"]))
-        result: Buckets = Buckets.from_rows(rows)
+        return rows
+
+    def machine_buckets(self, scope: Scope, *, bucket_s: int) -> MachineBuckets:
+        values = (
+            "LAST(state) AS state, MIN(parts_total) AS parts_total_min, MAX(parts_total) AS parts_total_max, "
+            "MIN(rejects_total) AS rejects_total_min, MAX(rejects_total) AS rejects_total_max"
+        )
+        result: MachineBuckets = MachineBuckets.from_rows(
+            self._buckets("machine", scope, bucket_s=bucket_s, values=values)
+        )
+        return result
+
+    def energy_buckets(self, scope: Scope, *, bucket_s: int) -> EnergyBuckets:
+        values = (
+            "MEAN(power_kw) AS power_mean_kw, MIN(energy_kwh) AS energy_min_kwh, "
+            "MAX(energy_kwh) AS energy_max_kwh"
+        )
+        result: EnergyBuckets = EnergyBuckets.from_rows(
+            self._buckets("energy", scope, bucket_s=bucket_s, values=values)
+        )
+        return result
+
+    def field_buckets(self, kind: str, scope: Scope, *, bucket_s: int, field: str, agg: Agg) -> FieldBuckets:
+        if kind not in KIND_COLUMNS or kind == "generic":
+            raise ValueError(f"unknown reading kind {kind!r}")
+        values = f"{_AGG_QL[agg]}({quote_ident(numeric_field(kind, field))}) AS value"
+        result: FieldBuckets = FieldBuckets.from_rows(
+            self._buckets(kind, scope, bucket_s=bucket_s, values=values)
+        )
         return result
 
     def status(self, scope: Scope, *, latest: bool) -> StatusRows:
@@ -380,6 +408,10 @@ class InfluxQuery:
             ]
         )
         return merge_ledger([{**r, "ts_ms": r["time"]} for r in self._rows(series)])
+
+    def data_version(self) -> Hashable | None:
+        """None: InfluxDB has no cheap fingerprint of a measurement; answers expire by their TTL."""
+        return None
 
     def dead_letters(self, scope: Scope, flt: DeadLetterFilter) -> list[DeadLetterRow]:
         where = self._where(scope)

@@ -14,7 +14,7 @@ from typing import Final, Protocol
 
 from ingest.model import WriteBatch, WriteResult
 from settings.ingest import SinkSettings, SinkType
-from storage.duckdb_store import LedgerSnapshot
+from storage.ledger_snapshot import LedgerSnapshot
 
 SINKS: Final[dict[SinkType, str]] = {
     "influxdb": "ingest.sinks.influxdb:InfluxSink",

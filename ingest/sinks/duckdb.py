@@ -15,7 +15,8 @@ from ingest.errors import ConfigError, PermanentError, RetryableError
 from ingest.model import WriteBatch, WriteResult
 from ingest.rows import batch_tables
 from settings.ingest import DuckdbSinkSettings, SinkSettings
-from storage.duckdb_store import DuckStore, LedgerSnapshot, StoreDataError, StoreError
+from storage.duckdb_store import DuckStore, StoreDataError, StoreError
+from storage.ledger_snapshot import LedgerSnapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

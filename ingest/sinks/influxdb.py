@@ -21,7 +21,6 @@ from ingest.errors import ConfigError, PermanentError, RetryableError
 from ingest.model import DeadLetter, WriteBatch, WriteResult
 from ingest.points import dead_letter_line, encode_batch, truncate_raw
 from settings.ingest import InfluxSinkSettings, SinkSettings
-from storage.duckdb_store import LedgerSnapshot
 from storage.influx_http import (
     InfluxAuthError,
     InfluxDatabaseMissing,
@@ -33,6 +32,7 @@ from storage.influx_http import (
     InfluxTooLargeError,
     quote_ident,
 )
+from storage.ledger_snapshot import LedgerSnapshot
 from storage.lineprotocol import LineProtocolError
 from storage.schema import LOSS_LEDGER
 

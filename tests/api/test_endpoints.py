@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
@@ -262,37 +261,4 @@ def test_identical_reads_are_cached_per_key(store: object, tmp_path: object) -> 
         assert "x-cache" not in other.headers
         assert {f["properties"]["park"] for f in other.json()["features"]} == {"p2"}
         assert c.get("/api/v1/coverage/cells", params=WINDOW).status_code == 401
-    backend.close()
-
-
-def test_stale_answers_are_refreshed_in_the_background(store: object, tmp_path: object) -> None:
-    import time
-    from pathlib import Path
-
-    from api.app import create_app
-    from api.registry import Registry
-    from storage.query_duckdb import DuckDBQuery
-    from tests.api.conftest import api_settings
-
-    backend = DuckDBQuery(path=Path(str(store)))
-    settings = api_settings(api={"cache_ttl_s": 0.2, "cache_stale_s": 60.0})
-    app = create_app(settings, backend=backend, registry=Registry(Path(str(tmp_path)) / "r.sqlite"))
-    pattern = re.compile(
-        r'parkwatch_api_requests_total\{method="GET",route="/api/v1/coverage/summary",status="200"\} (\d+)'
-    )
-
-    def served() -> int:
-        m = pattern.search(c.get("/metrics").text)
-        return int(m.group(1)) if m else 0
-
-    with TestClient(app) as c:
-        first = c.get("/api/v1/coverage/summary", params=WINDOW, headers=ADMIN)
-        time.sleep(0.3)
-        stale = c.get("/api/v1/coverage/summary", params=WINDOW, headers=ADMIN)
-        assert stale.headers.get("x-cache") == "hit" and stale.content == first.content
-        deadline = time.monotonic() + 10
-        while served() < 3 and time.monotonic() < deadline:  # first, stale hit, background refresh
-            time.sleep(0.05)
-        assert served() == 3
-        assert app.state.metrics.counters.get("cache_refresh_errors", 0) == 0
     backend.close()

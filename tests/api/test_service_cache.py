@@ -1,15 +1,16 @@
-"""Service: an operator/technology filter is answered from the cached unfiltered cell statistics."""
+"""Services: an operator/technology filter is answered from the cached unfiltered cell statistics."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import numpy as np
 
-from api.service import Service
+from api.services import Services
 from storage.query import CellStats, Scope
 from storage.query_duckdb import DuckDBQuery
 from tests.api.conftest import api_settings
@@ -28,6 +29,9 @@ class CountingBackend:
         self.calls += 1
         return self.inner.cell_stats(scope, resolution=resolution)
 
+    def data_version(self) -> Hashable | None:
+        return self.inner.data_version()
+
 
 def _same(a: CellStats, b: CellStats) -> None:
     assert len(a) == len(b)
@@ -41,14 +45,14 @@ def test_filtered_cells_come_from_the_cached_unfiltered_answer(store: Path) -> N
     inner = DuckDBQuery(path=store)
     try:
         backend = CountingBackend(inner)
-        service = Service(api_settings(api={"cache_ttl_s": 60.0}), backend)  # type: ignore[arg-type]
+        service = Services.build(api_settings(api={"cache_ttl_s": 60.0}), backend)  # type: ignore[arg-type]
         whole = Scope(parks=None, start=T0 - timedelta(days=30), end=T0 + timedelta(days=30))
-        everything = service.coverage(whole, 10).stats
+        everything = service.coverage.cells(whole, 10).stats
         assert backend.calls == 1 and len(everything) > 0
         op, tech = str(everything.operator[0]), str(everything.tech[0])
         for operator, technology in ((op, None), (None, tech), (op, tech), ("no such operator", None)):
             scope = Scope(parks=None, start=whole.start, end=whole.end, operator=operator, tech=technology)
-            cut = service.coverage(scope, 10).stats
+            cut = service.coverage.cells(scope, 10).stats
             _same(cut, inner.cell_stats(scope, resolution=10))
         assert backend.calls == 1
     finally:
@@ -61,12 +65,13 @@ def test_answers_outlive_the_ttl_only_while_the_data_is_unchanged(store: Path, t
     con = duckdb.connect(str(path))
     inner = DuckDBQuery(connection=con)
     backend = CountingBackend(inner)
-    backend.data_version = inner.data_version  # type: ignore[attr-defined]
-    service = Service(api_settings(api={"cache_ttl_s": 0.05}), backend)  # type: ignore[arg-type]
+    # No stale answers here: test_cache.py covers serving them while they are refreshed.
+    settings = api_settings(api={"cache_ttl_s": 0.05, "cache_stale_s": 0.0})
+    service = Services.build(settings, backend)  # type: ignore[arg-type]
     whole = Scope(parks=None, start=T0 - timedelta(days=30), end=T0 + timedelta(days=30))
-    first = service.coverage(whole, 10).stats
+    first = service.coverage.cells(whole, 10).stats
     time.sleep(0.1)  # past the TTL, same data: reused
-    _same(service.coverage(whole, 10).stats, first)
+    _same(service.coverage.cells(whole, 10).stats, first)
     assert backend.calls == 1
     row = con.execute(
         "SELECT ts, park, gw, dev, h3, operator, tech, rsrp_dbm FROM cellular WHERE rsrp_dbm IS NOT NULL LIMIT 1"
@@ -77,7 +82,7 @@ def test_answers_outlive_the_ttl_only_while_the_data_is_unchanged(store: Path, t
         [*row[:7], -140.0],
     )
     time.sleep(0.1)  # new data: recomputed, and the new reading is counted
-    again = service.coverage(whole, 10).stats
+    again = service.coverage.cells(whole, 10).stats
     assert backend.calls == 2
     assert int(again.samples.sum()) == int(first.samples.sum()) + 1
     con.close()

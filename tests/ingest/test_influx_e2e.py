@@ -280,7 +280,7 @@ async def test_retention_policy_and_ledger_reload(influxdb: ServerProcess, influ
     from ingest.model import LedgerRow, Part, WriteBatch
     from ingest.sinks.influxdb import InfluxSink
     from settings.ingest import InfluxSinkSettings
-    from storage.duckdb_store import LedgerSnapshot
+    from storage.ledger_snapshot import LedgerSnapshot
     from tests.ingest.helpers import readings_for
 
     settings = InfluxSinkSettings(

@@ -12,7 +12,7 @@ from contract.messages import Uplink
 from ingest.errors import PermanentError, RetryableError
 from ingest.isolate import write_isolating
 from ingest.model import DeadLetter, LedgerRow, Part, StatusRow, WriteBatch, WriteResult
-from storage.duckdb_store import LedgerSnapshot
+from storage.ledger_snapshot import LedgerSnapshot
 
 NOW = 1_790_000_000_000
 

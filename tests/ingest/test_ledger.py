@@ -6,7 +6,7 @@ import msgspec
 import pytest
 
 from ingest.ledger import LossLedger
-from storage.duckdb_store import LedgerSnapshot
+from storage.ledger_snapshot import LedgerSnapshot
 from storage.query import merge_ledger
 
 

@@ -12,7 +12,6 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from storage import cell_aggregate
 from storage.cell_aggregate import _GroupLayout, cell_stats_from_rows
 from storage.duckdb_schema import ddl
 from storage.query import Scope
@@ -98,7 +97,6 @@ def _same(a: object, b: object) -> bool:
     return a == b
 
 
-@pytest.mark.parametrize("split", [False, True], ids=["whole", "two-halves"])
 @pytest.mark.parametrize(
     ("parks", "operator", "tech"), [(None, None, None), (("p\u00e9",), "A", None), (("p2",), None, "NR")]
 )
@@ -107,11 +105,7 @@ def test_numpy_aggregation_equals_the_sql_definition(
     parks: tuple[str, ...] | None,
     operator: str | None,
     tech: str | None,
-    split: bool,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Large inputs are aggregated in two halves (even and odd cells) side by side: both ways.
-    monkeypatch.setattr(cell_aggregate, "SPLIT_ROWS", 0 if split else 10**9)
     con = duckdb.connect(str(store), read_only=True)
     cur = con.execute(REFERENCE)
     names = [d[0] for d in cur.description or ()]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from storage.duckdb_store import DuckStore, LedgerSnapshot
+from storage.duckdb_store import DuckStore
+from storage.ledger_snapshot import LedgerSnapshot
 
 pytestmark = pytest.mark.integration
 

@@ -42,7 +42,7 @@ def backend(handler: Any) -> tuple[InfluxQuery, list[str]]:
 def test_error_inside_results_is_a_query_error() -> None:
     q, _ = backend(lambda r: (200, {"results": [{"statement_id": 0, "error": "boom"}]}))
     with pytest.raises(QueryError, match="boom"):
-        q.buckets("machine", SCOPE, bucket_s=60)
+        q.machine_buckets(SCOPE, bucket_s=60)
 
 
 def test_partial_answer_is_a_query_error() -> None:
@@ -57,7 +57,7 @@ def test_partial_answer_is_a_query_error() -> None:
     ]
     q, _ = backend(lambda r: (200, {"results": [{"statement_id": 0, "series": series}]}))
     with pytest.raises(QueryError, match="truncated"):
-        q.buckets("machine", SCOPE, bucket_s=60)
+        q.machine_buckets(SCOPE, bucket_s=60)
 
 
 def test_missing_database_reads_as_empty() -> None:
@@ -83,10 +83,10 @@ def test_unreachable_is_a_query_error() -> None:
 def test_statement_shape_and_values_are_quoted() -> None:
     q, seen = backend(lambda r: (200, {"results": [{"statement_id": 0}]}))
     evil = Scope(parks=("p1' OR '1'='1",), start=SCOPE.start, end=SCOPE.end, bbox=(106.7, 20.7, 106.8, 20.9))
-    q.buckets("machine", evil, bucket_s=60, field="spindle_temp_c", agg="min")
+    q.field_buckets("machine", evil, bucket_s=60, field="spindle_temp_c", agg="min")
     start_ns, end_ns = int(SCOPE.start.timestamp()) * 10**9, int(SCOPE.end.timestamp()) * 10**9
     assert seen == [
-        f'SELECT MIN("spindle_temp_c") AS a FROM "machine" WHERE time >= {start_ns} AND time < '
+        f'SELECT MIN("spindle_temp_c") AS value FROM "machine" WHERE time >= {start_ns} AND time < '
         f"{end_ns} AND (park = 'p1\\' OR \\'1\\'=\\'1') AND lon >= 106.7 AND lon <= 106.8 AND "
         f"lat >= 20.7 AND lat <= 20.9 GROUP BY time(60s), park, gw, dev fill(none)"
     ]

@@ -112,8 +112,8 @@ def test_both_backends_read_what_the_ingester_wrote(tmp_path: Path, influxdb: Se
         b = _clean(influx.cell_stats(SCOPE, resolution=10).rows())
         assert a == b and sum(r["samples"] for r in a) == 400
         assert {r["operator"] for r in a} == {"Sao Bien", "Hai Dang"}
-        ma = _clean(duck.buckets("machine", SCOPE, bucket_s=60).rows())
-        mb = _clean(influx.buckets("machine", SCOPE, bucket_s=60).rows())
+        ma = _clean(duck.machine_buckets(SCOPE, bucket_s=60).rows())
+        mb = _clean(influx.machine_buckets(SCOPE, bucket_s=60).rows())
         assert ma == mb and [r["state"] for r in ma] == ["running"] * 5 + ["idle"] * 5
         sa, sb = (
             _clean(duck.status(SCOPE, latest=True).rows()),

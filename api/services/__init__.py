@@ -1,0 +1,65 @@
+"""The read logic of the API, one module per concern, over one query backend and one read cache.
+
+Blocking (the routes run it in worker threads). Each service turns backend tables into the typed
+answers of :mod:`api.models`:
+
+| module | answers |
+|---|---|
+| ``coverage`` | coverage cells, dead and interference zones, survey gaps, summary, networks |
+| ``broadband`` | broadband quality per gateway or park against the targets |
+| ``factory`` | machines, OEE, energy |
+| ``fleet`` | gateways: last seen, online, reported figures, loss ledger |
+| ``alarms`` | threshold rules, machine faults, offline gateways |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.cache import ReadCache
+from api.services.alarms import AlarmService
+from api.services.broadband import BroadbandService
+from api.services.coverage import CoverageService
+from api.services.factory import FactoryService
+from api.services.fleet import FleetService
+from settings.api import ApiSettings
+from storage.query import QueryBackend
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    """Every read service of the API, sharing one backend and one cache."""
+
+    backend: QueryBackend
+    """The store they read (routes with no service of their own, e.g. dead letters, read it too)."""
+    cache: ReadCache
+    coverage: CoverageService
+    broadband: BroadbandService
+    factory: FactoryService
+    fleet: FleetService
+    alarms: AlarmService
+
+    @classmethod
+    def build(cls, settings: ApiSettings, backend: QueryBackend) -> Services:
+        """The services over ``backend``; raises ``ConfigError`` for an alarm rule on no numeric field."""
+        cache = ReadCache(settings.api.cache_ttl_s, stale_s=settings.api.cache_stale_s)
+        fleet = FleetService(settings, backend)
+        return cls(
+            backend=backend,
+            cache=cache,
+            coverage=CoverageService(settings, backend, cache),
+            broadband=BroadbandService(settings, backend, cache),
+            factory=FactoryService(settings, backend, cache),
+            fleet=fleet,
+            alarms=AlarmService(settings, backend, fleet),
+        )
+
+
+__all__ = [
+    "AlarmService",
+    "BroadbandService",
+    "CoverageService",
+    "FactoryService",
+    "FleetService",
+    "Services",
+]

@@ -1,0 +1,81 @@
+"""Ingester.handle and the write path over the in-memory sink: no broker, no database.
+
+The real-server tests (``test_*_e2e.py``) prove the same paths end to end; these prove the
+validation and enrichment rules in milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from contract import encode, topic_for
+from ingest.model import WriteBatch
+from ingest.mqtt import Message
+from ingest.service import Ingester
+from tests.fakes import FakeSink
+from tests.ingest.helpers import batch_for, ingest_settings
+
+ROOT = "pwunit"
+
+
+def _ingester(tmp_path: Path, sink: FakeSink) -> Ingester:
+    settings = ingest_settings(
+        broker_port=1,
+        root=ROOT,
+        client_id="ing-unit",
+        sink={"type": "duckdb", "path": ":memory:"},
+        tmp=tmp_path,
+    )
+    return Ingester(settings, sink=sink)
+
+
+def _message(topic: str, payload: bytes, *, dup: bool = False) -> Message:
+    return Message(
+        topic=topic,
+        payload=payload,
+        received_ms=int(time.time() * 1000),
+        content_type=None,
+        mid=1,
+        qos=1,
+        generation=0,
+        dup=dup,
+    )
+
+
+def test_a_valid_batch_becomes_one_enriched_part(tmp_path: Path) -> None:
+    ing = _ingester(tmp_path, FakeSink())
+    out = WriteBatch()
+    batch = batch_for("gw-01", 0, 8)
+    n = ing.handle(_message(topic_for("vsip", "gw-01", "telemetry", root=ROOT), encode(batch)), out)
+    assert n == 8 and not out.dead_letters
+    (part,) = out.parts
+    assert (part.park, part.gw, len(part.readings), part.replay) == ("vsip", "gw-01", 8, False)
+    assert len(part.h3) == 8 and any(part.h3)  # positioned cellular readings got a cell
+
+
+def test_a_gateway_publishing_as_another_is_dead_lettered_with_the_reason(tmp_path: Path) -> None:
+    ing = _ingester(tmp_path, FakeSink())
+    out = WriteBatch()
+    payload = encode(batch_for("gw-02", 0, 4))
+    assert ing.handle(_message(topic_for("vsip", "gw-01", "telemetry", root=ROOT), payload), out) == 0
+    (dead,) = out.dead_letters
+    assert not out.parts and dead.gw == "gw-01" and "may publish only as itself" in dead.reason
+
+
+def test_a_sequence_number_seen_before_is_flagged_as_a_replay(tmp_path: Path) -> None:
+    ing = _ingester(tmp_path, FakeSink())
+    topic = topic_for("vsip", "gw-01", "telemetry", root=ROOT)
+    payload = encode(batch_for("gw-01", 5, 2))
+    first, again = WriteBatch(), WriteBatch()
+    ing.handle(_message(topic, payload), first)
+    ing.handle(_message(topic, payload), again)
+    assert [p.replay for p in first.parts + again.parts] == [False, True]
+
+
+def test_malformed_json_and_a_bad_topic_are_dead_letters_not_errors(tmp_path: Path) -> None:
+    ing = _ingester(tmp_path, FakeSink())
+    out = WriteBatch()
+    assert ing.handle(_message(topic_for("vsip", "gw-01", "telemetry", root=ROOT), b"{not json"), out) == 0
+    assert ing.handle(_message(f"{ROOT}/v1/vsip/gw-01\n/up/telemetry", b"{}"), out) == 0
+    assert len(out.dead_letters) == 2 and not out.parts
