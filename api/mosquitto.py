@@ -50,8 +50,12 @@ def check_username(username: str) -> str:
 
 
 def new_password() -> str:
-    """A fresh random broker password (shown once)."""
-    return secrets.token_urlsafe(24)
+    """A fresh random broker password (shown once): 32 URL-safe characters that never start with
+    ``-``, so that it can follow ``--password`` on any command line (``-x...`` reads as an option)."""
+    password = secrets.token_urlsafe(24)
+    while password.startswith("-"):
+        password = secrets.token_urlsafe(24)
+    return password
 
 
 def hash_password(password: str, *, iterations: int = 101, salt: bytes | None = None) -> str:
