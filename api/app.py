@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -44,6 +45,7 @@ from api.metrics import Metrics
 from api.registry import Registry
 from api.services import Services
 from settings.api import ApiSettings
+from storage.places import Places
 from storage.query import QueryBackend, QueryError
 
 log = logging.getLogger("parkwatch.api")
@@ -82,7 +84,7 @@ def create_app(
     dashboard: ASGIApp | None = None,
 ) -> FastAPI:
     """Build the API application over a query backend and the key/gateway registry."""
-    services = Services.build(settings, backend)
+    services = Services.build(settings, backend, registry_parks=_registry_parks(registry))
     metrics = Metrics()
     app = FastAPI(
         title="parkwatch API",
@@ -224,6 +226,43 @@ def create_app(
 
         app.mount("/dashboard", dashboard)
     return app
+
+
+def _file_stamp(path: str) -> tuple[int, ...]:
+    """Modification times and sizes of an SQLite file and its write-ahead log (0 when absent)."""
+    out: list[int] = []
+    for name in (path, path + "-wal"):
+        try:
+            st = os.stat(name)
+        except FileNotFoundError:
+            out += [0, 0]
+        else:
+            out += [st.st_mtime_ns, st.st_size]
+    return tuple(out)
+
+
+def _registry_parks(registry: Registry) -> Callable[[], dict[str, tuple[tuple[float, float], ...]]] | None:
+    """Parks created at run time (id → boundary), read again from the registry file whenever the
+    file changed (by this API, ``parkwatch park create`` or another replica)."""
+    if registry.path == ":memory:":
+        return None
+    lock = threading.Lock()
+    state: dict[str, Any] = {"stamp": None, "parks": {}}
+
+    def read() -> dict[str, tuple[tuple[float, float], ...]]:
+        with lock:
+            stamp = _file_stamp(registry.path)
+            if stamp != state["stamp"]:
+                places = Places(registry.path)
+                try:
+                    state["parks"] = {p.id: p.boundary for p in places.parks()}
+                finally:
+                    places.close()
+                state["stamp"] = stamp  # a change made while reading shows as a new stamp next time
+            parks: dict[str, tuple[tuple[float, float], ...]] = state["parks"]
+            return parks
+
+    return read
 
 
 def _closing(cache: ReadCache) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

@@ -14,6 +14,7 @@ answers of :mod:`api.models`:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from api.cache import ReadCache
@@ -40,14 +41,24 @@ class Services:
     alarms: AlarmService
 
     @classmethod
-    def build(cls, settings: ApiSettings, backend: QueryBackend) -> Services:
-        """The services over ``backend``; raises ``ConfigError`` for an alarm rule on no numeric field."""
+    def build(
+        cls,
+        settings: ApiSettings,
+        backend: QueryBackend,
+        *,
+        registry_parks: Callable[[], Mapping[str, Sequence[Sequence[float]]]] | None = None,
+    ) -> Services:
+        """The services over ``backend``; raises ``ConfigError`` for an alarm rule on no numeric field.
+
+        ``registry_parks`` reads the parks created at run time (id → boundary ring), which the
+        coverage answers use beside the config's ``[[parks]]``.
+        """
         cache = ReadCache(settings.api.cache_ttl_s, stale_s=settings.api.cache_stale_s)
         fleet = FleetService(settings, backend)
         return cls(
             backend=backend,
             cache=cache,
-            coverage=CoverageService(settings, backend, cache),
+            coverage=CoverageService(settings, backend, cache, registry_parks=registry_parks),
             broadband=BroadbandService(settings, backend, cache),
             factory=FactoryService(settings, backend, cache),
             fleet=fleet,

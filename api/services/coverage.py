@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -42,11 +42,29 @@ class Coverage:
 class CoverageService:
     """Coverage answers over one backend; cell statistics and zones are kept while the data is unchanged."""
 
-    def __init__(self, settings: ApiSettings, backend: QueryBackend, cache: ReadCache) -> None:
+    def __init__(
+        self,
+        settings: ApiSettings,
+        backend: QueryBackend,
+        cache: ReadCache,
+        *,
+        registry_parks: Callable[[], Mapping[str, Sequence[Sequence[float]]]] | None = None,
+    ) -> None:
         self.settings = settings
         self.backend = backend
         self.cache = cache
-        self.parks = {p.id: p for p in settings.parks}
+        self._config_parks = {p.id: [tuple(pt) for pt in p.boundary] for p in settings.parks}
+        self._registry_parks = registry_parks
+
+    @property
+    def parks(self) -> dict[str, list[tuple[float, ...]]]:
+        """Park id → boundary ring ([lon, lat] points): the config's ``[[parks]]``, overlaid by the
+        parks created at run time in the registry (``parkwatch park create``, ``PUT /api/v1/parks``)."""
+        if self._registry_parks is None:
+            return self._config_parks
+        merged = dict(self._config_parks)
+        merged.update({k: [tuple(pt) for pt in v] for k, v in self._registry_parks().items()})
+        return merged
 
     def _versioned(self, key: Hashable, compute: Callable[[], T]) -> T:
         # The fingerprint is read before the value is computed (see ReadCache.get_or_compute).
@@ -143,11 +161,11 @@ class CoverageService:
         """(park, cell) of every configured park cell without samples, for the scope's parks."""
         cov = self.cells(scope, resolution)
         out: list[tuple[str, int]] = []
-        for park_id, park in sorted(self.parks.items()):
-            if not park.boundary or (scope.parks is not None and park_id not in scope.parks):
+        for park_id, boundary in sorted(self.parks.items()):
+            if not boundary or (scope.parks is not None and park_id not in scope.parks):
                 continue
             measured = {int(c) for c, p in zip(cov.stats.h3, cov.stats.park, strict=True) if p == park_id}
-            out += [(park_id, c) for c in survey_gaps(park_cells(park.boundary, resolution), measured)]
+            out += [(park_id, c) for c in survey_gaps(park_cells(boundary, resolution), measured)]
         return out
 
     def summary(self, scope: Scope, resolution: int, max_class: str) -> list[models.CoverageSummaryItem]:
@@ -184,9 +202,10 @@ class CoverageService:
         s = cov.stats
         keys = sorted({(str(p), str(o), str(t)) for p, o, t in zip(s.park, s.operator, s.tech, strict=True)})
         out: dict[tuple[str, str, str], CoverageSummary] = {}
+        parks = self.parks
         for key in keys:
             m = (s.park == key[0]) & (s.operator == key[1]) & (s.tech == key[2])
-            park = self.parks.get(key[0])
+            boundary = parks.get(key[0])
             out[key] = summarize(
                 park=key[0],
                 operator=key[1],
@@ -195,6 +214,6 @@ class CoverageService:
                 classes=cov.classes[m],
                 sufficient=s.samples[m] >= cov.min_samples,
                 dead_zone_areas_m2=zone_areas.get(key, []),
-                park_cell_set=park_cells(park.boundary, resolution) if park and park.boundary else None,
+                park_cell_set=park_cells(boundary, resolution) if boundary else None,
             )
         return out

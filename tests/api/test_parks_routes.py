@@ -62,3 +62,17 @@ def test_keys_see_and_change_only_their_parks(client: TestClient) -> None:
     assert site.status_code == 200
     other = client.put("/api/v1/parks/p1/gateways/gw-p1", json={}, headers=headers("engineer-p2"))
     assert other.status_code == 403
+
+
+def test_a_park_created_at_run_time_gets_survey_gaps_and_coverage_answers(client: TestClient) -> None:
+    admin = headers("admin")
+    before = client.get("/api/v1/coverage/gaps", params={"park": "hd-new", "resolution": 9}, headers=admin)
+    assert before.status_code == 404  # neither configured nor ever measured
+    made = client.put("/api/v1/parks/hd-new", json={"name": "New area", "boundary": SQUARE}, headers=admin)
+    assert made.status_code == 200, made.text
+    gaps = client.get("/api/v1/coverage/gaps", params={"park": "hd-new", "resolution": 9}, headers=admin)
+    assert gaps.status_code == 200, gaps.text
+    cells = [f["properties"]["h3"] for f in gaps.json()["features"]]
+    # About 1.1 km x 1.1 km at resolution 9 (~0.1 km2 a cell): a dozen cells, none measured.
+    assert 5 <= len(cells) <= 40 and len(set(cells)) == len(cells)
+    assert all(f["properties"]["park"] == "hd-new" for f in gaps.json()["features"])
