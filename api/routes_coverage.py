@@ -241,6 +241,16 @@ def coverage_operators(p: Viewer, ctx: Ctx, park: ParkQ = None) -> Response:
     return json_response(ctx.services.coverage.operators(sel.scope))
 
 
+@router.get(
+    "/operators",
+    tags=["coverage"],
+    summary="The same as /coverage/operators: operators and technologies seen per park.",
+    responses={**models.ok(models.OperatorList, "Networks per park."), **UNKNOWN_PARK},
+)
+def operators(p: Viewer, ctx: Ctx, park: ParkQ = None) -> Response:
+    return coverage_operators(p, ctx, park)
+
+
 def _known(ctx: Ctx, p: Viewer, park: str | None) -> Selection:
     return parse_selection(ctx, p, park, None, None, known_park=True)
 

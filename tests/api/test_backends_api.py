@@ -48,6 +48,7 @@ def clients(
         ("/api/v1/coverage/dead-zones", {"park": "p1", "operator": "aLPHA", "tech": "LTE"}),
         ("/api/v1/coverage/summary", {"operator": "beta"}),
         ("/api/v1/coverage/operators", {}),
+        ("/api/v1/operators", {}),
         (
             "/api/v1/coverage/dead-zones",
             {"park": "p1", "from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"},

@@ -118,6 +118,7 @@ def test_kml_placemarks_have_readable_names_and_a_style_per_class(client: TestCl
         "/api/v1/coverage/gaps",
         "/api/v1/coverage/summary",
         "/api/v1/coverage/operators",
+        "/api/v1/operators",
         "/api/v1/export/cells?format=csv",
         "/api/v1/export/dead-zones?format=kml",
         "/api/v1/export/dead-zones",
