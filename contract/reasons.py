@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 ReasonCode = Literal[
     "out_of_range",
@@ -26,21 +26,7 @@ ReasonCode = Literal[
     "not_finite",
     "invalid",
 ]
-REASON_CODES: Final[tuple[ReasonCode, ...]] = (
-    "out_of_range",
-    "wrong_type",
-    "invalid_value",
-    "malformed",
-    "too_long",
-    "missing_field",
-    "unknown_field",
-    "too_old",
-    "in_future",
-    "position",
-    "tag_clash",
-    "not_finite",
-    "invalid",
-)
+REASON_CODES: Final[tuple[ReasonCode, ...]] = get_args(ReasonCode)
 """Every code a reading-level or field-level reason may start with."""
 
 _AT = re.compile(
