@@ -32,6 +32,7 @@ from api import (
     models,
     routes_coverage,
     routes_deadletters,
+    routes_imports,
     routes_live,
     routes_operations,
     routes_parks,
@@ -216,6 +217,7 @@ def create_app(
     app.include_router(routes_provisioning.build(ctx))
     app.include_router(routes_parks.build(ctx))
     app.include_router(routes_deadletters.build(ctx))
+    app.include_router(routes_imports.build(ctx))
     _document(app, settings.api.max_page_size)
     if dashboard is not None:
 

@@ -8,6 +8,7 @@
     ├── Forbidden (403)       the key's role or parks do not allow this
     ├── NotFound (404)        no such gateway / resource (for this key)
     ├── Conflict (409)        the resource exists already
+    ├── TooLarge (413)        an upload is bigger than the configured limit
     └── Unavailable (503)     the database did not answer: retry later
 
 ``storage.query.QueryError`` is translated to ``Unavailable`` at the route boundary.
@@ -50,6 +51,11 @@ class NotFound(ApiError):
 class Conflict(ApiError):
     status = 409
     code = "conflict"
+
+
+class TooLarge(ApiError):
+    status = 413
+    code = "too_large"
 
 
 class Unavailable(ApiError):

@@ -15,6 +15,7 @@ file held by a running ingester cannot be opened, and the import says so (see do
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -216,8 +217,10 @@ class SurveyImport:
                 if len(chunk) >= READINGS_PER_BATCH:
                     await self._handle(chunk)
                     chunk = []
-            if progress is not None and self.report.rows % 100 == 0:
-                progress(self.report.rows)
+            if self.report.rows % 100 == 0:
+                if progress is not None:
+                    progress(self.report.rows)
+                await asyncio.sleep(0)  # a running ingester's live batches go on meanwhile
         if chunk:
             await self._handle(chunk)
         await self.flush()

@@ -125,6 +125,11 @@ class Ingester:
         ]
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue(maxsize=opts.max_unacked + 2)
         self._writes: asyncio.Queue[tuple[WriteBatch, list[Message]] | None] = asyncio.Queue(_WRITE_QUEUE)
+        concurrency = opts.write_concurrency
+        if not concurrency:
+            concurrency = 4 if isinstance(settings.sink, InfluxSinkSettings) else 1
+        self._write_slots = asyncio.Semaphore(concurrency)
+        """Sink writes in flight: live batches and uploaded imports share them (DuckDB: one)."""
         self.consumer = MqttConsumer(
             broker=settings.broker,
             client_id=self.src,
@@ -434,8 +439,9 @@ class Ingester:
         The same poison isolation as live batches; an unavailable sink raises
         ``RetryableError`` (an import is re-run, not spooled).
         """
-        started = time.monotonic()
-        result = await self._store(batch)
+        async with self._write_slots:
+            started = time.monotonic()
+            result = await self._store(batch)
         self._written(batch, result, started)
         return result
 
@@ -471,10 +477,7 @@ class Ingester:
         self.consumer.ack(messages)
 
     async def _write_loop(self) -> None:
-        concurrency = self.settings.ingest.write_concurrency
-        if not concurrency:
-            concurrency = 4 if isinstance(self.settings.sink, InfluxSinkSettings) else 1
-        slots = asyncio.Semaphore(concurrency)
+        slots = self._write_slots
 
         async def guarded(batch: WriteBatch, messages: list[Message]) -> None:
             try:
@@ -607,6 +610,8 @@ class Ingester:
                 tasks = [mqtt_task, process, write, replay, confirm]
                 if opts.registry_path:
                     tasks.append(tg.create_task(self._registry_loop(), name="registry"))
+                    if opts.import_poll_s:
+                        tasks.append(tg.create_task(run_uploaded_imports(self), name="imports"))
                 # Ready once the broker acknowledged the subscription: before it, a message
                 # published on a first start (no session yet) would go to nobody.
                 await _first_of(self.consumer.subscribed, stop)
@@ -631,6 +636,13 @@ class Ingester:
                 self._stop_metrics(server)
             await self.sink.aclose()
             log.info("stopped: %d readings stored", self.metrics.readings_stored)
+
+
+async def run_uploaded_imports(ing: Ingester) -> None:
+    """Run the survey files uploaded through the API (``POST /api/v1/imports``), one at a time."""
+    from ingest.import_worker import ImportWorker  # the survey parsers load only when used
+
+    await ImportWorker(ing).run()
 
 
 async def _first_of(*events: asyncio.Event) -> None:

@@ -247,6 +247,7 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
             served while one background recomputation refreshes it (0 = wait for the new one).
         max_page_size: largest ``limit`` accepted.
         dashboard: serve the built-in web dashboard at ``/dashboard/`` (``/`` leads to it).
+        import_max_mb: largest survey file ``POST /api/v1/imports`` accepts, in MiB.
     """
 
     host: str = "127.0.0.1"
@@ -257,6 +258,7 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     cache_stale_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     max_page_size: PositiveInt = 5000
     dashboard: bool = True
+    import_max_mb: Annotated[float, msgspec.Meta(gt=0, le=1024)] = 64.0
 
 
 class ApiSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

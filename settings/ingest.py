@@ -128,6 +128,8 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
             there (``parkwatch park``, ``PUT /api/v1/parks/...``) are read from it, live. Empty:
             none, only ``gateway_positions``.
         registry_refresh_s: how often the registry is read again.
+        import_poll_s: how often the registry is asked for survey files uploaded through the API
+            (``POST /api/v1/imports``); 0 leaves them to other ingesters.
         refuse_unknown: ``none`` accepts every park and gateway; ``parks`` dead-letters messages
             of parks the registry does not hold; ``gateways`` also those of gateways it does not
             hold under that park.
@@ -162,6 +164,7 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     registry_path: str = ""
     registry_refresh_s: PositiveSeconds = 10.0
     refuse_unknown: Literal["none", "parks", "gateways"] = "none"
+    import_poll_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 2.0
 
 
 class IngestSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

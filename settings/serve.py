@@ -70,6 +70,10 @@ class ServeSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     def ingest_settings(self) -> IngestSettings:
         """The ingester's part: ``[broker]`` (or the embedded broker), ``[ingest]``, the store."""
         broker, ingest = self.broker, self.ingest
+        if not ingest.registry_path:
+            # One process, one registry: parks, gateway sites and uploaded surveys come from the
+            # API's registry file unless [ingest] names another.
+            ingest = msgspec.structs.replace(ingest, registry_path=self.api.registry_path)
         if self.embedded_broker.enabled:
             # amqtt drops a QoS 1 delivery that is not acknowledged within 5 s (gap repair then
             # has the gateway resend it); the ingester acknowledges after the write, so it keeps
