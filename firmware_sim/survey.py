@@ -65,6 +65,10 @@ class Survey:
     ts_ms: npt.NDArray[np.int64]
     lat: npt.NDArray[np.float64]
     lon: npt.NDArray[np.float64]
+    """The reported position (with the GNSS error): what the detector sees."""
+    true_lat: npt.NDArray[np.float64]
+    true_lon: npt.NDArray[np.float64]
+    """Where the vehicle really was (for scoring ceilings only; never given to the detector)."""
     h3: npt.NDArray[np.uint64]
     rsrp_dbm: npt.NDArray[np.float64]
     rsrq_db: npt.NDArray[np.float64]
@@ -159,6 +163,8 @@ def drive_test(
                 cols["ts_ms"].append(ts)
                 cols["lat"].append(rep_lat)
                 cols["lon"].append(rep_lon)
+                cols["true_lat"].append(np.asarray(true_lat, dtype=np.float64))
+                cols["true_lon"].append(np.asarray(true_lon, dtype=np.float64))
                 cols["h3"].append(cells)
                 cols["rsrp_dbm"].append(np.where(lost, NO_SERVICE_RSRP_DBM, np.round(rsrp, 1)))
                 cols["rsrq_db"].append(np.where(lost, np.nan, np.round(m.rsrq_db, 1)))
