@@ -1,0 +1,493 @@
+"""The ingester as a Sparkplug host application: births, data, deaths, rebirths and STATE.
+
+:meth:`SparkplugHost.handle` turns one received message into contract readings, gateway
+statuses and dead letters inside the ingester's write batch, so a Sparkplug message is
+acknowledged (QoS 1) only after that batch is durably written, like a contract batch.
+
+Host application state (spec 3.0, 7.5): ``spBv1.0/STATE/{host_id}`` carries
+``{"online": true, "timestamp": t}``, retained, QoS 1, published after every connect; the
+connection's Last Will holds ``{"online": false, "timestamp": t}`` with the same ``t``, and a
+clean shutdown publishes that offline state itself. ``t`` grows with every connection, so an
+old retained state can never override a newer one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final, Protocol
+
+import msgspec
+
+from contract.codec import decode_batch
+from contract.errors import ContractError
+from contract.ids import is_valid_id
+from contract.limits import MAX_READINGS_PER_BATCH
+from contract.messages import Status
+from ingest.enrich import CellLocator
+from ingest.ledger import LossLedger
+from ingest.metrics import Metrics
+from ingest.model import DeadLetter, Part, StatusRow, WriteBatch
+from ingest.mqtt import Message
+from ingest.sparkplug.errors import SparkplugError
+from ingest.sparkplug.mapping import Mapper, NodeMapping, Sample
+from ingest.sparkplug.payload import (
+    BDSEQ_METRIC,
+    decode,
+    metric_value,
+    property_text,
+    rebirth_request,
+)
+from ingest.sparkplug.session import MetricDef, NodeSession, SeqResult
+from ingest.sparkplug.sparkplug_b_pb2 import Payload
+from ingest.sparkplug.topics import (
+    SparkplugTopic,
+    StateTopic,
+    ncmd_topic,
+    parse_topic,
+    state_topic,
+    subscriptions,
+)
+from settings.ingest import SparkplugSettings
+
+log = logging.getLogger(__name__)
+
+CONTROL_PREFIXES: Final = ("Node Control/", "Device Control/")
+"""Metrics that are commands to the node, not measurements: not stored."""
+ONLINE_FIELD: Final = "online"
+"""The generic field that records a device's birth (true) and death (false)."""
+MAX_SESSIONS: Final = 100_000
+
+
+class DeadFn(Protocol):
+    """Makes a dead letter (and counts it): the ingester's ``_dead``."""
+
+    def __call__(
+        self, msg: Message, park: str, gw: str, reason: str, raw: bytes, cls: str, key: str = ""
+    ) -> DeadLetter: ...
+
+
+Publish = Callable[..., bool]
+"""``publish(topic, payload, *, qos, retain) -> bool``: the consumer's publish."""
+
+
+class SparkplugHost:
+    """Sparkplug B intake for one ingester.
+
+    Args:
+        settings: the ``[sparkplug]`` section.
+        host_id: this host application's id (STATE topic).
+        metrics: the ingester's metrics (``sparkplug`` events, dead letters).
+        ledger: the loss ledger that the unwrapped ``seq`` numbers feed.
+        locator: H3 cells of the readings (the gateway's position).
+        dead: the ingester's dead-letter maker.
+        max_age_ms: oldest reading accepted (the contract decoder's clock window).
+        now_ms, monotonic: clocks (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        settings: SparkplugSettings,
+        *,
+        host_id: str,
+        metrics: Metrics,
+        ledger: LossLedger,
+        locator: CellLocator,
+        dead: DeadFn,
+        max_age_ms: int | None,
+        now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.host_id = host_id
+        self.metrics = metrics
+        self.ledger = ledger
+        self.locator = locator
+        self._dead = dead
+        self._max_age_ms = max_age_ms
+        self._now_ms = now_ms
+        self._monotonic = monotonic
+        self.mapper = Mapper(settings.nodes)
+        self.sessions: dict[tuple[str, str], NodeSession] = {}
+        self._last_rebirth: dict[tuple[str, str], float] = {}
+        self._publish: Publish | None = None
+        self._set_will: Callable[[str, bytes], None] | None = None
+        self._next_state_ts = now_ms()
+        self._state_ts = self._next_state_ts
+        self.rebirths: list[tuple[str, str, str]] = []
+        """Rebirth requests published: (group, edge node, why), newest last (bounded)."""
+
+    # -- host application state --
+
+    @property
+    def state_topic(self) -> str:
+        return state_topic(self.host_id)
+
+    def filters(self) -> list[str]:
+        """The topic filters to subscribe to (QoS 1)."""
+        return subscriptions(self.settings.groups)
+
+    def _state(self, online: bool, ts_ms: int) -> bytes:
+        return msgspec.json.encode({"online": online, "timestamp": ts_ms})
+
+    def will(self) -> tuple[str, bytes]:
+        """The Last Will of the first connection: this host offline."""
+        return self.state_topic, self._state(False, self._next_state_ts)
+
+    def bind(self, publish: Publish, set_will: Callable[[str, bytes], None]) -> None:
+        """Connect to the MQTT client: how to publish, and how to set the next connection's will."""
+        self._publish = publish
+        self._set_will = set_will
+
+    def on_connected(self) -> None:
+        """Publish this host online (the will of this connection carries the same timestamp),
+        then arm the next connection's will with a newer one."""
+        assert self._publish is not None and self._set_will is not None, "bind() first"
+        self._state_ts = self._next_state_ts
+        self._publish(self.state_topic, self._state(True, self._state_ts), qos=1, retain=True)
+        self.metrics.sparkplug["state_online_published"] += 1
+        self._next_state_ts = max(self._now_ms(), self._state_ts + 1)
+        self._set_will(self.state_topic, self._state(False, self._next_state_ts))
+
+    def publish_offline(self) -> bool:
+        """A clean shutdown's death certificate (the broker sends the will only on a lost connection)."""
+        if self._publish is None:
+            return False
+        return self._publish(self.state_topic, self._state(False, self._state_ts), qos=1, retain=True)
+
+    # -- rebirth --
+
+    def request_rebirth(self, group: str, edge_node: str, why: str) -> bool:
+        """Ask an edge node for new births (NCMD ``Node Control/Rebirth``), at most once per
+        ``rebirth_interval_s``; True when the request went out."""
+        key = (group, edge_node)
+        now = self._monotonic()
+        last = self._last_rebirth.get(key)
+        if last is not None and now - last < self.settings.rebirth_interval_s:
+            self.metrics.sparkplug["rebirth_suppressed"] += 1
+            return False
+        if self._publish is None:
+            return False
+        # Spec 3.0: NCMD is published with QoS 0 and not retained.
+        sent = self._publish(
+            ncmd_topic(group, edge_node), rebirth_request(self._now_ms()), qos=0, retain=False
+        )
+        if sent:
+            if len(self._last_rebirth) >= MAX_SESSIONS:
+                self._last_rebirth.clear()
+            self._last_rebirth[key] = now
+            self.metrics.sparkplug["rebirth_requested"] += 1
+            self.rebirths.append((group, edge_node, why))
+            del self.rebirths[:-100]
+            log.info("requested a rebirth of sparkplug edge node %s/%s: %s", group, edge_node, why)
+        return sent
+
+    # -- intake --
+
+    def handle(self, msg: Message, out: WriteBatch) -> int:
+        """Take one message into ``out``; return the number of valid readings."""
+        try:
+            topic = parse_topic(msg.topic)
+        except SparkplugError as exc:
+            out.dead_letters.append(self._dead(msg, "", "", exc.reason, msg.payload, "topic", exc.key))
+            return 0
+        if isinstance(topic, StateTopic) or topic.type in ("NCMD", "DCMD"):
+            # Host states (our own retained one included) and commands to nodes are not data.
+            self.metrics.sparkplug[
+                "ignored_" + ("STATE" if isinstance(topic, StateTopic) else topic.type)
+            ] += 1
+            return 0
+        self.metrics.sparkplug[topic.type] += 1
+        mapping = self.mapper.find(topic.group, topic.edge_node)
+        if mapping is None:
+            reason = (
+                f"sparkplug edge node {topic.group}/{topic.edge_node} is not mapped to a park: add a "
+                f'[[sparkplug.nodes]] entry with group = "{topic.group}" and edge_node = '
+                f'"{topic.edge_node}" (or "+") to the ingester settings'
+            )
+            out.dead_letters.append(
+                self._dead(msg, "", "", reason, msg.payload, "sparkplug", "sparkplug_unmapped")
+            )
+            return 0
+        park, gw = mapping.park, mapping.gateway
+        if not is_valid_id(gw):
+            reason = (
+                f"sparkplug edge node id {topic.edge_node!r} is not a valid parkwatch gateway id; "
+                "map it with an explicit gateway = ... in [[sparkplug.nodes]]"
+            )
+            out.dead_letters.append(
+                self._dead(msg, park, "", reason, msg.payload, "sparkplug", "sparkplug_gateway")
+            )
+            return 0
+        if msg.oversize_bytes:
+            reason = f"payload of {msg.oversize_bytes} bytes exceeds the ingester's limit; publish smaller messages"
+            out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "oversize"))
+            return 0
+        try:
+            payload = decode(msg.payload)
+            return self._take(msg, topic, mapping, payload, out)
+        except SparkplugError as exc:
+            out.dead_letters.append(self._dead(msg, park, gw, exc.reason, msg.payload, "sparkplug", exc.key))
+            return 0
+
+    def _session(self, topic: SparkplugTopic) -> NodeSession:
+        key = (topic.group, topic.edge_node)
+        found = self.sessions.get(key)
+        if found is None:
+            if len(self.sessions) >= MAX_SESSIONS:
+                raise SparkplugError(
+                    f"more than {MAX_SESSIONS} sparkplug edge nodes; narrow [sparkplug] groups",
+                    key="too_many_nodes",
+                )
+            found = self.sessions[key] = NodeSession()
+        return found
+
+    def _seq(self, payload: Payload) -> int:
+        if not payload.HasField("seq") or payload.seq > 255:
+            got = payload.seq if payload.HasField("seq") else "none"
+            raise SparkplugError(f"seq must be 0-255 (got {got})", key="seq")
+        return int(payload.seq)
+
+    def _take(
+        self, msg: Message, topic: SparkplugTopic, mapping: NodeMapping, payload: Payload, out: WriteBatch
+    ) -> int:
+        session = self._session(topic)
+        park, gw = mapping.park, mapping.gateway
+        payload_ts = int(payload.timestamp) if payload.HasField("timestamp") else msg.received_ms
+        samples: list[Sample] = []
+        if topic.type == "NDEATH":
+            return self._node_death(msg, topic, mapping, payload, session, payload_ts, out)
+        seq = self._seq(payload)
+        if topic.type == "NBIRTH":
+            bd_seq = _bd_seq(payload)
+            result = session.birth(seq, bd_seq)
+            out.statuses.append(
+                StatusRow(
+                    ts_ms=payload_ts,
+                    park=park,
+                    gw=gw,
+                    status=Status(v=1, gw=gw, state="online", ts=payload_ts),
+                )
+            )
+            samples = self._birth(msg, topic, "", payload, session, payload_ts, out)
+        else:
+            result = session.step(seq)
+            if result.step == "unborn":
+                self.request_rebirth(topic.group, topic.edge_node, f"{topic.type} before any NBIRTH")
+                raise SparkplugError(
+                    f"{topic.type} from {topic.group}/{topic.edge_node} before its NBIRTH: "
+                    "metrics cannot be resolved; a rebirth was requested",
+                    key="unborn",
+                )
+            if result.step == "gap":
+                self.request_rebirth(
+                    topic.group,
+                    topic.edge_node,
+                    f"seq gap: {result.missing} message(s) missing before seq {seq}",
+                )
+            if topic.type == "DBIRTH":
+                session.device_birth(topic.device)
+                samples = self._birth(msg, topic, topic.device, payload, session, payload_ts, out)
+                samples.append(Sample(topic.device, ONLINE_FIELD, True, payload_ts))
+            elif topic.type == "DDEATH":
+                session.devices.discard(topic.device)
+                samples = [Sample(topic.device, ONLINE_FIELD, False, payload_ts)]
+            elif topic.device and topic.device not in session.devices:
+                self.request_rebirth(topic.group, topic.edge_node, f"DDATA of unborn device {topic.device!r}")
+                self._observe(park, gw, result)
+                raise SparkplugError(
+                    f"DDATA of device {topic.device!r} before its DBIRTH; a rebirth was requested",
+                    key="unborn_device",
+                )
+            else:
+                samples = self._data(msg, topic, payload, session, payload_ts, out)
+        self._observe(park, gw, result)
+        return self._store(msg, mapping, samples, payload, result, out)
+
+    def _observe(self, park: str, gw: str, result: SeqResult) -> None:
+        if result.ext_seq >= 0:
+            self.ledger.observe(park, gw, result.ext_seq)
+
+    def _node_death(
+        self,
+        msg: Message,
+        topic: SparkplugTopic,
+        mapping: NodeMapping,
+        payload: Payload,
+        session: NodeSession,
+        ts_ms: int,
+        out: WriteBatch,
+    ) -> int:
+        bd_seq = _bd_seq(payload)
+        if session.bd_seq is not None and bd_seq is not None and bd_seq != session.bd_seq:
+            # A death of an earlier session (its will, delivered late): the node is alive.
+            self.metrics.sparkplug["stale_death"] += 1
+            log.info(
+                "ignored NDEATH of %s/%s with bdSeq %d: the current birth has bdSeq %d",
+                topic.group,
+                topic.edge_node,
+                bd_seq,
+                session.bd_seq,
+            )
+            return 0
+        park, gw = mapping.park, mapping.gateway
+        devices = session.death()
+        out.statuses.append(
+            StatusRow(ts_ms=ts_ms, park=park, gw=gw, status=Status(v=1, gw=gw, state="offline", ts=ts_ms))
+        )
+        samples = [Sample(d, ONLINE_FIELD, False, ts_ms) for d in sorted(devices)]
+        return self._store(msg, mapping, samples, payload, SeqResult("next", -1), out)
+
+    def _birth(
+        self,
+        msg: Message,
+        topic: SparkplugTopic,
+        device: str,
+        payload: Payload,
+        session: NodeSession,
+        payload_ts: int,
+        out: WriteBatch,
+    ) -> list[Sample]:
+        samples: list[Sample] = []
+        for m in payload.metrics:
+            if not m.name or not m.HasField("datatype"):
+                why = "without a name" if not m.name else f"{m.name!r} without a datatype"
+                self._metric_dead(
+                    msg, topic, f"{topic.type} metric {why}: births must declare both", "birth_metric", out
+                )
+                continue
+            definition = MetricDef(name=m.name, datatype=m.datatype, unit=property_text(m, "engUnit"))
+            clash = session.define(device, int(m.alias) if m.HasField("alias") else None, definition)
+            if clash:
+                self._metric_dead(msg, topic, clash, "alias_clash", out)
+            samples.extend(self._sample(msg, topic, device, definition, m, payload_ts, out))
+        return samples
+
+    def _data(
+        self,
+        msg: Message,
+        topic: SparkplugTopic,
+        payload: Payload,
+        session: NodeSession,
+        payload_ts: int,
+        out: WriteBatch,
+    ) -> list[Sample]:
+        samples: list[Sample] = []
+        unknown: list[str] = []
+        for m in payload.metrics:
+            alias = int(m.alias) if m.HasField("alias") else None
+            definition = session.resolve(topic.device, m.name, alias)
+            if definition is None:
+                what = f"metric {m.name!r}" if m.name else f"alias {alias}"
+                unknown.append(what)
+                self._metric_dead(
+                    msg,
+                    topic,
+                    f"{what} is not in the birth certificate; a rebirth was requested",
+                    "unknown_metric",
+                    out,
+                )
+                continue
+            samples.extend(self._sample(msg, topic, topic.device, definition, m, payload_ts, out))
+        if unknown:
+            self.request_rebirth(topic.group, topic.edge_node, f"unknown {', '.join(unknown[:3])}")
+        return samples
+
+    def _sample(
+        self,
+        msg: Message,
+        topic: SparkplugTopic,
+        device: str,
+        definition: MetricDef,
+        m: Payload.Metric,
+        payload_ts: int,
+        out: WriteBatch,
+    ) -> list[Sample]:
+        if definition.name == BDSEQ_METRIC or definition.name.startswith(CONTROL_PREFIXES):
+            return []
+        try:
+            value = metric_value(m, m.datatype if m.HasField("datatype") else definition.datatype)
+        except SparkplugError as exc:
+            self._metric_dead(
+                msg,
+                topic,
+                f"metric {definition.name!r}: {exc.reason}",
+                exc.key.removeprefix("sparkplug_"),
+                out,
+            )
+            return []
+        if value is None:
+            return []
+        ts = int(m.timestamp) if m.HasField("timestamp") else payload_ts
+        return [Sample(device, definition.name, value, ts, definition.unit)]
+
+    def _metric_dead(
+        self, msg: Message, topic: SparkplugTopic, reason: str, key: str, out: WriteBatch
+    ) -> None:
+        mapping = self.mapper.find(topic.group, topic.edge_node)
+        park, gw = (mapping.park, mapping.gateway) if mapping is not None else ("", "")
+        out.dead_letters.append(
+            self._dead(msg, park, gw, reason, msg.payload, "sparkplug", f"sparkplug_{key}")
+        )
+
+    def _store(
+        self,
+        msg: Message,
+        mapping: NodeMapping,
+        samples: Iterable[Sample],
+        payload: Payload,
+        result: SeqResult,
+        out: WriteBatch,
+    ) -> int:
+        readings = mapping.readings(samples)
+        if not readings:
+            return 0
+        park, gw = mapping.park, mapping.gateway
+        sent_ms = int(payload.timestamp) if payload.HasField("timestamp") else 0
+        stored = 0
+        for start in range(0, len(readings), MAX_READINGS_PER_BATCH):
+            chunk = readings[start : start + MAX_READINGS_PER_BATCH]
+            stored += self._part(msg, park, gw, chunk, max(result.ext_seq, 0), sent_ms, result, out)
+        return stored
+
+    def _part(
+        self,
+        msg: Message,
+        park: str,
+        gw: str,
+        readings: list[dict[str, Any]],
+        seq: int,
+        sent_ms: int,
+        result: SeqResult,
+        out: WriteBatch,
+    ) -> int:
+        body = msgspec.json.encode({"v": 1, "gw": gw, "seq": seq, "readings": readings})
+        try:
+            decoded = decode_batch(body, now_ms=msg.received_ms, max_age_ms=self._max_age_ms)
+        except ContractError as exc:
+            out.dead_letters.append(self._dead(msg, park, gw, exc.reason, body, "payload"))
+            return 0
+        for rej in decoded.rejected:
+            cls = "field" if rej.dropped else "reading"
+            out.dead_letters.append(self._dead(msg, park, gw, rej.reason, rej.raw, cls, rej.key))
+        if not decoded.readings:
+            return 0
+        out.parts.append(
+            Part(
+                park=park,
+                gw=gw,
+                readings=decoded.readings,
+                h3=self.locator.cells(gw, decoded.readings),
+                sent_ms=sent_ms,
+                replay=msg.dup or result.step == "duplicate",
+            )
+        )
+        return len(decoded.readings)
+
+
+def _bd_seq(payload: Payload) -> int | None:
+    for m in payload.metrics:
+        if m.name == BDSEQ_METRIC and m.WhichOneof("value") in ("long_value", "int_value"):
+            return int(getattr(m, str(m.WhichOneof("value"))))
+    return None
