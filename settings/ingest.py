@@ -167,6 +167,8 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
 MetricKind = Literal["cellular", "wifi", "broadband", "machine", "energy", "environment", "system"]
 SparkplugId = Annotated[str, msgspec.Meta(pattern=r"^[^/+#\s]{1,128}\Z")]
 """A Sparkplug group, edge node or device id: no ``/ + #`` or white space (topic segments)."""
+SparkplugIdOrAll = Annotated[str, msgspec.Meta(pattern=r"^(?:\+|[^/+#\s]{1,128})\Z")]
+"""A Sparkplug id, or ``+`` for every one."""
 
 
 class MetricMap(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -208,7 +210,7 @@ class SparkplugNode(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     """
 
     group: SparkplugId
-    edge_node: SparkplugId
+    edge_node: SparkplugIdOrAll
     park: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}\Z")]
     gateway: Annotated[str, msgspec.Meta(pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})?\Z")] = ""
     metrics: list[MetricMap] = msgspec.field(default_factory=list)
@@ -228,7 +230,7 @@ class SparkplugSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknow
     """
 
     enabled: bool = False
-    groups: list[SparkplugId] = msgspec.field(default_factory=lambda: ["+"])
+    groups: list[SparkplugIdOrAll] = msgspec.field(default_factory=lambda: ["+"])
     host_id: Annotated[str, msgspec.Meta(pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})?\Z")] = ""
     rebirth_interval_s: PositiveSeconds = 5.0
     nodes: list[SparkplugNode] = msgspec.field(default_factory=list)
