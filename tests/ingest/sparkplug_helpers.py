@@ -15,26 +15,41 @@ from settings.loader import settings_from_dict
 GROUP = "plant-a"
 NODE = "line1-plc"
 
-MAPPING: list[dict[str, Any]] = [
-    {
-        "group": GROUP,
-        "edge_node": NODE,
-        "park": "hp-a",
-        "gateway": "sp-line1",
-        "metrics": [
-            {"name": "Spindle/Temperature", "kind": "machine", "field": "spindle_temp_c", "scale": 0.1},
-            {"name": "State", "kind": "machine", "field": "state"},
-            {"name": "Parts", "kind": "machine", "field": "parts_total"},
-            {"name": "Power", "kind": "energy", "field": "power_kw", "unit": "kW"},
-            {"name": "Power W", "kind": "energy", "field": "power_kw", "scale": 0.001, "device": "meter-1"},
-        ],
-    },
-    {"group": "plant-b", "edge_node": "+", "park": "hp-b"},
-]
+
+def mapping(group: str = GROUP) -> list[dict[str, Any]]:
+    """The edge node mapping of the tests, for one group (plus a ``+`` entry of ``plant-b``)."""
+    return [
+        {
+            "group": group,
+            "edge_node": NODE,
+            "park": "hp-a",
+            "gateway": "sp-line1",
+            "metrics": [
+                {"name": "Spindle/Temperature", "kind": "machine", "field": "spindle_temp_c", "scale": 0.1},
+                {"name": "State", "kind": "machine", "field": "state"},
+                {"name": "Parts", "kind": "machine", "field": "parts_total"},
+                {"name": "Power", "kind": "energy", "field": "power_kw", "unit": "kW"},
+                {
+                    "name": "Power W",
+                    "kind": "energy",
+                    "field": "power_kw",
+                    "scale": 0.001,
+                    "device": "meter-1",
+                },
+            ],
+        },
+        {"group": "plant-b", "edge_node": "+", "park": "hp-b"},
+    ]
 
 
 def sparkplug_settings(
-    *, tmp: Path, broker_port: int = 1, root: str = "pwsp", client_id: str = "ing-sp", **sparkplug: Any
+    *,
+    tmp: Path,
+    broker_port: int = 1,
+    root: str = "pwsp",
+    client_id: str = "ing-sp",
+    group: str = GROUP,
+    **sparkplug: Any,
 ) -> IngestSettings:
     data = {
         "broker": {
@@ -54,7 +69,7 @@ def sparkplug_settings(
             "retry_min_s": 0.1,
             "retry_max_s": 0.5,
         },
-        "sparkplug": {"enabled": True, "nodes": MAPPING, **sparkplug},
+        "sparkplug": {"enabled": True, "nodes": mapping(group), **sparkplug},
     }
     return settings_from_dict(IngestSettings, data)
 
