@@ -182,10 +182,13 @@ class MetricMap(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
         kind: the contract reading kind the value goes to.
         field: the field of that kind (e.g. ``motor_temp_c``).
         scale, offset: linear conversion into the field's unit.
-        unit: the engineering unit the field expects the metric to be in after conversion
-            from the birth's ``engUnit`` property; when the birth declares a different
-            ``engUnit`` the metric is stored as a generic value instead (never mis-scaled).
-            Empty: not checked.
+        unit: the unit the scale and offset were written for: when the birth certificate
+            declares another ``engUnit`` property (compared case-insensitively), the rule does
+            not apply and the metric is stored as a generic value (never mis-scaled). Empty,
+            or no ``engUnit`` in the birth: not checked.
+        values: value translation before storing, keyed by the metric's value as text
+            (``{"0" = "off", "1" = "idle", "2" = "running"}`` for a PLC's state code); a value
+            not listed is stored as it is (and the contract's checks apply to it).
     """
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
@@ -195,6 +198,7 @@ class MetricMap(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     scale: float = 1.0
     offset: float = 0.0
     unit: str = ""
+    values: dict[str, str | float | bool] = msgspec.field(default_factory=dict)
 
 
 class SparkplugNode(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -1,7 +1,8 @@
 """Sparkplug metrics → contract readings (pure).
 
 A rule (``[[sparkplug.nodes.metrics]]``) puts a metric into a field of a contract kind, with a
-linear conversion (``value * scale + offset``). Metrics without a rule are not lost: they become
+value translation (``values``, e.g. a PLC's state code → ``running``) or a linear conversion
+(``value * scale + offset``). Metrics without a rule are not lost: they become
 ``generic`` readings, their names folded into field names (``Motor/Temp C`` → ``motor_temp_c``).
 Samples of one device at one instant that go to the same kind make one reading. The readings
 leave here as plain data and are validated by the contract decoder like any published batch.
@@ -80,6 +81,9 @@ class NodeMapping:
                 chunks[-1]["f"][field_name(s.name)] = s.value
                 continue
             value = s.value
+            if rule.values:
+                key = str(value).lower() if isinstance(value, bool) else str(value)
+                value = rule.values.get(key, value)
             scaled = rule.scale != 1.0 or rule.offset != 0.0
             if scaled and isinstance(value, int | float) and not isinstance(value, bool):
                 value = value * rule.scale + rule.offset

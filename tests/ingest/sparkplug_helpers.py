@@ -27,6 +27,12 @@ def mapping(group: str = GROUP) -> list[dict[str, Any]]:
             "metrics": [
                 {"name": "Spindle/Temperature", "kind": "machine", "field": "spindle_temp_c", "scale": 0.1},
                 {"name": "State", "kind": "machine", "field": "state"},
+                {
+                    "name": "State Code",
+                    "kind": "machine",
+                    "field": "state",
+                    "values": {"0": "off", "2": "running"},
+                },
                 {"name": "Parts", "kind": "machine", "field": "parts_total"},
                 {"name": "Power", "kind": "energy", "field": "power_kw", "unit": "kW"},
                 {

@@ -167,6 +167,7 @@ def test_rules_scale_group_and_fall_back_to_generic() -> None:
         [
             Sample("m1", "Spindle/Temperature", 415, 1000),
             Sample("m1", "State", "running", 1000),
+            Sample("m2", "State Code", 0, 1000),
             Sample("meter-1", "Power W", 7500, 1000),
             Sample("meter-2", "Power W", 7500, 1000),  # the rule names meter-1 only
             Sample("m1", "Power", 3.0, 1000, unit="W"),  # the birth says W, the rule kW
@@ -180,7 +181,8 @@ def test_rules_scale_group_and_fall_back_to_generic() -> None:
         "spindle_temp_c": 41.5,
         "state": "running",
     }
-    assert readings[1] == {"kind": "energy", "ts": 1000, "dev": "meter-1", "power_kw": 7.5}
+    assert readings[1] == {"kind": "machine", "ts": 1000, "dev": "m2", "state": "off"}
+    assert readings[2] == {"kind": "energy", "ts": 1000, "dev": "meter-1", "power_kw": 7.5}
     generic = [r for r in readings if r["kind"] == "generic"]
     assert {"dev": "meter-2", "f": {"power_w": 7500}}.items() <= generic[0].items()
     assert generic[1]["f"] == {"power": 3.0}
@@ -345,3 +347,23 @@ def test_state_birth_and_will_share_a_timestamp_that_grows_per_connection(tmp_pa
     ignored = WriteBatch()
     assert ing.handle(message("spBv1.0/STATE/pw-host", fake.on("spBv1.0/STATE/pw-host")[0]), ignored) == 0
     assert ignored.is_empty()
+
+
+def test_the_sample_config_loads_and_maps_a_plc_state_code() -> None:
+    from settings import load_settings
+    from settings.ingest import IngestSettings
+
+    sample = Path(__file__).resolve().parents[2] / "config" / "sparkplug.toml"
+    settings = load_settings(IngestSettings, sample, env={})
+    assert settings.sparkplug.enabled and settings.sparkplug.host_id == "parkwatch-hp"
+    mapper = Mapper(settings.sparkplug.nodes)
+    line = mapper.find("deepc-factory-7", "ignition-line1")
+    utilities = mapper.find("nomura-utilities", "boiler-house")
+    assert line is not None and utilities is not None
+    assert (utilities.park, utilities.gateway) == ("hp-nomura", "boiler-house")
+    assert line.readings(
+        [Sample("CNC-07", "Status/Code", 2, 5), Sample("MainMeter", "Energy/Active Power", 1500, 5)]
+    ) == [
+        {"kind": "machine", "ts": 5, "dev": "CNC-07", "state": "running"},
+        {"kind": "energy", "ts": 5, "dev": "MainMeter", "power_kw": 1.5},
+    ]
