@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.sparkplug.payload import REBIRTH_METRIC
 from ingest.sparkplug.sparkplug_b_pb2 import DataType, Payload
-from tests.ingest.helpers import Publisher, running, wait_until
+from tests.ingest.helpers import Publisher, running, start_ingest_process, wait_until
 from tests.ingest.sparkplug_helpers import NODE, dbirth, metric, nbirth, payload, sparkplug_settings
 from tests.servers import ServerProcess
 
@@ -28,7 +28,7 @@ class Watcher:
     def __init__(self, host: str, port: int, client_id: str, filters: list[str]) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.subscribed = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition(threading.RLock())
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
         self.client.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe([(f, 1) for f in filters])
         self.client.on_subscribe = lambda *_a: self.subscribed.set()
@@ -39,6 +39,13 @@ class Watcher:
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
             self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+            self._lock.notify_all()
+
+    def wait_for(self, topic: str, count: int, timeout_s: float = 30.0) -> list[bytes]:
+        """Wait (on message arrival) until ``topic`` has ``count`` messages; return them."""
+        with self._lock:
+            self._lock.wait_for(lambda: len(self.on(topic)) >= count, timeout_s)
+            return self.on(topic)
 
     def on(self, topic: str) -> list[bytes]:
         with self._lock:
@@ -146,3 +153,58 @@ async def test_births_data_deaths_rebirth_and_state_through_mosquitto_into_duckd
     )
     # seq 0-4: NBIRTH, DBIRTH, DDATA, NDATA, DDEATH (the malformed message has none)
     assert ledger == [(5, 0)]
+
+
+def test_a_killed_ingester_goes_offline_through_its_will(
+    mosquitto: ServerProcess, unique: str, tmp_path: Path
+) -> None:
+    host_id = f"pw-{unique}"
+    state = f"spBv1.0/STATE/{host_id}"
+    config = tmp_path / "ingest.toml"
+    config.write_text(
+        f"""
+[broker]
+host = "127.0.0.1"
+port = {mosquitto.port}
+topic_root = "r{unique}"
+[sink]
+type = "duckdb"
+path = "{tmp_path / "store.duckdb"}"
+[ingest]
+client_id = "ing-{unique}"
+spool_dir = "{tmp_path / "spool"}"
+metrics_enabled = false
+[sparkplug]
+enabled = true
+groups = ["g-{unique}"]
+host_id = "{host_id}"
+"""
+    )
+    watcher = Watcher(mosquitto.host, mosquitto.port, f"w-{unique}", [state])
+    proc = start_ingest_process(config, tmp_path / "ingest.log")
+    try:
+        assert watcher.subscribed.wait(10)
+        births = watcher.wait_for(state, 1)
+        assert births, (tmp_path / "ingest.log").read_text()[-2000:]
+        online = json.loads(births[0])
+        assert online["online"] is True
+        proc.kill()
+        proc.wait(10)
+        states = watcher.wait_for(state, 2)
+        # The broker published the will: offline, with the timestamp of the birth it belongs to.
+        assert len(states) == 2 and json.loads(states[1]) == {
+            "online": False,
+            "timestamp": online["timestamp"],
+        }
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        watcher.close()
+    # Retained: a host application that connects later learns the state too.
+    late = Watcher(mosquitto.host, mosquitto.port, f"late-{unique}", [state])
+    try:
+        (retained,) = late.wait_for(state, 1, timeout_s=10)
+        assert json.loads(retained)["online"] is False
+    finally:
+        late.close()
