@@ -140,6 +140,7 @@ class Ingester:
                 locator=self.locator,
                 dead=self._dead,
                 max_age_ms=self._max_age_ms,
+                unknown=self._unknown,
             )
             # Not shared: a node's seq and aliases only make sense to a host that sees all its messages.
             filters.extend(self.sparkplug.filters())

@@ -83,6 +83,8 @@ class SparkplugHost:
         locator: H3 cells of the readings (the gateway's position).
         dead: the ingester's dead-letter maker.
         max_age_ms: oldest reading accepted (the contract decoder's clock window).
+        unknown: why a park/gateway is refused ("" when it is not): the ingester's
+            ``refuse_unknown`` check against the registry.
         now_ms, monotonic: clocks (injectable for tests).
     """
 
@@ -96,6 +98,7 @@ class SparkplugHost:
         locator: CellLocator,
         dead: DeadFn,
         max_age_ms: int | None,
+        unknown: Callable[[str, str], str] = lambda _park, _gw: "",
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -106,6 +109,7 @@ class SparkplugHost:
         self.locator = locator
         self._dead = dead
         self._max_age_ms = max_age_ms
+        self._unknown = unknown
         self._now_ms = now_ms
         self._monotonic = monotonic
         self.mapper = Mapper(settings.nodes)
@@ -219,6 +223,11 @@ class SparkplugHost:
             out.dead_letters.append(
                 self._dead(msg, park, "", reason, msg.payload, "sparkplug", "sparkplug_gateway")
             )
+            return 0
+        refused = self._unknown(park, gw)
+        if refused:
+            key = refused.partition(":")[0]
+            out.dead_letters.append(self._dead(msg, park, gw, refused, msg.payload, key))
             return 0
         if msg.oversize_bytes:
             reason = f"payload of {msg.oversize_bytes} bytes exceeds the ingester's limit; publish smaller messages"

@@ -55,6 +55,7 @@ def sparkplug_settings(
     root: str = "pwsp",
     client_id: str = "ing-sp",
     group: str = GROUP,
+    refuse_unknown_parks: bool = False,
     **sparkplug: Any,
 ) -> IngestSettings:
     data = {
@@ -74,6 +75,7 @@ def sparkplug_settings(
             "flush_interval_s": 0.05,
             "retry_min_s": 0.1,
             "retry_max_s": 0.5,
+            "refuse_unknown": "parks" if refuse_unknown_parks else "none",
         },
         "sparkplug": {"enabled": True, "nodes": mapping(group), **sparkplug},
     }

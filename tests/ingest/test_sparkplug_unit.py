@@ -367,3 +367,12 @@ def test_the_sample_config_loads_and_maps_a_plc_state_code() -> None:
         {"kind": "machine", "ts": 5, "dev": "CNC-07", "state": "running"},
         {"kind": "energy", "ts": 5, "dev": "MainMeter", "power_kw": 1.5},
     ]
+
+
+def test_refuse_unknown_parks_applies_to_sparkplug_nodes(tmp_path: Path) -> None:
+    ing = Ingester(sparkplug_settings(tmp=tmp_path, refuse_unknown_parks=True), sink=FakeSink())
+    ing.known_parks = frozenset({"hp-b"})
+    out = WriteBatch()
+    assert ing.handle(message(topic("NBIRTH"), nbirth()), out) == 0
+    assert out.dead_letters[0].reason.startswith("unknown_park: park 'hp-a' is not in the registry")
+    assert ing.handle(message(topic("NBIRTH", group="plant-b", node="boiler"), nbirth()), out) == 1
