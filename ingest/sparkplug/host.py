@@ -1,14 +1,9 @@
-"""The ingester as a Sparkplug host application: births, data, deaths, rebirths and STATE.
+"""The ingester as a Sparkplug host application: births, data and deaths into the write batch.
 
 :meth:`SparkplugHost.handle` turns one received message into contract readings, gateway
 statuses and dead letters inside the ingester's write batch, so a Sparkplug message is
-acknowledged (QoS 1) only after that batch is durably written, like a contract batch.
-
-Host application state (spec 3.0, 7.5): ``spBv1.0/STATE/{host_id}`` carries
-``{"online": true, "timestamp": t}``, retained, QoS 1, published after every connect; the
-connection's Last Will holds ``{"online": false, "timestamp": t}`` with the same ``t``, and a
-clean shutdown publishes that offline state itself. ``t`` grows with every connection, so an
-old retained state can never override a newer one.
+acknowledged (QoS 1) only after that batch is durably written, like a contract batch. The host's
+own STATE is :mod:`ingest.sparkplug.state`; rebirth requests are :mod:`ingest.sparkplug.rebirth`.
 """
 
 from __future__ import annotations
@@ -16,39 +11,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Final, Protocol
+from typing import Final
 
-import msgspec
-
-from contract.codec import decode_batch
-from contract.errors import ContractError
 from contract.ids import is_valid_id
-from contract.limits import MAX_READINGS_PER_BATCH
 from contract.messages import Status
 from ingest.enrich import CellLocator
 from ingest.ledger import LossLedger
 from ingest.metrics import Metrics
-from ingest.model import DeadLetter, Part, StatusRow, WriteBatch
+from ingest.model import StatusRow, WriteBatch
 from ingest.mqtt import Message
 from ingest.sparkplug.errors import SparkplugError
 from ingest.sparkplug.mapping import Mapper, NodeMapping, Sample
-from ingest.sparkplug.payload import (
-    BDSEQ_METRIC,
-    decode,
-    metric_value,
-    property_text,
-    rebirth_request,
-)
+from ingest.sparkplug.parts import DeadFn, PartBuilder
+from ingest.sparkplug.payload import BDSEQ_METRIC, decode, metric_value, property_text
+from ingest.sparkplug.rebirth import Rebirths
 from ingest.sparkplug.session import MetricDef, NodeSession, SeqResult
 from ingest.sparkplug.sparkplug_b_pb2 import Payload
-from ingest.sparkplug.topics import (
-    SparkplugTopic,
-    StateTopic,
-    ncmd_topic,
-    parse_topic,
-    state_topic,
-    subscriptions,
-)
+from ingest.sparkplug.state import HostState, Publish
+from ingest.sparkplug.topics import SparkplugTopic, StateTopic, parse_topic, subscriptions
 from settings.ingest import SparkplugSettings
 
 log = logging.getLogger(__name__)
@@ -58,18 +38,6 @@ CONTROL_PREFIXES: Final = ("Node Control/", "Device Control/")
 ONLINE_FIELD: Final = "online"
 """The generic field that records a device's birth (true) and death (false)."""
 MAX_SESSIONS: Final = 100_000
-
-
-class DeadFn(Protocol):
-    """Makes a dead letter (and counts it): the ingester's ``_dead``."""
-
-    def __call__(
-        self, msg: Message, park: str, gw: str, reason: str, raw: bytes, cls: str, key: str = ""
-    ) -> DeadLetter: ...
-
-
-Publish = Callable[..., bool]
-"""``publish(topic, payload, *, qos, retain) -> bool``: the consumer's publish."""
 
 
 class SparkplugHost:
@@ -110,82 +78,39 @@ class SparkplugHost:
         self._dead = dead
         self._max_age_ms = max_age_ms
         self._unknown = unknown
-        self._now_ms = now_ms
-        self._monotonic = monotonic
         self.mapper = Mapper(settings.nodes)
         self.sessions: dict[tuple[str, str], NodeSession] = {}
-        self._last_rebirth: dict[tuple[str, str], float] = {}
-        self._publish: Publish | None = None
-        self._set_will: Callable[[str, bytes], None] | None = None
-        self._next_state_ts = now_ms()
-        self._state_ts = self._next_state_ts
-        self.rebirths: list[tuple[str, str, str]] = []
-        """Rebirth requests published: (group, edge node, why), newest last (bounded)."""
+        self.parts = PartBuilder(locator=locator, dead=dead, max_age_ms=max_age_ms)
+        self.state = HostState(host_id, now_ms)
+        self.rebirth = Rebirths(settings.rebirth_interval_s, metrics.sparkplug, now_ms, monotonic)
 
-    # -- host application state --
-
-    @property
-    def state_topic(self) -> str:
-        return state_topic(self.host_id)
+    # -- host application state and rebirth requests --
 
     def filters(self) -> list[str]:
         """The topic filters to subscribe to (QoS 1)."""
         return subscriptions(self.settings.groups)
 
-    def _state(self, online: bool, ts_ms: int) -> bytes:
-        return msgspec.json.encode({"online": online, "timestamp": ts_ms})
-
     def will(self) -> tuple[str, bytes]:
         """The Last Will of the first connection: this host offline."""
-        return self.state_topic, self._state(False, self._next_state_ts)
+        return self.state.will()
 
     def bind(self, publish: Publish, set_will: Callable[[str, bytes], None]) -> None:
         """Connect to the MQTT client: how to publish, and how to set the next connection's will."""
-        self._publish = publish
-        self._set_will = set_will
+        self.state.bind(publish, set_will)
+        self.rebirth.bind(publish)
 
     def on_connected(self) -> None:
-        """Publish this host online (the will of this connection carries the same timestamp),
-        then arm the next connection's will with a newer one."""
-        assert self._publish is not None and self._set_will is not None, "bind() first"
-        self._state_ts = self._next_state_ts
-        self._publish(self.state_topic, self._state(True, self._state_ts), qos=1, retain=True)
+        """Publish this host online (see :class:`HostState`)."""
+        self.state.on_connected()
         self.metrics.sparkplug["state_online_published"] += 1
-        self._next_state_ts = max(self._now_ms(), self._state_ts + 1)
-        self._set_will(self.state_topic, self._state(False, self._next_state_ts))
 
     def publish_offline(self) -> bool:
-        """A clean shutdown's death certificate (the broker sends the will only on a lost connection)."""
-        if self._publish is None:
-            return False
-        return self._publish(self.state_topic, self._state(False, self._state_ts), qos=1, retain=True)
-
-    # -- rebirth --
+        """A clean shutdown's offline state."""
+        return self.state.publish_offline()
 
     def request_rebirth(self, group: str, edge_node: str, why: str) -> bool:
-        """Ask an edge node for new births (NCMD ``Node Control/Rebirth``), at most once per
-        ``rebirth_interval_s``; True when the request went out."""
-        key = (group, edge_node)
-        now = self._monotonic()
-        last = self._last_rebirth.get(key)
-        if last is not None and now - last < self.settings.rebirth_interval_s:
-            self.metrics.sparkplug["rebirth_suppressed"] += 1
-            return False
-        if self._publish is None:
-            return False
-        # Spec 3.0: NCMD is published with QoS 0 and not retained.
-        sent = self._publish(
-            ncmd_topic(group, edge_node), rebirth_request(self._now_ms()), qos=0, retain=False
-        )
-        if sent:
-            if len(self._last_rebirth) >= MAX_SESSIONS:
-                self._last_rebirth.clear()
-            self._last_rebirth[key] = now
-            self.metrics.sparkplug["rebirth_requested"] += 1
-            self.rebirths.append((group, edge_node, why))
-            del self.rebirths[:-100]
-            log.info("requested a rebirth of sparkplug edge node %s/%s: %s", group, edge_node, why)
-        return sent
+        """Ask an edge node for new births (rate-limited, see :class:`Rebirths`)."""
+        return self.rebirth.request(group, edge_node, why)
 
     # -- intake --
 
@@ -449,50 +374,16 @@ class SparkplugHost:
         result: SeqResult,
         out: WriteBatch,
     ) -> int:
-        readings = mapping.readings(samples)
-        if not readings:
-            return 0
-        park, gw = mapping.park, mapping.gateway
-        sent_ms = int(payload.timestamp) if payload.HasField("timestamp") else 0
-        stored = 0
-        for start in range(0, len(readings), MAX_READINGS_PER_BATCH):
-            chunk = readings[start : start + MAX_READINGS_PER_BATCH]
-            stored += self._part(msg, park, gw, chunk, max(result.ext_seq, 0), sent_ms, result, out)
-        return stored
-
-    def _part(
-        self,
-        msg: Message,
-        park: str,
-        gw: str,
-        readings: list[dict[str, Any]],
-        seq: int,
-        sent_ms: int,
-        result: SeqResult,
-        out: WriteBatch,
-    ) -> int:
-        body = msgspec.json.encode({"v": 1, "gw": gw, "seq": seq, "readings": readings})
-        try:
-            decoded = decode_batch(body, now_ms=msg.received_ms, max_age_ms=self._max_age_ms)
-        except ContractError as exc:
-            out.dead_letters.append(self._dead(msg, park, gw, exc.reason, body, "payload"))
-            return 0
-        for rej in decoded.rejected:
-            cls = "field" if rej.dropped else "reading"
-            out.dead_letters.append(self._dead(msg, park, gw, rej.reason, rej.raw, cls, rej.key))
-        if not decoded.readings:
-            return 0
-        out.parts.append(
-            Part(
-                park=park,
-                gw=gw,
-                readings=decoded.readings,
-                h3=self.locator.cells(gw, decoded.readings),
-                sent_ms=sent_ms,
-                replay=msg.dup or result.step == "duplicate",
-            )
+        return self.parts.add(
+            msg,
+            park=mapping.park,
+            gw=mapping.gateway,
+            readings=mapping.readings(samples),
+            seq=max(result.ext_seq, 0),
+            sent_ms=int(payload.timestamp) if payload.HasField("timestamp") else 0,
+            replay=msg.dup or result.step == "duplicate",
+            out=out,
         )
-        return len(decoded.readings)
 
 
 def _bd_seq(payload: Payload) -> int | None:

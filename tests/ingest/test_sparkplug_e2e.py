@@ -93,6 +93,8 @@ async def test_births_data_deaths_rebirth_and_state_through_mosquitto_into_duckd
             await wait_until(lambda: watcher.on(state), what="STATE online")
             online = json.loads(watcher.on(state)[0])
             assert online["online"] is True
+            # Data half a second older than the births: one device's readings at one instant share
+            # a store identity, and two messages in the same millisecond would overwrite each other.
             now = int(time.time() * 1000)
             sent = [
                 pub.publish(f"{base}/NBIRTH/{NODE}", nbirth(bd_seq=4)),
@@ -101,8 +103,8 @@ async def test_births_data_deaths_rebirth_and_state_through_mosquitto_into_duckd
                     f"{base}/DDATA/{NODE}/m1",
                     payload(
                         [
-                            metric("", 433, DataType.Int16, alias=10, ts_ms=now),
-                            metric("", 1250, DataType.UInt32, alias=12, ts_ms=now),
+                            metric("", 433, DataType.Int16, alias=10, ts_ms=now - 500),
+                            metric("", 1250, DataType.UInt32, alias=12, ts_ms=now - 500),
                         ],
                         seq=2,
                     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from ingest.sparkplug.errors import SparkplugError
 from ingest.sparkplug.host import SparkplugHost
 from ingest.sparkplug.mapping import Mapper, Sample, field_name
 from ingest.sparkplug.payload import REBIRTH_METRIC, decode, metric_value
+from ingest.sparkplug.rebirth import Rebirths
 from ingest.sparkplug.session import MetricDef, NodeSession
 from ingest.sparkplug.sparkplug_b_pb2 import DataType, Payload
 from ingest.sparkplug.topics import SparkplugTopic, StateTopic, parse_topic
@@ -192,14 +194,12 @@ def test_rules_scale_group_and_fall_back_to_generic() -> None:
 # -- the host in the ingester --
 
 
-def _host(tmp_path: Path, **kw: Any) -> tuple[Ingester, SparkplugHost, FakeMqtt, list[float]]:
+def _host(tmp_path: Path, **kw: Any) -> tuple[Ingester, SparkplugHost, FakeMqtt]:
     ing = Ingester(sparkplug_settings(tmp=tmp_path, **kw), sink=FakeSink())
     assert ing.sparkplug is not None
-    clock = [100.0]
-    ing.sparkplug._monotonic = lambda: clock[0]
     fake = FakeMqtt()
     ing.sparkplug.bind(fake.publish, fake.set_will)
-    return ing, ing.sparkplug, fake, clock
+    return ing, ing.sparkplug, fake
 
 
 def _readings(out: WriteBatch) -> list[Any]:
@@ -215,7 +215,7 @@ def _is_rebirth(body: bytes) -> bool:
 
 
 def test_births_and_data_become_mapped_and_generic_readings(tmp_path: Path) -> None:
-    ing, _, fake, _ = _host(tmp_path)
+    ing, _, fake = _host(tmp_path)
     out = WriteBatch()
     assert ing.handle(message(topic("NBIRTH"), nbirth()), out) == 1  # Uptime; bdSeq and controls not stored
     assert [s.status.state for s in out.statuses] == ["online"] and out.statuses[0].gw == "sp-line1"
@@ -246,7 +246,7 @@ def test_births_and_data_become_mapped_and_generic_readings(tmp_path: Path) -> N
 
 
 def test_unknown_alias_dead_letters_the_metric_and_requests_a_rate_limited_rebirth(tmp_path: Path) -> None:
-    ing, host, fake, clock = _host(tmp_path, rebirth_interval_s=5.0)
+    ing, host, fake = _host(tmp_path, rebirth_interval_s=60.0)
     ing.handle(message(topic("NBIRTH"), nbirth()), WriteBatch())
     out = WriteBatch()
     body = payload([metric("", 1.0, alias=99), metric("", 13, DataType.Int32, alias=1)], seq=1)
@@ -258,16 +258,30 @@ def test_unknown_alias_dead_letters_the_metric_and_requests_a_rate_limited_rebir
     assert [(q, r) for t, _, q, r in fake.published] == [(0, False)]
     ing.handle(message(topic("NDATA"), payload([metric("", 1.0, alias=98)], seq=2)), WriteBatch())
     assert len(fake.on(f"spBv1.0/{GROUP}/NCMD/{NODE}")) == 1  # within the interval: suppressed
-    clock[0] += 5.0
-    ing.handle(message(topic("NDATA"), payload([metric("", 1.0, alias=98)], seq=3)), WriteBatch())
-    assert len(fake.on(f"spBv1.0/{GROUP}/NCMD/{NODE}")) == 2
-    assert ing.metrics.sparkplug["rebirth_suppressed"] == 1 and host.rebirths[-1][2].startswith(
-        "unknown alias 98"
-    )
+    assert ing.metrics.sparkplug["rebirth_suppressed"] == 1
+    assert host.rebirth.sent == [(GROUP, NODE, "unknown alias 99")]
+
+
+def test_rebirth_requests_are_rate_limited_per_node() -> None:
+    clock = [100.0]
+    events: Counter[str] = Counter()
+    fake = FakeMqtt()
+    rebirths = Rebirths(5.0, events, lambda: 1_000, lambda: clock[0])
+    assert not rebirths.request("g", "n1", "before bind")  # not connected to a client yet
+    rebirths.bind(fake.publish)
+    assert rebirths.request("g", "n1", "gap")
+    assert not rebirths.request("g", "n1", "gap again")
+    assert rebirths.request("g", "n2", "another node")
+    clock[0] += 4.9
+    assert not rebirths.request("g", "n1", "still too soon")
+    clock[0] += 0.1
+    assert rebirths.request("g", "n1", "interval passed")
+    assert [t for t, *_ in fake.published] == ["spBv1.0/g/NCMD/n1", "spBv1.0/g/NCMD/n2", "spBv1.0/g/NCMD/n1"]
+    assert events == Counter({"rebirth_requested": 3, "rebirth_suppressed": 2})
 
 
 def test_a_seq_gap_feeds_the_ledger_and_requests_a_rebirth(tmp_path: Path) -> None:
-    ing, _, fake, _ = _host(tmp_path)
+    ing, _, fake = _host(tmp_path)
     ing.handle(message(topic("NBIRTH"), nbirth()), WriteBatch())
     ing.handle(
         message(topic("NDATA"), payload([metric("", 1, DataType.Int32, alias=1)], seq=1)), WriteBatch()
@@ -284,7 +298,7 @@ def test_a_seq_gap_feeds_the_ledger_and_requests_a_rebirth(tmp_path: Path) -> No
 
 
 def test_data_before_birth_is_dead_lettered_and_asks_for_a_birth(tmp_path: Path) -> None:
-    ing, _, fake, _ = _host(tmp_path)
+    ing, _, fake = _host(tmp_path)
     out = WriteBatch()
     assert (
         ing.handle(message(topic("NDATA"), payload([metric("Uptime", 1, DataType.Int32)], seq=7)), out) == 0
@@ -294,7 +308,7 @@ def test_data_before_birth_is_dead_lettered_and_asks_for_a_birth(tmp_path: Path)
 
 
 def test_malformed_unmapped_and_bad_seq_are_dead_letters_not_crashes(tmp_path: Path) -> None:
-    ing, _, _, _ = _host(tmp_path)
+    ing, _, _ = _host(tmp_path)
     out = WriteBatch()
     ing.handle(message(topic("NBIRTH"), b"\xff\xff\xff"), out)
     ing.handle(message(topic("NBIRTH", node="stranger"), nbirth()), out)
@@ -310,7 +324,7 @@ def test_malformed_unmapped_and_bad_seq_are_dead_letters_not_crashes(tmp_path: P
 
 
 def test_deaths_mark_offline_and_a_stale_bdseq_is_ignored(tmp_path: Path) -> None:
-    ing, _, _, _ = _host(tmp_path)
+    ing, _, _ = _host(tmp_path)
     ing.handle(message(topic("NBIRTH"), nbirth(bd_seq=7)), WriteBatch())
     ing.handle(message(topic("DBIRTH", "m1"), dbirth(1)), WriteBatch())
     ing.handle(message(topic("DBIRTH", "m2"), dbirth(2)), WriteBatch())
@@ -327,7 +341,7 @@ def test_deaths_mark_offline_and_a_stale_bdseq_is_ignored(tmp_path: Path) -> Non
 
 
 def test_state_birth_and_will_share_a_timestamp_that_grows_per_connection(tmp_path: Path) -> None:
-    ing, host, fake, _ = _host(tmp_path, host_id="pw-host")
+    ing, host, fake = _host(tmp_path, host_id="pw-host")
     will_topic, first_will = host.will()
     assert will_topic == "spBv1.0/STATE/pw-host"
     host.on_connected()

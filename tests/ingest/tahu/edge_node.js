@@ -74,8 +74,12 @@ client.on("ncmd", (payload) => {
     metrics: [{ alias: 12, type: "UInt32", value: 1300 }],
   });
   client.publishDeviceDeath(device, { timestamp: Date.now() + 3 });
-  client.stop();
-  say("done", { seq: client.seq, bdSeq: client.bdSeq });
+  // The NDEATH is stamped with the clock: a later millisecond than the births keeps the
+  // gateway's status history in order (a store keys statuses by time).
+  setTimeout(() => {
+    client.stop();
+    say("done", { seq: client.seq, bdSeq: client.bdSeq });
+  }, 5);
 });
 
 client.on("error", (err) => {
