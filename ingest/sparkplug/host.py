@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Final
 
 from contract.ids import is_valid_id
+from contract.limits import MAX_FUTURE_MS
 from contract.messages import Status
 from ingest.enrich import CellLocator
 from ingest.ledger import LossLedger
@@ -198,10 +199,10 @@ class SparkplugHost:
             result = session.birth(seq, bd_seq)
             out.statuses.append(
                 StatusRow(
-                    ts_ms=payload_ts,
+                    ts_ms=self._status_ts(payload_ts, msg),
                     park=park,
                     gw=gw,
-                    status=Status(v=1, gw=gw, state="online", ts=payload_ts),
+                    status=Status(v=1, gw=gw, state="online", ts=self._status_ts(payload_ts, msg)),
                 )
             )
             samples = self._birth(msg, topic, "", payload, session, payload_ts, out)
@@ -239,6 +240,12 @@ class SparkplugHost:
         self._observe(park, gw, result)
         return self._store(msg, mapping, samples, payload, result, out)
 
+    def _status_ts(self, ts_ms: int, msg: Message) -> int:
+        """A status's time: the payload's within the contract's clock window, else the receipt's
+        (readings get that window from the contract decoder; a status is built here)."""
+        oldest = 0 if self._max_age_ms is None else msg.received_ms - self._max_age_ms
+        return ts_ms if oldest <= ts_ms <= msg.received_ms + MAX_FUTURE_MS else msg.received_ms
+
     def _observe(self, park: str, gw: str, result: SeqResult) -> None:
         if result.ext_seq >= 0:
             self.ledger.observe(park, gw, result.ext_seq)
@@ -267,8 +274,11 @@ class SparkplugHost:
             return 0
         park, gw = mapping.park, mapping.gateway
         devices = session.death()
+        status_ts = self._status_ts(ts_ms, msg)
         out.statuses.append(
-            StatusRow(ts_ms=ts_ms, park=park, gw=gw, status=Status(v=1, gw=gw, state="offline", ts=ts_ms))
+            StatusRow(
+                ts_ms=status_ts, park=park, gw=gw, status=Status(v=1, gw=gw, state="offline", ts=status_ts)
+            )
         )
         samples = [Sample(d, ONLINE_FIELD, False, ts_ms) for d in sorted(devices)]
         return self._store(msg, mapping, samples, payload, SeqResult("next", -1), out)

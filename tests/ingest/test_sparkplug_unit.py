@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from contract.readings import Energy, Generic, Machine
 from ingest.model import WriteBatch
@@ -390,3 +392,86 @@ def test_refuse_unknown_parks_applies_to_sparkplug_nodes(tmp_path: Path) -> None
     assert ing.handle(message(topic("NBIRTH"), nbirth()), out) == 0
     assert out.dead_letters[0].reason.startswith("unknown_park: park 'hp-a' is not in the registry")
     assert ing.handle(message(topic("NBIRTH", group="plant-b", node="boiler"), nbirth()), out) == 1
+
+
+_VALUE_FIELDS = (
+    "int_value",
+    "long_value",
+    "float_value",
+    "double_value",
+    "boolean_value",
+    "string_value",
+    "bytes_value",
+)
+_RAW = {
+    "int_value": st.integers(0, 2**32 - 1),
+    "long_value": st.integers(0, 2**64 - 1),
+    "float_value": st.floats(width=32),
+    "double_value": st.floats(),
+    "boolean_value": st.booleans(),
+    "string_value": st.text(max_size=40),
+    "bytes_value": st.binary(max_size=20),
+}
+
+
+@st.composite
+def _metrics(draw: st.DrawFn) -> Payload.Metric:
+    m = Payload.Metric()
+    if draw(st.booleans()):
+        m.name = draw(st.sampled_from(["Uptime", "State", "Spindle/Temperature", "x", ""]))
+    if draw(st.booleans()):
+        m.alias = draw(st.integers(0, 20))
+    if draw(st.booleans()):
+        m.datatype = draw(st.integers(0, 40))
+    if draw(st.booleans()):
+        m.timestamp = draw(st.integers(0, 2**64 - 1))
+    if draw(st.booleans()):
+        name = draw(st.sampled_from(_VALUE_FIELDS))
+        setattr(m, name, draw(_RAW[name]))
+    m.is_null = draw(st.booleans())
+    return m
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    kinds=st.lists(
+        st.sampled_from(["NBIRTH", "DBIRTH", "NDATA", "DDATA", "DDEATH", "NDEATH"]), min_size=1, max_size=6
+    ),
+    bodies=st.lists(
+        st.one_of(
+            st.binary(max_size=200),
+            st.builds(
+                lambda ms, seq, ts: payload(ms, seq=seq, ts_ms=ts),
+                st.lists(_metrics(), max_size=6),
+                st.one_of(st.none(), st.integers(0, 300)),
+                st.integers(0, 2**64 - 1),
+            ),
+        ),
+        min_size=6,
+        max_size=6,
+    ),
+)
+def test_any_sequence_of_any_payloads_is_stored_or_dead_lettered_never_raises(
+    tmp_path: Path, kinds: list[str], bodies: list[bytes]
+) -> None:
+    ing, _, _ = _host(tmp_path)
+    out = WriteBatch()
+    for kind, body in zip(kinds, bodies, strict=False):
+        device = "m1" if kind.startswith("D") else ""
+        n = ing.handle(message(topic(kind, device), body), out)
+        assert n >= 0
+    for dead in out.dead_letters:
+        assert dead.reason
+    for status in out.statuses:  # built here, not by the contract decoder: within its clock window
+        assert abs(status.ts_ms - time.time() * 1000) <= 30 * 86_400_000
+
+
+def test_a_birth_stamped_far_in_the_future_gets_a_status_at_receipt_and_dead_letters(tmp_path: Path) -> None:
+    ing, _, _ = _host(tmp_path)
+    out = WriteBatch()
+    msg = message(
+        topic("NBIRTH"), payload([metric("Uptime", 1, DataType.Int32, alias=1)], seq=0, ts_ms=2**64 - 1)
+    )
+    assert ing.handle(msg, out) == 0
+    assert [(s.ts_ms, s.status.ts) for s in out.statuses] == [(msg.received_ms, msg.received_ms)]
+    assert [d.reason.split(":")[0] for d in out.dead_letters] == ["out_of_range"]
