@@ -475,3 +475,14 @@ def test_a_birth_stamped_far_in_the_future_gets_a_status_at_receipt_and_dead_let
     assert ing.handle(msg, out) == 0
     assert [(s.ts_ms, s.status.ts) for s in out.statuses] == [(msg.received_ms, msg.received_ms)]
     assert [d.reason.split(":")[0] for d in out.dead_letters] == ["out_of_range"]
+
+
+def test_parkwatch_serve_passes_its_sparkplug_section_to_the_ingester() -> None:
+    from settings.loader import settings_from_dict
+    from settings.serve import ServeSettings
+
+    serve = settings_from_dict(
+        ServeSettings, {"sparkplug": {"enabled": True, "groups": ["plant-a"], "host_id": "pw-serve"}}
+    )
+    sp = serve.ingest_settings().sparkplug
+    assert (sp.enabled, sp.groups, sp.host_id) == (True, ["plant-a"], "pw-serve")
