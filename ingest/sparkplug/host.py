@@ -166,7 +166,7 @@ class SparkplugHost:
             out.dead_letters.append(self._dead(msg, park, gw, exc.reason, msg.payload, "sparkplug", exc.key))
             return 0
 
-    def _session(self, topic: SparkplugTopic) -> NodeSession:
+    def _session(self, topic: SparkplugTopic, gw: str) -> NodeSession:
         key = (topic.group, topic.edge_node)
         found = self.sessions.get(key)
         if found is None:
@@ -175,7 +175,9 @@ class SparkplugHost:
                     f"more than {MAX_SESSIONS} sparkplug edge nodes; narrow [sparkplug] groups",
                     key="too_many_nodes",
                 )
-            found = self.sessions[key] = NodeSession()
+            # Continue the gateway's ledger numbering (resumed from the store after a restart):
+            # starting again from 0 would read as a run of duplicates.
+            found = self.sessions[key] = NodeSession(ext_seq=self.ledger.last_seq(gw))
         return found
 
     def _seq(self, payload: Payload) -> int:
@@ -187,8 +189,8 @@ class SparkplugHost:
     def _take(
         self, msg: Message, topic: SparkplugTopic, mapping: NodeMapping, payload: Payload, out: WriteBatch
     ) -> int:
-        session = self._session(topic)
         park, gw = mapping.park, mapping.gateway
+        session = self._session(topic, gw)
         payload_ts = int(payload.timestamp) if payload.HasField("timestamp") else msg.received_ms
         samples: list[Sample] = []
         if topic.type == "NDEATH":

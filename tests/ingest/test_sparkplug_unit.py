@@ -23,6 +23,7 @@ from ingest.sparkplug.rebirth import Rebirths
 from ingest.sparkplug.session import MetricDef, NodeSession
 from ingest.sparkplug.sparkplug_b_pb2 import DataType, Payload
 from ingest.sparkplug.topics import SparkplugTopic, StateTopic, parse_topic
+from storage.ledger_snapshot import LedgerSnapshot
 from tests.fakes import FakeSink
 from tests.ingest.sparkplug_helpers import (
     GROUP,
@@ -486,3 +487,28 @@ def test_parkwatch_serve_passes_its_sparkplug_section_to_the_ingester() -> None:
     )
     sp = serve.ingest_settings().sparkplug
     assert (sp.enabled, sp.groups, sp.host_id) == (True, ["plant-a"], "pw-serve")
+
+
+def test_after_a_restart_the_ledger_numbering_continues_from_the_stored_snapshot(tmp_path: Path) -> None:
+    first, _, _ = _host(tmp_path)
+    for seq, body in enumerate([nbirth(), payload([metric("", 1, DataType.Int32, alias=1)], seq=1)]):
+        first.handle(message(topic("NDATA" if seq else "NBIRTH"), body), WriteBatch())
+    snapshots = [
+        LedgerSnapshot(
+            park=r.park, gw=r.gw, received=r.received, missing=r.missing, duplicated=r.duplicated,
+            late=r.late, last_seq=r.last_seq, ingester=r.ingester, restarts=r.restarts,
+        )
+        for r in first.ledger.drain(0)
+    ]  # fmt: skip
+    second, _, _ = _host(tmp_path)
+    second.ledger.load(snapshots)
+    second.handle(message(topic("NBIRTH"), nbirth()), WriteBatch())
+    second.handle(
+        message(topic("NDATA"), payload([metric("", 2, DataType.Int32, alias=1)], seq=1)), WriteBatch()
+    )
+    totals = second.ledger.totals()
+    assert (
+        totals["received"]["sp-line1"],
+        totals["duplicated"]["sp-line1"],
+        totals["missing"]["sp-line1"],
+    ) == (4, 0, 0)
