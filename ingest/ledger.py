@@ -123,6 +123,11 @@ class LossLedger:
         self._remember(g, seq)
         return outcome
 
+    def last_seq(self, gw: str) -> int:
+        """The highest sequence number counted for ``gw`` (-1: none), e.g. resumed from a snapshot."""
+        g = self._gws.get(gw)
+        return -1 if g is None else g.last_seq
+
     def drain(self, now_ms: int) -> list[LedgerRow]:
         """Snapshots of the gateways changed since the last drain."""
         rows = []

@@ -41,6 +41,8 @@ class Metrics:
         loop_errors: unexpected errors caught by a supervised loop, by loop.
         sink_errors: failed sink writes by class: ``unavailable`` (outage, spooled), ``refused``
             (content, isolated), ``unexpected`` (a bug, spooled).
+        sparkplug: Sparkplug B events: messages by type, ``rebirth_requested``,
+            ``rebirth_suppressed`` (rate limit), ``stale_death`` (an NDEATH of an older bdSeq).
         degraded: why ``/healthz`` reports degraded (empty: healthy).
         write_latency, e2e_latency: sink write duration per batch; batch ``sent`` stamp to its
             durable write, per message (seconds).
@@ -58,6 +60,7 @@ class Metrics:
         self.dead_letter_reasons: Counter[str] = Counter()
         self.loop_errors: Counter[str] = Counter()
         self.sink_errors: Counter[str] = Counter()
+        self.sparkplug: Counter[str] = Counter()
         self.degraded = ""
         self.gauges: dict[str, Callable[[], float]] = {}
         self.ledger: Callable[[], dict[str, dict[str, int]]] | None = None
@@ -112,6 +115,12 @@ class _Counts(Collector):
         m = self._m
         yield _labelled("messages", "MQTT messages received by channel.", "channel", m.messages)
         yield _counter("readings", "Readings durably written.", m.readings_stored)
+        yield _labelled(
+            "sparkplug_events",
+            "Sparkplug B messages by type, rebirth requests, stale deaths.",
+            "event",
+            m.sparkplug,
+        )
         yield GaugeMetricFamily(
             f"{_P}_readings_per_second",
             "Readings written per second over ~10 s.",

@@ -66,6 +66,8 @@ class MqttConsumer:
         max_payload_bytes: larger payloads are delivered cut to their first bytes, with
             ``oversize_bytes`` set, and never copied (0: no limit).
         delay: reconnect delay by attempt (injectable for tests).
+        will: ``(topic, payload)`` of a retained QoS 1 Last Will (Sparkplug host STATE).
+        on_connected: called on the loop after every accepted CONNACK.
     """
 
     def __init__(
@@ -79,6 +81,8 @@ class MqttConsumer:
         deliver: Callable[[Message], None],
         delay: Backoff | None = None,
         max_payload_bytes: int = 0,
+        will: tuple[str, bytes] | None = None,
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
         self._max_unacked = max_unacked
         self._max_unacked_bytes = max_unacked_bytes
@@ -95,6 +99,8 @@ class MqttConsumer:
             receive_maximum=max_unacked,
             maximum_packet_size=max_payload_bytes * PACKET_HEADROOM,
             on_message=self._on_message,
+            will=will,
+            on_connected=on_connected,
             name="mqtt",
         )
         self._stopping = False
@@ -177,11 +183,16 @@ class MqttConsumer:
         """Connect, keep connected with capped jittered backoff, until cancelled or disconnected."""
         await self.link.run()
 
-    def publish(self, topic: str, payload: bytes) -> bool:
-        """Publish with QoS 1 without waiting for the PUBACK; False while not connected."""
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> bool:
+        """Publish (QoS 1 unless told) without waiting for the PUBACK; False while not connected."""
         if not self.link.connected.is_set():
             return False
-        return self.link.client.publish(topic, payload, qos=1).rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+        info = self.link.client.publish(topic, payload, qos=qos, retain=retain)
+        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def set_will(self, topic: str, payload: bytes) -> None:
+        """The retained QoS 1 Last Will of the next connection."""
+        self.link.client.will_set(topic, payload, qos=1, retain=True)
 
     async def disconnect(self) -> None:
         """Send the pending acks and a clean DISCONNECT (the session stays on the broker)."""

@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -46,11 +47,15 @@ from ingest.normalise import OperatorNames
 from ingest.points import truncate_raw
 from ingest.repair import ConfirmOutbox
 from ingest.sinks.base import Sink, load_sink
+from ingest.sparkplug.topics import NAMESPACE as SPARKPLUG_NAMESPACE
 from ingest.spool import Spool, SpoolCorrupt, SpoolFull
 from mqttlink import jittered_backoff
 from settings.ingest import InfluxSinkSettings, IngestSettings
 from settings.ports import write_port_file
 from storage.places import Places
+
+if TYPE_CHECKING:
+    from ingest.sparkplug.host import SparkplugHost
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +128,22 @@ class Ingester:
             subscription("telemetry", root=self._root, park=opts.park, share_group=share),
             subscription("status", root=self._root, park=opts.park, share_group=share),
         ]
+        self.sparkplug: SparkplugHost | None = None
+        if settings.sparkplug.enabled:
+            from ingest.sparkplug.host import SparkplugHost  # protobuf only where Sparkplug is on
+
+            self.sparkplug = SparkplugHost(
+                settings.sparkplug,
+                host_id=settings.sparkplug.host_id or _host_id(self.src),
+                metrics=self.metrics,
+                ledger=self.ledger,
+                locator=self.locator,
+                dead=self._dead,
+                max_age_ms=self._max_age_ms,
+                unknown=self._unknown,
+            )
+            # Not shared: a node's seq and aliases only make sense to a host that sees all its messages.
+            filters.extend(self.sparkplug.filters())
         self._inbox: asyncio.Queue[Message | None] = asyncio.Queue(maxsize=opts.max_unacked + 2)
         self._writes: asyncio.Queue[tuple[WriteBatch, list[Message]] | None] = asyncio.Queue(_WRITE_QUEUE)
         concurrency = opts.write_concurrency
@@ -138,7 +159,11 @@ class Ingester:
             max_unacked_bytes=int(opts.max_unacked_mb * 1024 * 1024),
             deliver=self._inbox.put_nowait,
             max_payload_bytes=MAX_PAYLOAD_BYTES,
+            will=self.sparkplug.will() if self.sparkplug is not None else None,
+            on_connected=self.sparkplug.on_connected if self.sparkplug is not None else None,
         )
+        if self.sparkplug is not None:
+            self.sparkplug.bind(self.consumer.publish, self.consumer.set_will)
         # Gap repair: confirm durably stored batches to their gateways (ingest/repair.py).
         self.confirms = ConfirmOutbox(
             root=self._root,
@@ -240,6 +265,9 @@ class Ingester:
         ``imported``: the message comes from ``parkwatch import`` (its own age limit applies,
         and its readings are always checked against what is already stored).
         """
+        if self.sparkplug is not None and msg.topic.startswith(SPARKPLUG_NAMESPACE + "/"):
+            self.metrics.messages["sparkplug"] += 1
+            return self.sparkplug.handle(msg, out)
         try:
             topic = parse_topic(msg.topic, root=self._root)
         except TopicError as exc:
@@ -628,6 +656,8 @@ class Ingester:
                 except TimeoutError:
                     log.warning("shutdown grace expired; unacknowledged messages will be redelivered")
                 self.confirms.flush()
+                if self.sparkplug is not None:
+                    self.sparkplug.publish_offline()
                 await self.consumer.disconnect()
                 for task in tasks:
                     task.cancel()
@@ -643,6 +673,11 @@ async def run_uploaded_imports(ing: Ingester) -> None:
     from ingest.import_worker import ImportWorker  # the survey parsers load only when used
 
     await ImportWorker(ing).run()
+
+
+def _host_id(client_id: str) -> str:
+    """A Sparkplug host id from an MQTT client id (one topic segment)."""
+    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in client_id)[:64] or "parkwatch"
 
 
 async def _first_of(*events: asyncio.Event) -> None:

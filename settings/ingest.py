@@ -167,12 +167,89 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     import_poll_s: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 2.0
 
 
+MetricKind = Literal["cellular", "wifi", "broadband", "machine", "energy", "environment", "system"]
+SparkplugId = Annotated[str, msgspec.Meta(pattern=r"^[^/+#\s]{1,128}\Z")]
+"""A Sparkplug group, edge node or device id: no ``/ + #`` or white space (topic segments)."""
+SparkplugIdOrAll = Annotated[str, msgspec.Meta(pattern=r"^(?:\+|[^/+#\s]{1,128})\Z")]
+"""A Sparkplug id, or ``+`` for every one."""
+
+
+class MetricMap(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How one Sparkplug metric becomes a field of a contract reading.
+
+    The stored value is ``value * scale + offset`` (numbers only).
+
+    Attributes:
+        name: the metric name exactly as in the birth certificate (``Motor/Temperature``).
+        device: the Sparkplug device the rule applies to; empty: every device and the node.
+        kind: the contract reading kind the value goes to.
+        field: the field of that kind (e.g. ``motor_temp_c``).
+        scale, offset: linear conversion into the field's unit.
+        unit: the unit the scale and offset were written for: when the birth certificate
+            declares another ``engUnit`` property (compared case-insensitively), the rule does
+            not apply and the metric is stored as a generic value (never mis-scaled). Empty,
+            or no ``engUnit`` in the birth: not checked.
+        values: value translation before storing, keyed by the metric's value as text
+            (``{"0" = "off", "1" = "idle", "2" = "running"}`` for a PLC's state code); a value
+            not listed is stored as it is (and the contract's checks apply to it).
+    """
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    kind: MetricKind
+    field: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}\Z")]
+    device: str = ""
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str = ""
+    values: dict[str, str | float | bool] = msgspec.field(default_factory=dict)
+
+
+class SparkplugNode(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Which park and gateway one Sparkplug edge node is, and how its metrics map.
+
+    Attributes:
+        group: the Sparkplug group id.
+        edge_node: the edge node id; ``+`` maps every node of the group not mapped by name
+            (its gateway id is then the edge node id, which must be a valid parkwatch id).
+        park: the park the node's readings belong to.
+        gateway: the gateway id to store the node under (empty: the edge node id).
+        metrics: metric rules; metrics without one are stored as ``generic`` readings.
+    """
+
+    group: SparkplugId
+    edge_node: SparkplugIdOrAll
+    park: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}\Z")]
+    gateway: Annotated[str, msgspec.Meta(pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})?\Z")] = ""
+    metrics: list[MetricMap] = msgspec.field(default_factory=list)
+
+
+class SparkplugSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Sparkplug B (specification 3.0) intake: ``spBv1.0/{group}/...`` next to the contract.
+
+    Attributes:
+        enabled: subscribe to Sparkplug topics and publish this host's ``STATE``.
+        groups: group ids to subscribe to (``spBv1.0/{group}/#`` each); ``["+"]``: every group.
+        host_id: the Sparkplug host application id: ``spBv1.0/STATE/{host_id}`` carries this
+            ingester's online state (retained, with a Last Will). Empty: the MQTT client id.
+        rebirth_interval_s: at most one rebirth request (NCMD ``Node Control/Rebirth``) per
+            edge node this often.
+        nodes: the mapping of edge nodes to parks and gateways (see ``config/sparkplug.toml``).
+    """
+
+    enabled: bool = False
+    groups: list[SparkplugIdOrAll] = msgspec.field(default_factory=lambda: ["+"])
+    host_id: Annotated[str, msgspec.Meta(pattern=r"^(?:[A-Za-z0-9][A-Za-z0-9_.\-]{0,63})?\Z")] = ""
+    rebirth_interval_s: PositiveSeconds = 5.0
+    nodes: list[SparkplugNode] = msgspec.field(default_factory=list)
+
+
 class IngestSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """Everything ``parkwatch ingest`` needs."""
 
     broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
     sink: SinkSettings = msgspec.field(default_factory=DuckdbSinkSettings)
     ingest: IngestOptions = msgspec.field(default_factory=IngestOptions)
+    sparkplug: SparkplugSettings = msgspec.field(default_factory=SparkplugSettings)
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
 
     @property

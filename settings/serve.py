@@ -26,7 +26,7 @@ from settings.api import (
     ProvisioningSettings,
 )
 from settings.common import BrokerSettings, LoggingSettings, Port
-from settings.ingest import DuckdbSinkSettings, IngestOptions, IngestSettings
+from settings.ingest import DuckdbSinkSettings, IngestOptions, IngestSettings, SparkplugSettings
 
 EMBEDDED_MAX_UNACKED: Final = 500
 """The ingester's ``max_unacked`` with the embedded broker (see :meth:`ServeSettings.ingest_settings`)."""
@@ -57,6 +57,7 @@ class ServeSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     embedded_broker: EmbeddedBrokerSettings = msgspec.field(default_factory=EmbeddedBrokerSettings)
     broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
     ingest: IngestOptions = msgspec.field(default_factory=IngestOptions)
+    sparkplug: SparkplugSettings = msgspec.field(default_factory=SparkplugSettings)
     api: ApiOptions = msgspec.field(default_factory=ApiOptions)
     coverage: CoverageSettings = msgspec.field(default_factory=CoverageSettings)
     broadband: BroadbandTargetSettings = msgspec.field(default_factory=BroadbandTargetSettings)
@@ -68,7 +69,8 @@ class ServeSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     logging: LoggingSettings = msgspec.field(default_factory=LoggingSettings)
 
     def ingest_settings(self) -> IngestSettings:
-        """The ingester's part: ``[broker]`` (or the embedded broker), ``[ingest]``, the store."""
+        """The ingester's part: ``[broker]`` (or the embedded broker), ``[ingest]``, ``[sparkplug]``,
+        the store."""
         broker, ingest = self.broker, self.ingest
         if not ingest.registry_path:
             # One process, one registry: parks, gateway sites and uploaded surveys come from the
@@ -91,7 +93,9 @@ class ServeSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
                 username="",  # the embedded broker lets anyone in
                 password="",
             )
-        return IngestSettings(broker=broker, sink=self.store, ingest=ingest, logging=self.logging)
+        return IngestSettings(
+            broker=broker, sink=self.store, ingest=ingest, sparkplug=self.sparkplug, logging=self.logging
+        )
 
     def api_settings(self) -> ApiSettings:
         """The API's part: every API table, reading the same store."""
