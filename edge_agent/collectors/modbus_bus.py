@@ -13,24 +13,19 @@ backoff decides when that is.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import struct
+import termios
 import time
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from edge_agent.errors import ConfigError, DeviceError
+from edge_agent.errors import DeviceError
 from settings.edge import ModbusBus as BusSettings
 from settings.edge import ModbusDevice
 
-try:
-    from pymodbus import FramerType
+if TYPE_CHECKING:
     from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
-    from pymodbus.exceptions import ModbusException
-except ImportError as exc:  # pragma: no cover - the [edge] extra installs it
-    raise ConfigError(
-        "the modbus collector needs pymodbus: install the gateway extra, pip install -c constraints.txt "
-        "'parkwatch[edge]'"
-    ) from exc
 
 EXCEPTIONS: Final = {
     1: "illegal function",
@@ -91,6 +86,11 @@ class Bus:
         self._users += 1
 
     def _new_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+        # Imported on the first connection, not with the module: a gateway without Modbus
+        # devices never loads pymodbus (about 6 MB of memory).
+        from pymodbus import FramerType
+        from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+
         s = self.settings
         # retries=0 and reconnect_delay=0: one attempt per poll, the agent's backoff does the rest.
         if s.transport == "rtu":
@@ -132,7 +132,27 @@ class Bus:
         if self.settings.transport == "rtu":
             self._check_serial_port()
         client = self._new_client()
-        if not await client.connect():
+        refused = ""
+        try:
+            connected = await client.connect()
+        except termios.error as exc:
+            # The port refuses a setting (a pseudo-terminal has no parity, for one). pymodbus has
+            # opened and locked the port by then and drops it without closing it: the open port
+            # lives on in a reference cycle through this exception's traceback. So keep only the
+            # message, let the exception go, and collect the cycle, or the port stays locked.
+            refused = str(exc)
+            connected = False
+        if refused:
+            client.close()
+            gc.collect()
+            s = self.settings
+            raise DeviceError(
+                f"serial port {s.serial_port} refuses {s.baudrate} bit/s {s.bytesize}{s.parity}{s.stopbits} "
+                f"(bus {s.id}): {refused}",
+                fix="set baudrate, parity, stopbits and bytesize of the bus to what the adapter and the "
+                "devices support (the devices' manuals give them)",
+            )
+        if not connected:
             client.close()
             if self.settings.transport == "rtu":
                 raise DeviceError(
@@ -152,6 +172,8 @@ class Bus:
         Raises:
             DeviceError: no connection, no answer within ``timeout_s``, or a Modbus exception.
         """
+        from pymodbus.exceptions import ModbusException
+
         async with self._lock:
             wait_s = self._quiet_until - time.monotonic()
             if wait_s > 0:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import termios
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -201,8 +202,11 @@ class ModbusRtuLine:
         )
         try:
             await server.serve_forever(background=True)
-        except (RuntimeError, OSError) as exc:
-            raise DeviceStartError(f"Modbus RTU line {self.name}: cannot open {serial_port}: {exc}") from exc
+        except (RuntimeError, OSError, termios.error) as exc:
+            raise DeviceStartError(
+                f"Modbus RTU line {self.name}: cannot open {serial_port} with {baudrate} bit/s "
+                f"{bytesize}{parity}{stopbits}: {exc}"
+            ) from exc
         if not server.transport:
             raise DeviceStartError(
                 f"Modbus RTU line {self.name}: cannot open {serial_port} (does it exist? is it in use?)"
