@@ -36,17 +36,17 @@ import importlib.metadata
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from firmware_sim.devices.modbus import ModbusDevice, ModbusRtuLine, RtuUnit
-from tests.edge_agent.devices import machine_registers
+from tests.edge_agent.devices import machine_registers, pty_pair
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HARNESS = """
 import asyncio, json, os, sys, time
@@ -162,27 +162,16 @@ async def run_client(client: str, args: argparse.Namespace, extra: dict[str, Any
     return result
 
 
-async def start_socat(tmp: Path) -> tuple[subprocess.Popen[str], str, str]:
-    """A pty pair; returns when socat says its transfer loop runs (both links exist by then)."""
-    agent_end, line_end = str(tmp / "ttyAgent"), str(tmp / "ttyLine")
-    proc = subprocess.Popen(
-        ["socat", "-d", "-d", f"pty,raw,echo=0,link={agent_end}", f"pty,raw,echo=0,link={line_end}"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    while "starting data transfer loop" not in (line := await asyncio.to_thread(proc.stderr.readline)):
-        if not line:
-            raise RuntimeError("socat exited before creating the pty pair")
-    return proc, agent_end, line_end
-
-
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--devices", type=int, default=20, help="simulated machines (default: %(default)s)")
-    ap.add_argument("--poll-s", type=float, default=0.1, help="poll interval per device (default: %(default)s)")
+    ap.add_argument(
+        "--poll-s", type=float, default=0.1, help="poll interval per device (default: %(default)s)"
+    )
     ap.add_argument("--seconds", type=float, default=20.0, help="measured window (default: %(default)s)")
-    ap.add_argument("--warmup", type=float, default=3.0, help="warm-up before the window (default: %(default)s)")
+    ap.add_argument(
+        "--warmup", type=float, default=3.0, help="warm-up before the window (default: %(default)s)"
+    )
     ap.add_argument("--repeat", type=int, default=3, help="runs per client (default: %(default)s)")
     args = ap.parse_args()
     regs = machine_registers(
@@ -203,26 +192,24 @@ async def main() -> None:
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in CLIENTS}
     loads: dict[str, list[str]] = {c: [] for c in CLIENTS}
     with tempfile.TemporaryDirectory() as d:
-        socat, agent_end, line_end = await start_socat(Path(d))
-        try:
-            await rtu_serial.start_serial(line_end, baudrate=115200)
+        async with pty_pair(Path(d)) as pty:
+            await rtu_serial.start_serial(pty.device_end, baudrate=115200)
             extra = {
                 "ports": [m.port for m in machines],
                 "rtu_port": await rtu_tcp.start_tcp(),
-                "serial_port": agent_end,
+                "serial_port": pty.agent_end,
             }
-            for _ in range(args.repeat):
-                for client in CLIENTS:
-                    before = load()
-                    results[client].append(await run_client(client, args, extra))
-                    loads[client].append(f"{before}->{load()}")
-        finally:
-            await rtu_tcp.aclose()
-            await rtu_serial.aclose()
-            socat.terminate()
-            socat.wait()
-            for m in machines:
-                await m.aclose()
+            try:
+                for _ in range(args.repeat):
+                    for client in CLIENTS:
+                        before = load()
+                        results[client].append(await run_client(client, args, extra))
+                        loads[client].append(f"{before}->{load()}")
+            finally:
+                await rtu_tcp.aclose()
+                await rtu_serial.aclose()
+                for m in machines:
+                    await m.aclose()
 
     rate = args.devices / args.poll_s
     print(

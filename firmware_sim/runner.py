@@ -107,7 +107,9 @@ class Simulator:
                 (d for d in self.endpoints.gateways[gateway].devices if d.unit is not None), start=1
             )
         ]
-        return ModbusRtuLine(name=f"{gateway}/rtu", units=units, answer_delay_s=answer_delay_s, host=self.host)
+        return ModbusRtuLine(
+            name=f"{gateway}/rtu", units=units, answer_delay_s=answer_delay_s, host=self.host
+        )
 
     def _snapshot_fn(self, gw: Gateway, modem: ModemSpec) -> Callable[[], ModemSnapshot]:
         models = self.world.gateways[gw.id]

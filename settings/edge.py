@@ -210,7 +210,7 @@ class ModbusBus(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
             if self.host:
                 raise ValueError(
                     f'bus {self.id}: host is for transport "rtu_over_tcp" or "tcp"; '
-                    'a serial bus has serial_port only'
+                    "a serial bus has serial_port only"
                 )
         else:
             if not self.host:

@@ -241,7 +241,7 @@ async def pty_pair(directory: Path) -> AsyncIterator[PtyPair]:
         async with asyncio.timeout(10):
             while b"starting data transfer loop" not in (line := await proc.stderr.readline()):
                 assert line, f"socat exited ({await proc.wait()}) before making the pty pair"
-        assert os.path.exists(pair.agent_end) and os.path.exists(pair.device_end)
+        assert await asyncio.to_thread(lambda: all(map(os.path.exists, (pair.agent_end, pair.device_end))))
         yield pair
     finally:
         if proc.returncode is None:

@@ -7,6 +7,7 @@ request log says when each request began and when its answer was ready.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
@@ -16,12 +17,11 @@ from contract.readings import Energy, Machine, Reading
 from edge_agent.collectors import build_collectors
 from edge_agent.collectors.modbus import ModbusPoller
 from edge_agent.collectors.modbus_bus import Bus
-from edge_agent.doctor import check_devices
 from edge_agent.errors import DeviceError
 from firmware_sim.devices.modbus import LineRequest, ModbusRtuLine, RtuUnit
-from settings.edge import EdgeSettings, ModbusBus, ModbusCollector, ModbusDevice
-from settings.loader import settings_from_dict
-from tests.edge_agent.devices import energy_registers, machine_registers, pty_pair
+from parkwatch.cli import main
+from settings.edge import ModbusBus, ModbusCollector, ModbusDevice
+from tests.edge_agent.devices import energy_registers, free_port, machine_registers, pty_pair
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -34,7 +34,9 @@ MACHINE = machine_registers(
     parts_total=70_001,
     rejects_total=12,
 )
-METER = energy_registers(power_kw=42.5, voltage_v=400.0, current_a=61.25, power_factor=0.93, energy_wh=1_234_567)
+METER = energy_registers(
+    power_kw=42.5, voltage_v=400.0, current_a=61.25, power_factor=0.93, energy_wh=1_234_567
+)
 
 
 def line(*, answer_delay_s: float = 0.0) -> ModbusRtuLine:
@@ -50,7 +52,12 @@ def devices(bus: str, **timeouts_s: float) -> list[ModbusDevice]:
     return [
         ModbusDevice(id="cnc-1", bus=bus, unit_id=1, timeout_s=timeouts_s.get("cnc_1", 2.0)),
         ModbusDevice(
-            id="meter-1", bus=bus, unit_id=2, kind="energy", profile="energy", timeout_s=timeouts_s.get("meter_1", 2.0)
+            id="meter-1",
+            bus=bus,
+            unit_id=2,
+            kind="energy",
+            profile="energy",
+            timeout_s=timeouts_s.get("meter_1", 2.0),
         ),
     ]
 
@@ -58,7 +65,12 @@ def devices(bus: str, **timeouts_s: float) -> list[ModbusDevice]:
 def check_values(readings: list[Reading]) -> None:
     machine, meter = readings
     assert isinstance(machine, Machine) and isinstance(meter, Energy)
-    assert (machine.dev, machine.state, machine.spindle_temp_c, machine.parts_total) == ("cnc-1", "running", 61.5, 70_001)
+    assert (machine.dev, machine.state, machine.spindle_temp_c, machine.parts_total) == (
+        "cnc-1",
+        "running",
+        61.5,
+        70_001,
+    )
     assert (machine.vibration_mm_s, machine.rejects_total) == (2.31, 12)
     assert (meter.dev, meter.power_kw, meter.voltage_v, meter.power_factor) == ("meter-1", 42.5, 400.0, 0.93)
     assert meter.energy_kwh == 1234.567
@@ -67,7 +79,7 @@ def check_values(readings: list[Reading]) -> None:
 def overlaps(log: list[LineRequest]) -> list[tuple[LineRequest, LineRequest]]:
     """Pairs of requests the line was handling at the same time."""
     ordered = sorted(log, key=lambda r: r.start_s)
-    return [(a, b) for a, b in zip(ordered, ordered[1:], strict=False) if b.start_s < a.end_s]
+    return [(a, b) for a, b in itertools.pairwise(ordered) if b.start_s < a.end_s]
 
 
 async def read_all(pollers: list[ModbusPoller]) -> list[Reading]:
@@ -137,7 +149,7 @@ async def test_devices_on_one_bus_never_overlap(tmp_path: Path) -> None:
     assert len(log) == 10 and {r.unit_id for r in log} == {1, 2}
     assert overlaps(log) == []
     # Silence between an answer and the next request: gap_ms, plus the 3.5 characters of RTU.
-    assert min(b.start_s - a.end_s for a, b in zip(log, log[1:], strict=False)) >= 0.015
+    assert min(b.start_s - a.end_s for a, b in itertools.pairwise(log)) >= 0.015
 
 
 async def test_the_request_log_does_see_overlap_when_nothing_paces_the_line() -> None:
@@ -172,7 +184,9 @@ async def test_each_device_has_its_own_timeout() -> None:
     cnc, meter, absent = build_collectors([cfg])
     try:
         t0 = time.monotonic()
-        with pytest.raises(DeviceError, match=r"meter-1: no answer from unit 2 at 127\.0\.0\.1:\d+ within 0\.1 s"):
+        with pytest.raises(
+            DeviceError, match=r"meter-1: no answer from unit 2 at 127\.0\.0\.1:\d+ within 0\.1 s"
+        ):
             await meter.read()
         assert time.monotonic() - t0 < 0.29  # cut at its own 0.1 s, not at the 0.3 s answer or 3 s
         t0 = time.monotonic()
@@ -193,17 +207,27 @@ async def test_serial_settings_the_port_refuses_are_named_and_leave_the_port_fre
         device_line = line()
         await device_line.start_serial(pty.device_end)
         [wrong] = build_collectors(
-            [ModbusCollector(buses=[ModbusBus(id="rs485-a", transport="rtu", serial_port=pty.agent_end, parity="E")],
-                             devices=devices("rs485-a")[:1])]
+            [
+                ModbusCollector(
+                    buses=[ModbusBus(id="rs485-a", transport="rtu", serial_port=pty.agent_end, parity="E")],
+                    devices=devices("rs485-a")[:1],
+                )
+            ]
         )
         with pytest.raises(DeviceError) as info:
             await wrong.read()
-        assert str(info.value).startswith(f"cnc-1: serial port {pty.agent_end} refuses 9600 bit/s 8E1 (bus rs485-a)")
+        assert str(info.value).startswith(
+            f"cnc-1: serial port {pty.agent_end} refuses 9600 bit/s 8E1 (bus rs485-a)"
+        )
         assert "parity" in info.value.fix
         await wrong.aclose()
         [right] = build_collectors(
-            [ModbusCollector(buses=[ModbusBus(id="rs485-a", transport="rtu", serial_port=pty.agent_end)],
-                             devices=devices("rs485-a")[:1])]
+            [
+                ModbusCollector(
+                    buses=[ModbusBus(id="rs485-a", transport="rtu", serial_port=pty.agent_end)],
+                    devices=devices("rs485-a")[:1],
+                )
+            ]
         )
         try:
             [machine] = await right.read()
@@ -213,22 +237,24 @@ async def test_serial_settings_the_port_refuses_are_named_and_leave_the_port_fre
             await device_line.aclose()
 
 
-async def test_doctor_names_a_missing_serial_port_and_what_to_do(tmp_path: Path) -> None:
-    missing = str(tmp_path / "ttyUSB7")
-    settings = settings_from_dict(
-        EdgeSettings,
-        {
-            "agent": {"park": "p", "gateway": "g"},
-            "collectors": [
-                {
-                    "type": "modbus",
-                    "buses": [{"id": "rs485-a", "transport": "rtu", "serial_port": missing}],
-                    "devices": [{"id": "meter-7", "bus": "rs485-a", "unit_id": 7}],
-                }
-            ],
-        },
+def test_doctor_names_a_missing_serial_port_and_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "ttyUSB7"
+    config = tmp_path / "edge.toml"
+    config.write_text(
+        '[agent]\npark = "p"\ngateway = "g"\n'
+        f"[broker]\nport = {free_port()}\n"
+        '[[collectors]]\ntype = "modbus"\n'
+        f'[[collectors.buses]]\nid = "rs485-a"\ntransport = "rtu"\nserial_port = "{missing}"\n'
+        '[[collectors.devices]]\nid = "meter-7"\nbus = "rs485-a"\nunit_id = 7\n'
     )
-    [check] = await check_devices(settings)
-    assert (check.name, check.result) == ("device meter-7", "fail")
-    assert check.detail == f"meter-7: serial port {missing} does not exist (bus rs485-a)"
-    assert "ls -l /dev/serial/by-id/" in check.fix and "id = 'rs485-a'" in check.fix
+    assert main(["edge", "doctor", "--config", str(config)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith("device meter-7"))
+    assert "FAIL" in lines[i] and lines[i].endswith(
+        f"meter-7: serial port {missing} does not exist (bus rs485-a)"
+    )
+    fix = lines[i + 1].strip()
+    assert fix.startswith("fix: plug in the RS-485 adapter") and "ls -l /dev/serial/by-id/" in fix
+    assert "serial_port of [[collectors.buses]] id = 'rs485-a'" in fix

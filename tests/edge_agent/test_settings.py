@@ -114,15 +114,23 @@ RTU_A = {"id": "a", "transport": "rtu", "serial_port": "/dev/ttyUSB0"}
             'collectors[0].buses[0]: bus a: transport "rtu" needs serial_port',
         ),
         (
-            _modbus(devices=[], buses=[{"id": "a", "transport": "rtu_over_tcp", "serial_port": "/dev/ttyS0"}]),
+            _modbus(
+                devices=[], buses=[{"id": "a", "transport": "rtu_over_tcp", "serial_port": "/dev/ttyS0"}]
+            ),
             'collectors[0].buses[0]: bus a: transport "rtu_over_tcp" needs host',
         ),
         (
             _modbus(devices=[], buses=[{**RTU_A, "parity": "even"}]),
             "collectors[0].buses[0].parity: Invalid enum value 'even'",
         ),
-        (_modbus(devices=[], buses=[{**RTU_A, "baudrate": 0}]), "collectors[0].buses[0].baudrate: Expected `int` >= 300"),
-        (_modbus(devices=[], buses=[{**RTU_A, "stopbits": 3}]), "collectors[0].buses[0].stopbits: Invalid enum value 3"),
+        (
+            _modbus(devices=[], buses=[{**RTU_A, "baudrate": 0}]),
+            "collectors[0].buses[0].baudrate: Expected `int` >= 300",
+        ),
+        (
+            _modbus(devices=[], buses=[{**RTU_A, "stopbits": 3}]),
+            "collectors[0].buses[0].stopbits: Invalid enum value 3",
+        ),
         (
             _modbus(devices=[], buses=[RTU_A, {**RTU_A, "id": "b"}]),
             "collectors[0]: buses a and b both use serial port /dev/ttyUSB0: one port is one bus",
@@ -133,7 +141,10 @@ RTU_A = {"id": "a", "transport": "rtu", "serial_port": "/dev/ttyUSB0"}
             "collectors[0]: device m1: unit_id 0 cannot be polled on an RTU line; use 1-247",
         ),
         (
-            _modbus(devices=[{"id": "m1", "bus": "a", "unit_id": 3}, {"id": "m2", "bus": "a", "unit_id": 3}], buses=[RTU_A]),
+            _modbus(
+                devices=[{"id": "m1", "bus": "a", "unit_id": 3}, {"id": "m2", "bus": "a", "unit_id": 3}],
+                buses=[RTU_A],
+            ),
             "collectors[0]: devices m1 and m2 both have unit_id 3 on bus a; every device of a bus needs its own unit id",
         ),
         (
