@@ -218,7 +218,7 @@ async def main() -> None:
     )
     print(
         f"{'client':<24}{'CPU µs/poll (min-max)':>26}{'polls/s':>9}{'errors':>8}{'RSS MB':>8}{'peak':>7}"
-        "   load before->after"
+        "  pymodbus loaded   load before->after"
     )
     per_poll: dict[str, float] = {}
     rss: dict[str, float] = {}
@@ -231,7 +231,7 @@ async def main() -> None:
             f"{client:<24}{per_poll[client]:>12.0f} ({min(us):.0f}-{max(us):.0f})"
             f"{statistics.median(r['polls'] for r in rs) / args.seconds:>11.0f}"
             f"{sum(r['errors'] for r in rs):>8}{rss[client]:>8.1f}{max(r['peak_mb'] for r in rs):>7.1f}"
-            f"   {' '.join(loads[client])}"
+            f"  {'yes' if all(r['pymodbus'] for r in rs) else 'no':>15}   {' '.join(loads[client])}"
         )
     hand, pym = "hand-written TCP", "pymodbus TCP"
     print(
