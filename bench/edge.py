@@ -92,13 +92,14 @@ def load() -> str:
 
 POLL_ONLY = """
 import asyncio, sys, time
-from edge_agent.collectors.modbus_tcp import ModbusTcpClient
+from edge_agent.collectors.modbus_bus import Bus
+from settings.edge import ModbusBus
 ports = [int(p) for p in sys.argv[1].split(",")]
 async def poll(port):
-    c = ModbusTcpClient("127.0.0.1", port, timeout_s=2.0)
+    c = Bus(ModbusBus(id="b", transport="tcp", host="127.0.0.1", port=port), timeout_s=2.0)
     nxt = time.monotonic()
     while True:
-        await c.read_holding_registers(0, 14, unit=1)
+        await c.read_holding_bytes(0, 14, unit=1, timeout_s=2.0)
         nxt += 0.1
         await asyncio.sleep(max(0.0, nxt - time.monotonic()))
 async def main():

@@ -344,7 +344,7 @@ async def check_devices(s: EdgeSettings, timeout_s: float = 10.0) -> list[Check]
             else:
                 out.append(Check(name, "pass", f"{type(c).__name__}: read {len(readings)} reading(s)"))
         except DeviceError as exc:
-            out.append(Check(name, "fail", str(exc), _device_fix(c)))
+            out.append(Check(name, "fail", str(exc), exc.fix or _device_fix(c)))
         except TimeoutError:
             out.append(Check(name, "fail", f"no answer within {timeout_s}s", _device_fix(c)))
         finally:
@@ -354,6 +354,8 @@ async def check_devices(s: EdgeSettings, timeout_s: float = 10.0) -> list[Check]
 
 def _device_fix(c: Any) -> str:
     cfg = getattr(c, "cfg", None)
+    if cfg is not None and getattr(cfg, "bus", None):
+        return f"check that unit {cfg.unit_id} on bus {cfg.bus} is powered and wired (A/B, termination), its serial settings and its register map"
     if cfg is not None and hasattr(cfg, "host") and hasattr(cfg, "unit_id"):
         return f"check that the device is powered and reachable at {cfg.host}:{cfg.port} (unit {cfg.unit_id}) and its register map"
     if cfg is not None and hasattr(cfg, "address"):

@@ -26,7 +26,17 @@ class EdgeError(Exception):
 
 
 class DeviceError(EdgeError, RetryableError):
-    """A device could not be read (unreachable, timeout, protocol error)."""
+    """A device could not be read (unreachable, timeout, protocol error).
+
+    Args:
+        message: what went wrong.
+        fix: what to do about it, when the reader knows better than a generic hint
+            (``edge doctor`` prints it under the failure).
+    """
+
+    def __init__(self, message: str, *, fix: str = "") -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 class NotConnectedError(EdgeError, RetryableError):

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from firmware_sim.clock import SimClock
 from firmware_sim.devices.at_modem import AtModemServer, GnssFix, ModemSnapshot
-from firmware_sim.devices.modbus import UNIT_ID, ModbusDevice
+from firmware_sim.devices.modbus import UNIT_ID, ModbusDevice, ModbusRtuLine, RtuUnit
 from firmware_sim.devices.probe_target import ProbeTarget
 from firmware_sim.endpoints import DeviceEndpoint, GatewayEndpoints, SimEndpoints
 from firmware_sim.registers import (
@@ -89,6 +89,27 @@ class Simulator:
             return environment_registers(models.environment[dev_id])
 
         return read
+
+    def rtu_line(self, gateway: str, *, answer_delay_s: float = 0.0) -> ModbusRtuLine:
+        """The Modbus devices of one started gateway on an RTU line, unit ids 1..n in endpoint order.
+
+        The line serves the same live registers as the devices' Modbus TCP servers. Start it
+        with :meth:`ModbusRtuLine.start_serial` (one end of a pty pair) or
+        :meth:`ModbusRtuLine.start_tcp` (RTU over TCP); the caller closes it.
+
+        Raises:
+            KeyError: the gateway is not one of the started gateways.
+        """
+        models = self.world.gateways[gateway]
+        units = [
+            RtuUnit(unit_id=i, count=d.registers or 0, registers=self._registers_fn(models, d.kind, d.id))
+            for i, d in enumerate(
+                (d for d in self.endpoints.gateways[gateway].devices if d.unit is not None), start=1
+            )
+        ]
+        return ModbusRtuLine(
+            name=f"{gateway}/rtu", units=units, answer_delay_s=answer_delay_s, host=self.host
+        )
 
     def _snapshot_fn(self, gw: Gateway, modem: ModemSpec) -> Callable[[], ModemSnapshot]:
         models = self.world.gateways[gw.id]

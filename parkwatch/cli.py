@@ -21,7 +21,7 @@ from settings.runtime import __version__
 CommandName = Literal["serve", "demo", "ingest", "import", "park", "gateway", "api", "sim", "edge"]
 
 SERVER_PACKAGES: Final = frozenset(
-    {"amqtt", "duckdb", "numpy", "pyarrow", "h3", "fastapi", "uvicorn", "httpx", "rich", "psutil", "pymodbus"}
+    {"amqtt", "duckdb", "numpy", "pyarrow", "h3", "fastapi", "uvicorn", "httpx", "rich", "psutil"}
 )
 """Top-level modules of the ``[server]`` extra (for a helpful error on an edge-only install)."""
 

@@ -119,12 +119,23 @@ class ModbusRegister(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     unit: str = ""
 
 
+ModbusTransport = Literal["tcp", "rtu", "rtu_over_tcp"]
+
+_SERIAL_UNIT_MAX = 247
+"""Highest unit id a device on a serial line answers with (0 is broadcast, 248-255 reserved)."""
+
+
 class ModbusDevice(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """One Modbus TCP device.
+    """One Modbus device: a Modbus TCP server (``host``) or a unit on a bus (``bus``).
 
     Attributes:
         id: device id (the ``dev`` of its readings).
-        host, port, unit_id: where the device answers.
+        host, port: a Modbus TCP device's address; devices with the same host and port share
+            one connection, one request at a time (a Modbus TCP gateway with several units).
+        bus: instead of ``host``: the id of a ``[[collectors.buses]]`` table (an RS-485 line or
+            an RTU-over-TCP serial gateway); every device of a bus shares it, one request at
+            a time.
+        unit_id: the unit (slave) id; 1-247 on a serial line.
         kind: contract reading kind it produces.
         profile: built-in register map (machine, energy, environment) or ``custom``
             (``registers`` then lists every field).
@@ -133,13 +144,15 @@ class ModbusDevice(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
         report: ``period`` reports every poll; ``change`` only when a value changed, and at
             least every ``report_period_s``.
         report_period_s: heartbeat period of ``change`` reporting.
-        timeout_s: one request's timeout.
+        timeout_s: how long one request to this device may take (connecting included) before
+            the poll fails; other devices of its bus wait at most this long for it.
         tags: labels added to every reading.
     """
 
     id: Id
-    host: str
+    host: str = ""
     port: Port = 502
+    bus: Id | None = None
     unit_id: Annotated[int, msgspec.Meta(ge=0, le=255)] = 1
     kind: ModbusKind = "machine"
     profile: ModbusProfile = "machine"
@@ -150,14 +163,114 @@ class ModbusDevice(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fie
     timeout_s: PositiveSeconds = 2.0
     tags: dict[str, str] | None = None
 
+    def __post_init__(self) -> None:
+        if bool(self.host) == (self.bus is not None):
+            raise ValueError(
+                f"device {self.id}: give either host (a Modbus TCP device) or bus (the id of a "
+                "[[collectors.buses]] table), exactly one of them"
+            )
+
+
+class ModbusBus(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """A line shared by several Modbus devices: one request at a time, in turn.
+
+    Attributes:
+        id: bus id, named by the devices' ``bus``.
+        transport: ``rtu`` (RS-485/RS-232 serial port), ``rtu_over_tcp`` (a serial gateway
+            forwarding raw RTU frames over TCP) or ``tcp`` (a Modbus TCP gateway in front of
+            a serial line).
+        serial_port: ``rtu`` only: the serial device, e.g. ``/dev/ttyUSB0`` (prefer the stable
+            ``/dev/serial/by-id/...`` name).
+        baudrate: ``rtu`` only: line speed in bit/s.
+        parity: ``rtu`` only: ``N`` (none), ``E`` (even) or ``O`` (odd).
+        stopbits: ``rtu`` only: 1 or 2.
+        bytesize: ``rtu`` only: data bits per character, 7 or 8.
+        host, port: ``rtu_over_tcp`` and ``tcp``: the gateway's address.
+        gap_ms: silent time on the line after each answer before the next request, on top of
+            the 3.5 character times that RTU requires (added automatically on serial lines).
+    """
+
+    id: Id
+    transport: ModbusTransport
+    serial_port: str = ""
+    baudrate: Annotated[int, msgspec.Meta(ge=300, le=4_000_000)] = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+    host: str = ""
+    port: Port = 502
+    gap_ms: Annotated[float, msgspec.Meta(ge=0.0, le=10_000.0)] = 0.0
+
+    def __post_init__(self) -> None:
+        if self.transport == "rtu":
+            if not self.serial_port:
+                raise ValueError(
+                    f'bus {self.id}: transport "rtu" needs serial_port, e.g. serial_port = "/dev/ttyUSB0"'
+                )
+            if self.host:
+                raise ValueError(
+                    f'bus {self.id}: host is for transport "rtu_over_tcp" or "tcp"; '
+                    "a serial bus has serial_port only"
+                )
+        else:
+            if not self.host:
+                raise ValueError(f'bus {self.id}: transport "{self.transport}" needs host (and port)')
+            if self.serial_port:
+                raise ValueError(
+                    f'bus {self.id}: serial_port is for transport "rtu"; '
+                    f'transport "{self.transport}" has host and port'
+                )
+
 
 class ModbusCollector(
     msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, tag_field="type", tag="modbus"
 ):
-    """Polls Modbus TCP devices."""
+    """Polls Modbus devices: Modbus TCP, and RTU on serial lines or behind serial gateways.
+
+    Attributes:
+        devices: the devices, ``[[collectors.devices]]``.
+        buses: the shared lines, ``[[collectors.buses]]``, named by the devices' ``bus``.
+    """
 
     devices: list[ModbusDevice]
+    buses: list[ModbusBus] = msgspec.field(default_factory=list)
     name: str = "modbus"
+
+    def __post_init__(self) -> None:
+        buses = {b.id: b for b in self.buses}
+        if len(buses) != len(self.buses):
+            twice = sorted({b.id for b in self.buses if sum(o.id == b.id for o in self.buses) > 1})
+            raise ValueError(f"bus id {', '.join(twice)} is defined more than once; give each bus its own id")
+        ports: dict[str, str] = {}
+        for b in self.buses:
+            if b.transport == "rtu":
+                if b.serial_port in ports:
+                    raise ValueError(
+                        f"buses {ports[b.serial_port]} and {b.id} both use serial port {b.serial_port}: "
+                        "one port is one bus; put all its devices on one bus"
+                    )
+                ports[b.serial_port] = b.id
+        units: dict[tuple[str, int], str] = {}
+        for d in self.devices:
+            if d.bus is None:
+                continue
+            bus = buses.get(d.bus)
+            if bus is None:
+                known = ", ".join(sorted(buses)) or "none"
+                raise ValueError(
+                    f"device {d.id}: bus {d.bus!r} is not defined; add a [[collectors.buses]] table "
+                    f"with id = {d.bus!r} (defined: {known})"
+                )
+            if bus.transport != "tcp" and not 1 <= d.unit_id <= _SERIAL_UNIT_MAX:
+                raise ValueError(
+                    f"device {d.id}: unit_id {d.unit_id} cannot be polled on an RTU line; use 1-{_SERIAL_UNIT_MAX}"
+                )
+            other = units.setdefault((d.bus, d.unit_id), d.id)
+            if other != d.id:
+                raise ValueError(
+                    f"devices {other} and {d.id} both have unit_id {d.unit_id} on bus {d.bus}; "
+                    "every device of a bus needs its own unit id"
+                )
 
 
 class Modem(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -1,4 +1,4 @@
-"""The ``modbus`` collector: polls one Modbus TCP device per collector (holding registers)."""
+"""The ``modbus`` collector: one poller per device (holding registers), Modbus TCP or RTU, on shared buses."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import time
 import msgspec
 
 from contract.readings import KINDS, Generic, Reading
-from edge_agent.collectors.modbus_tcp import ModbusTcpClient
+from edge_agent.collectors.modbus_bus import Bus, open_buses
 from edge_agent.collectors.registers import INTEGER_FIELDS, BlockDecoder, Value, plan_reads, register_map
 from edge_agent.errors import DeviceError
 from settings.edge import ModbusCollector, ModbusDevice
 
 
 def build(cfg: ModbusCollector) -> list[ModbusPoller]:
-    """One poller per configured device."""
-    return [ModbusPoller(d) for d in cfg.devices]
+    """One poller per configured device; the devices of one bus (or TCP endpoint) share it."""
+    buses = open_buses(cfg.buses, cfg.devices)
+    return [ModbusPoller(d, bus=buses[d.id]) for d in cfg.devices]
 
 
 def to_reading(device: ModbusDevice, ts_ms: int, values: dict[str, Value]) -> Reading:
@@ -40,16 +41,24 @@ def to_reading(device: ModbusDevice, ts_ms: int, values: dict[str, Value]) -> Re
 
 
 class ModbusPoller:
-    """Reads one Modbus TCP device; reports on every poll or only on change (plus a heartbeat)."""
+    """Reads one Modbus device; reports on every poll or only on change (plus a heartbeat).
 
-    def __init__(self, device: ModbusDevice) -> None:
+    Args:
+        device: the device's settings.
+        bus: the line it is on, shared with the other devices of that line (default: a
+            connection of its own to ``host:port``, Modbus TCP).
+    """
+
+    def __init__(self, device: ModbusDevice, *, bus: Bus | None = None) -> None:
         self.cfg = device
         self.device = device.id
         self.interval_s = device.poll_interval_s
         self._registers = register_map(device)
         self._blocks = plan_reads(self._registers)
         self._decoder = BlockDecoder(self._registers, self._blocks)
-        self._client = ModbusTcpClient(device.host, device.port, timeout_s=device.timeout_s)
+        if bus is None:
+            bus = open_buses([], [device])[device.id]
+        self.bus = bus
         self._last: dict[str, Value] | None = None
         self._last_report = 0.0
 
@@ -58,9 +67,11 @@ class ModbusPoller:
         data: dict[int, bytes] = {}
         try:
             for start, count in self._blocks:
-                data[start] = await self._client.read_holding_bytes(start, count, unit=self.cfg.unit_id)
+                data[start] = await self.bus.read_holding_bytes(
+                    start, count, unit=self.cfg.unit_id, timeout_s=self.cfg.timeout_s
+                )
         except DeviceError as exc:
-            raise DeviceError(f"{self.device}: {exc}") from exc
+            raise DeviceError(f"{self.device}: {exc}", fix=exc.fix) from exc
         try:
             return self._decoder.decode(data)
         except ValueError as exc:
@@ -82,4 +93,4 @@ class ModbusPoller:
         return [reading]
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self.bus.release()

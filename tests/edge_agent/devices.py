@@ -1,17 +1,21 @@
 """Small devices that follow the agreed simulator interface (docs/firmware-sim.md), for tests.
 
 Modbus TCP servers (pymodbus, holding registers, unit 1), an AT-over-TCP modem and an HTTP
-probe target, each on a free loopback port inside the test's event loop.
+probe target, each on a free loopback port inside the test's event loop; and a pseudo-terminal
+pair (socat) standing in for an RS-485 line between the agent and a Modbus RTU device.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
 from pymodbus.server import ModbusTcpServer
@@ -202,3 +206,44 @@ class ProbeTarget:
         for s in self._servers:
             s.close()
             await s.wait_closed()
+
+
+@dataclass(frozen=True, slots=True)
+class PtyPair:
+    """Two linked pseudo-terminals: bytes written to one end come out of the other, like a cable."""
+
+    agent_end: str
+    device_end: str
+
+
+@contextlib.asynccontextmanager
+async def pty_pair(directory: Path) -> AsyncIterator[PtyPair]:
+    """Run ``socat`` with two raw ptys linked as ``directory/ttyAgent`` and ``directory/ttyDevice``.
+
+    Ready when socat reports its transfer loop (both links are made before it), read from its
+    log, never after a guessed delay.
+    """
+    from tests.conftest import _unavailable
+
+    if shutil.which("socat") is None:
+        _unavailable("socat is not installed (Debian package socat)")
+    pair = PtyPair(agent_end=str(directory / "ttyAgent"), device_end=str(directory / "ttyDevice"))
+    proc = await asyncio.create_subprocess_exec(
+        "socat",
+        "-d",
+        "-d",
+        f"pty,raw,echo=0,link={pair.agent_end}",
+        f"pty,raw,echo=0,link={pair.device_end}",
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    try:
+        async with asyncio.timeout(10):
+            while b"starting data transfer loop" not in (line := await proc.stderr.readline()):
+                assert line, f"socat exited ({await proc.wait()}) before making the pty pair"
+        assert await asyncio.to_thread(lambda: all(map(os.path.exists, (pair.agent_end, pair.device_end))))
+        yield pair
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await proc.wait()
