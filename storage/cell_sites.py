@@ -189,7 +189,7 @@ def parse_row(fields: Mapping[str, str]) -> CellSite:
         changeable=changeable == "1",
         created_s=_int(fields["created"].strip(), "created", 0, 2**33),
         updated_s=_int(fields["updated"].strip(), "updated", 0, 2**33),
-        average_signal_dbm=None if not signal else signal,
+        average_signal_dbm=signal if signal else None,
     )
 
 

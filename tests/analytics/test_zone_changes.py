@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import h3
@@ -59,7 +60,7 @@ LINE = cells(6)
 
 def test_fixture_cells_form_a_connected_line() -> None:
     assert len(set(LINE)) == 6
-    for a, b in zip(LINE, LINE[1:], strict=False):
+    for a, b in itertools.pairwise(LINE):
         assert h3.are_neighbor_cells(h3.int_to_str(a), h3.int_to_str(b))
 
 
