@@ -27,6 +27,7 @@ class ReportUnavailable(ApiError):
     code = "pdf_unavailable"
 
 
+PROBLEM: dict[str, Any] = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 REPORT_OK: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The report: a self-contained HTML page that prints well, or a PDF (A4).",

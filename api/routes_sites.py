@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -24,6 +24,7 @@ from api.deps import (
 from api.errors import ApiError, BadRequest, Forbidden, NotFound
 from api.exports import feature_collection
 from api.params import DeadZoneMaxClass, FromQ, OperatorQ, ParkQ, ResolutionQ, TechQ, ToQ
+from api.routes_coverage import GEOJSON_PARK_OK
 from api.services.sites import previous_period
 from contract.readings import Technology
 from storage.cell_sites import SiteFileError
@@ -32,6 +33,31 @@ MAX_SITES_BODY_BYTES: Final = 64 * 1024 * 1024
 """The largest OpenCelliD CSV one POST may carry (a country's list is a few tens of MB)."""
 
 router = APIRouter(prefix="/api/v1")
+
+PROBLEM: Final = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+IMPORT_REPORT: Final = {
+    "type": "object",
+    "required": ["rows", "added", "replaced", "refused", "errors"],
+    "properties": {
+        "rows": {"type": "integer", "description": "data rows read"},
+        "added": {"type": "integer"},
+        "replaced": {"type": "integer", "description": "sites already stored, now updated"},
+        "refused": {"type": "integer"},
+        "errors": {
+            "type": "array",
+            "description": "the first 100 refused rows",
+            "items": {
+                "type": "object",
+                "required": ["line", "reason"],
+                "properties": {"line": {"type": "integer"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+}
+SITES_OK: Final[dict[int | str, dict[str, Any]]] = {
+    **GEOJSON_OK,
+    404: {"description": "the park has no boundary to place sites near", "content": PROBLEM},
+}
 
 TechnologyQ = Annotated[
     Technology | None,
@@ -78,7 +104,7 @@ NetworkSelection = Annotated[Selection, Depends(_selection)]
     "/sites",
     tags=["sites"],
     response_class=GeoJSONResponse,
-    responses=GEOJSON_OK,
+    responses=SITES_OK,
     summary="Imported cell sites near a park (or every one the key may see), as GeoJSON points.",
 )
 def list_sites(p: Viewer, ctx: Ctx, pg: Page1000, park: ParkQ = None) -> Response:
@@ -108,8 +134,15 @@ def list_sites(p: Viewer, ctx: Ctx, pg: Page1000, park: ParkQ = None) -> Respons
         "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
     },
     responses={
-        400: {"description": "no row could be stored (the errors say why) or the header is not OpenCelliD's"},
-        413: {"description": "body larger than 64 MiB: split the file"},
+        200: {
+            "description": "What was stored and refused.",
+            "content": {"application/json": {"schema": IMPORT_REPORT}},
+        },
+        400: {
+            "description": "no row could be stored (the errors say why) or the header is not OpenCelliD's",
+            "content": PROBLEM,
+        },
+        413: {"description": "body larger than 64 MiB: split the file", "content": PROBLEM},
     },
 )
 async def import_sites(p: Admin, ctx: Ctx, request: Request) -> Response:
@@ -146,7 +179,7 @@ async def import_sites(p: Admin, ctx: Ctx, request: Request) -> Response:
     "/coverage/best-server",
     tags=["coverage"],
     response_class=GeoJSONResponse,
-    responses=GEOJSON_OK,
+    responses=GEOJSON_PARK_OK,
     summary="Best server per H3 cell (highest median RSRP) and the servers within 5 dB of it (pilot pollution).",
 )
 def best_server(p: Viewer, ctx: Ctx, sel: NetworkSelection, pg: Page1000) -> Response:
@@ -194,7 +227,7 @@ def best_server(p: Viewer, ctx: Ctx, sel: NetworkSelection, pg: Page1000) -> Res
     "/coverage/zone-changes",
     tags=["coverage"],
     response_class=GeoJSONResponse,
-    responses=GEOJSON_OK,
+    responses=GEOJSON_PARK_OK,
     summary="Dead zones of the window against the period of equal length before: new, persisting, "
     "shrunk, grown, resolved or not re-surveyed.",
 )

@@ -39,6 +39,8 @@ class ReportData:
     coverage: tuple[models.CoverageSummaryItem, ...]
     zones: tuple[ZoneRow, ...]
     gap_cells: tuple[int, ...]
+    measured_cells: tuple[int, ...]
+    """Park cells with readings of any operator in the window (drawn beside the gaps)."""
     park_area_m2: float | None
     broadband: tuple[models.BroadbandRow, ...]
     broadband_targets: models.BroadbandTargets
@@ -81,6 +83,10 @@ def gather(
             )
         )
     gaps = tuple(c for _, c in services.coverage.gaps(scope, resolution))
+    stats = services.coverage.cells(scope, resolution).stats
+    measured = tuple(
+        sorted({int(c) for c, p in zip(stats.h3.tolist(), stats.park.tolist(), strict=True) if p == park})
+    )
     prev = previous_period(scope)
     t = services.broadband.settings.broadband
     return ReportData(
@@ -96,6 +102,7 @@ def gather(
         coverage=tuple(coverage),
         zones=tuple(zones),
         gap_cells=gaps,
+        measured_cells=measured,
         park_area_m2=float(sum(cell_area_m2(c) for c in park_cells(boundary, resolution)))
         if boundary
         else None,

@@ -34,6 +34,8 @@ dl.meta dd { margin: 0; }
 table { border-collapse: collapse; width: 100%; margin: 4pt 0 8pt; break-inside: avoid; }
 th, td { border: 0.5pt solid #bbb; padding: 2pt 4pt; text-align: right; vertical-align: top; }
 th:first-child, td:first-child, th.l, td.l { text-align: left; }
+td { white-space: nowrap; }
+table.coverage { font-size: 8.5pt; }
 thead th { background: #e8eef3; }
 .zones { display: grid; grid-template-columns: 1fr 1fr; gap: 6pt; }
 .zone { border: 0.5pt solid #bbb; padding: 4pt; break-inside: avoid; }
@@ -53,6 +55,7 @@ NOW_FILL: Final = "#d32f2f"
 BEFORE_FILL: Final = "#f4b4b0"
 CLEARED_FILL: Final = "#66bb6a"
 GAP_FILL: Final = "#bdbdbd"
+MEASURED_FILL: Final = "#dcedc8"
 
 
 def _date(d: object) -> str:
@@ -175,7 +178,15 @@ def _gaps_section(data: ReportData, lang: Lang) -> str:
         return f"<section id='gaps' class='page'><h2>{t('s_gaps', lang)}</h2><p>{t('no_boundary', lang)}</p></section>"
     share = data.gap_area_m2 / data.park_area_m2 if data.park_area_m2 else None
     svg = cell_map(
-        [Layer(cells=data.gap_cells, fill=GAP_FILL, stroke="#757575", label=t("s_gaps", lang))],
+        [
+            Layer(
+                cells=data.measured_cells,
+                fill=MEASURED_FILL,
+                stroke="#7fa77f",
+                label=t("measured_area", lang),
+            ),
+            Layer(cells=data.gap_cells, fill=GAP_FILL, stroke="#757575", label=t("s_gaps", lang)),
+        ],
         outline=data.boundary,
         width=420,
         height=260,
@@ -185,7 +196,9 @@ def _gaps_section(data: ReportData, lang: Lang) -> str:
     return (
         f"<section id='gaps' class='page'><h2>{t('s_gaps', lang)}</h2><p class='note'>{t('s_gaps_note', lang)}</p>"
         f"<table class='gaps'><tr><td>{t('gap_area', lang)}</td><td>{hectares(data.gap_area_m2, lang)}</td></tr>"
-        f"<tr><td>{t('gap_share', lang)}</td><td>{percent(share, lang)}</td></tr></table>{svg}</section>"
+        f"<tr><td>{t('gap_share', lang)}</td><td>{percent(share, lang)}</td></tr></table>"
+        f"<p class='legend'><span><i style='background:{MEASURED_FILL}'></i>{t('measured_area', lang)}</span>"
+        f"<span><i style='background:{GAP_FILL}'></i>{t('s_gaps', lang)}</span></p>{svg}</section>"
     )
 
 

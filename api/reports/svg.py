@@ -41,6 +41,7 @@ def cell_map(
     height: int = 180,
     title: str = "",
     pad: float = 0.15,
+    min_span_deg: float = 0.006,
 ) -> str:
     """An ``<svg>`` of the layers' hexagons (and an optional outline ring), fitted to its box."""
     polys = [(layer, [cell_polygon(c) for c in layer.cells]) for layer in layers]
@@ -49,17 +50,16 @@ def cell_map(
         return ""
     lons = [p[0] for p in pts]
     lats = [p[1] for p in pts]
-    dx = (max(lons) - min(lons)) * pad or 0.001
-    dy = (max(lats) - min(lats)) * pad or 0.001
-    box = (min(lons) - dx, min(lats) - dy, max(lons) + dx, max(lats) + dy)
+    # A small zone keeps some surroundings: every map spans at least ``min_span_deg`` (~600 m).
+    dx = max((max(lons) - min(lons)) * (1 + 2 * pad), min_span_deg) / 2.0
+    dy = max((max(lats) - min(lats)) * (1 + 2 * pad), min_span_deg) / 2.0
+    cx, cy = (max(lons) + min(lons)) / 2.0, (max(lats) + min(lats)) / 2.0
+    box = (cx - dx, cy - dy, cx + dx, cy + dy)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="map" role="img" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}"><title>{escape(title)}</title>'
         f'<rect width="{width}" height="{height}" fill="#f7f7f4"/>'
     ]
-    if outline:
-        ring = " ".join(f"{x:.1f},{y:.1f}" for x, y in _project(outline, box, width, height))
-        parts.append(f'<polygon points="{ring}" fill="none" stroke="#555" stroke-dasharray="4 3"/>')
     for layer, ps in polys:
         parts.append(
             f'<g fill="{layer.fill}" stroke="{layer.stroke}" stroke-width="0.6"><title>{escape(layer.label)}</title>'
@@ -68,5 +68,8 @@ def cell_map(
             ring = " ".join(f"{x:.1f},{y:.1f}" for x, y in _project(poly, box, width, height))
             parts.append(f'<polygon points="{ring}"/>')
         parts.append("</g>")
+    if outline:
+        ring = " ".join(f"{x:.1f},{y:.1f}" for x, y in _project(outline, box, width, height))
+        parts.append(f'<polygon points="{ring}" fill="none" stroke="#555" stroke-dasharray="4 3"/>')
     parts.append("</svg>")
     return "".join(parts)
