@@ -58,8 +58,12 @@ def client(stores: tuple[Path, Path]) -> Iterator[TestClient]:
     backend = DuckDBQuery(path=stores[0])
     registry = Registry(stores[1])
     settings = api_settings(coverage={"operators_by_plmn": OPERATORS_BY_PLMN})
-    with TestClient(create_app(settings, backend=backend, registry=registry), raise_server_exceptions=False) as c:
-        r = c.post("/api/v1/sites", content=SITES_CSV, headers={**headers("admin"), "Content-Type": "text/csv"})
+    with TestClient(
+        create_app(settings, backend=backend, registry=registry), raise_server_exceptions=False
+    ) as c:
+        r = c.post(
+            "/api/v1/sites", content=SITES_CSV, headers={**headers("admin"), "Content-Type": "text/csv"}
+        )
         assert r.status_code == 200, r.text
         yield c
     backend.close()
@@ -71,7 +75,9 @@ def test_html_report_renders_every_section_in_chromium(client: TestClient, lang:
     from playwright.sync_api import sync_playwright
 
     r = client.get(
-        "/api/v1/reports/coverage", params={"park": "p1", "lang": lang, **WINDOW}, headers=headers("viewer-p1")
+        "/api/v1/reports/coverage",
+        params={"park": "p1", "lang": lang, **WINDOW},
+        headers=headers("viewer-p1"),
     )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/html")
