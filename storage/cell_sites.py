@@ -208,7 +208,7 @@ def parse_opencellid(lines: Iterable[str]) -> ParsedSites:
         line = reader.line_num
         if not record or all(not f.strip() for f in record):
             continue
-        if rows == 0 and not errors and record[0].strip().lower() == "radio":
+        if rows == 0 and "radio" in (f.strip().lower() for f in record):
             names = tuple(f.strip() for f in record)
             lower = {n.lower(): n for n in names}
             missing = [c for c in COLUMNS if c.lower() not in lower]
