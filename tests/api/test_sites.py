@@ -88,12 +88,17 @@ def test_each_dead_zone_gets_its_operators_nearest_site(client: TestClient) -> N
     assert z["nearest_site"] == "LTE:452-90:100:2000"
     assert 300 < z["nearest_site_distance_m"] < 900
     assert 0 < z["nearest_site_bearing_deg"] < 90
-    r = client.get(
-        "/api/v1/export/dead-zones",
-        params={"park": "p1", "format": "csv", **WINDOW},
-        headers=headers("planner-p1"),
-    )
-    assert r.status_code == 200 and "nearest_site_distance_m" in r.text.splitlines()[0]
+    for fmt, marker in (
+        ("csv", "nearest_site_distance_m"),
+        ("kml", "LTE:452-90:100:2000"),
+        ("geojson", "nearest_site_bearing_deg"),
+    ):
+        r = client.get(
+            "/api/v1/export/dead-zones",
+            params={"park": "p1", "format": fmt, **WINDOW},
+            headers=headers("planner-p1"),
+        )
+        assert r.status_code == 200 and marker in r.text, fmt
 
 
 def test_best_server_flags_pilot_pollution_where_three_cells_are_within_5_db(client: TestClient) -> None:
