@@ -285,41 +285,42 @@ class CellSites:
             self._db.close()
 
     def put(self, sites: Sequence[CellSite]) -> tuple[int, int]:
-        """Store ``sites`` in one transaction; returns ``(added, replaced)``."""
+        """Store ``sites`` (distinct keys) in one transaction; returns ``(added, replaced)``."""
         now = int(time.time() * 1000)
-        added = replaced = 0
+        rows = [
+            (
+                s.radio,
+                s.mcc,
+                s.net,
+                s.area,
+                s.cell,
+                s.unit,
+                s.lon,
+                s.lat,
+                s.range_m,
+                s.samples,
+                int(s.changeable),
+                s.created_s,
+                s.updated_s,
+                s.average_signal_dbm,
+                now,
+            )
+            for s in sites
+        ]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for s in sites:
-                    key = (s.radio, s.mcc, s.net, s.area, s.cell)
-                    exists = self._db.execute(
-                        "SELECT 1 FROM cell_sites WHERE radio=? AND mcc=? AND net=? AND area=? AND cell=?",
-                        key,
-                    ).fetchone()
-                    replaced += exists is not None
-                    added += exists is None
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO cell_sites VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            *key,
-                            s.unit,
-                            s.lon,
-                            s.lat,
-                            s.range_m,
-                            s.samples,
-                            int(s.changeable),
-                            s.created_s,
-                            s.updated_s,
-                            s.average_signal_dbm,
-                            now,
-                        ),
-                    )
+                before = self._db.execute("SELECT COUNT(*) FROM cell_sites").fetchone()[0]
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO cell_sites VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+                )
+                after = self._db.execute("SELECT COUNT(*) FROM cell_sites").fetchone()[0]
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-        return added, replaced
+        added = int(after) - int(before)
+        return added, len(rows) - added
 
     def sites(self, bbox: tuple[float, float, float, float] | None = None) -> list[CellSite]:
         """Every stored site, or those inside ``(min_lon, min_lat, max_lon, max_lat)``."""
