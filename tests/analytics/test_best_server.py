@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from analytics.best_server import best_servers
 from storage.query import CellSamples
 
 
-def samples(rows: list[tuple[int, str, float, float, float]]) -> CellSamples:
+def samples(rows: list[tuple[Any, ...]]) -> CellSamples:
     """(h3, operator, rsrp, cell_id, pci) rows of park p1, LTE."""
     n = len(rows)
     return CellSamples(
