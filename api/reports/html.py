@@ -34,6 +34,7 @@ dl.meta dd { margin: 0; }
 table { border-collapse: collapse; width: 100%; margin: 4pt 0 8pt; break-inside: avoid; }
 th, td { border: 0.5pt solid #bbb; padding: 2pt 4pt; text-align: right; vertical-align: top; }
 th:first-child, td:first-child, th.l, td.l { text-align: left; }
+td.c { text-align: center; }
 td { white-space: nowrap; }
 table.coverage { font-size: 8.5pt; }
 thead th { background: #e8eef3; }
@@ -90,7 +91,7 @@ def _change_section(data: ReportData, lang: Lang) -> str:
     for s in data.coverage:
         ch = s.change
         if ch is None:
-            cells = f"<td colspan='4'>{t('none', lang)}</td>"
+            cells = f"<td colspan='4' class='c'>{t('none', lang)}</td>"
         else:
             good = ch.area_share_by_class.get("good", 0.0) + ch.area_share_by_class.get("excellent", 0.0)
             cells = (
