@@ -296,9 +296,11 @@ async def _run(options: DemoOptions, root: Path) -> int:
         raise RuntimeError(str(exc)) from None
 
     sim = Simulator(scenario, clock=SimClock(start_ms=int(time.time() * 1000), speed=options.speed))
+    # The radio environment takes seconds to build: off the event loop, before the devices use it.
+    radio = await asyncio.to_thread(lambda: sim.world.radio)
     endpoints = await sim.start()
     # The scenario's cells as imported sites: the map's site layer and each dead zone's nearest site.
-    n_sites = await asyncio.to_thread(import_scenario_sites, root, scenario, sim.world.radio.cells())
+    n_sites = await asyncio.to_thread(import_scenario_sites, root, scenario, radio.cells())
     endpoints_json = root / "sim-endpoints.json"
     endpoints_json.write_bytes(endpoints.to_json())
     n_dev = sum(len(g.devices) for g in endpoints.gateways.values())
