@@ -37,6 +37,8 @@ from api import (
     routes_operations,
     routes_parks,
     routes_provisioning,
+    routes_reports,
+    routes_sites,
 )
 from api.auth import KeyRecord, KeyRing, key_hash
 from api.cache import ReadCache
@@ -85,7 +87,9 @@ def create_app(
     dashboard: ASGIApp | None = None,
 ) -> FastAPI:
     """Build the API application over a query backend and the key/gateway registry."""
-    services = Services.build(settings, backend, registry_parks=_registry_parks(registry))
+    services = Services.build(
+        settings, backend, registry_parks=_registry_parks(registry), sites_path=str(registry.path)
+    )
     metrics = Metrics()
     app = FastAPI(
         title="parkwatch API",
@@ -212,7 +216,13 @@ def create_app(
         invalidate_keys=invalidate_keys,
     )
     app.state.ctx = ctx
-    for router in (routes_coverage.router, routes_operations.router, routes_live.router):
+    for router in (
+        routes_coverage.router,
+        routes_operations.router,
+        routes_live.router,
+        routes_sites.router,
+        routes_reports.router,
+    ):
         app.include_router(router)
     app.include_router(routes_provisioning.build(ctx))
     app.include_router(routes_parks.build(ctx))

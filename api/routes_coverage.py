@@ -105,7 +105,8 @@ def _with_state(
 
 def _zones(ctx: Ctx, sel: Selection, max_class: str, kind: ZoneKind = "dead") -> list[dict[str, Any]]:
     zones = ctx.services.coverage.dead_zones(sel.scope, sel.resolution, max_class, kind)
-    return [z.feature(i + 1) for i, z in enumerate(zones)]
+    # Each zone's nearest cell site of its operator and technology, once sites were imported.
+    return ctx.services.sites.annotate_zones([z.feature(i + 1) for i, z in enumerate(zones)])
 
 
 @router.get(

@@ -18,7 +18,9 @@ from typing import Final, Literal
 
 from settings.runtime import __version__
 
-CommandName = Literal["serve", "demo", "ingest", "import", "park", "gateway", "api", "sim", "edge"]
+CommandName = Literal[
+    "serve", "demo", "ingest", "import", "park", "gateway", "sites", "report", "api", "sim", "edge"
+]
 
 SERVER_PACKAGES: Final = frozenset(
     {"amqtt", "duckdb", "numpy", "pyarrow", "h3", "fastapi", "uvicorn", "httpx", "rich", "psutil"}
@@ -32,6 +34,8 @@ COMMANDS: Final[dict[CommandName, str]] = {
     "import": "ingest.import_cli",
     "park": "api.park_cli",
     "gateway": "api.gateway_cli",
+    "sites": "api.sites_cli",
+    "report": "api.report_cli",
     "api": "api.cli",
     "sim": "firmware_sim.cli",
     "edge": "edge_agent.cli",

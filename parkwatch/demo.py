@@ -82,6 +82,7 @@ def serve_settings(
     and the alarm rules' durations are divided by ``speed``, so a simulated 20-minute fault raises
     its alarm as it would in a plant.
     """
+    from firmware_sim.opencellid import operator_names
     from settings.loader import settings_from_dict
     from settings.serve import ServeSettings
 
@@ -126,7 +127,11 @@ def serve_settings(
                 "cache_ttl_s": 2.0,
             },
             # A demo has minutes of data, not weeks: fewer samples make a cell count.
-            "coverage": {"min_samples": 2, "default_window_days": 1},
+            "coverage": {
+                "min_samples": 2,
+                "default_window_days": 1,
+                "operators_by_plmn": operator_names(scenario),
+            },
             "factory": {"machines": machines, "meters": meters, "state_bucket_s": scaled(60)},
             "alarms": {
                 "rules": [
@@ -218,6 +223,20 @@ def demo_key(root: Path, make: Callable[[], str]) -> tuple[str, bool]:
     return key, False
 
 
+def import_scenario_sites(root: Path, scenario: Any, cells: Any) -> int:
+    """Store the scenario's cells (OpenCelliD layout) in the demo's registry; returns how many."""
+    from firmware_sim.opencellid import opencellid_csv
+    from storage.cell_sites import CellSites, parse_opencellid_text
+
+    parsed = parse_opencellid_text(opencellid_csv(scenario, cells, updated_s=int(time.time())))
+    store = CellSites(root / "registry.sqlite")
+    try:
+        store.put(parsed.sites)
+    finally:
+        store.close()
+    return len(parsed.sites)
+
+
 def survey_scenario(scenario: Any) -> Any:
     """Only the mobile probes of ``scenario`` (the survey vehicles drive their routes)."""
     parks = [
@@ -277,7 +296,11 @@ async def _run(options: DemoOptions, root: Path) -> int:
         raise RuntimeError(str(exc)) from None
 
     sim = Simulator(scenario, clock=SimClock(start_ms=int(time.time() * 1000), speed=options.speed))
+    # The radio environment takes seconds to build: off the event loop, before the devices use it.
+    radio = await asyncio.to_thread(lambda: sim.world.radio)
     endpoints = await sim.start()
+    # The scenario's cells as imported sites: the map's site layer and each dead zone's nearest site.
+    n_sites = await asyncio.to_thread(import_scenario_sites, root, scenario, radio.cells())
     endpoints_json = root / "sim-endpoints.json"
     endpoints_json.write_bytes(endpoints.to_json())
     n_dev = sum(len(g.devices) for g in endpoints.gateways.values())
@@ -305,7 +328,8 @@ async def _run(options: DemoOptions, root: Path) -> int:
             ui.step(f"MQTT broker (embedded, MQTT 3.1.1) on mqtt://127.0.0.1:{options.mqtt_port}")
             ui.step(
                 f"simulator: scenario {scenario.name!r}, {len(endpoints.gateways)} gateways, {n_dev} devices "
-                f"on loopback, simulated time x{options.speed:g} (endpoints: {endpoints_json})"
+                f"on loopback, simulated time x{options.speed:g} (endpoints: {endpoints_json}); "
+                f"{n_sites} cell sites imported"
             )
             ingester = platform.ingester
             await _wait_ready(ingester.ready, stop, "the ingester")

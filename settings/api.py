@@ -12,6 +12,7 @@ import msgspec
 
 from contract.ids import ID, KEY_NAME, SHA256_HEX, FieldName, Id, full_match
 from settings.common import LoggingSettings, Port, PositiveSeconds
+from settings.ingest import OperatorName, Plmn
 
 OptionalId = Annotated[str, msgspec.Meta(pattern=full_match(f"(?:{ID.body})?"))]
 """An id, or empty for none."""
@@ -177,6 +178,10 @@ class CoverageSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
             it the cell is ``uncertain`` (see docs/coverage.md).
         gnss_error_m: readings this close to an H3 cell border are left out of the test.
         default_window_days, max_window_days: time window defaults and cap.
+        operators_by_plmn: ``"MCC-MNC"`` → operator name, to match imported cell sites (which
+            carry only ``mcc`` and ``net``) to the operators of the readings; extends the public
+            Vietnamese networks of :data:`storage.cell_sites.KNOWN_PLMNS`.
+        site_margin_m: a park's sites are those within this distance of its boundary's box.
     """
 
     ingest_resolution: H3Resolution = 10
@@ -188,6 +193,8 @@ class CoverageSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
     gnss_error_m: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)] = 10.0
     default_window_days: PositiveInt = 7
     max_window_days: PositiveInt = 92
+    operators_by_plmn: dict[Plmn, OperatorName] = msgspec.field(default_factory=dict)
+    site_margin_m: Annotated[float, msgspec.Meta(ge=0.0, le=50_000.0)] = 5000.0
 
 
 class BroadbandTargetSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

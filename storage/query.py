@@ -185,6 +185,7 @@ class CellSamples(_Table):
 
     ``h3`` is the reading's cell at the requested resolution, ``lat``/``lon`` its reported
     position, ``ts_ms`` epoch milliseconds UTC. A ``no_service`` reading carries RSRP -140.
+    ``cell_id`` and ``pci`` name the serving cell when the reading reports it (NaN otherwise).
     """
 
     park: npt.NDArray[np.object_] = field(default_factory=_obj)
@@ -197,6 +198,8 @@ class CellSamples(_Table):
     lon: npt.NDArray[np.float64] = field(default_factory=_f64)
     rsrp_dbm: npt.NDArray[np.float64] = field(default_factory=_f64)
     sinr_db: npt.NDArray[np.float64] = field(default_factory=_f64)
+    cell_id: npt.NDArray[np.float64] = field(default_factory=_f64)
+    pci: npt.NDArray[np.float64] = field(default_factory=_f64)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -223,7 +223,7 @@ class DuckDBQuery:
             cell_params = [and_mask, or_bits]
         sql = f"""
             SELECT park, {cell} AS h3, operator, tech, dev, epoch_ms(ts) AS ts_ms,
-                   lat, lon, rsrp_dbm, sinr_db
+                   lat, lon, rsrp_dbm, sinr_db, cell_id::DOUBLE AS cell_id, pci::DOUBLE AS pci
             FROM cellular WHERE {where} AND rsrp_dbm IS NOT NULL
             ORDER BY park, h3, operator, tech, dev, ts
         """
@@ -249,6 +249,8 @@ class DuckDBQuery:
             lon=col("lon").astype(np.float64),
             rsrp_dbm=col("rsrp_dbm").astype(np.float64),
             sinr_db=col("sinr_db").astype(np.float64),
+            cell_id=col("cell_id").astype(np.float64),
+            pci=col("pci").astype(np.float64),
         )
 
     def _null_hash(self) -> int:

@@ -259,7 +259,7 @@ class InfluxQuery:
         w = self._where(scope, positioned=True, cellular=True)
         (series,) = self._query(
             [
-                f"SELECT rsrp_dbm, sinr_db, lat, lon FROM {self._from('cellular')} "
+                f"SELECT rsrp_dbm, sinr_db, lat, lon, cell_id, pci FROM {self._from('cellular')} "
                 f"WHERE {w} AND rsrp_dbm > -1000 GROUP BY park, h3, operator, tech, dev"
             ]
         )

@@ -10,6 +10,7 @@ answers of :mod:`api.models`:
 | ``factory`` | machines, OEE, energy |
 | ``fleet`` | gateways: last seen, online, reported figures, loss ledger |
 | ``alarms`` | threshold rules, machine faults, offline gateways |
+| ``sites`` | cell sites, best server, dead-zone changes between two periods |
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from api.services.broadband import BroadbandService
 from api.services.coverage import CoverageService
 from api.services.factory import FactoryService
 from api.services.fleet import FleetService
+from api.services.sites import SitesService
 from settings.api import ApiSettings
+from storage.cell_sites import CellSites
 from storage.query import QueryBackend
 
 
@@ -39,6 +42,7 @@ class Services:
     factory: FactoryService
     fleet: FleetService
     alarms: AlarmService
+    sites: SitesService
 
     @classmethod
     def build(
@@ -47,22 +51,26 @@ class Services:
         backend: QueryBackend,
         *,
         registry_parks: Callable[[], Mapping[str, Sequence[Sequence[float]]]] | None = None,
+        sites_path: str = ":memory:",
     ) -> Services:
         """The services over ``backend``; raises ``ConfigError`` for an alarm rule on no numeric field.
 
         ``registry_parks`` reads the parks created at run time (id → boundary ring), which the
-        coverage answers use beside the config's ``[[parks]]``.
+        coverage answers use beside the config's ``[[parks]]``. ``sites_path`` is the SQLite file
+        of the imported cell sites (the registry file; in memory by default).
         """
         cache = ReadCache(settings.api.cache_ttl_s, stale_s=settings.api.cache_stale_s)
         fleet = FleetService(settings, backend)
+        coverage = CoverageService(settings, backend, cache, registry_parks=registry_parks)
         return cls(
             backend=backend,
             cache=cache,
-            coverage=CoverageService(settings, backend, cache, registry_parks=registry_parks),
+            coverage=coverage,
             broadband=BroadbandService(settings, backend, cache),
             factory=FactoryService(settings, backend, cache),
             fleet=fleet,
             alarms=AlarmService(settings, backend, fleet),
+            sites=SitesService(settings, backend, cache, coverage, CellSites(sites_path)),
         )
 
 
@@ -73,4 +81,5 @@ __all__ = [
     "FactoryService",
     "FleetService",
     "Services",
+    "SitesService",
 ]

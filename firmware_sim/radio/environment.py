@@ -208,6 +208,10 @@ class RadioEnvironment:
         """Every (operator id, technology) that has at least one cell, in scenario order."""
         return list(self._tables)
 
+    def cells(self) -> list[CellInfo]:
+        """Every cell of every operator and technology, in scenario order."""
+        return [info for table in self._tables.values() for info in table.infos]
+
     def cell(self, operator: str, tech: str, index: int) -> CellInfo:
         """Static description of a serving cell index returned by :meth:`measure`."""
         return self._tables[(operator, tech)].infos[index]

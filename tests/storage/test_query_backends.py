@@ -28,6 +28,9 @@ def backends(
 ) -> Iterator[tuple[QueryBackend, QueryBackend]]:
     """The same data in a DuckDB file and an InfluxDB database, loaded once for this module (read-only)."""
     rows = dataset()
+    for i, r in enumerate(rows["cellular"]):  # the serving cell on most readings (best server)
+        if i % 3:
+            r["cell_id"], r["pci"] = 268_435_456 + i % 5, i % 7
     path = tmp_path_factory.mktemp("query") / "store.duckdb"
     load_duckdb(path, rows)
     url = f"http://{influxdb.host}:{influxdb.port}"
@@ -171,6 +174,8 @@ def test_cell_samples_identical(backends: tuple[QueryBackend, QueryBackend], res
     a = duck.cell_samples(WEEK, resolution=resolution).rows()
     b = influx.cell_samples(WEEK, resolution=resolution).rows()
     _same(a, b)
+    served = [r["cell_id"] for r in a if r["cell_id"] == r["cell_id"]]
+    assert 0 < len(served) < len(a) and set(served) == {268_435_456 + k for k in range(5)}
     filtered = Scope(parks=("p1",), start=WEEK.start, end=WEEK.end, operator="Alpha", tech="LTE")
     fa = duck.cell_samples(filtered, resolution=resolution).rows()
     _same(fa, influx.cell_samples(filtered, resolution=resolution).rows())
