@@ -1,0 +1,412 @@
+"""The ``opcua`` collector: one OPC UA server (asyncua), a node map, a subscription or polling.
+
+The agent calls :meth:`OpcuaReader.read` in its supervised loop every ``interval_s``:
+
+- the first call connects (security policy and mode, certificate, user), resolves the node
+  map (NodeIds and browse paths) and creates one subscription with a monitored item per node
+  (sampling interval, absolute deadband); later calls return the readings made from the data
+  changes the server sent since the previous call (waiting for the first one);
+- a server that refuses subscriptions is polled instead (``mode = "poll"`` does so from the
+  start): every node is read each ``poll_interval_s`` and only changed values are kept;
+- a lost connection (asyncua's watchdog, a failed request, a bad subscription status) raises
+  :class:`~edge_agent.errors.DeviceError`; the agent backs off and the next call connects and
+  subscribes again.
+
+Values become readings in :mod:`edge_agent.collectors.opcua_values` (pure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, Final
+
+from asyncua import Client, Node, ua
+from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent, Subscription
+from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+from cryptography import x509
+
+from contract.readings import Reading
+from edge_agent.collectors.opcua_values import ReadingAssembler, Sample, to_epoch_ms
+from edge_agent.errors import DeviceError
+from settings.edge_opcua import OpcuaCollector, OpcuaNode
+
+log = logging.getLogger(__name__)
+
+DEFAULT_APPLICATION_URI: Final = "urn:parkwatch:edge"
+CLIENT_ERRORS: Final = (OSError, TimeoutError, ua.UaError, ValueError)
+"""What asyncua and the certificate loaders raise on a failed connection, request or file."""
+_FILTER_REFUSED: Final = frozenset(
+    {
+        ua.StatusCodes.BadFilterNotAllowed,
+        ua.StatusCodes.BadMonitoredItemFilterUnsupported,
+        ua.StatusCodes.BadDeadbandFilterInvalid,
+        ua.StatusCodes.BadMonitoredItemFilterInvalid,
+    }
+)
+_NO_SUBSCRIPTIONS: Final = frozenset(
+    {
+        ua.StatusCodes.BadServiceUnsupported,
+        ua.StatusCodes.BadTooManySubscriptions,
+        ua.StatusCodes.BadNotSupported,
+        ua.StatusCodes.BadTooManyMonitoredItems,
+    }
+)
+_MODES: Final = {
+    "Sign": ua.MessageSecurityMode.Sign,
+    "SignAndEncrypt": ua.MessageSecurityMode.SignAndEncrypt,
+}
+
+
+def build(cfg: OpcuaCollector) -> list[OpcuaReader]:
+    """One reader per configured server."""
+    return [OpcuaReader(cfg)]
+
+
+def certificate_uri(path: str) -> str | None:
+    """The URI in a certificate's subjectAltName (DER or PEM file), None when it has none.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: it is not a certificate.
+    """
+    data = Path(path).read_bytes()
+    cert = (
+        x509.load_pem_x509_certificate(data)
+        if data.lstrip().startswith(b"-----")
+        else x509.load_der_x509_certificate(data)
+    )
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return None
+    uris = san.value.get_values_for_type(x509.UniformResourceIdentifier)
+    return uris[0] if uris else None
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason from an asyncua or socket exception."""
+    if isinstance(exc, ua.UaStatusCodeError):
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, TimeoutError):
+        return "no answer (timeout)"
+    return str(exc) or type(exc).__name__
+
+
+async def open_client(cfg: OpcuaCollector) -> Client:
+    """A connected asyncua client with the collector's security and user settings.
+
+    Raises:
+        DeviceError: the server cannot be reached, refuses the security or the user.
+    """
+    client = Client(cfg.url, timeout=cfg.timeout_s, watchdog_intervall=cfg.watchdog_s, auto_reconnect=False)
+    client.name = client.description = "parkwatch edge agent"
+    client.session_timeout = 600_000  # what most servers grant at most (asyncua warns on a revision)
+    try:
+        uri = cfg.application_uri or (certificate_uri(cfg.certificate) if cfg.certificate else None)
+        client.application_uri = uri or DEFAULT_APPLICATION_URI
+        if cfg.username:
+            client.set_user(cfg.username)
+            client.set_password(cfg.password)
+        async with asyncio.timeout(cfg.timeout_s * 3):
+            if cfg.security_policy == "Basic256Sha256":
+                await client.set_security(
+                    SecurityPolicyBasic256Sha256,
+                    certificate=cfg.certificate,
+                    private_key=cfg.private_key,
+                    private_key_password=cfg.private_key_password or None,
+                    server_certificate=cfg.server_certificate or None,
+                    mode=_MODES[cfg.security_mode],
+                )
+            await client.connect()
+    except CLIENT_ERRORS as exc:
+        await close_client(client, healthy=False)
+        raise DeviceError(f"{cfg.name}: cannot open {cfg.url} ({_security_text(cfg)}): {describe(exc)}") from exc
+    return client
+
+
+def _security_text(cfg: OpcuaCollector) -> str:
+    user = f", user {cfg.username}" if cfg.username else ", anonymous"
+    if cfg.security_policy == "None":
+        return f"no security{user}"
+    return f"{cfg.security_policy} {cfg.security_mode}{user}"
+
+
+async def close_client(client: Client, *, healthy: bool, timeout_s: float = 2.0) -> None:
+    """Close the session, channel and socket; never raises (the server may be gone)."""
+    with contextlib.suppress(*CLIENT_ERRORS, ConnectionError):
+        async with asyncio.timeout(timeout_s):
+            await client.close_session()
+    if healthy:
+        with contextlib.suppress(*CLIENT_ERRORS, ConnectionError):
+            async with asyncio.timeout(timeout_s):
+                await client.close_secure_channel()
+    client.disconnect_socket()
+
+
+async def resolve_nodes(client: Client, nodes: list[OpcuaNode]) -> list[Node | str]:
+    """Each map entry's node, or the reason it cannot be found (browse paths are translated)."""
+    out: list[Node | str] = []
+    objects = client.nodes.objects
+    for n in nodes:
+        if n.node_id:
+            try:
+                out.append(client.get_node(ua.NodeId.from_string(n.node_id)))
+            except (ValueError, ua.UaError) as exc:
+                out.append(f"node_id {n.node_id!r}: {describe(exc)}")
+            continue
+        path = [s if ":" in s else f"0:{s}" for s in n.browse_path.strip("/").split("/")]
+        if path and path[0] == "0:Objects":
+            path = path[1:]
+        try:
+            out.append(await objects.get_child(path))
+        except ua.UaStatusCodeError as exc:
+            out.append(f"browse_path {n.browse_path!r}: {describe(exc)}")
+    return out
+
+
+def sample_of(index: int, dv: ua.DataValue) -> Sample:
+    """A :class:`Sample` from an asyncua DataValue."""
+    status = dv.StatusCode if dv.StatusCode is not None else ua.StatusCode(ua.StatusCodes.Good)
+    value = dv.Value.Value if dv.Value is not None else None
+    return Sample(
+        node=index,
+        value=value,
+        good=status.is_good(),
+        source_ms=to_epoch_ms(dv.SourceTimestamp),
+        server_ms=to_epoch_ms(dv.ServerTimestamp),
+        status=status.name,
+    )
+
+
+class OpcuaReader:
+    """Reads one OPC UA server; see the module docstring.
+
+    Attributes:
+        device: the connection's name (``[[collectors]] name``).
+        interval_s: the publishing interval (subscription) or the poll interval.
+        polling: whether values are polled (``mode = "poll"`` or the server refused subscriptions).
+        missing: node index -> why that node is left out (unknown node, refused item).
+    """
+
+    def __init__(self, cfg: OpcuaCollector) -> None:
+        self.cfg = cfg
+        self.device = cfg.name
+        self.polling = cfg.mode == "poll"
+        self.interval_s = cfg.poll_interval_s if self.polling else cfg.publishing_interval_s
+        self.missing: dict[int, str] = {}
+        self.dropped = 0
+        """Notifications dropped because more than ``queue_max`` waited between two reads."""
+        self._assembler = ReadingAssembler(cfg.nodes, timestamps=cfg.timestamps, report_period_s=cfg.report_period_s)
+        self._client: Client | None = None
+        self._nodes: list[tuple[int, Node]] = []
+        self._sub: Subscription | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._pending: list[Sample] = []
+        self._wake = asyncio.Event()
+        self._lost: str | None = None
+        self._last_polled: dict[int, tuple[Any, int | None, bool]] = {}
+        self._told: set[tuple[int, str]] = set()
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    async def read(self) -> list[Reading]:
+        if self._client is None:
+            await self._connect()
+        try:
+            samples = await (self._poll() if self.polling else self._changes())
+        except CLIENT_ERRORS as exc:
+            await self._drop(healthy=False)
+            raise DeviceError(f"{self.device}: request to {self.cfg.url} failed: {describe(exc)}") from exc
+        readings = self._assembler.add(samples)
+        readings += self._assembler.heartbeat()
+        self._tell_problems()
+        return readings
+
+    async def aclose(self) -> None:
+        await self._drop(healthy=self._lost is None)
+
+    # ------------------------------------------------------------------ connection
+
+    async def _connect(self) -> None:
+        self._lost = None
+        client = await open_client(self.cfg)
+        self._client = client
+        client.connection_lost_callback = self._on_lost
+        try:
+            resolved = await resolve_nodes(client, self.cfg.nodes)
+            self.missing = {i: r for i, r in enumerate(resolved) if isinstance(r, str)}
+            self._nodes = [(i, r) for i, r in enumerate(resolved) if not isinstance(r, str)]
+            if not self._nodes:
+                raise DeviceError(
+                    f"{self.device}: none of the {len(resolved)} nodes of the map exists on {self.cfg.url} "
+                    f"(first: {next(iter(self.missing.values()))}); fix the node map (parkwatch edge doctor)"
+                )
+            if not self.polling:
+                await self._subscribe(client)
+        except CLIENT_ERRORS as exc:
+            await self._drop(healthy=False)
+            raise DeviceError(f"{self.device}: setting up {self.cfg.url} failed: {describe(exc)}") from exc
+        except DeviceError:
+            await self._drop(healthy=True)
+            raise
+        for i, why in self.missing.items():
+            n = self.cfg.nodes[i]
+            log.warning(
+                "%s: node of %s.%s left out: %s; fix the node map (parkwatch edge doctor lists every node)",
+                self.device,
+                n.device,
+                n.field,
+                why,
+            )
+        log.info(
+            "%s: connected to %s (%s), %d nodes %s",
+            self.device,
+            self.cfg.url,
+            _security_text(self.cfg),
+            len(self._nodes),
+            "polled" if self.polling else "subscribed",
+        )
+
+    async def _on_lost(self, exc: Exception) -> None:
+        self._lost = describe(exc)
+        self._wake.set()
+
+    async def _drop(self, *, healthy: bool) -> None:
+        client, self._client = self._client, None
+        pump, self._pump = self._pump, None
+        self._sub = None
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+        if client is not None:
+            await close_client(client, healthy=healthy, timeout_s=min(2.0, self.cfg.timeout_s))
+
+    # ------------------------------------------------------------------ subscription
+
+    async def _subscribe(self, client: Client) -> None:
+        try:
+            sub = await client.create_subscription(
+                self.cfg.publishing_interval_s * 1000.0, handler=None, queue_maxsize=self.cfg.queue_max
+            )
+        except ua.UaStatusCodeError as exc:
+            if exc.code not in _NO_SUBSCRIPTIONS:
+                raise
+            log.warning("%s: %s refuses subscriptions (%s); polling instead", self.device, self.cfg.url, describe(exc))
+            self.polling = True
+            self.interval_s = self.cfg.poll_interval_s
+            return
+        self._sub = sub
+        results = await sub.create_monitored_items([self._item(i, node, deadband=True) for i, node in self._nodes])
+        retry = [
+            (i, node)
+            for (i, node), r in zip(self._nodes, results, strict=True)
+            if isinstance(r, ua.StatusCode) and r.value in _FILTER_REFUSED
+        ]
+        if retry:
+            log.warning(
+                "%s: the server refuses deadband filters on %d node(s); they report every change",
+                self.device,
+                len(retry),
+            )
+            again = await sub.create_monitored_items([self._item(i, node, deadband=False) for i, node in retry])
+            fixed = dict(zip((i for i, _ in retry), again, strict=True))
+            results = [fixed.get(i, r) for (i, _), r in zip(self._nodes, results, strict=True)]
+        for (i, _), r in zip(self._nodes, results, strict=True):
+            if isinstance(r, ua.StatusCode):
+                self.missing[i] = f"monitored item refused: {r.name}"
+        self._nodes = [(i, n) for i, n in self._nodes if i not in self.missing]
+        if not self._nodes:
+            raise DeviceError(f"{self.device}: the server refused every monitored item; see the warnings above")
+        self._pump = asyncio.create_task(self._pump_events(sub), name=f"opcua-{self.device}")
+        self._pump.add_done_callback(self._pump_done)
+
+    def _pump_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        self._lost = f"notification pump stopped: {describe(exc)}" if exc else "subscription closed"
+        self._wake.set()
+
+    def _item(self, index: int, node: Node, *, deadband: bool) -> ua.MonitoredItemCreateRequest:
+        spec = self.cfg.nodes[index]
+        params = ua.MonitoringParameters()
+        # Our own client handles: the node's index in the map (+1; 0 is not a valid handle).
+        params.ClientHandle = index + 1
+        params.SamplingInterval = (spec.sampling_interval_s or self.cfg.sampling_interval_s) * 1000.0
+        params.QueueSize = 10
+        params.DiscardOldest = True
+        if deadband and spec.deadband > 0:
+            filt = ua.DataChangeFilter()
+            filt.Trigger = ua.DataChangeTrigger.StatusValue
+            filt.DeadbandType = ua.DeadbandType.Absolute
+            filt.DeadbandValue = spec.deadband
+            params.Filter = filt
+        item = ua.ReadValueId()
+        item.NodeId = node.nodeid
+        item.AttributeId = ua.AttributeIds.Value
+        req = ua.MonitoredItemCreateRequest()
+        req.ItemToMonitor = item
+        req.MonitoringMode = ua.MonitoringMode.Reporting
+        req.RequestedParameters = params
+        return req
+
+    async def _pump_events(self, sub: Subscription) -> None:
+        async for ev in sub:
+            if isinstance(ev, DataChangeEvent):
+                if len(self._pending) >= self.cfg.queue_max:
+                    del self._pending[0]
+                    self.dropped += 1
+                self._pending.append(sample_of(ev.data.monitored_item.ClientHandle - 1, ev.data.monitored_item.Value))
+                self._wake.set()
+            elif isinstance(ev, StatusChangeEvent) and not ev.notification.Status.is_good():
+                self._lost = f"subscription status {ev.notification.Status.name}"
+                self._wake.set()
+
+    async def _changes(self) -> list[Sample]:
+        if not self._pending and self._lost is None:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(self.cfg.report_period_s, 10.0)):
+                    await self._wake.wait()
+        if self._lost is not None:
+            why = self._lost
+            await self._drop(healthy=False)
+            raise DeviceError(f"{self.device}: connection to {self.cfg.url} lost ({why}); reconnecting")
+        samples, self._pending = self._pending, []
+        return samples
+
+    # ------------------------------------------------------------------ polling
+
+    async def _poll(self) -> list[Sample]:
+        if self._lost is not None:
+            why = self._lost
+            await self._drop(healthy=False)
+            raise DeviceError(f"{self.device}: connection to {self.cfg.url} lost ({why}); reconnecting")
+        assert self._client is not None
+        async with asyncio.timeout(self.cfg.timeout_s):
+            values = await self._client.read_attributes([n for _, n in self._nodes])
+        out: list[Sample] = []
+        for (i, _), dv in zip(self._nodes, values, strict=True):
+            s = sample_of(i, dv)
+            key = (s.value, s.source_ms, s.good)
+            if self._last_polled.get(i) != key:
+                self._last_polled[i] = key
+                out.append(s)
+        return out
+
+    def _tell_problems(self) -> None:
+        problems, self._assembler.problems = self._assembler.problems, []
+        for p in problems:
+            if (p.node, p.reason) in self._told:
+                continue
+            if len(self._told) > 1000:
+                self._told.clear()
+            self._told.add((p.node, p.reason))
+            n = self.cfg.nodes[p.node]
+            log.warning("%s: value of %s.%s left out: %s", self.device, n.device, n.field, p.reason)
