@@ -281,7 +281,12 @@ class SystemCollector(
 
 
 CollectorSettings = (
-    ModbusCollector | CellularCollector | BroadbandCollector | WifiCollector | SystemCollector | OpcuaCollector
+    ModbusCollector
+    | CellularCollector
+    | BroadbandCollector
+    | WifiCollector
+    | SystemCollector
+    | OpcuaCollector
 )
 CollectorType = Literal["modbus", "cellular", "broadband", "wifi", "system", "opcua"]
 

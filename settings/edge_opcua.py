@@ -20,7 +20,9 @@ OpcuaKind = Literal["machine", "energy", "environment", "generic"]
 SecurityPolicy = Literal["None", "Basic256Sha256"]
 SecurityMode = Literal["None", "Sign", "SignAndEncrypt"]
 
-NODE_ID: Final = re.compile(r"(ns=\d{1,5};)?(i=\d{1,10}|s=[^\n]{1,512}|g=[0-9a-fA-F-]{36}|b=[A-Za-z0-9+/=]{1,512})\Z")
+NODE_ID: Final = re.compile(
+    r"(ns=\d{1,5};)?(i=\d{1,10}|s=[^\n]{1,512}|g=[0-9a-fA-F-]{36}|b=[A-Za-z0-9+/=]{1,512})\Z"
+)
 """``ns=<index>;i=<number>|s=<string>|g=<guid>|b=<base64>`` (the namespace part may be left out for 0)."""
 BROWSE_SEGMENT: Final = re.compile(r"(\d{1,5}:)?[^/\n]{1,256}\Z")
 """One segment of a browse path: ``<namespace index>:<browse name>`` (index 0 when left out)."""

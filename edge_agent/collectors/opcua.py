@@ -21,11 +21,16 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from asyncua import Client, Node, ua
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.common.node import Node
 from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent, Subscription
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.status_codes import StatusCodes
+from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from cryptography import x509
 
 from contract.readings import Reading
@@ -36,28 +41,60 @@ from settings.edge_opcua import OpcuaCollector, OpcuaNode
 log = logging.getLogger(__name__)
 
 DEFAULT_APPLICATION_URI: Final = "urn:parkwatch:edge"
-CLIENT_ERRORS: Final = (OSError, TimeoutError, ua.UaError, ValueError)
+CLIENT_ERRORS: Final = (OSError, TimeoutError, UaError, ValueError)
 """What asyncua and the certificate loaders raise on a failed connection, request or file."""
 _FILTER_REFUSED: Final = frozenset(
     {
-        ua.StatusCodes.BadFilterNotAllowed,
-        ua.StatusCodes.BadMonitoredItemFilterUnsupported,
-        ua.StatusCodes.BadDeadbandFilterInvalid,
-        ua.StatusCodes.BadMonitoredItemFilterInvalid,
+        StatusCodes.BadFilterNotAllowed,
+        StatusCodes.BadMonitoredItemFilterUnsupported,
+        StatusCodes.BadDeadbandFilterInvalid,
+        StatusCodes.BadMonitoredItemFilterInvalid,
     }
 )
 _NO_SUBSCRIPTIONS: Final = frozenset(
     {
-        ua.StatusCodes.BadServiceUnsupported,
-        ua.StatusCodes.BadTooManySubscriptions,
-        ua.StatusCodes.BadNotSupported,
-        ua.StatusCodes.BadTooManyMonitoredItems,
+        StatusCodes.BadServiceUnsupported,
+        StatusCodes.BadTooManySubscriptions,
+        StatusCodes.BadNotSupported,
+        StatusCodes.BadTooManyMonitoredItems,
     }
 )
 _MODES: Final = {
     "Sign": ua.MessageSecurityMode.Sign,
     "SignAndEncrypt": ua.MessageSecurityMode.SignAndEncrypt,
 }
+
+
+class Connection(Protocol):
+    """The connection settings of :class:`~settings.edge_opcua.OpcuaCollector` (also used by
+    ``edge init``, which has no node map yet)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def security_policy(self) -> str: ...
+    @property
+    def security_mode(self) -> str: ...
+    @property
+    def certificate(self) -> str: ...
+    @property
+    def private_key(self) -> str: ...
+    @property
+    def private_key_password(self) -> str: ...
+    @property
+    def server_certificate(self) -> str: ...
+    @property
+    def application_uri(self) -> str: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def timeout_s(self) -> float: ...
+    @property
+    def watchdog_s(self) -> float: ...
 
 
 def build(cfg: OpcuaCollector) -> list[OpcuaReader]:
@@ -88,14 +125,14 @@ def certificate_uri(path: str) -> str | None:
 
 def describe(exc: BaseException) -> str:
     """A one-line reason from an asyncua or socket exception."""
-    if isinstance(exc, ua.UaStatusCodeError):
+    if isinstance(exc, UaStatusCodeError):
         return f"{type(exc).__name__}: {exc}"
     if isinstance(exc, TimeoutError):
         return "no answer (timeout)"
     return str(exc) or type(exc).__name__
 
 
-async def open_client(cfg: OpcuaCollector) -> Client:
+async def open_client(cfg: Connection) -> Client:
     """A connected asyncua client with the collector's security and user settings.
 
     Raises:
@@ -123,11 +160,13 @@ async def open_client(cfg: OpcuaCollector) -> Client:
             await client.connect()
     except CLIENT_ERRORS as exc:
         await close_client(client, healthy=False)
-        raise DeviceError(f"{cfg.name}: cannot open {cfg.url} ({_security_text(cfg)}): {describe(exc)}") from exc
+        raise DeviceError(
+            f"{cfg.name}: cannot open {cfg.url} ({security_text(cfg)}): {describe(exc)}"
+        ) from exc
     return client
 
 
-def _security_text(cfg: OpcuaCollector) -> str:
+def security_text(cfg: Connection) -> str:
     user = f", user {cfg.username}" if cfg.username else ", anonymous"
     if cfg.security_policy == "None":
         return f"no security{user}"
@@ -154,7 +193,7 @@ async def resolve_nodes(client: Client, nodes: list[OpcuaNode]) -> list[Node | s
         if n.node_id:
             try:
                 out.append(client.get_node(ua.NodeId.from_string(n.node_id)))
-            except (ValueError, ua.UaError) as exc:
+            except (ValueError, UaError) as exc:
                 out.append(f"node_id {n.node_id!r}: {describe(exc)}")
             continue
         path = [s if ":" in s else f"0:{s}" for s in n.browse_path.strip("/").split("/")]
@@ -162,14 +201,14 @@ async def resolve_nodes(client: Client, nodes: list[OpcuaNode]) -> list[Node | s
             path = path[1:]
         try:
             out.append(await objects.get_child(path))
-        except ua.UaStatusCodeError as exc:
+        except UaStatusCodeError as exc:
             out.append(f"browse_path {n.browse_path!r}: {describe(exc)}")
     return out
 
 
 def sample_of(index: int, dv: ua.DataValue) -> Sample:
     """A :class:`Sample` from an asyncua DataValue."""
-    status = dv.StatusCode if dv.StatusCode is not None else ua.StatusCode(ua.StatusCodes.Good)
+    status = dv.StatusCode if dv.StatusCode is not None else ua.StatusCode(ua.UInt32(StatusCodes.Good))
     value = dv.Value.Value if dv.Value is not None else None
     return Sample(
         node=index,
@@ -199,7 +238,9 @@ class OpcuaReader:
         self.missing: dict[int, str] = {}
         self.dropped = 0
         """Notifications dropped because more than ``queue_max`` waited between two reads."""
-        self._assembler = ReadingAssembler(cfg.nodes, timestamps=cfg.timestamps, report_period_s=cfg.report_period_s)
+        self._assembler = ReadingAssembler(
+            cfg.nodes, timestamps=cfg.timestamps, report_period_s=cfg.report_period_s
+        )
         self._client: Client | None = None
         self._nodes: list[tuple[int, Node]] = []
         self._sub: Subscription | None = None
@@ -267,7 +308,7 @@ class OpcuaReader:
             "%s: connected to %s (%s), %d nodes %s",
             self.device,
             self.cfg.url,
-            _security_text(self.cfg),
+            security_text(self.cfg),
             len(self._nodes),
             "polled" if self.polling else "subscribed",
         )
@@ -294,15 +335,19 @@ class OpcuaReader:
             sub = await client.create_subscription(
                 self.cfg.publishing_interval_s * 1000.0, handler=None, queue_maxsize=self.cfg.queue_max
             )
-        except ua.UaStatusCodeError as exc:
+        except UaStatusCodeError as exc:
             if exc.code not in _NO_SUBSCRIPTIONS:
                 raise
-            log.warning("%s: %s refuses subscriptions (%s); polling instead", self.device, self.cfg.url, describe(exc))
+            log.warning(
+                "%s: %s refuses subscriptions (%s); polling instead", self.device, self.cfg.url, describe(exc)
+            )
             self.polling = True
             self.interval_s = self.cfg.poll_interval_s
             return
         self._sub = sub
-        results = await sub.create_monitored_items([self._item(i, node, deadband=True) for i, node in self._nodes])
+        results = await sub.create_monitored_items(
+            [self._item(i, node, deadband=True) for i, node in self._nodes]
+        )
         retry = [
             (i, node)
             for (i, node), r in zip(self._nodes, results, strict=True)
@@ -314,7 +359,9 @@ class OpcuaReader:
                 self.device,
                 len(retry),
             )
-            again = await sub.create_monitored_items([self._item(i, node, deadband=False) for i, node in retry])
+            again = await sub.create_monitored_items(
+                [self._item(i, node, deadband=False) for i, node in retry]
+            )
             fixed = dict(zip((i for i, _ in retry), again, strict=True))
             results = [fixed.get(i, r) for (i, _), r in zip(self._nodes, results, strict=True)]
         for (i, _), r in zip(self._nodes, results, strict=True):
@@ -322,7 +369,9 @@ class OpcuaReader:
                 self.missing[i] = f"monitored item refused: {r.name}"
         self._nodes = [(i, n) for i, n in self._nodes if i not in self.missing]
         if not self._nodes:
-            raise DeviceError(f"{self.device}: the server refused every monitored item; see the warnings above")
+            raise DeviceError(
+                f"{self.device}: the server refused every monitored item; see the warnings above"
+            )
         self._pump = asyncio.create_task(self._pump_events(sub), name=f"opcua-{self.device}")
         self._pump.add_done_callback(self._pump_done)
 
@@ -349,7 +398,7 @@ class OpcuaReader:
             params.Filter = filt
         item = ua.ReadValueId()
         item.NodeId = node.nodeid
-        item.AttributeId = ua.AttributeIds.Value
+        item.AttributeId = AttributeIds.Value
         req = ua.MonitoredItemCreateRequest()
         req.ItemToMonitor = item
         req.MonitoringMode = ua.MonitoringMode.Reporting
@@ -362,7 +411,9 @@ class OpcuaReader:
                 if len(self._pending) >= self.cfg.queue_max:
                     del self._pending[0]
                     self.dropped += 1
-                self._pending.append(sample_of(ev.data.monitored_item.ClientHandle - 1, ev.data.monitored_item.Value))
+                self._pending.append(
+                    sample_of(ev.data.monitored_item.ClientHandle - 1, ev.data.monitored_item.Value)
+                )
                 self._wake.set()
             elif isinstance(ev, StatusChangeEvent) and not ev.notification.Status.is_good():
                 self._lost = f"subscription status {ev.notification.Status.name}"

@@ -163,7 +163,9 @@ class ReadingAssembler:
             return s.source_ms
         return s.server_ms if s.server_ms is not None else now_ms
 
-    def add(self, samples: Iterable[Sample], *, now_ms: int | None = None, now_s: float | None = None) -> list[Reading]:
+    def add(
+        self, samples: Iterable[Sample], *, now_ms: int | None = None, now_s: float | None = None
+    ) -> list[Reading]:
         """Apply samples in arrival order; return the readings they make, oldest first."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         now_s = time.monotonic() if now_s is None else now_s

@@ -24,11 +24,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from asyncua import Server, ua
+from asyncua import ua
 from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.server import Server
 from asyncua.server.user_managers import UserManager
+from asyncua.ua.attribute_ids import AttributeIds
 
+from contract.readings import Reading, measurement_fields
 from firmware_sim.errors import DeviceStartError
+from firmware_sim.models.energy import EnergyModel
+from firmware_sim.models.environment import EnvironmentModel
+from firmware_sim.models.machine import MachineModel
 
 _log = logging.getLogger(__name__)
 
@@ -56,6 +62,10 @@ class _Users(UserManager):
         if username is not None and self._users.get(username) == password:
             return User(role=UserRole.User, name=username)
         return None
+
+
+def _nid(text: str, ns: int) -> ua.NodeId:
+    return ua.NodeId(ua.String(text), ua.Int16(ns))
 
 
 def _variant(field: str, value: Value) -> ua.Variant:
@@ -150,25 +160,27 @@ class OpcuaFactoryServer:
             )
             self.ns = await server.register_namespace(self.namespace)
             factory = await server.nodes.objects.add_object(
-                ua.NodeId("Factory", self.ns), ua.QualifiedName("Factory", self.ns)
+                _nid("Factory", self.ns), ua.QualifiedName("Factory", self.ns)
             )
             await factory.write_attribute(
-                ua.AttributeIds.DisplayName, ua.DataValue(ua.Variant(ua.LocalizedText(self.factory)))
+                AttributeIds.DisplayName, ua.DataValue(ua.Variant(ua.LocalizedText(self.factory)))
             )
             for dev in self.devices:
-                obj = await factory.add_object(ua.NodeId(dev.id, self.ns), ua.QualifiedName(dev.id, self.ns))
+                obj = await factory.add_object(_nid(dev.id, self.ns), ua.QualifiedName(dev.id, self.ns))
                 await obj.write_attribute(
-                    ua.AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(dev.kind)))
+                    AttributeIds.Description, ua.DataValue(ua.Variant(ua.LocalizedText(dev.kind)))
                 )
                 for field, value in dev.values().items():
-                    nid = ua.NodeId(f"{dev.id}.{field}", self.ns)
+                    nid = _nid(f"{dev.id}.{field}", self.ns)
                     await obj.add_variable(nid, ua.QualifiedName(field, self.ns), _variant(field, value))
                     self._nodes[(dev.id, field)] = nid
             await server.start()
         except (OSError, ValueError) as exc:
             with contextlib.suppress(Exception):
                 await server.stop()
-            raise DeviceStartError(f"OPC UA server {self.name}: cannot start on {self.host}:{port}: {exc}") from exc
+            raise DeviceStartError(
+                f"OPC UA server {self.name}: cannot start on {self.host}:{port}: {exc}"
+            ) from exc
         self._server = server
         assert server.bserver is not None
         self.port = int(server.bserver.port)
@@ -181,7 +193,7 @@ class OpcuaFactoryServer:
         """Advance the models and write every changed value; return how many changed."""
         assert self._server is not None
         self._advance()
-        now = dt.datetime.now(dt.UTC)
+        now = ua.DateTime.now(dt.UTC)
         changed = 0
         for dev in self.devices:
             for field, value in dev.values().items():
@@ -211,3 +223,24 @@ class OpcuaFactoryServer:
         server, self._server = self._server, None
         if server is not None:
             await server.stop()
+
+
+def model_values(model: MachineModel | EnergyModel | EnvironmentModel) -> Callable[[], dict[str, Value]]:
+    """A device model's current values by contract field, at the resolution a PLC would expose
+    (the same rounding as the fleet readings of :mod:`firmware_sim.readings`)."""
+    from firmware_sim.readings import energy_reading, environment_reading, machine_reading
+
+    def values() -> dict[str, Value]:
+        if isinstance(model, MachineModel):
+            reading: Reading = machine_reading(model, ts_ms=0)
+        elif isinstance(model, EnergyModel):
+            reading = energy_reading(model, ts_ms=0)
+        else:
+            reading = environment_reading(model, ts_ms=0)
+        return {
+            f: v
+            for f in measurement_fields(type(reading))
+            if isinstance(v := getattr(reading, f), float | int | str)
+        }
+
+    return values
