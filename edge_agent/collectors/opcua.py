@@ -97,6 +97,23 @@ class Connection(Protocol):
     def watchdog_s(self) -> float: ...
 
 
+class _PublishLossAsWarning(logging.Filter):
+    """asyncua's publish loop logs a closed connection as an ERROR with a traceback, once per
+    second until the session is torn down. The collector reports the loss itself (a counted
+    device error, then a reconnect), so that record is held at WARNING, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if record.levelno >= logging.ERROR and isinstance(exc, ConnectionError | OSError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = f"{record.msg} ({describe(exc)})"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_PUBLISH_FILTER: Final = _PublishLossAsWarning()
+
+
 def build(cfg: OpcuaCollector) -> list[OpcuaReader]:
     """One reader per configured server."""
     return [OpcuaReader(cfg)]
@@ -250,6 +267,10 @@ class OpcuaReader:
         self._lost: str | None = None
         self._last_polled: dict[int, tuple[Any, int | None, bool]] = {}
         self._told: set[tuple[int, str]] = set()
+        self._initial = True
+        session_log = logging.getLogger("asyncua.client.ua_session.UaSession")
+        if _PUBLISH_FILTER not in session_log.filters:
+            session_log.addFilter(_PUBLISH_FILTER)
 
     @property
     def connected(self) -> bool:
@@ -263,7 +284,8 @@ class OpcuaReader:
         except CLIENT_ERRORS as exc:
             await self._drop(healthy=False)
             raise DeviceError(f"{self.device}: request to {self.cfg.url} failed: {describe(exc)}") from exc
-        readings = self._assembler.add(samples)
+        readings = self._assembler.add(samples, initial=self._initial)
+        self._initial = self._initial and not samples
         readings += self._assembler.heartbeat()
         self._tell_problems()
         return readings
@@ -275,6 +297,8 @@ class OpcuaReader:
 
     async def _connect(self) -> None:
         self._lost = None
+        self._initial = True
+        self._last_polled.clear()
         client = await open_client(self.cfg)
         self._client = client
         client.connection_lost_callback = self._on_lost

@@ -164,15 +164,31 @@ class ReadingAssembler:
         return s.server_ms if s.server_ms is not None else now_ms
 
     def add(
-        self, samples: Iterable[Sample], *, now_ms: int | None = None, now_s: float | None = None
+        self,
+        samples: Iterable[Sample],
+        *,
+        initial: bool = False,
+        now_ms: int | None = None,
+        now_s: float | None = None,
     ) -> list[Reading]:
-        """Apply samples in arrival order; return the readings they make, oldest first."""
+        """Apply samples in arrival order; return the readings they make, oldest first.
+
+        ``initial`` marks the first values after a (re)connect: a server sends every value with
+        the time it last changed (hours ago for a state that holds), so each device's initial
+        values make one snapshot at the newest of their timestamps rather than old partial ones.
+        """
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         now_s = time.monotonic() if now_s is None else now_s
+        samples = list(samples)
+        newest: dict[int, int] = {}
+        if initial:
+            for s in samples:
+                key, ts = id(self._of_node[s.node]), self._time_of(s, now_ms)
+                newest[key] = max(ts, newest.get(key, ts))
         groups: dict[tuple[int, int], list[Sample]] = {}
         for s in samples:
-            dev = self._of_node[s.node]
-            groups.setdefault((id(dev), self._time_of(s, now_ms)), []).append(s)
+            key = id(self._of_node[s.node])
+            groups.setdefault((key, newest.get(key) or self._time_of(s, now_ms)), []).append(s)
         out: list[tuple[int, Reading]] = []
         for (_, ts_ms), group in sorted(groups.items(), key=lambda kv: kv[0][1]):
             dev = self._of_node[group[0].node]

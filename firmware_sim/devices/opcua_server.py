@@ -208,6 +208,15 @@ class OpcuaFactoryServer:
         self.scans += 1
         return changed
 
+    async def write(self, device: str, field: str, value: Value, *, source_ms: int | None = None) -> None:
+        """Set one value now, optionally with its own SourceTimestamp (epoch ms), as a PLC would."""
+        assert self._server is not None
+        now = ua.DateTime.now(dt.UTC)
+        source = now if source_ms is None else ua.DateTime.fromtimestamp(source_ms / 1000, dt.UTC)
+        self._last[(device, field)] = value
+        dv = ua.DataValue(_variant(field, value), SourceTimestamp=source, ServerTimestamp=now)
+        await self._server.write_attribute_value(self._nodes[(device, field)], dv)
+
     async def _scan_loop(self) -> None:
         while True:
             await asyncio.sleep(self.scan_s)
