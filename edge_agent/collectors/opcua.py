@@ -23,7 +23,15 @@ import logging
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from asyncua import ua
+from settings.errors import ConfigError
+
+try:
+    from asyncua import ua
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ConfigError(
+        "an [[collectors]] table has type opcua but asyncua is not installed: "
+        "pip install -c constraints.txt 'parkwatch[edge,opcua]'"
+    ) from exc
 from asyncua.client.client import Client
 from asyncua.common.node import Node
 from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent, Subscription

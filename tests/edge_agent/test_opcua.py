@@ -27,6 +27,7 @@ from edge_agent.errors import DeviceError
 from edge_agent.init_config import OpcuaInit, browse_opcua
 from edge_agent.main import load
 from firmware_sim.devices.opcua_server import OpcuaDevice, OpcuaFactoryServer
+from settings.edge_opcua import OpcuaCollector
 from tests.edge_agent.helpers import Subscriber
 from tests.edge_agent.opcua_helpers import example_server, make_certificate, opcua_settings
 from tests.servers import ServerProcess, free_port
@@ -317,7 +318,7 @@ async def test_init_browses_a_server_and_the_agent_uses_the_node_map(
     assert proc.returncode == 0, stderr.decode()
     assert f"{srv.url}: 5 nodes found" in stderr.decode()
     settings, table = load(str(out))
-    (op,) = [c for c in settings.collectors if c.__struct_config__.tag == "opcua"]
+    (op,) = [c for c in settings.collectors if isinstance(c, OpcuaCollector)]
     assert {(n.device, n.kind, n.field) for n in op.nodes} == {
         *[("cnc-01", "machine", f) for f in MACHINE],
         ("env-1", "environment", "temp_c"),
@@ -328,7 +329,7 @@ async def test_init_browses_a_server_and_the_agent_uses_the_node_map(
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     try:
-        await sub.wait_for(lambda: sub.readings("cnc-01"), what="a reading of cnc-01")
+        await sub.wait_for(lambda: bool(sub.readings("cnc-01")), what="a reading of cnc-01")
     finally:
         stop.set()
         await asyncio.wait_for(task, 20)

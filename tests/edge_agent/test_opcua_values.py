@@ -237,3 +237,35 @@ def test_browse_names_become_ids_and_kinds() -> None:
     ]
     # The proposal is a valid node map as it is.
     assert len(edge({"url": URL, "nodes": [msgspec.to_builtins(n) for n in propose(found)]}).collectors) == 1
+
+
+def test_the_opcua_sample_config_loads() -> None:
+    from pathlib import Path
+
+    from settings.edge_opcua import OpcuaCollector
+    from settings.loader import load_settings
+
+    s = load_settings(EdgeSettings, Path(__file__).parents[2] / "config" / "edge-opcua.toml", env={})
+    (c,) = s.collectors
+    assert isinstance(c, OpcuaCollector)
+    assert (c.security_policy, c.security_mode, c.mode) == ("Basic256Sha256", "SignAndEncrypt", "subscribe")
+    assert [(n.device, n.kind, n.field) for n in c.nodes][:2] == [
+        ("press-02", "machine", "state"),
+        ("press-02", "machine", "spindle_temp_c"),
+    ]
+
+
+def test_opcua_modules_import_no_server_module() -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.edge_agent.test_boundary import SERVER_MODULES
+
+    code = (
+        "import json, sys, edge_agent.collectors.opcua, edge_agent.doctor_opcua, edge_agent.opcua_browse\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    loaded = json.loads(out.stdout)
+    assert "asyncua" in loaded and [m for m in loaded if m.split(".")[0] in SERVER_MODULES] == []
