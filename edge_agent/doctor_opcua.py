@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from asyncua import ua
 from asyncua.client.client import Client
 
-from edge_agent.collectors.opcua import (
+from edge_agent.collectors.opcua_client import (
     CLIENT_ERRORS,
     close_client,
     describe,

@@ -388,7 +388,7 @@ async def browse_opcua(o: OpcuaInit) -> OpcuaInit:
     Raises:
         ConfigError: the server cannot be opened or browsed, or it holds no variables to map.
     """
-    from edge_agent.collectors.opcua import CLIENT_ERRORS, close_client, describe, open_client
+    from edge_agent.collectors.opcua_client import CLIENT_ERRORS, close_client, describe, open_client
     from edge_agent.errors import DeviceError
     from edge_agent.opcua_browse import browse_variables, propose
 
