@@ -269,3 +269,42 @@ def test_opcua_modules_import_no_server_module() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     loaded = json.loads(out.stdout)
     assert "asyncua" in loaded and [m for m in loaded if m.split(".")[0] in SERVER_MODULES] == []
+
+
+def test_init_from_simulator_endpoints_writes_the_opcua_collector(tmp_path: Any) -> None:
+    import tomllib
+
+    from edge_agent.init_config import from_endpoints, render
+    from firmware_sim.endpoints import DeviceEndpoint, GatewayEndpoints, OpcuaNodeEndpoint, SimEndpoints
+    from settings.edge_opcua import OpcuaCollector
+
+    nodes = [
+        OpcuaNodeEndpoint(node_id=f"ns=2;s=smt-01.{f}", device="smt-01", kind="machine", field=f)
+        for f in ("state", "parts_total")
+    ]
+    server = DeviceEndpoint(
+        id="opcua",
+        kind="opcua_server",
+        host="127.0.0.1",
+        port=4840,
+        url="opc.tcp://127.0.0.1:4840/x",
+        nodes=nodes,
+    )
+    ep = SimEndpoints(
+        scenario="t",
+        seed=1,
+        speed=1.0,
+        start_ms=0,
+        gateways={
+            "vsip-gw-01": GatewayEndpoints(park="vsip", lat=20.9, lon=106.7, mobile=False, devices=[server])
+        },
+    )
+    path = tmp_path / "endpoints.json"
+    path.write_bytes(ep.to_json())
+    settings = settings_from_dict(EdgeSettings, tomllib.loads(render(from_endpoints(str(path), None))))
+    (op,) = [c for c in settings.collectors if isinstance(c, OpcuaCollector)]
+    assert op.url == "opc.tcp://127.0.0.1:4840/x" and op.mode == "subscribe"
+    assert [(n.node_id, n.device, n.kind, n.field) for n in op.nodes] == [
+        ("ns=2;s=smt-01.state", "smt-01", "machine", "state"),
+        ("ns=2;s=smt-01.parts_total", "smt-01", "machine", "parts_total"),
+    ]
