@@ -66,6 +66,23 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="the gateway's fixed position (WGS84 degrees): stamped on its cellular, Wi-Fi and broadband "
         "readings so they appear on the coverage map; leave out for a moving gateway",
     )
+    init.add_argument(
+        "--opcua",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an OPC UA server (opc.tcp://HOST:PORT): browse it and write its node map; repeatable",
+    )
+    init.add_argument(
+        "--opcua-security",
+        default="None",
+        metavar="POLICY[:MODE]",
+        help="None (default), Basic256Sha256:Sign or Basic256Sha256:SignAndEncrypt",
+    )
+    init.add_argument("--opcua-cert", default="", metavar="FILE", help="this gateway's OPC UA certificate")
+    init.add_argument("--opcua-key", default="", metavar="FILE", help="its private key (PEM)")
+    init.add_argument("--opcua-user", default="", help="OPC UA user name (empty: anonymous)")
+    init.add_argument("--opcua-password", default="", help="OPC UA password")
     init.add_argument("--no-system", action="store_true", help="leave out the gateway's own health collector")
     init.add_argument(
         "--endpoints",
@@ -114,6 +131,8 @@ def _init(args: argparse.Namespace) -> int:
         v.username, v.password, v.tls_ca = args.username, args.password, args.tls_ca
         v.topic_root, v.state_dir, v.system = args.topic_root, args.state_dir, not args.no_system
         add_device_flags(v, args.modbus, args.modem, args.probe)
+        if args.opcua:
+            _browse_opcua(v, args)
         if args.position:
             v.lat, v.lon = parse_position(args.position)
         interactive = not args.non_interactive and sys.stdin.isatty()
@@ -134,6 +153,28 @@ def _init(args: argparse.Namespace) -> int:
     private = " (mode 0600, readable by its owner only: it holds the MQTT password)" if v.password else ""
     print(f"wrote {path}{private}; check it with: parkwatch edge doctor --config {path}")
     return 0
+
+
+def _browse_opcua(v: object, args: argparse.Namespace) -> None:
+    import asyncio
+
+    from edge_agent.init_config import InitValues, OpcuaInit, browse_opcua, parse_opcua_security
+
+    assert isinstance(v, InitValues)
+    policy, mode = parse_opcua_security(args.opcua_security)
+    for i, url in enumerate(args.opcua):
+        o = OpcuaInit(
+            url=url,
+            name="opcua" if len(args.opcua) == 1 else f"opcua-{i + 1}",
+            security_policy=policy,
+            security_mode=mode,
+            certificate=args.opcua_cert,
+            private_key=args.opcua_key,
+            username=args.opcua_user,
+            password=args.opcua_password,
+        )
+        v.opcua.append(asyncio.run(browse_opcua(o)))
+        print(f"{url}: {len(o.nodes)} nodes found", file=sys.stderr)
 
 
 def _doctor(args: argparse.Namespace) -> int:

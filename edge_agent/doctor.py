@@ -31,6 +31,7 @@ from edge_agent.errors import DeviceError
 from mqttlink import LOGIN_REFUSED, connect_properties, make_client, open_connection, tls_context
 from settings.common import BrokerSettings
 from settings.edge import EdgeSettings
+from settings.edge_opcua import OpcuaCollector
 from settings.errors import ConfigError
 from settings.loader import load_settings
 
@@ -324,9 +325,9 @@ def _answers_mqtt311(s: EdgeSettings, timeout_s: float) -> bool:
 
 
 async def check_devices(s: EdgeSettings, timeout_s: float = 10.0) -> list[Check]:
-    """Read every configured device once."""
+    """Read every configured device once (OPC UA servers have their own rows: :mod:`edge_agent.doctor_opcua`)."""
     out: list[Check] = []
-    for c in build_collectors(s.collectors):
+    for c in build_collectors([c for c in s.collectors if not isinstance(c, OpcuaCollector)]):
         name = f"device {c.device}"
         try:
             async with asyncio.timeout(timeout_s):
@@ -389,6 +390,11 @@ def run_checks(path: str | None) -> list[Check]:
     else:
         checks.append(Check("credentials", "skip", "broker not reachable", "fix the broker check first"))
     checks.extend(asyncio.run(check_devices(settings)))
+    opcua = [c for c in settings.collectors if isinstance(c, OpcuaCollector)]
+    if opcua:
+        from edge_agent.doctor_opcua import check_all
+
+        checks.extend(check_all(opcua))
     return checks
 
 

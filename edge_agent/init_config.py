@@ -13,8 +13,29 @@ from typing import Any
 
 from contract.ids import is_valid_id
 from settings.edge import EdgeSettings
+from settings.edge_opcua import OpcuaNode
 from settings.errors import ConfigError
 from settings.loader import load_settings
+
+
+@dataclass
+class OpcuaInit:
+    """One OPC UA server of a new config: connection settings and the node map found by browsing."""
+
+    url: str
+    name: str = "opcua"
+    security_policy: str = "None"
+    security_mode: str = "None"
+    certificate: str = ""
+    private_key: str = ""
+    private_key_password: str = ""
+    server_certificate: str = ""
+    application_uri: str = ""
+    username: str = ""
+    password: str = ""
+    timeout_s: float = 5.0
+    watchdog_s: float = 5.0
+    nodes: list[OpcuaNode] = field(default_factory=list)
 
 
 @dataclass
@@ -44,6 +65,44 @@ class InitValues:
     probe_ipv6: dict[str, str] = field(default_factory=dict)
     """target name -> IPv6 host for the reachability check."""
     system: bool = True
+    opcua: list[OpcuaInit] = field(default_factory=list)
+    """OPC UA servers with their node maps."""
+
+
+def _render_opcua(o: OpcuaInit) -> list[str]:
+    out = [
+        "",
+        "[[collectors]]",
+        'type = "opcua"',
+        f"name = {_q(o.name)}",
+        f"url = {_q(o.url)}",
+        f'security_policy = "{o.security_policy}"       # None | Basic256Sha256',
+        f'security_mode = "{o.security_mode}"         # None | Sign | SignAndEncrypt',
+    ]
+    if o.certificate:
+        out += [
+            f"certificate = {_q(o.certificate)}    # this gateway's application certificate (the server must trust it)",
+            f"private_key = {_q(o.private_key)}",
+        ]
+    if o.server_certificate:
+        out.append(f"server_certificate = {_q(o.server_certificate)}  # pinned server certificate")
+    if o.username:
+        out += [f"username = {_q(o.username)}", f"password = {_q(o.password)}"]
+    out += [
+        'mode = "subscribe"                 # or "poll"; servers without subscriptions are polled anyway',
+        "publishing_interval_s = 0.5        # the server sends collected changes this often",
+        "sampling_interval_s = 0.25         # default sampling of every monitored node",
+        "report_period_s = 60.0             # an unchanged device is reported again this often",
+        "# The node map: one line per value. Found by browsing the server; rename devices and fields,",
+        '# set kind = "machine" | "energy" | "environment" with contract fields, add scale, deadband, enum.',
+        "nodes = [",
+    ]
+    for n in o.nodes:
+        out.append(
+            f'  {{ node_id = {_q(n.node_id)}, device = {_q(n.device)}, kind = "{n.kind}", field = {_q(n.field)} }},'
+        )
+    out.append("]")
+    return out
 
 
 def _q(value: str) -> str:
@@ -130,6 +189,8 @@ def render(v: InitValues) -> str:
                 f"port = {port}",
                 f"ipv6_host = {_q(v.probe_ipv6.get(name, ''))}    # empty: IPv6 check skipped",
             ]
+    for o in v.opcua:
+        out += _render_opcua(o)
     if v.system:
         out += ["", "[[collectors]]", 'type = "system"', "interval_s = 30.0"]
     out += ["", "[logging]", 'level = "INFO"', 'format = "text"', ""]
@@ -167,6 +228,12 @@ def from_endpoints(path: str, gateway: str | None) -> InitValues:
             if dev.get("operator_name"):
                 tech = dev.get("tech") if dev.get("tech") in ("LTE", "NR") else "LTE"
                 v.modem_operators[dev_id] = (dev["operator_name"], tech)
+        elif kind == "opcua_server" and dev.get("url"):
+            nodes = [
+                OpcuaNode(node_id=n["node_id"], device=n["device"], kind=n["kind"], field=n["field"])
+                for n in dev.get("nodes") or []
+            ]
+            v.opcua.append(OpcuaInit(url=dev["url"], name=dev_id or "opcua", nodes=nodes))
         elif kind == "probe_target":
             v.probes.append((dev_id, host, int(port)))
             if dev.get("host6"):
@@ -269,7 +336,7 @@ def write(v: InitValues, out: str, *, force: bool) -> Path:
     text = render(v)
     tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = 0o600 if v.password else 0o644
+    mode = 0o600 if v.password or any(o.password for o in v.opcua) else 0o644
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -297,3 +364,48 @@ def add_device_flags(v: InitValues, modbus: list[str], modems: list[str], probes
         name, _, hostport = spec.partition("=")
         host, port = _parse_hostport(hostport, "--probe")
         v.probes.append((name, host, port))
+
+
+def parse_opcua_security(text: str) -> tuple[str, str]:
+    """``None``, ``Basic256Sha256:Sign`` or ``Basic256Sha256:SignAndEncrypt`` -> (policy, mode).
+
+    Raises:
+        ConfigError: any other spelling.
+    """
+    policy, _, mode = text.partition(":")
+    if policy == "None" and mode in ("", "None"):
+        return "None", "None"
+    if policy == "Basic256Sha256" and mode in ("Sign", "SignAndEncrypt"):
+        return policy, mode
+    raise ConfigError(
+        f"--opcua-security {text!r}: write None, Basic256Sha256:Sign or Basic256Sha256:SignAndEncrypt"
+    )
+
+
+async def browse_opcua(o: OpcuaInit) -> OpcuaInit:
+    """Connect to the server of ``o``, browse it and fill ``o.nodes`` (see :mod:`edge_agent.opcua_browse`).
+
+    Raises:
+        ConfigError: the server cannot be opened or browsed, or it holds no variables to map.
+    """
+    from edge_agent.collectors.opcua_client import CLIENT_ERRORS, close_client, describe, open_client
+    from edge_agent.errors import DeviceError
+    from edge_agent.opcua_browse import browse_variables, propose
+
+    try:
+        client = await open_client(o)
+    except DeviceError as exc:
+        raise ConfigError(f"{exc}; check the URL, --opcua-security and the user") from exc
+    try:
+        found = await browse_variables(client.nodes.objects)
+    except CLIENT_ERRORS as exc:
+        raise ConfigError(f"browsing {o.url} failed: {describe(exc)}") from exc
+    finally:
+        await close_client(client, healthy=True)
+    if not found:
+        raise ConfigError(
+            f"{o.url} has no variables below Objects outside namespace 0; write the node map by hand "
+            "(see config/edge-opcua.toml)"
+        )
+    o.nodes = propose(found)
+    return o

@@ -12,7 +12,16 @@ from typing import Literal
 
 import msgspec
 
-DeviceKind = Literal["machine", "energy", "environment", "modem", "probe_target"]
+DeviceKind = Literal["machine", "energy", "environment", "modem", "probe_target", "opcua_server"]
+
+
+class OpcuaNodeEndpoint(msgspec.Struct, kw_only=True, frozen=True):
+    """One value of a simulated OPC UA server: its NodeId and the reading field it is."""
+
+    node_id: str
+    device: str
+    kind: str
+    field: str
 
 
 class DeviceEndpoint(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
@@ -31,6 +40,9 @@ class DeviceEndpoint(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tr
         tech: the modem's technology setting (``LTE``, ``NR`` or ``auto``).
         gnss: whether the modem answers ``AT+QGPSLOC=2`` with a fix.
         profile: the probe target's scenario profile name.
+        url: the OPC UA server's endpoint URL (``opcua_server``: one server for every machine,
+            meter and sensor of its gateway, security None, anonymous).
+        nodes: the OPC UA server's node map.
     """
 
     id: str
@@ -46,6 +58,8 @@ class DeviceEndpoint(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=Tr
     tech: str | None = None
     gnss: bool | None = None
     profile: str | None = None
+    url: str | None = None
+    nodes: list[OpcuaNodeEndpoint] | None = None
 
 
 class GatewayEndpoints(msgspec.Struct, kw_only=True, frozen=True):

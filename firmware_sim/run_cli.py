@@ -30,6 +30,9 @@ def format_endpoints(ep: SimEndpoints) -> str:
                 )
             elif d.kind == "probe_target":
                 extra = f"HTTP, profile {d.profile}"
+            elif d.kind == "opcua_server":
+                devs = sorted({n.device for n in d.nodes or []})
+                extra = f"OPC UA {d.url}, {len(d.nodes or [])} nodes of {', '.join(devs)}"
             lines.append(f"  {d.id:<16} {d.kind:<12} {addr:<34} {extra}")
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ from firmware_sim.clock import SimClock
 from firmware_sim.devices.at_modem import AtModemServer, GnssFix, ModemSnapshot
 from firmware_sim.devices.modbus import UNIT_ID, ModbusDevice, ModbusRtuLine, RtuUnit
 from firmware_sim.devices.probe_target import ProbeTarget
-from firmware_sim.endpoints import DeviceEndpoint, GatewayEndpoints, SimEndpoints
+from firmware_sim.endpoints import DeviceEndpoint, GatewayEndpoints, OpcuaNodeEndpoint, SimEndpoints
 from firmware_sim.registers import (
     ENERGY_REGISTERS,
     ENVIRONMENT_REGISTERS,
@@ -132,6 +132,35 @@ class Simulator:
 
         return snapshot
 
+    async def _start_opcua(self, gw: Gateway, models: GatewayModels) -> DeviceEndpoint:
+        """The gateway's machines, meters and sensors behind one OPC UA server."""
+        from firmware_sim.devices.opcua_server import OpcuaDevice, OpcuaFactoryServer, model_values
+
+        def advance() -> None:
+            models.advance_to(self.clock.elapsed_s())
+
+        devices = [
+            *[OpcuaDevice(m.id, "machine", model_values(models.machines[m.id])) for m in gw.machines],
+            *[OpcuaDevice(m.id, "energy", model_values(models.meters[m.id])) for m in gw.meters],
+            *[
+                OpcuaDevice(e.id, "environment", model_values(models.environment[e.id]))
+                for e in gw.environment
+            ],
+        ]
+        server = OpcuaFactoryServer(
+            name=gw.id, factory=gw.factory, devices=devices, advance=advance, host=self.host
+        )
+        self._servers.append(server)
+        port = await server.start()
+        nodes = [
+            OpcuaNodeEndpoint(node_id=server.node_id(d.id, f), device=d.id, kind=d.kind, field=f)
+            for d in devices
+            for f in d.values()
+        ]
+        return DeviceEndpoint(
+            id="opcua", kind="opcua_server", host=self.host, port=port, url=server.url, nodes=nodes
+        )
+
     async def start(self) -> SimEndpoints:
         """Start every device; return the endpoints.
 
@@ -153,11 +182,17 @@ class Simulator:
                 continue
             models = self.world.gateways[gw.id]
             devices: list[DeviceEndpoint] = []
-            specs: list[tuple[str, str, int, str | None]] = [
-                *[("machine", m.id, MACHINE_REGISTERS, m.line) for m in gw.machines],
-                *[("energy", m.id, ENERGY_REGISTERS, None) for m in gw.meters],
-                *[("environment", e.id, ENVIRONMENT_REGISTERS, None) for e in gw.environment],
-            ]
+            if gw.opcua:
+                devices.append(await self._start_opcua(gw, models))
+            specs: list[tuple[str, str, int, str | None]] = (
+                []
+                if gw.opcua
+                else [
+                    *[("machine", m.id, MACHINE_REGISTERS, m.line) for m in gw.machines],
+                    *[("energy", m.id, ENERGY_REGISTERS, None) for m in gw.meters],
+                    *[("environment", e.id, ENVIRONMENT_REGISTERS, None) for e in gw.environment],
+                ]
+            )
             for kind, dev_id, count, line in specs:
                 mb = ModbusDevice(
                     name=f"{gw.id}/{dev_id}",

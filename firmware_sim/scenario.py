@@ -207,6 +207,9 @@ class Gateway(msgspec.Struct, **_STRUCT):
     environment: list[EnvironmentSpec] = msgspec.field(default_factory=list)
     modems: list[ModemSpec] = msgspec.field(default_factory=list)
     probe_targets: list[Id] = msgspec.field(default_factory=list)
+    opcua: bool = False
+    """The machines, meters and sensors sit behind one OPC UA server (a SCADA or PLC server of
+    the hall) instead of one Modbus TCP server each."""
 
     @property
     def mobile(self) -> bool:

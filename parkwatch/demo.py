@@ -4,14 +4,15 @@ What runs (every part is the real code path, wired over loopback):
 
 1. the embedded MQTT broker (amqtt, MQTT 3.1.1);
 2. the firmware simulator with the default Hai Phong scenario: Modbus TCP machines, meters and
-   sensors, AT-command modems, broadband probe targets, and the radio environment;
+   sensors (one factory's behind an OPC UA server instead), AT-command modems, broadband probe
+   targets, and the radio environment;
 3. the ingester, writing to a DuckDB file;
 4. optionally a short drive-test *survey*: the simulator's fleet mode replays a few simulated hours
    of mobile-probe measurements through the edge agent's publisher (survey vehicles ``*-survey*``),
    so the coverage map has history from the first minute; the vehicles then keep driving in real
    time at a gentle rate;
-5. one edge agent per simulated gateway, reading the simulated devices over Modbus TCP, AT commands
-   and HTTP probes, buffering on disk and publishing batches;
+5. one edge agent per simulated gateway, reading the simulated devices over Modbus TCP (or an OPC UA
+   subscription), AT commands and HTTP probes, buffering on disk and publishing batches;
 6. the API with the built-in web dashboard.
 
 Parts 1, 3 and 6 are ``parkwatch serve`` (:class:`parkwatch.serve.Platform`) with the embedded

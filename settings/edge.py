@@ -12,6 +12,7 @@ import msgspec
 
 from contract.ids import FieldName, Id
 from settings.common import BrokerSettings, LoggingSettings, Port, PositiveSeconds
+from settings.edge_opcua import OpcuaCollector
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 
@@ -392,8 +393,15 @@ class SystemCollector(
     name: str = "system"
 
 
-CollectorSettings = ModbusCollector | CellularCollector | BroadbandCollector | WifiCollector | SystemCollector
-CollectorType = Literal["modbus", "cellular", "broadband", "wifi", "system"]
+CollectorSettings = (
+    ModbusCollector
+    | CellularCollector
+    | BroadbandCollector
+    | WifiCollector
+    | SystemCollector
+    | OpcuaCollector
+)
+CollectorType = Literal["modbus", "cellular", "broadband", "wifi", "system", "opcua"]
 
 
 class EdgeSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -51,8 +51,8 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
         logging.getLogger(name).setLevel(logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)
 
 
-CHATTY_LIBRARIES: Final = ("httpx", "httpcore")
-"""Loggers held at WARNING unless the level is DEBUG."""
+CHATTY_LIBRARIES: Final = ("httpx", "httpcore", "asyncua")
+"""Loggers held at WARNING unless the level is DEBUG (asyncua logs every OPC UA publish at INFO)."""
 
 
 SERVER_GC_THRESHOLD = (50_000, 20, 100)

@@ -41,6 +41,7 @@ COLLECTORS: Final[dict[CollectorType, str]] = {
     "broadband": "edge_agent.collectors.broadband:build",
     "wifi": "edge_agent.collectors.wifi:build",
     "system": "edge_agent.collectors.system:build",
+    "opcua": "edge_agent.collectors.opcua:build",
 }
 """Collector type -> ``module:function`` building the collectors of one ``[[collectors]]`` table."""
 

@@ -116,6 +116,6 @@ def test_config_errors_in_plain_words(tmp_path: Path) -> None:
     res = _console("edge", "doctor", "--config", str(typo))
     line = _row(res.stdout, "config")
     assert (
-        "collectors[0].type: 'sytem' is not a known type; valid types: broadband, cellular, modbus, system, wifi"
+        "collectors[0].type: 'sytem' is not a known type; valid types: broadband, cellular, modbus, opcua, system, wifi"
         in line
     )

@@ -21,7 +21,7 @@ def test_sample_config_loads_with_every_collector_type() -> None:
     assert s.buffer_path == "/var/lib/parkwatch-edge/buffer.sqlite"
     modbus = next(c for c in s.collectors if isinstance(c, ModbusCollector))
     assert [d.id for d in modbus.devices] == ["cnc-01", "meter-01", "pump-07"]
-    assert len(build_collectors(s.collectors)) == 7
+    assert len(build_collectors(s.collectors)) == 8
 
 
 def test_environment_overrides_apply(tmp_path: Path) -> None:
