@@ -19,12 +19,20 @@ def broker_config(host: str, port: int) -> dict[str, Any]:
 
 class _SilentClientFilter(logging.Filter):
     """amqtt logs a client that connected and sent nothing (a TCP health check, ``edge doctor``'s
-    reachability probe) as an error, twice; that is normal traffic, so it goes to debug."""
+    reachability probe) as an error, twice; that is normal traffic, so it goes to debug. So does
+    the traceback of a delivery it gave up waiting for a PUBACK (it warns about that itself)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
         if text.startswith("No data from") or text.startswith("Failed to initialize client session: No data"):
             log.debug("embedded broker: %s", text)
+            return False
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, TimeoutError) and "PUBACK" in str(exc):
+            # amqtt gives up a QoS 1 delivery unacknowledged after 5 s (the ingester acknowledges
+            # after its write, which a loaded machine can delay) and has warned about it already;
+            # the traceback of its broadcast task adds nothing. Gap repair has the gateway resend.
+            log.debug("embedded broker: %s", exc)
             return False
         return True
 

@@ -46,3 +46,23 @@ async def test_mqtt_311_through_the_embedded_broker(unique: str, tmp_path: Path)
             for k in ("cellular", "machine", "energy", "generic")
         )
     assert total == 200
+
+
+def test_a_delivery_amqtt_gave_up_on_logs_no_traceback() -> None:
+    """amqtt's broadcast task logs its PUBACK timeout with a traceback (and warns once itself)."""
+    import logging
+    import sys
+
+    from parkwatch.embedded_broker import _SilentClientFilter
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException:
+            info = sys.exc_info()
+        return logging.LogRecord("amqtt.broker", logging.ERROR, __file__, 1, "Task failed", (), info)
+
+    keep = _SilentClientFilter()
+    assert keep.filter(record(TimeoutError("Timeout waiting for PUBACK for packet ID 7"))) is False
+    assert keep.filter(record(TimeoutError("something else"))) is True
+    assert keep.filter(record(ValueError("Timeout waiting for PUBACK"))) is True
