@@ -51,15 +51,11 @@ async def test_mqtt_311_through_the_embedded_broker(unique: str, tmp_path: Path)
 def test_a_delivery_amqtt_gave_up_on_logs_no_traceback() -> None:
     """amqtt's broadcast task logs its PUBACK timeout with a traceback (and warns once itself)."""
     import logging
-    import sys
 
     from parkwatch.embedded_broker import _SilentClientFilter
 
     def record(exc: BaseException) -> logging.LogRecord:
-        try:
-            raise exc
-        except BaseException:
-            info = sys.exc_info()
+        info = (type(exc), exc, None)
         return logging.LogRecord("amqtt.broker", logging.ERROR, __file__, 1, "Task failed", (), info)
 
     keep = _SilentClientFilter()
