@@ -35,6 +35,7 @@ from api import (
     routes_live,
     routes_operations,
     routes_parks,
+    routes_prediction,
     routes_provisioning,
 )
 from api.auth import KeyRecord, KeyRing, key_hash
@@ -211,7 +212,7 @@ def create_app(
         invalidate_keys=invalidate_keys,
     )
     app.state.ctx = ctx
-    for router in (routes_coverage.router, routes_operations.router, routes_live.router):
+    for router in (routes_coverage.router, routes_prediction.router, routes_operations.router, routes_live.router):
         app.include_router(router)
     app.include_router(routes_provisioning.build(ctx))
     app.include_router(routes_parks.build(ctx))

@@ -10,6 +10,7 @@ answers of :mod:`api.models`:
 | ``factory`` | machines, OEE, energy |
 | ``fleet`` | gateways: last seen, online, reported figures, loss ledger |
 | ``alarms`` | threshold rules, machine faults, offline gateways |
+| ``prediction`` | predicted coverage with intervals and validation, survey plans |
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from api.services.broadband import BroadbandService
 from api.services.coverage import CoverageService
 from api.services.factory import FactoryService
 from api.services.fleet import FleetService
+from api.services.prediction import PredictionService
 from settings.api import ApiSettings
 from storage.query import QueryBackend
 
@@ -39,6 +41,7 @@ class Services:
     factory: FactoryService
     fleet: FleetService
     alarms: AlarmService
+    prediction: PredictionService
 
     @classmethod
     def build(
@@ -55,14 +58,16 @@ class Services:
         """
         cache = ReadCache(settings.api.cache_ttl_s, stale_s=settings.api.cache_stale_s)
         fleet = FleetService(settings, backend)
+        coverage = CoverageService(settings, backend, cache, registry_parks=registry_parks)
         return cls(
             backend=backend,
             cache=cache,
-            coverage=CoverageService(settings, backend, cache, registry_parks=registry_parks),
+            coverage=coverage,
             broadband=BroadbandService(settings, backend, cache),
             factory=FactoryService(settings, backend, cache),
             fleet=fleet,
             alarms=AlarmService(settings, backend, fleet),
+            prediction=PredictionService(coverage),
         )
 
 
@@ -72,5 +77,6 @@ __all__ = [
     "CoverageService",
     "FactoryService",
     "FleetService",
+    "PredictionService",
     "Services",
 ]
