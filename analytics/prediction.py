@@ -178,7 +178,10 @@ def observations(
         medians = np.array([np.median(values[a:b]) for a, b in zip(starts, ends, strict=True)])
         counts = (ends - starts).astype(np.int64)
         within = np.array(
-            [float(np.var(values[a:b], ddof=1)) if b - a > 1 else np.nan for a, b in zip(starts, ends, strict=True)]
+            [
+                float(np.var(values[a:b], ddof=1)) if b - a > 1 else np.nan
+                for a, b in zip(starts, ends, strict=True)
+            ]
         )
         ok = ~np.isnan(within)
         pooled = float(np.average(within[ok], weights=counts[ok] - 1)) if ok.any() else 16.0
@@ -205,7 +208,7 @@ class _Projection:
     def xy(self, lon: FloatArray, lat: FloatArray) -> FloatArray:
         x = (lon - self.lon0) * _M_PER_DEG_LON_EQ * math.cos(math.radians(self.lat0))
         y = (lat - self.lat0) * _M_PER_DEG_LAT
-        return np.c_[x, y]
+        return np.column_stack([x, y]).astype(np.float64)
 
 
 def _lonlat(cells: npt.NDArray[np.uint64]) -> FloatArray:
@@ -243,9 +246,9 @@ def _design(kind: str, xy: FloatArray, sites_xy: FloatArray | None) -> FloatArra
     if kind == "log_distance":
         assert sites_xy is not None
         d = np.sqrt(((xy[:, None, :] - sites_xy[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
-        return np.c_[ones, np.log10(np.maximum(d, 10.0))]
+        return np.column_stack([ones, np.log10(np.maximum(d, 10.0))]).astype(np.float64)
     if kind == "plane":
-        return np.c_[ones, xy[:, 0], xy[:, 1]]
+        return np.column_stack([ones, xy[:, 0], xy[:, 1]]).astype(np.float64)
     return ones[:, None]
 
 
@@ -272,7 +275,9 @@ def _kernel(var0: float) -> Kernel:
     ) + WhiteKernel(noise_level=max(var0 / 4.0, 0.5), noise_level_bounds=(1e-2, 1e3))
 
 
-def fit_kernel(xy: FloatArray, resid: FloatArray, var_db2: FloatArray, *, max_cells: int, seed: int) -> Kernel:
+def fit_kernel(
+    xy: FloatArray, resid: FloatArray, var_db2: FloatArray, *, max_cells: int, seed: int
+) -> Kernel:
     """The kernel with hyperparameters fitted by marginal likelihood on at most ``max_cells`` cells."""
     if len(resid) > max_cells:
         idx = np.random.default_rng(seed).choice(len(resid), size=max_cells, replace=False)
@@ -354,7 +359,9 @@ class FittedModel:
     var_db2: FloatArray
     sites_xy: FloatArray | None
 
-    def predict(self, cells: npt.NDArray[np.uint64], options: PredictOptions) -> tuple[FloatArray, FloatArray]:
+    def predict(
+        self, cells: npt.NDArray[np.uint64], options: PredictOptions
+    ) -> tuple[FloatArray, FloatArray]:
         """Predicted median RSRP and its variance (GP, no measurement error) at ``cells``."""
         ll = _lonlat(cells)
         targets = self.projection.xy(ll[:, 0], ll[:, 1])
@@ -495,7 +502,13 @@ def summarize_validation(cv: CrossValidation, options: PredictOptions = PredictO
     method = f"spatial block cross-validation ({options.cv_block_m:.0f} m blocks, {options.cv_folds} folds)"
     if not ok.any():
         return Validation(
-            method=method, folds=0, cells=0, rmse_db=None, bias_db=None, interval_coverage=None, idw_rmse_db=None
+            method=method,
+            folds=0,
+            cells=0,
+            rmse_db=None,
+            bias_db=None,
+            interval_coverage=None,
+            idw_rmse_db=None,
         )
     err = cv.predicted_dbm[ok] - cv.observed_dbm[ok]
     half = options.z * np.sqrt(cv.var_gp_db2[ok] + cv.observed_var_db2[ok])
@@ -646,7 +659,13 @@ def predict_layer(
             summarize_validation(cross_validate(model, options), options)
             if validate
             else Validation(
-                method="none", folds=0, cells=0, rmse_db=None, bias_db=None, interval_coverage=None, idw_rmse_db=None
+                method="none",
+                folds=0,
+                cells=0,
+                rmse_db=None,
+                bias_db=None,
+                interval_coverage=None,
+                idw_rmse_db=None,
             )
         )
         cells, in_park = target_cells(obs.cells.tolist(), park_cells, options.margin_rings)

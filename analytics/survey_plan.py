@@ -95,9 +95,7 @@ def _phi_tail(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return out
 
 
-def rank_cells(
-    layer: PredictedLayer, *, uncertain_measured: Iterable[int] = ()
-) -> list[Waypoint]:
+def rank_cells(layer: PredictedLayer, *, uncertain_measured: Iterable[int] = ()) -> list[Waypoint]:
     """Every candidate of ``layer`` (module docstring), best first; ``rank`` is the place in the list."""
     uncertain = {int(c) for c in uncertain_measured}
     cand = np.array(
@@ -139,9 +137,8 @@ def rank_cells(
 
 def _xy(lonlat: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     lat0 = float(lonlat[:, 1].mean())
-    return np.c_[
-        lonlat[:, 0] * _M_PER_DEG_LON_EQ * math.cos(math.radians(lat0)), lonlat[:, 1] * _M_PER_DEG_LAT
-    ]
+    x = lonlat[:, 0] * _M_PER_DEG_LON_EQ * math.cos(math.radians(lat0))
+    return np.column_stack([x, lonlat[:, 1] * _M_PER_DEG_LAT]).astype(np.float64)
 
 
 def route_order(xy: npt.NDArray[np.float64], start: int = 0) -> list[int]:
@@ -267,11 +264,14 @@ def to_gpx(plans: Sequence[SurveyPlan], *, creator: str = "parkwatch") -> str:
     root = ET.Element(f"{q}gpx", {"version": "1.1", "creator": creator})
     meta = ET.SubElement(root, f"{q}metadata")
     ET.SubElement(meta, f"{q}name").text = "parkwatch survey plan"
-    ET.SubElement(meta, f"{q}desc").text = "; ".join(
-        f"{p.park} {p.operator} {p.tech}: {len(p.waypoints)} cells (threshold {p.threshold_dbm:g} dBm), "
-        f"expected gain {p.expected_gain_m2 / 1e4:.2f} ha, route {p.route_length_m / 1000:.2f} km"
-        for p in plans
-    ) or "no cell to survey"
+    ET.SubElement(meta, f"{q}desc").text = (
+        "; ".join(
+            f"{p.park} {p.operator} {p.tech}: {len(p.waypoints)} cells (threshold {p.threshold_dbm:g} dBm), "
+            f"expected gain {p.expected_gain_m2 / 1e4:.2f} ha, route {p.route_length_m / 1000:.2f} km"
+            for p in plans
+        )
+        or "no cell to survey"
+    )
 
     def label(plan: SurveyPlan, k: int, w: Waypoint) -> str:
         prefix = f"{plan.operator} {plan.tech} " if len(plans) > 1 else ""

@@ -212,7 +212,12 @@ def create_app(
         invalidate_keys=invalidate_keys,
     )
     app.state.ctx = ctx
-    for router in (routes_coverage.router, routes_prediction.router, routes_operations.router, routes_live.router):
+    for router in (
+        routes_coverage.router,
+        routes_prediction.router,
+        routes_operations.router,
+        routes_live.router,
+    ):
         app.include_router(router)
     app.include_router(routes_provisioning.build(ctx))
     app.include_router(routes_parks.build(ctx))

@@ -18,17 +18,26 @@ def register(parser: argparse.ArgumentParser) -> None:
 
     def action(name: str, text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("--config", metavar="FILE", help="API settings (TOML): the [backend] to read and the parks")
+        p.add_argument(
+            "--config", metavar="FILE", help="API settings (TOML): the [backend] to read and the parks"
+        )
         p.add_argument("--park", help="park id (default: every park)")
         p.add_argument("--operator", help="operator name, any letter case")
         p.add_argument("--tech", choices=["LTE", "NR", "UMTS", "GSM"], help="radio technology")
-        p.add_argument("--from", dest="start", metavar="TIME", help="window start, ISO 8601 (default: to - default window)")
+        p.add_argument(
+            "--from",
+            dest="start",
+            metavar="TIME",
+            help="window start, ISO 8601 (default: to - default window)",
+        )
         p.add_argument("--to", dest="end", metavar="TIME", help="window end, ISO 8601 (default: now)")
         p.add_argument("--resolution", type=int, help="H3 resolution (default from the config)")
         return p
 
     p = action("predict", "Print the predicted layer of each park, operator and technology (GeoJSON).")
-    p.add_argument("--summary", action="store_true", help="print one line per layer with its validation instead")
+    p.add_argument(
+        "--summary", action="store_true", help="print one line per layer with its validation instead"
+    )
     p.set_defaults(func=_predict)
     p = action("plan", "Plan where to survey next: waypoints and a route per layer.")
     p.add_argument("--waypoints", type=int, default=25, help="waypoints per plan (default: %(default)s)")

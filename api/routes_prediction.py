@@ -93,7 +93,9 @@ def coverage_predicted(
         200: {
             "description": "The plan: GeoJSON waypoints and route, or GPX 1.1 for drive-test apps.",
             "content": {
-                "application/geo+json": {"schema": GEOJSON_OK[200]["content"]["application/geo+json"]["schema"]},
+                "application/geo+json": {
+                    "schema": GEOJSON_OK[200]["content"]["application/geo+json"]["schema"]
+                },
                 GPX_MEDIA_TYPE: {"schema": {"type": "string"}},
             },
         },

@@ -66,7 +66,9 @@ def site_positions(scenario: Scenario) -> dict[tuple[str, str], list[tuple[float
     return out
 
 
-def run_seed(seed: int, *, use_sites: bool, options: PredictOptions) -> dict[tuple[str, str], dict[str, list[float]]]:
+def run_seed(
+    seed: int, *, use_sites: bool, options: PredictOptions
+) -> dict[tuple[str, str], dict[str, list[float]]]:
     """Held-out rows per (operator, tech): error, IDW error, inside-interval flags, against the truth."""
     scenario = scenario_for(seed)
     env = RadioEnvironment(scenario)

@@ -84,11 +84,18 @@ def drive_route(
     lat, lon = env.projection.to_latlon(x + err * np.cos(ang), y + err * np.sin(ang))
     m = env.measure(true_lat, true_lon, operator=operator_id, tech=tech)
     offset = rng.uniform(-setting.device_offset_db, setting.device_offset_db)
-    rsrp = np.where(np.isnan(m.rsrp_dbm), -np.inf, m.rsrp_dbm) + offset + rng.normal(0, setting.fading_sigma_db, n)
+    rsrp = (
+        np.where(np.isnan(m.rsrp_dbm), -np.inf, m.rsrp_dbm)
+        + offset
+        + rng.normal(0, setting.fading_sigma_db, n)
+    )
     lost = rsrp < setting.service_floor_dbm
     return CellSamples(
         park=np.full(n, park, dtype=object),
-        h3=np.array([h3.str_to_int(h3.latlng_to_cell(a, b, 10)) for a, b in zip(lat, lon, strict=True)], dtype=np.uint64),
+        h3=np.array(
+            [h3.str_to_int(h3.latlng_to_cell(a, b, 10)) for a, b in zip(lat, lon, strict=True)],
+            dtype=np.uint64,
+        ),
         operator=np.full(n, operator, dtype=object),
         tech=np.full(n, tech, dtype=object),
         dev=np.full(n, dev, dtype=object),
@@ -119,7 +126,11 @@ def dead_map(
         options=PredictOptions(margin_rings=0),
         validate=False,
     )
-    dead |= {int(c) for c, cl, m in zip(layer.cells, layer.cls, layer.measured, strict=True) if cl == "predicted_dead" and not m}
+    dead |= {
+        int(c)
+        for c, cl, m in zip(layer.cells, layer.cls, layer.measured, strict=True)
+        if cl == "predicted_dead" and not m
+    }
     uncertain = {int(c) for c, s in zip(a.h3.tolist(), a.state.tolist(), strict=True) if s == "uncertain"}
     return dead & inside, (layer, uncertain)
 
@@ -147,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         truth = ground_truth(scenario, env=env)
         sites = site_positions(scenario)
         drives = {
-            v: survey_samples(drive_test(scenario, dataclasses.replace(HARD, vehicles=v), seed=seed * 7919 + 1, env=env))
+            v: survey_samples(
+                drive_test(scenario, dataclasses.replace(HARD, vehicles=v), seed=seed * 7919 + 1, env=env)
+            )
             for v in (1, 2, 3)
         }
         rng = np.random.default_rng(seed)

@@ -18,7 +18,9 @@ from typing import Final, Literal
 
 from settings.runtime import __version__
 
-CommandName = Literal["serve", "demo", "ingest", "import", "park", "gateway", "api", "coverage", "sim", "edge"]
+CommandName = Literal[
+    "serve", "demo", "ingest", "import", "park", "gateway", "api", "coverage", "sim", "edge"
+]
 
 SERVER_PACKAGES: Final = frozenset(
     {"amqtt", "duckdb", "numpy", "pyarrow", "h3", "fastapi", "uvicorn", "httpx", "rich", "psutil", "pymodbus"}

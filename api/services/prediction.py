@@ -8,7 +8,14 @@ from typing import TypeVar
 import numpy as np
 
 from analytics.coverage import park_cells
-from analytics.prediction import MIN_CELLS, PredictedLayer, PredictOptions, Validation, observations, predict_layer
+from analytics.prediction import (
+    MIN_CELLS,
+    PredictedLayer,
+    PredictOptions,
+    Validation,
+    observations,
+    predict_layer,
+)
 from analytics.signal import DEFAULT_PROFILE
 from analytics.survey_plan import SurveyPlan, plan_survey
 from api.services.coverage import CoverageService
@@ -27,11 +34,15 @@ class PredictionService:
     """
 
     def __init__(
-        self, coverage: CoverageService, *, sites_of: SitesOf | None = None, options: PredictOptions = PredictOptions()
+        self,
+        coverage: CoverageService,
+        *,
+        sites_of: SitesOf | None = None,
+        options: PredictOptions | None = None,
     ) -> None:
         self.coverage = coverage
         self.sites_of = sites_of
-        self.options = options
+        self.options = options or PredictOptions()
 
     def _versioned(self, key: Hashable, compute: Callable[[], T]) -> T:
         cache = self.coverage.cache
@@ -86,21 +97,27 @@ class PredictionService:
                 out.append(plan_survey(layer, max_waypoints=max_waypoints, uncertain_measured=uncertain))
             return out
 
-        return self._versioned(("survey-plan", scope, resolution, max_class, max_waypoints, self.options), compute)
+        return self._versioned(
+            ("survey-plan", scope, resolution, max_class, max_waypoints, self.options), compute
+        )
 
 
 def pooled_validation(layers: Sequence[PredictedLayer]) -> Validation:
     """One validation over several layers: figures weighted by their held-out cells."""
     vals = [layer.validation for layer in layers if layer.validation.cells > 0]
     if len(layers) == 1 or not vals:
-        return layers[0].validation if layers else Validation(
-            method="none: no layer with enough measured cells",
-            folds=0,
-            cells=0,
-            rmse_db=None,
-            bias_db=None,
-            interval_coverage=None,
-            idw_rmse_db=None,
+        return (
+            layers[0].validation
+            if layers
+            else Validation(
+                method="none: no layer with enough measured cells",
+                folds=0,
+                cells=0,
+                rmse_db=None,
+                bias_db=None,
+                interval_coverage=None,
+                idw_rmse_db=None,
+            )
         )
     n = np.array([v.cells for v in vals], dtype=np.float64)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import xml.etree.ElementTree as ET
 
@@ -56,7 +57,7 @@ def test_route_on_a_line_is_driven_end_to_end() -> None:
     # 2-opt undoes the crossing nearest neighbour leaves on a square.
     square = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.5, -0.1]])
     path = route_order(square, start=4)
-    length = sum(float(np.hypot(*(square[a] - square[b]))) for a, b in zip(path, path[1:], strict=False))
+    length = sum(float(np.hypot(*(square[a] - square[b]))) for a, b in itertools.pairwise(path))
     assert length <= 0.5 + 1.0 + 1.0 + 1.0 + 0.2
 
 
@@ -85,5 +86,7 @@ def test_geojson_has_waypoints_in_route_order_and_a_line() -> None:
     points = [f for f in fc["features"] if f["geometry"]["type"] == "Point"]
     lines = [f for f in fc["features"] if f["geometry"]["type"] == "LineString"]
     assert [f["properties"]["order"] for f in points] == [1, 2, 3, 4, 5]
-    assert len(lines) == 1 and lines[0]["geometry"]["coordinates"] == [f["geometry"]["coordinates"] for f in points]
+    assert len(lines) == 1 and lines[0]["geometry"]["coordinates"] == [
+        f["geometry"]["coordinates"] for f in points
+    ]
     assert fc["plans"][0]["waypoints"] == 5 and fc["expected_gain_m2"] > 0

@@ -48,7 +48,9 @@ def test_tech_is_accepted_as_well_and_all_layers_pool_their_validation(client: T
         "/api/v1/coverage/predicted", params={**WINDOW, "park": "p1", "operator": "Alpha", "tech": "LTE"}, headers=ADMIN
     ).json()  # fmt: skip
     assert [x["tech"] for x in one["layers"]] == ["LTE"]
-    every = client.get("/api/v1/coverage/predicted", params={**WINDOW, "park": "p1", "limit": 5000}, headers=ADMIN).json()
+    every = client.get(
+        "/api/v1/coverage/predicted", params={**WINDOW, "park": "p1", "limit": 5000}, headers=ADMIN
+    ).json()
     assert len(every["layers"]) == 4  # Alpha and Beta, LTE and NR
     assert every["validation"]["cells"] == sum(x["validation"]["cells"] for x in every["layers"])
     assert "pooled over 4 layers" in every["validation"]["method"]
@@ -67,7 +69,11 @@ def test_tech_is_accepted_as_well_and_all_layers_pool_their_validation(client: T
     ],
 )
 def test_bad_parameters(client: TestClient, params: dict[str, str], status: int) -> None:
-    path = "/api/v1/coverage/survey-plan" if {"format", "waypoints"} & set(params) else "/api/v1/coverage/predicted"
+    path = (
+        "/api/v1/coverage/survey-plan"
+        if {"format", "waypoints"} & set(params)
+        else "/api/v1/coverage/predicted"
+    )
     r = client.get(path, params={**WINDOW, "park": "p1", **params}, headers=ADMIN)
     assert r.status_code == status, r.text
     assert r.json()["error"]["message"]
@@ -88,7 +94,9 @@ def test_survey_plan_geojson_and_gpx(client: TestClient) -> None:
     for f in points:
         lon, lat = f["geometry"]["coordinates"]
         assert min(lons) - 0.002 <= lon <= max(lons) + 0.002 and min(lats) - 0.002 <= lat <= max(lats) + 0.002
-    r = client.get("/api/v1/coverage/survey-plan", params={**LAYER, "waypoints": 8, "format": "gpx"}, headers=ADMIN)
+    r = client.get(
+        "/api/v1/coverage/survey-plan", params={**LAYER, "waypoints": 8, "format": "gpx"}, headers=ADMIN
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/gpx+xml")
     root = ET.fromstring(r.content)
     g = f"{{{GPX_NS}}}"
