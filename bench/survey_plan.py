@@ -135,10 +135,9 @@ def dead_map(
     return dead & inside, (layer, uncertain)
 
 
-def iou(found: set[int], truth: set[int]) -> float:
-    inter = sum(cell_area_m2(c) for c in found & truth)
-    union = sum(cell_area_m2(c) for c in found | truth)
-    return inter / union if union else 1.0
+def iou(found: set[int], truth: set[int]) -> tuple[float, float]:
+    """(intersection, union) area in m²."""
+    return sum(cell_area_m2(c) for c in found & truth), sum(cell_area_m2(c) for c in found | truth)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,12 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--waypoints", type=int, default=30)
+    ap.add_argument("--parks", nargs="+", help="only these parks (default: all)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"seeds {args.seeds}; plan: 1-vehicle drive + {args.rounds} rounds of {args.waypoints} waypoints")
     threshold = DEFAULT_PROFILE.thresholds("LTE").hole_rsrp_dbm
-    rows: list[tuple[str, int, dict[str, tuple[int, float]]]] = []
+    rows: list[tuple[str, int, dict[str, tuple[int, float, float]]]] = []
     for seed in args.seeds:
         scenario = scenario_for(seed)
         env = RadioEnvironment(scenario)
@@ -165,20 +165,22 @@ def main(argv: list[str] | None = None) -> int:
         }
         rng = np.random.default_rng(seed)
         for park in scenario.parks:
+            if args.parks and park.id not in args.parks:
+                continue
             inside = park_cells([[p[1], p[0]] for p in park.boundary], 10)
             for (op_id, tech), tl in truth.layers.items():
                 name = truth.operator_names[op_id]
                 true_dead = {int(h3.str_to_int(c)) for c in tl.dead_cells} & inside
                 if not true_dead:
                     continue
-                res: dict[str, tuple[int, float]] = {}
+                res: dict[str, tuple[int, float, float]] = {}
                 layer_sites = sites[(name, tech)]
                 with threadpool_limits(limits=1, user_api="blas"):
                     for v, d in drives.items():
                         sel = (d.park == park.id) & (d.operator == name) & (d.tech == tech)
                         s = d.take(sel)
                         found, _ = dead_map(s, inside, layer_sites, threshold)
-                        res[f"uniform {v}"] = (len(s), iou(found, true_dead))
+                        res[f"uniform {v}"] = (len(s), *iou(found, true_dead))
                     d = drives[1]
                     s = d.take((d.park == park.id) & (d.operator == name) & (d.tech == tech))
                     for r in range(args.rounds):
@@ -191,29 +193,34 @@ def main(argv: list[str] | None = None) -> int:
                         )  # fmt: skip
                         s = _concat(s, extra)
                     found, _ = dead_map(s, inside, layer_sites, threshold)
-                    res["plan"] = (len(s), iou(found, true_dead))
+                    res["plan"] = (len(s), *iou(found, true_dead))
                 rows.append((f"{park.id} {name} {tech}", seed, res))
                 print(
                     f"seed {seed} {park.id:<14} {name:<19} {tech:<3} "
-                    + " ".join(f"{k}: {n:6d} IoU {v:.3f}" for k, (n, v) in res.items()),
+                    + " ".join(f"{k}: {n:6d} IoU {i / u if u else 1.0:.3f}" for k, (n, i, u) in res.items()),
                     flush=True,
                 )
     print("\nsummary over layers with true holes (samples are the layer's readings)")
-    agg: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    agg: dict[str, list[tuple[int, float, float]]] = defaultdict(list)
     for _, _, res in rows:
         for k, val in res.items():
             agg[k].append(val)
-    full = np.array([n for n, _ in agg["uniform 3"]], dtype=float)
+    full = float(sum(n for n, _, _ in agg["uniform 3"]))
     for k, vals in agg.items():
-        n = np.array([x for x, _ in vals], dtype=float)
-        i = np.array([x for _, x in vals])
+        a = np.array(vals, dtype=float)
+        per_layer = np.where(a[:, 2] > 0, a[:, 1] / np.maximum(a[:, 2], 1e-9), 1.0)
         print(
-            f"{k:<10} samples {n.sum():9.0f} ({n.sum() / full.sum():5.1%} of uniform 3)  "
-            f"IoU mean {i.mean():.3f}  median {np.median(i):.3f}"
+            f"{k:<10} samples {a[:, 0].sum():9.0f} ({a[:, 0].sum() / full:6.1%} of uniform 3)  "
+            f"IoU pooled {a[:, 1].sum() / a[:, 2].sum():.3f}  mean {per_layer.mean():.3f}"
         )
-    plan_i = np.array([res["plan"][1] for _, _, res in rows])
-    uni_i = np.array([res["uniform 3"][1] for _, _, res in rows])
-    print(f"plan IoU >= uniform-3 IoU in {np.mean(plan_i >= uni_i - 1e-9):.0%} of {len(rows)} layers")
+
+    def layer_iou(k: str) -> np.ndarray:
+        a = np.array([res[k] for _, _, res in rows], dtype=float)
+        return np.where(a[:, 2] > 0, a[:, 1] / np.maximum(a[:, 2], 1e-9), 1.0)
+
+    print(
+        f"plan IoU >= uniform-3 IoU in {np.mean(layer_iou('plan') >= layer_iou('uniform 3') - 1e-9):.0%} of {len(rows)} layers"
+    )
     print(
         f"\nrun time {time.perf_counter() - t0:.1f} s; load average at end: "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
