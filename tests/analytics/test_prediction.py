@@ -148,3 +148,25 @@ def test_too_few_cells_is_an_error_that_says_so() -> None:
         predict_layer(
             _observed(_cells()[:2], 1.0, 1), park="p", operator="A", tech="LTE", threshold_dbm=THRESHOLD
         )
+
+
+def test_local_neighbourhoods_bound_the_solve_and_still_predict() -> None:
+    cells = _cells()
+    west = [c for c in cells if -420 < _xy(c)[0] < -250 and abs(_xy(c)[1]) < 200]
+    measured = [c for c in cells if c not in set(west)]
+    assert len(measured) > 200
+    layer = predict_layer(
+        _observed(measured, 1.0, 4),
+        park="p",
+        operator="Alpha",
+        tech="LTE",
+        threshold_dbm=THRESHOLD,
+        park_cells=frozenset(cells),
+        options=PredictOptions(margin_rings=0, max_local_cells=60, tile_m=200.0),
+    )
+    at = {int(c): i for i, c in enumerate(layer.cells.tolist())}
+    errs = np.array([layer.predicted_dbm[at[c]] - field_dbm(c) for c in west])
+    assert np.abs(errs).max() < 4.0
+    v = layer.validation
+    # Blocks that hold the whole hole cannot be predicted from outside it: both methods miss it alike.
+    assert v.rmse_db is not None and v.idw_rmse_db is not None and v.rmse_db < v.idw_rmse_db + 1.0
