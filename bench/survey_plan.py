@@ -14,6 +14,7 @@ park cells predicted dead; IoU by cell area over every park cell against the noi
 
     python bench/survey_plan.py                 # seeds 1-3
     python bench/survey_plan.py --seeds 1 --rounds 3 --waypoints 40
+    python bench/survey_plan.py --initial-vehicles 2   # plan on top of the 2-vehicle drive
 """
 
 from __future__ import annotations
@@ -146,10 +147,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--waypoints", type=int, default=30)
     ap.add_argument("--parks", nargs="+", help="only these parks (default: all)")
+    ap.add_argument(
+        "--initial-vehicles", type=int, choices=(1, 2), default=1, help="the drive the plan starts from"
+    )
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"seeds {args.seeds}; plan: 1-vehicle drive + {args.rounds} rounds of {args.waypoints} waypoints")
+    print(
+        f"seeds {args.seeds}; plan: {args.initial_vehicles}-vehicle drive + {args.rounds} rounds of "
+        f"{args.waypoints} waypoints"
+    )
     threshold = DEFAULT_PROFILE.thresholds("LTE").hole_rsrp_dbm
     rows: list[tuple[str, int, dict[str, tuple[int, float, float]]]] = []
     for seed in args.seeds:
@@ -181,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                         s = d.take(sel)
                         found, _ = dead_map(s, inside, layer_sites, threshold)
                         res[f"uniform {v}"] = (len(s), *iou(found, true_dead))
-                    d = drives[1]
+                    d = drives[args.initial_vehicles]
                     s = d.take((d.park == park.id) & (d.operator == name) & (d.tech == tech))
                     for r in range(args.rounds):
                         _, (layer, uncertain) = dead_map(s, inside, layer_sites, threshold)
