@@ -36,6 +36,7 @@ from api import (
     routes_live,
     routes_operations,
     routes_parks,
+    routes_prediction,
     routes_provisioning,
     routes_reports,
     routes_sites,
@@ -222,6 +223,7 @@ def create_app(
         routes_live.router,
         routes_sites.router,
         routes_reports.router,
+        routes_prediction.router,
     ):
         app.include_router(router)
     app.include_router(routes_provisioning.build(ctx))

@@ -19,7 +19,18 @@ from typing import Final, Literal
 from settings.runtime import __version__
 
 CommandName = Literal[
-    "serve", "demo", "ingest", "import", "park", "gateway", "sites", "report", "api", "sim", "edge"
+    "serve",
+    "demo",
+    "ingest",
+    "import",
+    "park",
+    "gateway",
+    "sites",
+    "report",
+    "api",
+    "coverage",
+    "sim",
+    "edge",
 ]
 
 SERVER_PACKAGES: Final = frozenset(
@@ -37,6 +48,7 @@ COMMANDS: Final[dict[CommandName, str]] = {
     "sites": "api.sites_cli",
     "report": "api.report_cli",
     "api": "api.cli",
+    "coverage": "api.coverage_cli",
     "sim": "firmware_sim.cli",
     "edge": "edge_agent.cli",
 }

@@ -11,6 +11,7 @@ answers of :mod:`api.models`:
 | ``fleet`` | gateways: last seen, online, reported figures, loss ledger |
 | ``alarms`` | threshold rules, machine faults, offline gateways |
 | ``sites`` | cell sites, best server, dead-zone changes between two periods |
+| ``prediction`` | predicted coverage with intervals and validation, survey plans |
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from api.services.coverage import CoverageService
 from api.services.factory import FactoryService
 from api.services.fleet import FleetService
 from api.services.sites import SitesService
+from api.services.prediction import PredictionService
 from settings.api import ApiSettings
 from storage.cell_sites import CellSites
 from storage.query import QueryBackend
@@ -43,6 +45,7 @@ class Services:
     fleet: FleetService
     alarms: AlarmService
     sites: SitesService
+    prediction: PredictionService
 
     @classmethod
     def build(
@@ -62,6 +65,7 @@ class Services:
         cache = ReadCache(settings.api.cache_ttl_s, stale_s=settings.api.cache_stale_s)
         fleet = FleetService(settings, backend)
         coverage = CoverageService(settings, backend, cache, registry_parks=registry_parks)
+        sites = SitesService(settings, backend, cache, coverage, CellSites(sites_path))
         return cls(
             backend=backend,
             cache=cache,
@@ -70,7 +74,8 @@ class Services:
             factory=FactoryService(settings, backend, cache),
             fleet=fleet,
             alarms=AlarmService(settings, backend, fleet),
-            sites=SitesService(settings, backend, cache, coverage, CellSites(sites_path)),
+            sites=sites,
+            prediction=PredictionService(coverage, sites_of=sites.sites_of),
         )
 
 
@@ -80,6 +85,7 @@ __all__ = [
     "CoverageService",
     "FactoryService",
     "FleetService",
+    "PredictionService",
     "Services",
     "SitesService",
 ]

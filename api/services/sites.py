@@ -113,6 +113,15 @@ class SitesService:
                 seen.update((s.key, s) for s in self.store.sites(box))
         return [seen[k] for k in sorted(seen)]
 
+    def sites_of(self, park: str, operator: str, tech: str) -> list[tuple[float, float]]:
+        """``(lon, lat)`` of ``operator``'s ``tech`` sites near ``park`` (the prediction's trend)."""
+        wanted = operator.lower()
+        return [
+            (s.lon, s.lat)
+            for s in self.sites([park])
+            if s.radio == tech and (self.operator(s) or "").lower() == wanted
+        ]
+
     def site_features(self, sites: Sequence[CellSite]) -> list[dict[str, Any]]:
         return [s.feature(self.operator(s)) for s in sites]
 
