@@ -25,8 +25,8 @@ from api.services.broadband import BroadbandService
 from api.services.coverage import CoverageService
 from api.services.factory import FactoryService
 from api.services.fleet import FleetService
-from api.services.sites import SitesService
 from api.services.prediction import PredictionService
+from api.services.sites import SitesService
 from settings.api import ApiSettings
 from storage.cell_sites import CellSites
 from storage.query import QueryBackend
