@@ -38,6 +38,9 @@ _SCHEMA: Final = (
         id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, target TEXT NOT NULL,
         alarm_ids TEXT NOT NULL, attempt INTEGER NOT NULL, ok INTEGER NOT NULL, detail TEXT NOT NULL,
         at_ms INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS alarm_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, created_ms INTEGER NOT NULL,
+        done INTEGER NOT NULL DEFAULT 0)""",
     """CREATE TABLE IF NOT EXISTS alarm_memory (
         rule_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (rule_id, key))""",
     """CREATE TABLE IF NOT EXISTS alarm_lease (
@@ -290,6 +293,26 @@ class AlarmStore:
             )
             for r in rows
         ]
+
+    # -- outbox: state changes waiting to be notified ---------------------------------------------
+
+    def enqueue(self, body: Mapping[str, Any], now_ms: int) -> None:
+        """Keep a state change for the notifier (whichever replica holds the lease sends it)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO alarm_outbox (body, created_ms) VALUES (?, ?)", (json.dumps(dict(body)), now_ms)
+            )
+
+    def pending(self, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, body FROM alarm_outbox WHERE done = 0 ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def mark_done(self, ids: list[int]) -> None:
+        with self._lock:
+            self._db.executemany("UPDATE alarm_outbox SET done = 1 WHERE id = ?", [(i,) for i in ids])
 
     # -- rule memory and the evaluator's lease --------------------------------------------------
 

@@ -9,7 +9,7 @@ answers of :mod:`api.models`:
 | ``broadband`` | broadband quality per gateway or park against the targets |
 | ``factory`` | machines, OEE, energy |
 | ``fleet`` | gateways: last seen, online, reported figures, loss ledger |
-| ``alarms`` | threshold rules, machine faults, offline gateways |
+| ``alarms`` | which sources each alarm rule holds for (the evaluator makes alarms of them) |
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from api.cache import ReadCache
-from api.services.alarms import AlarmService
+from api.services.alarms import AlarmConditions
 from api.services.broadband import BroadbandService
 from api.services.coverage import CoverageService
 from api.services.factory import FactoryService
@@ -38,7 +38,7 @@ class Services:
     broadband: BroadbandService
     factory: FactoryService
     fleet: FleetService
-    alarms: AlarmService
+    alarms: AlarmConditions
 
     @classmethod
     def build(
@@ -55,19 +55,20 @@ class Services:
         """
         cache = ReadCache(settings.api.cache_ttl_s, stale_s=settings.api.cache_stale_s)
         fleet = FleetService(settings, backend)
+        coverage = CoverageService(settings, backend, cache, registry_parks=registry_parks)
         return cls(
             backend=backend,
             cache=cache,
-            coverage=CoverageService(settings, backend, cache, registry_parks=registry_parks),
+            coverage=coverage,
             broadband=BroadbandService(settings, backend, cache),
             factory=FactoryService(settings, backend, cache),
             fleet=fleet,
-            alarms=AlarmService(settings, backend, fleet),
+            alarms=AlarmConditions(settings, backend, fleet, coverage),
         )
 
 
 __all__ = [
-    "AlarmService",
+    "AlarmConditions",
     "BroadbandService",
     "CoverageService",
     "FactoryService",
