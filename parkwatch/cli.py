@@ -18,7 +18,7 @@ from typing import Final, Literal
 
 from settings.runtime import __version__
 
-CommandName = Literal["serve", "demo", "ingest", "import", "park", "gateway", "api", "sim", "edge"]
+CommandName = Literal["serve", "demo", "ingest", "import", "park", "gateway", "alarms", "api", "sim", "edge"]
 
 SERVER_PACKAGES: Final = frozenset(
     {"amqtt", "duckdb", "numpy", "pyarrow", "h3", "fastapi", "uvicorn", "httpx", "rich", "psutil", "pymodbus"}
@@ -32,6 +32,7 @@ COMMANDS: Final[dict[CommandName, str]] = {
     "import": "ingest.import_cli",
     "park": "api.park_cli",
     "gateway": "api.gateway_cli",
+    "alarms": "api.alarms_cli",
     "api": "api.cli",
     "sim": "firmware_sim.cli",
     "edge": "edge_agent.cli",
