@@ -119,7 +119,11 @@ class Notifier:
         for c in changes:
             if not selects(route, c):
                 continue
-            if (quiet and c["priority"] != "critical") or len(st.sent_ms) >= route.max_per_window or st.held:
+            urgent = c["priority"] == "critical"
+            limited = len(st.sent_ms) >= route.max_per_window
+            # Once changes are held, later ones join them (order kept), except a critical one in
+            # quiet hours, which is what quiet hours let through.
+            if limited or (quiet and not urgent) or (bool(st.held) and not (quiet and urgent)):
                 st.held.append(c)
                 continue
             await self._deliver(kind, cid, send, c, [c["id"]], attempts, backoff_s)
