@@ -28,7 +28,7 @@ from cryptography.x509.oid import NameOID
 from api.alarms.engine import AlarmEngine
 from api.alarms.notify import SIGNATURE_HEADER, Notifier, in_quiet_hours
 from api.services.alarms import Condition, Key
-from settings.api import AlarmRule, AlarmSettings, EmailChannel, Route, WebhookChannel
+from settings.api import AlarmRule, AlarmSettings, EmailChannel, Route
 from settings.loader import settings_from_dict
 from storage.alarm_store import AlarmStore
 from tests.servers import free_port
@@ -56,7 +56,7 @@ def receiver() -> Iterator[Receiver]:
     rec = Receiver(url=f"http://127.0.0.1:{port}/hook")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             if rec.fail_first > 0:
                 rec.fail_first -= 1
@@ -116,7 +116,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[tuple[bool, str, list[str], bytes]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd hook
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(
             (session.ssl is not None, envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
         )
