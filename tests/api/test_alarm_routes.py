@@ -176,3 +176,28 @@ def test_a_restarted_api_keeps_alarm_state(app_files: tuple[Path, Path]) -> None
         assert c2.get("/api/v1/alarm-rules/spindle-hot", headers=ADMIN).json()["enabled"] is False
     backend2.close()
     registry2.close()
+
+
+def test_kpis_endpoint_on_the_hand_computed_day(client: TestClient) -> None:
+    from storage.alarm_store import AlarmEvent
+    from tests.analytics.test_alarm_kpis import ACTS
+
+    store = client.app.state.alarm_engine.store  # type: ignore[attr-defined]
+    day0 = 1_798_761_600_000  # 2027-01-01T00:00Z: a day with no other alarms
+    for i, a in enumerate(ACTS):
+        store.log_event(
+            AlarmEvent(alarm_id=1000 + i, rule_id=a.rule_id, park=a.park, source=a.source, priority=a.priority,
+                       kind="activated", state="active_unacknowledged", at_ms=day0 + a.at_ms, actor="", detail="")
+        )  # fmt: skip
+    k = client.get(
+        "/api/v1/alarms/kpis",
+        params={"from": "2027-01-01T00:00:00Z", "to": "2027-01-02T00:00:00Z"},
+        headers=ADMIN,
+    ).json()
+    assert (k["activations"], k["alarms_per_day"], k["alarms_per_10min_max"]) == (19, 19.0, 12)
+    assert k["flood_share"] == pytest.approx(1 / 144)
+    assert [c["source"] for c in k["chattering"]] == ["c1"]
+    assert k["top10_share"] == pytest.approx(14 / 19)
+    assert k["priority_distribution"]["low"] == pytest.approx(12 / 19)
+    assert client.get("/api/v1/alarms/kpis", params={"from": "2027-01-01T00:00:00Z", "to": "2027-01-02T00:00:00Z"},
+                      headers=headers("viewer-p2")).json()["activations"] == 0  # fmt: skip
