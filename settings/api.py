@@ -155,6 +155,8 @@ class AlarmRule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
         kind, field: the reading kind and numeric field (threshold and rate rules).
         op, threshold, deadband: the condition and its hysteresis (same unit as the field).
         duration_s: how long the condition must hold before the alarm is raised.
+        bucket_s: time resolution of this rule (0: ``[alarms] bucket_s``); sparse data (a modem
+            read every few seconds) want buckets wider than the gap between readings.
         state: the machine state of a ``state`` rule.
         park, gw, dev: optional restriction to one park / gateway / device.
         message: text of the alarm (empty: generated from the rule).
@@ -171,6 +173,7 @@ class AlarmRule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields
     threshold: float = 0.0
     deadband: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     duration_s: Annotated[int, msgspec.Meta(ge=0)] = 60
+    bucket_s: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 0
     state: Literal["off", "idle", "running", "fault", "setup"] = "fault"
     park: OptionalId = ""
     gw: OptionalId = ""

@@ -118,7 +118,7 @@ class AlarmConditions:
     # -- device series ----------------------------------------------------------------------------
 
     def _buckets(self, rule: AlarmRule, sc: Scope, now_ms: int) -> dict[Key, Condition]:
-        bucket_s = self.settings.alarms.bucket_s
+        bucket_s = rule.bucket_s or self.settings.alarms.bucket_s
         width = bucket_s * 1000
         op: Op = rule.op
         kind, field, threshold = rule.kind, rule.field, rule.threshold
@@ -151,7 +151,7 @@ class AlarmConditions:
         return out
 
     def _state(self, rule: AlarmRule, sc: Scope, now_ms: int) -> dict[Key, Condition]:
-        bucket_s = self.settings.alarms.bucket_s
+        bucket_s = rule.bucket_s or self.settings.alarms.bucket_s
         b = self.backend.machine_buckets(sc, bucket_s=bucket_s)
         out: dict[Key, Condition] = {}
         for (park, gw, dev), idx in groups(b.park, b.gw, b.dev).items():
