@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from api.alarms.engine import AlarmEngine, wall_ms
+from storage.query import QueryError
 
 log = logging.getLogger("parkwatch.alarms")
 
@@ -60,6 +61,11 @@ async def run(
                     log.info("alarms: %d raised, %d cleared", report.raised, report.cleared)
                 if notify is not None:
                     await notify()
+        except QueryError as exc:  # the database is away: the next round tries again
+            stats.errors += 1
+            log.warning(
+                "alarm evaluation: the database did not answer (%s); retrying in %.0f s", exc, interval_s
+            )
         except Exception:  # the top of a supervised loop: log, count, go on
             stats.errors += 1
             log.exception("alarm evaluation failed; retrying in %.0f s", interval_s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from analytics.alarm_lifecycle import Acknowledge, Shelve
@@ -172,3 +173,29 @@ def test_every_visible_change_goes_to_the_outbox_once(tmp_path: Path) -> None:
         ("acknowledged", "active_acknowledged"),
         ("cleared", "cleared"),
     ]
+
+
+def test_the_loop_evaluates_under_the_lease_and_notifies(tmp_path: Path) -> None:
+    import asyncio
+
+    from api.alarms.loop import LoopStats, run
+
+    fake = FakeConditions()
+    fake.hold("hot", "p1", "gw-1/cnc-01", T0)
+    e = engine(tmp_path / "r.sqlite", fake)
+    other = AlarmStore(tmp_path / "r.sqlite")
+    assert other.take_lease("evaluator", "another-replica", now_ms=0, ttl_ms=1)  # expired long ago
+    stats = LoopStats()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def notify() -> None:
+            stop.set()  # one round is enough
+
+        await run(e, interval_s=30.0, stop=stop, stats=stats, notify=notify, holder="me")
+
+    asyncio.run(main())
+    assert (stats.evaluations, stats.raised, stats.errors) == (1, 1, 0)
+    # Now "me" holds the lease: another replica does not evaluate.
+    assert not other.take_lease("evaluator", "another-replica", now_ms=int(time.time() * 1000), ttl_ms=1000)
