@@ -112,8 +112,10 @@
   }
 
   let busy = false;
+  let again = false;
   async function refresh() {
-    if (!key() || busy) return;
+    if (!key()) return;
+    if (busy) { again = true; return; }  // an action during a refresh: refresh once more after it
     busy = true;
     try {
       const q = park() ? `park=${encodeURIComponent(park())}` : "";
@@ -126,6 +128,8 @@
       status(`alarms: ${e.message}`, true);
     } finally {
       busy = false;
+      panel.dataset.refreshed = String(Date.now());
+      if (again) { again = false; refresh(); }
     }
   }
 
