@@ -252,6 +252,25 @@ class AlarmRuleList(Struct, kw_only=True):
     broken: dict[str, str]
 
 
+class AlarmDelivery(Struct, kw_only=True):
+    """One attempt to notify a channel (webhook or email) about alarms."""
+
+    channel: str
+    target: str
+    alarm_ids: list[int]
+    attempt: int
+    ok: bool
+    detail: str
+    at_ms: int
+    at: str
+
+
+class AlarmDeliveryPage(Paged, kw_only=True):
+    """``/alarm-deliveries``: one page of the delivery log, newest first."""
+
+    items: list[AlarmDelivery]
+
+
 class AlarmKpis(Struct, kw_only=True):
     """ISA-18.2 alarm system performance over a window (see docs/alarms.md for each figure)."""
 
@@ -349,6 +368,7 @@ MODELS: Final[tuple[type[Struct], ...]] = (
     AlarmRuleList,
     AlarmRuleView,
     AlarmKpis,
+    AlarmDeliveryPage,
     Gateway,
     GatewayPage,
     Readiness,

@@ -274,12 +274,13 @@ class AlarmStore:
                 (d.channel, d.target, json.dumps(list(d.alarm_ids)), d.attempt, int(d.ok), d.detail, d.at_ms),
             )
 
-    def deliveries(self, limit: int = 100) -> list[Delivery]:
+    def deliveries(self, limit: int = 100, offset: int = 0) -> list[Delivery]:
+        """The delivery log, newest first."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT channel, target, alarm_ids, attempt, ok, detail, at_ms FROM alarm_deliveries "
-                "ORDER BY id DESC LIMIT ?",
-                (limit,),
+                "ORDER BY id DESC LIMIT ? OFFSET ?",
+                (limit, offset),
             ).fetchall()
         return [
             Delivery(
@@ -313,6 +314,10 @@ class AlarmStore:
     def mark_done(self, ids: list[int]) -> None:
         with self._lock:
             self._db.executemany("UPDATE alarm_outbox SET done = 1 WHERE id = ?", [(i,) for i in ids])
+
+    def delivery_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM alarm_deliveries").fetchone()[0])
 
     # -- rule memory and the evaluator's lease --------------------------------------------------
 

@@ -28,7 +28,17 @@ from analytics.alarm_lifecycle import (
 from api import models
 from api.alarms.engine import AlarmEngine, decode_rule, rule_body, view
 from api.auth import Principal
-from api.deps import BODY_UNREADABLE, CONFLICT, NOT_FOUND, Context, Engineer, Page1000, Viewer, json_response
+from api.deps import (
+    BODY_UNREADABLE,
+    CONFLICT,
+    NOT_FOUND,
+    Context,
+    Engineer,
+    Page100,
+    Page1000,
+    Viewer,
+    json_response,
+)
 from api.errors import BadRequest, Conflict, Forbidden, NotFound
 from api.params import FromQ, ParkQ, ToQ, window
 from contract.ids import ID
@@ -288,7 +298,14 @@ def build(ctx: Context, engine: AlarmEngine) -> APIRouter:
         tags=["alarms"],
         status_code=201,
         summary="Create an alarm rule (fields: see docs/alarms.md).",
-        responses={201: {"description": "Created."}, **CONFLICT, **BODY_UNREADABLE},
+        responses={
+            201: {
+                "description": "Created: the stored rule.",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AlarmRuleView"}}},
+            },
+            **CONFLICT,
+            **BODY_UNREADABLE,
+        },
     )
     def create_rule(p: Viewer, body: Annotated[dict[str, Any], Body()]) -> Response:
         data, enabled = checked(body)
@@ -360,12 +377,18 @@ def build(ctx: Context, engine: AlarmEngine) -> APIRouter:
     @router.get(
         "/alarm-deliveries",
         tags=["alarms"],
-        summary="The notification delivery log (admin role), newest first.",
+        summary="The notification delivery log (all-parks admin), newest first, paged.",
+        responses=models.ok(models.AlarmDeliveryPage, "One page of delivery attempts."),
     )
-    def deliveries(p: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Response:
+    def deliveries(p: Viewer, pg: Page100) -> Response:
         p.require("admin")
         p.require_all_parks("read the delivery log")
-        return json_response([{**asdict(d), "at": _iso_ms(d.at_ms)} for d in store.deliveries(limit)])
+        rows = [{**asdict(d), "at": _iso_ms(d.at_ms)} for d in store.deliveries(pg.limit, pg.offset)]
+        total = store.delivery_count()
+        nxt = pg.offset + pg.limit if pg.offset + pg.limit < total else None
+        return json_response(
+            {"total": total, "limit": pg.limit, "offset": pg.offset, "next_offset": nxt, "items": rows}
+        )
 
     return router
 
