@@ -191,7 +191,7 @@ def serve_settings(
                 "gateway_offline_after_s": DEMO_OFFLINE_AFTER_S,
                 "machine_fault_after_s": scaled(60),
                 "bucket_s": max(2, scaled(10)),  # polls every second: 1 s buckets would have holes
-                "evaluate_interval_s": 5.0,
+                "evaluate_interval_s": 10.0,
             },
             "parks": parks,
             "keys": [{"name": DEMO_KEY_NAME, "role": "admin", "sha256": key_sha256}],

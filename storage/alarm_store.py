@@ -112,6 +112,9 @@ class AlarmStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=5000")
+        # WAL with NORMAL: a commit survives a crash of the process; only a power cut may lose the
+        # last evaluation's changes, which the next evaluation makes again.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         for stmt in _SCHEMA:
             self._db.execute(stmt)
 

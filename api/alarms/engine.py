@@ -168,64 +168,82 @@ class AlarmEngine:
     # -- one evaluation ---------------------------------------------------------------------------
 
     def evaluate(self, now_ms: int) -> Report:
-        """Evaluate every enabled rule at ``now_ms`` and reconcile the open alarm instances."""
+        """Evaluate every enabled rule at ``now_ms`` and reconcile the open alarm instances.
+
+        The data are read first, outside any transaction; the changes are then written in one
+        transaction (one commit per evaluation, and operator actions made meanwhile are kept).
+        """
         report = Report()
         rules, report.broken_rules = self.rules()
         enabled = {r.id: r for r in rules if r.enabled}
-        open_by_rule: dict[str, dict[Key, StoredAlarm]] = {}
+        snapshot: dict[str, set[Key]] = {}
         for a in self.store.alarms(open_only=True):
-            open_by_rule.setdefault(a.instance.rule_id, {})[(a.instance.park, a.instance.source)] = a
-        offline: set[Key] = set()
+            if a.instance.active:
+                snapshot.setdefault(a.instance.rule_id, set()).add((a.instance.park, a.instance.source))
+        found: dict[str, dict[Key, Condition]] = {}
+        memories: dict[str, object] = {}
         for rule in enabled.values():
-            current = open_by_rule.get(rule.id, {})
-            active = {k for k, a in current.items() if a.instance.active}
-            memory: dict[str, object] = {"known_zones": self.store.memory(rule.id, "known_zones")}
-            if memory["known_zones"] is None:
-                del memory["known_zones"]
+            memory: dict[str, object] = {}
+            known_zones = self.store.memory(rule.id, "known_zones")
+            if known_zones is not None:
+                memory["known_zones"] = known_zones
             try:
-                conds = self.conditions.evaluate(rule, now_ms, active, memory)
+                found[rule.id] = self.conditions.evaluate(rule, now_ms, snapshot.get(rule.id, set()), memory)
             except ValueError as exc:
                 report.broken_rules[rule.id] = str(exc)
                 continue
-            if "known_zones" in memory:
-                self.store.remember(rule.id, "known_zones", memory["known_zones"])
-            if rule.type == "gateway_offline":
-                offline |= set(conds)
-            for key, cond in conds.items():
-                known = current.get(key)
-                if known is None:
-                    inst = raise_alarm(
-                        rule_id=rule.id, park=cond.park, source=cond.source, priority=rule.effective_priority,
-                        message=cond.message, at_ms=cond.since_ms,
-                    )  # fmt: skip
-                    aid = self.store.insert_alarm(inst, now_ms)
-                    self._record(
-                        StoredAlarm(id=aid, instance=inst, updated_ms=now_ms),
-                        None,
-                        inst,
-                        "activated",
-                        "",
-                        now_ms,
-                    )
-                    report.raised += 1
-                elif not known.instance.active:
-                    self._change(known, Activate(at_ms=now_ms, message=cond.message), "activated", "", now_ms)
-                    report.reactivated += 1
-            for key, a in current.items():
-                if key not in conds and a.instance.active:
-                    self._change(a, Clear(at_ms=now_ms), "cleared", "", now_ms)
-                    report.cleared += 1
-        for rule_id, current in open_by_rule.items():
-            if rule_id not in enabled:  # disabled or deleted: its alarms clear
-                for a in current.values():
-                    if a.instance.active:
-                        self._change(a, Clear(at_ms=now_ms), "cleared", "rule disabled", now_ms)
-                        report.cleared += 1
-        self._suppress_and_expire(now_ms, offline, report)
+            if "known_zones" in memory and known_zones is None:
+                memories[rule.id] = memory["known_zones"]
+        machines = self.conditions.machine_states(now_ms)
+        offline = {k for rid, conds in found.items() if enabled[rid].type == "gateway_offline" for k in conds}
+        with self.store.transaction():
+            for rule_id, zones in memories.items():
+                self.store.remember(rule_id, "known_zones", zones)
+            open_by_rule: dict[str, dict[Key, StoredAlarm]] = {}
+            for a in self.store.alarms(open_only=True):
+                open_by_rule.setdefault(a.instance.rule_id, {})[(a.instance.park, a.instance.source)] = a
+            for rule_id, conds in found.items():
+                self._reconcile(enabled[rule_id], conds, open_by_rule.get(rule_id, {}), now_ms, report)
+            for rule_id, current in open_by_rule.items():
+                if rule_id not in enabled:  # disabled or deleted: its alarms clear
+                    for a in current.values():
+                        if a.instance.active:
+                            self._change(a, Clear(at_ms=now_ms), "cleared", "rule disabled", now_ms)
+                            report.cleared += 1
+            self._suppress_and_expire(now_ms, offline, machines, report)
         return report
 
-    def _suppress_and_expire(self, now_ms: int, offline: set[Key], report: Report) -> None:
-        machines = self.conditions.machine_states(now_ms)
+    def _reconcile(
+        self,
+        rule: AlarmRule,
+        conds: dict[Key, Condition],
+        current: dict[Key, StoredAlarm],
+        now_ms: int,
+        report: Report,
+    ) -> None:
+        for key, cond in conds.items():
+            known = current.get(key)
+            if known is None:
+                inst = raise_alarm(
+                    rule_id=rule.id, park=cond.park, source=cond.source, priority=rule.effective_priority,
+                    message=cond.message, at_ms=cond.since_ms,
+                )  # fmt: skip
+                aid = self.store.insert_alarm(inst, now_ms)
+                self._record(
+                    StoredAlarm(id=aid, instance=inst, updated_ms=now_ms), None, inst, "activated", "", now_ms
+                )
+                report.raised += 1
+            elif not known.instance.active:
+                self._change(known, Activate(at_ms=now_ms, message=cond.message), "activated", "", now_ms)
+                report.reactivated += 1
+        for key, a in current.items():
+            if key not in conds and a.instance.active:
+                self._change(a, Clear(at_ms=now_ms), "cleared", "", now_ms)
+                report.cleared += 1
+
+    def _suppress_and_expire(
+        self, now_ms: int, offline: set[Key], machines: dict[Key, str], report: Report
+    ) -> None:
         for a in self.store.alarms(open_only=True):
             inst = a.instance
             reason: str | None = None

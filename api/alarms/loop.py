@@ -43,10 +43,17 @@ async def run(
     stats: LoopStats,
     notify: Callable[[], Awaitable[None]] | None = None,
     holder: str | None = None,
+    first_now: bool = False,
 ) -> None:
-    """Evaluate every ``interval_s`` until ``stop`` is set."""
+    """Evaluate every ``interval_s`` (the first time one interval after the start, or at once with
+    ``first_now``) until ``stop`` is set."""
     me = holder or holder_id()
     ttl_ms = int(interval_s * 3000)
+    if not first_now:
+        # Let the platform come up (in one process, the ingester's first writes) before reading.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval_s):
+                await stop.wait()
     while not stop.is_set():
         try:
             now = wall_ms()

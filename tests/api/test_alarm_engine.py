@@ -193,7 +193,7 @@ def test_the_loop_evaluates_under_the_lease_and_notifies(tmp_path: Path) -> None
         async def notify() -> None:
             stop.set()  # one round is enough
 
-        await run(e, interval_s=30.0, stop=stop, stats=stats, notify=notify, holder="me")
+        await run(e, interval_s=30.0, stop=stop, stats=stats, notify=notify, holder="me", first_now=True)
 
     asyncio.run(main())
     assert (stats.evaluations, stats.raised, stats.errors) == (1, 1, 0)
