@@ -1,6 +1,6 @@
 """``parkwatch demo`` raises real alarms within two minutes of its start (a machine fault, a gateway
-going offline, a modem in a dead zone), and an operator acknowledges one from the dashboard in a
-real headless Chromium: the click goes to the API and the new state comes back on the page."""
+going offline, a modem in a dead zone), and an operator acknowledges, shelves and unshelves one from
+the dashboard in a real headless Chromium: each click goes to the API and the new state comes back."""
 
 from __future__ import annotations
 
@@ -102,6 +102,24 @@ def test_acknowledge_round_trip_in_chromium(demo: tuple[Demo, float]) -> None:
             timeout=30_000,
         )
         assert "acknowledged" in page.locator('#alarms-panel [data-role="status"]').inner_text()
+        # Shelve it for 30 minutes with a reason, from the same row, then unshelve it.
+        row.locator('button[data-action="shelve"]').click()
+        row.locator('input[name="minutes"]').fill("30")
+        row.locator('input[name="reason"]').fill("antenna crew on site")
+        row.locator('.ap-shelve-form button[type="submit"]').click()
+        page.wait_for_function(
+            f"""(document.querySelector('#alarms-panel tr[data-alarm="{fault["id"]}"] [data-role=state]') || {{}})
+                .textContent?.startsWith('shelved')""",
+            timeout=30_000,
+        )
+        shelved = d.get(f"/api/v1/alarms/{fault['id']}")
+        assert (shelved["state"], shelved["shelve_reason"]) == ("shelved", "antenna crew on site")
+        row.locator('button[data-action="unshelve"]').click()
+        page.wait_for_function(
+            f"""(document.querySelector('#alarms-panel tr[data-alarm="{fault["id"]}"] [data-role=state]') || {{}})
+                .textContent?.startsWith('active, acknowledged')""",
+            timeout=30_000,
+        )
         browser.close()
     after = d.get(f"/api/v1/alarms/{fault['id']}")
     assert (after["state"], after["acknowledged_by"]) == ("active_acknowledged", "demo-admin")
