@@ -41,6 +41,11 @@ from api import (
     routes_reports,
     routes_sites,
 )
+from api.alarms import loop as alarm_loop
+from api.alarms import routes as alarm_routes
+from api.alarms.engine import AlarmEngine
+from api.alarms.loop import LoopStats
+from api.alarms.notify import Notifier
 from api.auth import KeyRecord, KeyRing, key_hash
 from api.cache import ReadCache
 from api.deps import ERRORS, Context, document_limits, error_response
@@ -49,6 +54,7 @@ from api.metrics import Metrics
 from api.registry import Registry
 from api.services import Services
 from settings.api import ApiSettings
+from storage.alarm_store import AlarmStore
 from storage.places import Places
 from storage.query import QueryBackend, QueryError
 
@@ -61,7 +67,6 @@ _CACHED_PREFIXES: Final = (
     "/api/v1/coverage/",
     "/api/v1/broadband/",
     "/api/v1/factory/",
-    "/api/v1/alarms",
     "/api/v1/export/",
 )
 
@@ -92,12 +97,16 @@ def create_app(
         settings, backend, registry_parks=_registry_parks(registry), sites_path=str(registry.path)
     )
     metrics = Metrics()
+    # Alarm state lives beside the keys, in the registry file every deployment has.
+    alarm_engine = AlarmEngine(settings.alarms, AlarmStore(registry.path), services.alarms)
+    alarm_engine.seed(int(time.time() * 1000))
+    alarm_stats = LoopStats()
     app = FastAPI(
         title="parkwatch API",
         version="1",
         description="Coverage, dead zones, broadband, factory KPIs, alarms, fleet and provisioning.",
         responses=ERRORS,
-        lifespan=_closing(services.cache),
+        lifespan=_closing(services.cache, alarm_engine, alarm_stats),
     )
     app.state.metrics = metrics
 
@@ -206,6 +215,8 @@ def create_app(
             "cache_hits": float(cache.hits),
             "cache_misses": float(cache.misses),
             "cache_refresh_errors": float(cache.refresh_errors),
+            "alarm_evaluations": float(alarm_stats.evaluations),
+            "alarm_evaluation_errors": float(alarm_stats.errors),
         }
         return PlainTextResponse(metrics.render(gauges), media_type="text/plain; version=0.0.4")
 
@@ -230,6 +241,8 @@ def create_app(
     app.include_router(routes_parks.build(ctx))
     app.include_router(routes_deadletters.build(ctx))
     app.include_router(routes_imports.build(ctx))
+    app.include_router(alarm_routes.build(ctx, alarm_engine))
+    app.state.alarm_engine = alarm_engine
     _document(app, settings.api.max_page_size)
     if dashboard is not None:
 
@@ -279,14 +292,31 @@ def _registry_parks(registry: Registry) -> Callable[[], dict[str, tuple[tuple[fl
     return read
 
 
-def _closing(cache: ReadCache) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The app's lifespan: at shutdown, stop the cache's background refresh."""
+def _closing(
+    cache: ReadCache, engine: AlarmEngine, stats: LoopStats
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: the alarm evaluator runs while the app serves; at shutdown it stops,
+    and so does the cache's background refresh."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        interval_s = engine.settings.evaluate_interval_s
+        notifier = Notifier(engine.settings, engine.store)
+        task = (
+            asyncio.create_task(
+                alarm_loop.run(engine, interval_s=interval_s, stop=stop, stats=stats, notify=notifier.drain),
+                name="alarm-evaluator",
+            )
+            if interval_s > 0
+            else None
+        )
         try:
             yield
         finally:
+            stop.set()
+            if task is not None:
+                await task
             cache.close()
 
     return lifespan

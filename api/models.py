@@ -202,25 +202,92 @@ class EnergyReport(Paged, kw_only=True):
 # -- alarms ---------------------------------------------------------------------------------------
 
 
-class Alarm(Struct, kw_only=True):
-    """One alarm episode: raised, and cleared unless still active."""
+class AlarmInstance(Struct, kw_only=True):
+    """One alarm instance and where it is in its lifecycle (see docs/alarms.md).
 
-    rule: str
-    severity: str
+    ``state``: active_unacknowledged | active_acknowledged | cleared_unacknowledged | cleared |
+    shelved | suppressed | out_of_service. Times are ISO 8601 UTC.
+    """
+
+    id: int
+    rule_id: str
     park: str
-    gw: str
-    dev: str | None
-    condition: str
-    raised_ms: int
-    cleared_ms: int | None
+    source: str
+    priority: str
+    state: str
+    message: str
+    raised_at: str | None
+    cleared_at: str | None
+    acknowledged_by: str | None
+    acknowledged_at: str | None
+    ack_comment: str | None
+    shelved_until: str | None
+    shelve_reason: str | None
+    suppressed_by: str | None
+    activations: int
     active: bool
-    worst: float | None
 
 
 class AlarmPage(Paged, kw_only=True):
-    """``/alarms``: one page of alarms, active first, newest first."""
+    """``/alarms``: one page of alarm instances, open ones first, highest priority first."""
 
-    items: list[Alarm]
+    items: list[AlarmInstance]
+
+
+class AlarmRuleView(Struct, kw_only=True):
+    """An alarm rule as stored: its fields (see ``settings.api.AlarmRule``), switch and origin."""
+
+    id: str
+    type: str
+    enabled: bool
+    origin: str
+    updated_ms: int
+    rule: dict[str, Any]
+
+
+class AlarmRuleList(Struct, kw_only=True):
+    """``/alarm-rules``: every rule, and those that do not decode with the reason."""
+
+    items: list[AlarmRuleView]
+    broken: dict[str, str]
+
+
+class AlarmDelivery(Struct, kw_only=True):
+    """One attempt to notify a channel (webhook or email) about alarms."""
+
+    channel: str
+    target: str
+    alarm_ids: list[int]
+    attempt: int
+    ok: bool
+    detail: str
+    at_ms: int
+    at: str
+
+
+class AlarmDeliveryPage(Paged, kw_only=True):
+    """``/alarm-deliveries``: one page of the delivery log, newest first."""
+
+    items: list[AlarmDelivery]
+
+
+class AlarmKpis(Struct, kw_only=True):
+    """ISA-18.2 alarm system performance over a window (see docs/alarms.md for each figure)."""
+
+    window: list[str]
+    parks: list[str] | None
+    activations: int
+    days: float
+    alarms_per_day: float
+    alarms_per_10min_mean: float
+    alarms_per_10min_max: int
+    flood_share: float
+    flood_threshold: int
+    chattering: list[dict[str, Any]]
+    stale: list[dict[str, Any]]
+    top10: list[dict[str, Any]]
+    top10_share: float
+    priority_distribution: dict[str, float]
 
 
 # -- fleet ----------------------------------------------------------------------------------------
@@ -297,6 +364,11 @@ MODELS: Final[tuple[type[Struct], ...]] = (
     OeeReport,
     EnergyReport,
     AlarmPage,
+    AlarmInstance,
+    AlarmRuleList,
+    AlarmRuleView,
+    AlarmKpis,
+    AlarmDeliveryPage,
     Gateway,
     GatewayPage,
     Readiness,

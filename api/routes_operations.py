@@ -1,10 +1,9 @@
-"""Operations routes: broadband, factory KPIs, alarms and the gateway fleet."""
+"""Operations routes: broadband, factory KPIs and the gateway fleet (alarms: :mod:`api.alarms.routes`)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Response
@@ -12,14 +11,14 @@ from msgspec import UNSET
 
 from api import models
 from api.auth import Principal
-from api.deps import NOT_FOUND, Ctx, GwPath, Page1000, Viewer, WindowSelection, json_response, parse_selection
+from api.deps import NOT_FOUND, Ctx, GwPath, Page1000, Viewer, WindowSelection, json_response
 from api.errors import BadRequest, NotFound
-from api.params import FromQ, GwQ, ParkQ, ToQ
+from api.params import GwQ, ParkQ
 from storage.query import Scope
 
 router = APIRouter(prefix="/api/v1")
 
-# -- broadband, factory, alarms -------------------------------------------------------------------
+# -- broadband, factory --------------------------------------------------------------------------
 
 
 @router.get(
@@ -77,32 +76,6 @@ def factory_energy(
 ) -> Response:
     out = pg.page(ctx.services.factory.energy(sel.scope, level))
     return json_response(models.EnergyReport(level=level, window=sel.window, **out))
-
-
-@router.get(
-    "/alarms",
-    tags=["alarms"],
-    summary="Active alarms and alarm history.",
-    responses=models.ok(models.AlarmPage, "One page of alarms, active first."),
-)
-def alarms(
-    p: Viewer,
-    ctx: Ctx,
-    pg: Page1000,
-    park: ParkQ = None,
-    start: FromQ = None,
-    to: ToQ = None,
-    active: bool | None = None,
-) -> Response:
-    if start is None and to is None:
-        # Without a window: the configured look-back up to now.
-        to_dt = datetime.fromtimestamp(time.time(), UTC)
-        start, to = to_dt - timedelta(seconds=ctx.settings.alarms.lookback_s), to_dt
-    sel = parse_selection(ctx, p, park, start, to)
-    items = ctx.services.alarms.alarms(sel.scope, int(time.time() * 1000))
-    if active is not None:
-        items = [a for a in items if a.active == active]
-    return json_response(models.AlarmPage(**pg.page(items)))
 
 
 # -- fleet ----------------------------------------------------------------------------------------

@@ -43,6 +43,14 @@ from settings.runtime import __version__
 log = logging.getLogger(__name__)
 
 DEMO_KEY_NAME = "demo-admin"
+DEMO_OFFLINE_AFTER_S = 30
+OUTAGE_GATEWAY = "td-gw-01"
+OUTAGE_AFTER_S = 20.0
+OUTAGE_FOR_S = 90.0
+"""One gateway's agent stops 20 s after the agents start and comes back 90 s later: its offline
+alarm is raised 30 s into the outage and clears when it is back (and suppresses its devices')."""
+FIRST_FAULT_WITHIN_S = 90.0
+"""Scheduled machine faults move earlier so that the first one shows within this many real seconds."""
 MODEM_INTERVAL_S = 2.0
 PROBE_INTERVAL_S = 20.0
 
@@ -137,13 +145,15 @@ def serve_settings(
             "alarms": {
                 "rules": [
                     {
+                        # The spindle runs at 60-70 °C; the wear before a fault drives it up.
                         "id": "spindle-hot",
                         "kind": "machine",
                         "field": "spindle_temp_c",
                         "op": ">",
-                        "threshold": 85.0,
+                        "threshold": 72.0,
+                        "deadband": 3.0,
                         "duration_s": scaled(60),
-                        "severity": "critical",
+                        "priority": "high",
                     },
                     {
                         "id": "vibration-high",
@@ -151,7 +161,9 @@ def serve_settings(
                         "field": "vibration_mm_s",
                         "op": ">",
                         "threshold": 7.1,
+                        "deadband": 0.5,
                         "duration_s": scaled(30),
+                        "priority": "medium",
                     },
                     {
                         "id": "pm25-high",
@@ -159,12 +171,33 @@ def serve_settings(
                         "field": "pm25_ug_m3",
                         "op": ">",
                         "threshold": 50.0,
+                        "deadband": 5.0,
                         "duration_s": scaled(300),
+                        "priority": "low",
+                    },
+                    {
+                        # Modems are read every 2 s (real time): 10 s buckets hold readings.
+                        "id": "uplink-dead-zone",
+                        "type": "uplink_rsrp_below",
+                        "threshold": -115.0,
+                        "deadband": 3.0,
+                        "duration_s": 60,
+                        "bucket_s": 10,
+                        "priority": "medium",
+                    },
+                    {"id": "backlog-growing", "type": "backlog_growing", "threshold": 50, "duration_s": 120},
+                    {
+                        "id": "loss-high",
+                        "type": "loss_above",
+                        "threshold": 5.0,
+                        "deadband": 1.0,
+                        "priority": "low",
                     },
                 ],
-                "gateway_offline_after_s": 300,
+                "gateway_offline_after_s": DEMO_OFFLINE_AFTER_S,
                 "machine_fault_after_s": scaled(60),
                 "bucket_s": max(2, scaled(10)),  # polls every second: 1 s buckets would have holes
+                "evaluate_interval_s": 10.0,
             },
             "parks": parks,
             "keys": [{"name": DEMO_KEY_NAME, "role": "admin", "sha256": key_sha256}],
@@ -290,7 +323,7 @@ async def _run(options: DemoOptions, root: Path) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    scenario = load_scenario()
+    scenario = early_faults(load_scenario(), options.speed)
     try:
         api_socket = listen_socket(options.api_host, options.api_port, what="API", option="--api-port")
     except PortBusyError as exc:
@@ -350,10 +383,13 @@ async def _run(options: DemoOptions, root: Path) -> int:
 
             for gw in endpoints.gateways:
                 settings, table = agent_settings(endpoints_json, gw, root, options.mqtt_port)
+                if gw == OUTAGE_GATEWAY:
+                    tg.create_task(_outage(gw, settings, table, agents, ui, stop), name=f"edge-{gw}")
+                    continue
                 agent = Agent(settings, file_config=table, version=__version__)
                 agents.append(agent)
                 tg.create_task(agent.run(stop), name=f"edge-{gw}")
-            ui.step(f"{len(agents)} edge agents (one per gateway) reading the simulated devices")
+            ui.step(f"{len(endpoints.gateways)} edge agents (one per gateway) reading the simulated devices")
 
             base = platform.base_url
             ui.step(f"API on {base}/api/v1 (OpenAPI: {base}/docs)")
@@ -383,6 +419,57 @@ async def _run(options: DemoOptions, root: Path) -> int:
     stored = platform.ingester.metrics.readings_stored if platform.ingester is not None else 0
     ui.print(f"stopped: {stored} readings stored in {root / 'parkwatch.duckdb'}")
     return 0
+
+
+def early_faults(scenario: Any, speed: float) -> Any:
+    """``scenario`` with each machine's scheduled faults moved earlier (all by the same amount) so
+    that none starts later than :data:`FIRST_FAULT_WITHIN_S` real seconds at ``speed``."""
+    cap_h = FIRST_FAULT_WITHIN_S * speed / 3600.0
+    replace = msgspec.structs.replace
+    parks = []
+    for park in scenario.parks:
+        gateways = []
+        for gw in park.gateways:
+            machines = []
+            for m in gw.machines:
+                shift_h = max(0.0, min((f.at_h for f in m.faults), default=0.0) - cap_h)
+                machines.append(replace(m, faults=[replace(f, at_h=f.at_h - shift_h) for f in m.faults]))
+            gateways.append(replace(gw, machines=machines))
+        parks.append(replace(park, gateways=gateways))
+    return replace(scenario, parks=parks)
+
+
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+    return stop.is_set()
+
+
+async def _outage(
+    gw: str, settings: Any, table: dict[str, Any], agents: list[Any], ui: _Console, stop: asyncio.Event
+) -> None:
+    """Run one gateway's agent with an outage: stop it after a while, start it again later."""
+    from edge_agent.agent import Agent
+
+    down = asyncio.Event()
+    agent = Agent(settings, file_config=table, version=__version__)
+    agents.append(agent)
+    run = asyncio.create_task(agent.run(down), name=f"edge-{gw}-before-outage")
+    stopped = await _stopped_within(stop, OUTAGE_AFTER_S)
+    down.set()
+    await run
+    if stopped:
+        return
+    ui.step(
+        f"outage: the edge agent of {gw} stopped for {OUTAGE_FOR_S:g} s (a gateway_offline alarm follows)"
+    )
+    if await _stopped_within(stop, OUTAGE_FOR_S):
+        return
+    back = Agent(settings, file_config=table, version=__version__)
+    agents.append(back)
+    ui.step(f"outage over: the edge agent of {gw} is back")
+    await back.run(stop)
 
 
 async def _wait_ready(ready: asyncio.Event, stop: asyncio.Event, what: str, timeout_s: float = 60.0) -> None:

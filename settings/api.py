@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from contract.ids import ID, KEY_NAME, SHA256_HEX, FieldName, Id, full_match
+from contract.ids import FIELD_NAME, ID, KEY_NAME, SHA256_HEX, Id, full_match
 from settings.common import LoggingSettings, Port, PositiveSeconds
 from settings.ingest import OperatorName, Plmn
 
@@ -122,39 +122,155 @@ class FactorySettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_
     demand_interval_s: PositiveInt = 900
 
 
+AlarmRuleType = Literal[
+    "threshold",
+    "rate_of_change",
+    "state",
+    "gateway_offline",
+    "backlog_growing",
+    "loss_above",
+    "uplink_rsrp_below",
+    "new_dead_zone",
+]
+AlarmPriority = Literal["low", "medium", "high", "critical"]
+OptionalFieldName = Annotated[str, msgspec.Meta(pattern=full_match(f"(?:{FIELD_NAME.body})?"))]
+HourMinute = Annotated[str, msgspec.Meta(pattern=full_match(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"))]
+
+
 class AlarmRule(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """A threshold held for a duration, e.g. spindle temperature > 85 °C for 60 s.
+    """One alarm rule (rules are data: the config's rules seed the store, the API and CLI edit it).
 
     Attributes:
         id: rule id.
-        kind, field: the reading kind and numeric field (e.g. ``machine``, ``spindle_temp_c``).
-        op, threshold: the condition that raises the alarm.
-        duration_s: how long it must hold.
-        severity: ``warning`` or ``critical``.
-        park, dev: optional restriction to one park / device.
+        type: ``threshold`` (a numeric field past ``threshold`` for ``duration_s``, cleared beyond
+            ``deadband``), ``rate_of_change`` (a field changing faster than ``threshold`` units per
+            minute), ``state`` (a machine reporting ``state``, e.g. ``fault``), ``gateway_offline``,
+            ``backlog_growing`` (an agent's backlog rising by at least ``threshold`` through
+            ``duration_s``), ``loss_above`` (a gateway's lost batches above ``threshold`` %),
+            ``uplink_rsrp_below`` (a modem's RSRP at or below ``threshold`` dBm, the dead-zone
+            threshold -115 by default, for ``duration_s``), ``new_dead_zone`` (a dead zone in a
+            park sharing no cell with the zones known when the rule first ran).
+        enabled: a disabled rule is not evaluated (its open alarms clear).
+        priority: ``low``, ``medium``, ``high`` or ``critical``; empty: from ``severity``.
+        severity: older spelling of the priority (``warning`` = medium, ``critical``).
+        kind, field: the reading kind and numeric field (threshold and rate rules).
+        op, threshold, deadband: the condition and its hysteresis (same unit as the field).
+        duration_s: how long the condition must hold before the alarm is raised.
+        bucket_s: time resolution of this rule (0: ``[alarms] bucket_s``); sparse data (a modem
+            read every few seconds) want buckets wider than the gap between readings.
+        state: the machine state of a ``state`` rule.
+        park, gw, dev: optional restriction to one park / gateway / device.
+        message: text of the alarm (empty: generated from the rule).
     """
 
     id: Id
-    kind: str
-    field: FieldName
-    op: Literal[">", ">=", "<", "<="]
-    threshold: float
-    duration_s: Annotated[int, msgspec.Meta(ge=0)] = 60
+    type: AlarmRuleType = "threshold"
+    enabled: bool = True
+    priority: AlarmPriority | Literal[""] = ""
     severity: Literal["warning", "critical"] = "warning"
+    kind: str = ""
+    field: OptionalFieldName = ""
+    op: Literal[">", ">=", "<", "<="] = ">"
+    threshold: float = 0.0
+    deadband: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    duration_s: Annotated[int, msgspec.Meta(ge=0)] = 60
+    bucket_s: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 0
+    state: Literal["off", "idle", "running", "fault", "setup"] = "fault"
     park: OptionalId = ""
+    gw: OptionalId = ""
     dev: OptionalId = ""
+    message: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+    @property
+    def effective_priority(self) -> AlarmPriority:
+        if self.priority:
+            return self.priority
+        return "critical" if self.severity == "critical" else "medium"
+
+
+class Route(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Which alarms a channel is told about (empty lists: all) and when.
+
+    Attributes:
+        parks, priorities, rules: only alarms of these parks, priorities, rule ids.
+        quiet_start, quiet_end: ``HH:MM`` (UTC) window in which only ``critical`` alarms are sent
+            at once; the others wait for the digest after it. Both empty: no quiet hours.
+        max_per_window, window_s: at most this many messages per window; changes beyond that are
+            collected and sent as one digest when the window ends.
+    """
+
+    parks: list[Id] = msgspec.field(default_factory=list)
+    priorities: list[AlarmPriority] = msgspec.field(default_factory=list)
+    rules: list[Id] = msgspec.field(default_factory=list)
+    quiet_start: HourMinute | Literal[""] = ""
+    quiet_end: HourMinute | Literal[""] = ""
+    max_per_window: PositiveInt = 10
+    window_s: PositiveSeconds = 600.0
+
+
+class WebhookChannel(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """POST a JSON message per alarm state change, signed ``X-Parkwatch-Signature: sha256=<hex>``
+    (HMAC-SHA256 of the body with ``secret``); retried with exponential backoff.
+
+    Attributes:
+        id: channel id (in the delivery log).
+        url: receiver URL (http or https).
+        secret: HMAC key; required.
+        route: which alarms and when.
+        max_attempts, backoff_s, timeout_s: retries (delays backoff_s, 2x, 4x ...) and HTTP timeout.
+    """
+
+    id: Id
+    url: Annotated[str, msgspec.Meta(pattern=full_match(r"https?://[^\s]+"))]
+    secret: Annotated[str, msgspec.Meta(min_length=16)]
+    route: Route = msgspec.field(default_factory=Route)
+    max_attempts: PositiveInt = 5
+    backoff_s: PositiveSeconds = 1.0
+    timeout_s: PositiveSeconds = 10.0
+
+
+class EmailChannel(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """E-mail over SMTP with STARTTLS (required unless ``starttls = false``, for a local relay).
+
+    Attributes:
+        id: channel id.
+        host, port: the SMTP server (submission port 587 usually).
+        starttls: upgrade with STARTTLS before logging in and sending.
+        cafile: CA bundle to verify the server with (empty: the system's).
+        username, password: SMTP login (empty: none).
+        sender, to: envelope and header addresses.
+        route: which alarms and when.
+        max_attempts, backoff_s, timeout_s: retries and socket timeout.
+    """
+
+    id: Id
+    host: str
+    port: Port = 587
+    starttls: bool = True
+    cafile: str = ""
+    username: str = ""
+    password: str = ""
+    sender: str
+    to: Annotated[list[str], msgspec.Meta(min_length=1)]
+    route: Route = msgspec.field(default_factory=Route)
+    max_attempts: PositiveInt = 3
+    backoff_s: PositiveSeconds = 2.0
+    timeout_s: PositiveSeconds = 20.0
 
 
 class AlarmSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    """Alarm rules and their evaluation.
+    """Alarm rules, their evaluation and notifications.
 
     Attributes:
-        rules: threshold rules.
-        gateway_offline_after_s: a gateway offline (or silent) this long raises an alarm.
-        machine_fault_after_s: a machine reporting the ``fault`` state this long raises a
-            critical ``machine_fault`` alarm; 0 turns that alarm off.
+        rules: rules that seed the alarm store (a rule edited through the API keeps its edit).
+        gateway_offline_after_s: seeds a ``gateway_offline`` rule (a gateway offline or silent
+            this long raises an alarm).
+        machine_fault_after_s: seeds a critical ``machine_fault`` rule (a machine reporting
+            ``fault`` this long); 0: no such rule.
         bucket_s: time resolution of threshold evaluation.
-        lookback_s: how far back ``/alarms`` looks for active alarms.
+        lookback_s: how far back the evaluator reads data.
+        evaluate_interval_s: how often the API evaluates the rules; 0: never (another replica does).
+        webhooks, email: notification channels.
     """
 
     rules: list[AlarmRule] = msgspec.field(default_factory=list)
@@ -162,6 +278,9 @@ class AlarmSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     machine_fault_after_s: Annotated[int, msgspec.Meta(ge=0)] = 60
     bucket_s: PositiveInt = 10
     lookback_s: PositiveInt = 86400
+    evaluate_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    webhooks: list[WebhookChannel] = msgspec.field(default_factory=list)
+    email: list[EmailChannel] = msgspec.field(default_factory=list)
 
 
 class CoverageSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

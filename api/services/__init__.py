@@ -9,7 +9,7 @@ answers of :mod:`api.models`:
 | ``broadband`` | broadband quality per gateway or park against the targets |
 | ``factory`` | machines, OEE, energy |
 | ``fleet`` | gateways: last seen, online, reported figures, loss ledger |
-| ``alarms`` | threshold rules, machine faults, offline gateways |
+| ``alarms`` | which sources each alarm rule holds for (the evaluator makes alarms of them) |
 | ``sites`` | cell sites, best server, dead-zone changes between two periods |
 | ``prediction`` | predicted coverage with intervals and validation, survey plans |
 """
@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from api.cache import ReadCache
-from api.services.alarms import AlarmService
+from api.services.alarms import AlarmConditions
 from api.services.broadband import BroadbandService
 from api.services.coverage import CoverageService
 from api.services.factory import FactoryService
@@ -43,7 +43,7 @@ class Services:
     broadband: BroadbandService
     factory: FactoryService
     fleet: FleetService
-    alarms: AlarmService
+    alarms: AlarmConditions
     sites: SitesService
     prediction: PredictionService
 
@@ -73,14 +73,14 @@ class Services:
             broadband=BroadbandService(settings, backend, cache),
             factory=FactoryService(settings, backend, cache),
             fleet=fleet,
-            alarms=AlarmService(settings, backend, fleet),
+            alarms=AlarmConditions(settings, backend, fleet, coverage),
             sites=sites,
             prediction=PredictionService(coverage, sites_of=sites.sites_of),
         )
 
 
 __all__ = [
-    "AlarmService",
+    "AlarmConditions",
     "BroadbandService",
     "CoverageService",
     "FactoryService",

@@ -48,7 +48,9 @@ def api_settings(**extra: object) -> ApiSettings:
             "machines": [{"park": "p1", "dev": "cnc-1", "factory": "f1", "line": "l1", "ideal_cycle_s": 9.0}],
             "meters": [{"park": "p1", "dev": "meter-1", "factory": "f1", "line": "l1"}],
         },
+        # No background evaluation: tests evaluate at the times they choose.
         "alarms": {
+            "evaluate_interval_s": 0,
             "rules": [
                 {
                     "id": "spindle-hot",
@@ -59,7 +61,7 @@ def api_settings(**extra: object) -> ApiSettings:
                     "duration_s": 60,
                     "severity": "critical",
                 }
-            ]
+            ],
         },
         **extra,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
@@ -137,25 +138,31 @@ def test_oee_energy_and_machines_match_the_hand_computed_fixture(client: TestCli
     ]
 
 
-def test_alarms_history_and_active(client: TestClient) -> None:
-    items = client.get("/api/v1/alarms", params=WINDOW, headers=ADMIN).json()["items"]
-    hot = [a for a in items if a["rule"] == "spindle-hot"]
-    assert len(hot) == 1
-    assert hot[0]["raised_ms"] == ms(T0) + 1_260_000 and hot[0]["cleared_ms"] == ms(T0) + 1_290_000
-    assert hot[0]["worst"] == 90.0 and not hot[0]["active"]
-    # gw-2 sent its Last Will at 40 min and came back at 50: raised at 45 (5 min), cleared at 50.
-    cleared = [a for a in items if a["rule"] == "gateway_offline" and not a["active"]]
-    assert [(a["gw"], a["raised_ms"], a["cleared_ms"]) for a in cleared] == [
-        ("gw-2", ms(T0) + 45 * 60_000, ms(T0) + 50 * 60_000)
+def test_alarms_raised_and_cleared_by_the_evaluator(client: TestClient) -> None:
+    engine = client.app.state.alarm_engine  # type: ignore[attr-defined]
+    # spindle-hot: above 85 from 20 min for 90 s: raised at 21 min (60 s), cleared at 21.5 min.
+    engine.evaluate(ms(T0) + 1_280_000)
+    hot = client.get("/api/v1/alarms", params={"rule_id": "spindle-hot"}, headers=ADMIN).json()["items"]
+    assert [(a["source"], a["state"], a["priority"]) for a in hot] == [
+        ("gw-1/cnc-1", "active_unacknowledged", "critical")
     ]
+    assert hot[0]["raised_at"] == "2026-11-02T00:21:00.000Z"
+    engine.evaluate(ms(T0) + 1_300_000)
+    hot = client.get("/api/v1/alarms", params={"rule_id": "spindle-hot"}, headers=ADMIN).json()["items"]
+    assert [a["state"] for a in hot] == ["cleared_unacknowledged"]
     # The data are weeks old: every gateway is silent now, so each has an active offline alarm.
-    assert {(a["park"], a["gw"]) for a in items if a["rule"] == "gateway_offline" and a["active"]} == {
-        ("p1", "gw-1"),
-        ("p1", "gw-2"),
-        ("p2", "gw-9"),
+    engine.evaluate(int(time.time() * 1000))
+    items = client.get("/api/v1/alarms", params={"rule_id": "gateway_offline"}, headers=ADMIN).json()["items"]
+    assert {(a["park"], a["source"], a["state"]) for a in items} == {
+        ("p1", "gw-1", "active_unacknowledged"),
+        ("p1", "gw-2", "active_unacknowledged"),
+        ("p2", "gw-9", "active_unacknowledged"),
     }
-    active = client.get("/api/v1/alarms", params={**WINDOW, "active": "true"}, headers=ADMIN).json()["items"]
-    assert all(a["active"] for a in active) and len(active) == 3
+    # ... and a gateway offline suppresses its devices' alarms.
+    hot = client.get("/api/v1/alarms", params={"rule_id": "spindle-hot"}, headers=ADMIN).json()["items"]
+    assert [(a["state"], a["suppressed_by"]) for a in hot] == [("suppressed", "gateway gw-1 offline")]
+    crit = client.get("/api/v1/alarms", params={"priority": "critical"}, headers=ADMIN).json()["items"]
+    assert {a["rule_id"] for a in crit} == {"spindle-hot"}
 
 
 def test_fleet(client: TestClient) -> None:
@@ -222,7 +229,7 @@ def test_exports(client: TestClient) -> None:
         ("/api/v1/coverage/dead-zones", {"max_class": "terrible"}),
         ("/api/v1/factory/oee", {"level": "galaxy"}),
         ("/api/v1/broadband/summary", {"gw": "../../etc/passwd"}),
-        ("/api/v1/alarms", {"active": "maybe"}),
+        ("/api/v1/alarms", {"state": "maybe"}),
         ("/api/v1/export/cells", {"format": "shp"}),
         ("/api/v1/gateways/bad%20id", {}),
     ],

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from api.alarms.engine import seed_rules
 from api.services import Services
 from settings.api import ApiSettings
 from settings.loader import settings_from_dict
@@ -109,12 +110,14 @@ def test_performance_above_100_percent_is_flagged_and_oee_withheld() -> None:
 
 
 def test_a_machine_in_fault_raises_a_machine_fault_alarm() -> None:
-    states = ["running", "fault", "fault", "fault", "running"]
-    fake = tables(machine=_machine("gw-01", "cnc-01", states, [0.0] * 5))
-    service = Services.build(_settings({}, bucket_s=60, machine_fault_after_s=120), fake)
-    alarms = service.alarms.alarms(SCOPE, now_ms=T0_MS + 3_600_000)
-    assert [(a.rule, a.dev, a.severity, a.raised_ms, a.cleared_ms) for a in alarms] == [
-        ("machine_fault", "cnc-01", "critical", T0_MS + 180_000, T0_MS + 240_000)
-    ]
-    off = Services.build(_settings({}, bucket_s=60, machine_fault_after_s=0), fake)
-    assert off.alarms.alarms(SCOPE, now_ms=T0_MS + 3_600_000) == []
+    states = ["running", "fault", "fault", "fault"]
+    fake = tables(machine=_machine("gw-01", "cnc-01", states, [0.0] * 4))
+    settings = _settings({}, bucket_s=60, machine_fault_after_s=120)
+    service = Services.build(settings, fake)
+    (rule,) = [r for r in seed_rules(settings.alarms) if r.id == "machine_fault"]
+    assert (rule.type, rule.state, rule.effective_priority) == ("state", "fault", "critical")
+    got = service.alarms.evaluate(rule, T0_MS + 240_000, set(), {})
+    assert [(k, c.since_ms) for k, c in got.items()] == [(("vsip", "gw-01/cnc-01"), T0_MS + 180_000)]
+    assert service.alarms.evaluate(rule, T0_MS + 3_600_000, set(), {}) == {}  # data stopped: cleared
+    off = _settings({}, bucket_s=60, machine_fault_after_s=0)
+    assert [r.id for r in seed_rules(off.alarms)] == ["gateway_offline"]

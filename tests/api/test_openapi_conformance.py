@@ -143,4 +143,6 @@ def test_every_success_answer_of_every_path_has_a_schema(client: TestClient) -> 
     # The read answers are documented field by field, not as a bare object.
     gateway = components["Gateway"]
     assert {"park", "gw", "last_seen_ms", "online"} <= set(gateway["required"])
-    assert components["AlarmPage"]["properties"]["items"]["items"] == {"$ref": "#/components/schemas/Alarm"}
+    assert components["AlarmPage"]["properties"]["items"]["items"] == {
+        "$ref": "#/components/schemas/AlarmInstance"
+    }

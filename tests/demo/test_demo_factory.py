@@ -37,14 +37,13 @@ def test_fast_demo_raises_a_fault_alarm_and_books_energy_per_gateway(tmp_path: P
         faults = _wait_for(
             lambda: [
                 a
-                for a in demo.get("/api/v1/alarms?active=false")["items"]
-                + demo.get("/api/v1/alarms?active=true")["items"]
-                if a["rule"] == "machine_fault" and a["dev"] == "cnc-01"
+                for a in demo.get("/api/v1/alarms?rule_id=machine_fault")["items"]
+                if a["source"] == "dv-gw-01/cnc-01"
             ],
             110,
             "cnc-01's machine_fault alarm",
         )
-        assert faults[0]["gw"] == "dv-gw-01" and faults[0]["severity"] == "critical"
+        assert faults[0]["park"] == "deepc-dinhvu" and faults[0]["priority"] == "critical"
         meters = demo.get("/api/v1/factory/energy?level=meter&park=vsip-haiphong")["items"]
         assert {(m["gw"], m["dev"], m["factory"]) for m in meters} == {
             ("vsip-gw-01", "meter-1", "VSIP Electronics Assembly"),
