@@ -113,7 +113,9 @@ def acl_file(
     ingest_username: str = "",
     services: Iterable[str] = (),
 ) -> str:
-    """Mosquitto ``acl_file`` text: each gateway on its own topics; the ingesters on all of them.
+    """Mosquitto ``acl_file`` text: each gateway on its own topics; the ingesters on all of them,
+    and on the Sparkplug B namespace (read all, write STATE and NCMD). A Sparkplug edge node's
+    own account (publishing ``spBv1.0/{group}/N*|D*/{node}``) is written by hand (docs/ingest.md).
 
     ``services`` are the registered service accounts: those named ``<ingest_username>-<n>`` are
     ingesters as well (see :func:`ingest_accounts`).
@@ -125,6 +127,11 @@ def acl_file(
             f"user {check_username(user)}",
             f"topic read {root}/{VERSION_SEGMENT}/+/+/up/#",
             f"topic write {root}/{VERSION_SEGMENT}/+/+/down/#",
+            # Sparkplug B (docs/ingest.md): births, data and deaths of every group; the host
+            # application's STATE; rebirth requests (NCMD) to edge nodes.
+            "topic read spBv1.0/#",
+            "topic write spBv1.0/STATE/#",
+            "topic write spBv1.0/+/NCMD/#",
             "",
         ]
     for park, gw in gateways:

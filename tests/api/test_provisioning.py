@@ -49,7 +49,13 @@ def test_acl_grants_the_ingesters_rights_to_each_ingester_account_only() -> None
     users = [line.split(" ", 1)[1] for line in text.splitlines() if line.startswith("user ")]
     assert users == ["parkwatch-ingest", "parkwatch-ingest-1", "parkwatch-ingest-2", "p1/gw-1"]
     block = text.split("user parkwatch-ingest-2\n", 1)[1].split("\n\n", 1)[0]
-    assert block == "topic read parkwatch/v1/+/+/up/#\ntopic write parkwatch/v1/+/+/down/#"
+    assert block.splitlines() == [
+        "topic read parkwatch/v1/+/+/up/#",
+        "topic write parkwatch/v1/+/+/down/#",
+        "topic read spBv1.0/#",
+        "topic write spBv1.0/STATE/#",
+        "topic write spBv1.0/+/NCMD/#",
+    ]
 
 
 def test_register_rotate_and_duplicate(client: TestClient) -> None:

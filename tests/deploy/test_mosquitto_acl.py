@@ -79,6 +79,28 @@ def test_gateway_publishes_only_as_itself_and_reads_only_its_own_commands(broker
         gw_a.close()
 
 
+def test_the_ingester_may_host_sparkplug_and_a_gateway_may_not(broker: Broker) -> None:
+    ingest = Client(broker, INGEST_USER)
+    gw_a = Client(broker, f"{PARK}/gw-a")
+    try:
+        assert not ingest.connected().is_failure and not gw_a.connected().is_failure
+        assert not ingest.subscribe("spBv1.0/#").is_failure
+        assert not gw_a.subscribe("spBv1.0/#").is_failure  # granted; deliveries are filtered
+        assert not ingest.publish("spBv1.0/STATE/parkwatch", b"online").is_failure
+        assert not ingest.publish("spBv1.0/plant/NCMD/node-1", b"rebirth").is_failure
+        assert ingest.publish("spBv1.0/plant/NDATA/node-1", b"forged data").is_failure
+        assert gw_a.publish("spBv1.0/plant/NDATA/node-1", b"not its namespace").is_failure
+        assert gw_a.publish("spBv1.0/STATE/parkwatch", b"offline").is_failure
+        assert ingest.received(within_s=1.0) == [
+            ("spBv1.0/STATE/parkwatch", b"online"),
+            ("spBv1.0/plant/NCMD/node-1", b"rebirth"),
+        ]
+        assert gw_a.received(within_s=0.5) == []
+    finally:
+        ingest.close()
+        gw_a.close()
+
+
 @pytest.mark.parametrize(
     ("username", "password"),
     [(f"{PARK}/gw-a", "wrong-password"), ("", ""), (f"{PARK}/gw-unknown", "x" * 20)],
