@@ -242,9 +242,9 @@ def build_app(settings: Any, *, backend: Any, registry: Any) -> Any:
 
     dashboard = None
     if settings.api.dashboard:
-        from api.web import create_dashboard
+        from api.web import create_dashboard, dashboard_settings
 
-        dashboard = create_dashboard()
+        dashboard = create_dashboard(dashboard_settings(settings.api.tile_url, settings.api.tile_attribution))
     return create_app(settings, backend=backend, registry=registry, dashboard=dashboard)
 
 

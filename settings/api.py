@@ -6,7 +6,7 @@ default) or ``type = "influxdb"``. See ``config/api.toml`` for a commented sampl
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
@@ -235,6 +235,23 @@ class ProvisioningSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unk
     ingest_username: OptionalId = "parkwatch-ingest"
 
 
+OSM_TILE_URL: Final = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION: Final = (
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
+
+
+def tile_url_ok(url: str) -> bool:
+    """Whether ``url`` is empty, ``none`` or an http(s) XYZ template with ``{z}``, ``{x}``, ``{y}``."""
+    if url in ("", "none"):
+        return True
+    return (
+        url.startswith(("https://", "http://"))
+        and all(part in url for part in ("{z}", "{x}", "{y}"))
+        and not any(c.isspace() or c in '"<>' for c in url)
+    )
+
+
 class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """HTTP server options.
 
@@ -247,6 +264,11 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
             served while one background recomputation refreshes it (0 = wait for the new one).
         max_page_size: largest ``limit`` accepted.
         dashboard: serve the built-in web dashboard at ``/dashboard/`` (``/`` leads to it).
+        tile_url: the dashboard's base map, an XYZ tile URL template with ``{z}``, ``{x}`` and
+            ``{y}`` (``{s}`` optional), e.g. a self-hosted tile server; the default is
+            OpenStreetMap's standard tiles. Empty or ``"none"``: no tiles, the offline map (park
+            boundaries, scale bar and the parks' road lines when known).
+        tile_attribution: the attribution the tile provider requires (HTML allowed).
     """
 
     host: str = "127.0.0.1"
@@ -257,6 +279,16 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     cache_stale_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     max_page_size: PositiveInt = 5000
     dashboard: bool = True
+    tile_url: str = OSM_TILE_URL
+    tile_attribution: str = OSM_ATTRIBUTION
+
+    def __post_init__(self) -> None:
+        if not tile_url_ok(self.tile_url):
+            raise ValueError(
+                f"api.tile_url {self.tile_url[:120]!r} is not an XYZ template: give an http(s) URL "
+                'with {z}, {x} and {y} (e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png"), '
+                'or "none" for the offline map'
+            )
 
 
 class ApiSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

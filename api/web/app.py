@@ -20,7 +20,7 @@ class DashboardSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknow
 
     Attributes:
         tile_url: an XYZ tile URL template (``https://.../{z}/{x}/{y}.png``), or empty for no
-            background map (the default: the dashboard works offline).
+            tiles: the offline map (park boundaries, a scale bar, road lines when known).
         tile_attribution: attribution text required by the tile provider.
         center: ``[lat, lon]`` of the initial view before data arrives.
         zoom: initial zoom level.
@@ -30,6 +30,12 @@ class DashboardSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknow
     tile_attribution: str = ""
     center: tuple[float, float] = (20.82, 106.72)
     zoom: int = 12
+
+
+def dashboard_settings(tile_url: str, tile_attribution: str) -> DashboardSettings:
+    """The page's map settings from ``[api] tile_url`` / ``tile_attribution`` (``"none"``: offline)."""
+    url = "" if tile_url == "none" else tile_url
+    return DashboardSettings(tile_url=url, tile_attribution=tile_attribution if url else "")
 
 
 def create_dashboard(settings: DashboardSettings | None = None) -> Starlette:

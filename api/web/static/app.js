@@ -5,7 +5,7 @@
   const CLASS_COLORS = { excellent: "#1a9850", good: "#91cf60", fair: "#fee08b", poor: "#fc8d59", none: "#d73027", unknown: "#bdbdbd" };
   const CLASSES = ["excellent", "good", "fair", "poor", "none"];
   const $ = (id) => document.getElementById(id);
-  const state = { lang: localStorage.getItem("pw.lang") || "en", key: null, refreshing: false, pending: false, lastEvent: null, live: null };
+  const state = { lang: localStorage.getItem("pw.lang") || "en", key: null, seq: 0, lastEvent: null, live: null, parks: [], fittedFor: null };
 
   // ---- i18n ---------------------------------------------------------------------------------
   const t = (k) => (window.PW_I18N[state.lang] || {})[k] || window.PW_I18N.en[k] || k;
@@ -55,8 +55,8 @@
   // ---- map ----------------------------------------------------------------------------------
   const map = L.map("map", { zoomControl: true, preferCanvas: false }).setView([20.82, 106.72], 12);
   L.control.scale({ metric: true, imperial: false }).addTo(map);
-  const layers = { gaps: L.layerGroup().addTo(map), cells: L.layerGroup().addTo(map), zones: L.layerGroup().addTo(map) };
-  let fitted = false;
+  map.on("moveend", () => { $("map").dataset.bounds = map.getBounds().toBBoxString(); });
+  const layers = { parks: L.layerGroup().addTo(map), gaps: L.layerGroup().addTo(map), cells: L.layerGroup().addTo(map), zones: L.layerGroup().addTo(map) };
   fetch("config.json").then((r) => r.json()).then((cfg) => {
     if (cfg.tile_url) L.tileLayer(cfg.tile_url, { attribution: cfg.tile_attribution || "", maxZoom: 19 }).addTo(map);
     if (cfg.center) map.setView(cfg.center, cfg.zoom || 12);
@@ -87,7 +87,7 @@
       layer.addTo(layers.cells);
       bounds.push(layer.getBounds());
     }
-    if (!fitted && bounds.length) { map.fitBounds(bounds.reduce((a, b) => a.extend(b)), { padding: [20, 20] }); fitted = true; }
+    fitView(bounds.length ? bounds.reduce((a, b) => a.extend(b)) : null);
     $("map").dataset.cells = String((fc.features || []).length);
   }
   function drawZones(fc) {
@@ -108,6 +108,31 @@
     });
     $("map").dataset.zones = String((fc.features || []).length);
   }
+  // Park boundaries are always drawn; the view fits the chosen park, or every park for "All parks".
+  function drawParks() {
+    layers.parks.clearLayers();
+    for (const p of state.parks) {
+      if (!p.boundary) continue;
+      L.geoJSON(p.boundary, { interactive: false, style: { color: "#13233a", weight: 2, fill: false, opacity: 0.8 } }).addTo(layers.parks);
+    }
+    $("map").dataset.parks = String(state.parks.filter((p) => p.boundary).length);
+  }
+  function fitView(cellBounds) {
+    const park = $("park").value;
+    const want = park || "*";
+    if (state.fittedFor === want) return;
+    let b = null;
+    for (const p of state.parks) {
+      if (!p.boundary || (park && p.id !== park)) continue;
+      const pb = L.geoJSON(p.boundary).getBounds();
+      b = b ? b.extend(pb) : pb;
+    }
+    if (!b) b = cellBounds;
+    if (!b || !b.isValid()) return;
+    map.fitBounds(b, { padding: [20, 20], animate: false });
+    state.fittedFor = want;
+    $("map").dataset.view = want;
+  }
   function drawGaps(fc) {
     layers.gaps.clearLayers();
     L.geoJSON(fc, { style: { color: "#888", weight: 0.5, fillColor: "#999", fillOpacity: 0.25, dashArray: "2 3" } }).addTo(layers.gaps);
@@ -120,42 +145,54 @@
     el.innerHTML = items.length ? items.map((it) => `<tr>${cells(it).join("")}</tr>`).join("") : `<tr><td colspan="6" class="empty">${t("no_data")}</td></tr>`;
   }
   const td = (v, num) => `<td${num ? ' class="num"' : ""}>${v}</td>`;
+  // Adds the values (strings or [value, label] pairs) not listed yet; repeated values and
+  // repeated refreshes add nothing.
   function fillSelect(id, values) {
     const sel = $(id); const cur = sel.value;
     const have = new Set([...sel.options].map((o) => o.value));
-    for (const v of values) if (v && !have.has(v)) sel.add(new Option(v, v));
+    for (const item of values) {
+      const [v, label] = Array.isArray(item) ? item : [item, item];
+      if (!v || have.has(v)) continue;
+      have.add(v);
+      sel.add(new Option(label || v, v));
+    }
     sel.value = cur;
   }
   const items = (x) => x.items || x.features || [];
   let defaulted = false;
   // The first view shows one park, one operator and LTE: overlaid operators hide each other.
   function pickDefaults(summary) {
-    if (defaulted || !summary.length) return;
+    if (defaulted || !summary.length) return false;
     defaulted = true;
     const first = summary[0];
     let changed = false;
     for (const [id, v] of [["park", first.park], ["operator", first.operator], ["tech", first.tech]]) {
       if (!$(id).value && v) { fillSelect(id, [v]); $(id).value = v; changed = true; }
     }
-    if (changed) { fitted = false; state.pending = true; }
+    return changed;
   }
 
+  // Every refresh has a number; an answer that arrives after a newer refresh started is dropped, so
+  // a slow answer for the previous park never draws over (or zooms to) the one chosen since.
   async function refresh() {
     if (!state.key) return;
-    if (state.refreshing) { state.pending = true; return; }
-    state.refreshing = true;
+    const seq = ++state.seq;
     try {
       const f = filters();
-      const [cells, zones, gaps, summary, oee, energy, fleet, alarms] = await Promise.all([
+      const [parks, cells, zones, gaps, summary, oee, energy, fleet, alarms] = await Promise.all([
+        api("parks").catch(() => ({ items: [] })),
         api("coverage/cells", filters({ limit: "5000" })), api("coverage/dead-zones", f), api("coverage/gaps", f).catch(() => ({ features: [] })),
         api("coverage/summary", f), api("factory/oee", filters({ level: "line" })), api("factory/energy", filters({ level: "factory" })),
         api("gateways", new URLSearchParams($("park").value ? { park: $("park").value } : {})), api("alarms", new URLSearchParams($("park").value ? { park: $("park").value } : {})),
       ]);
-      drawGaps(gaps); drawCells(cells); drawZones(zones);
+      if (seq !== state.seq) { document.body.dataset.dropped = String(Number(document.body.dataset.dropped || 0) + 1); return; }
+      state.parks = items(parks);
+      drawParks(); drawGaps(gaps); drawCells(cells); drawZones(zones);
       fillSelect("operator", (cells.features || []).map((x) => x.properties.operator));
       const sum = items(summary);
-      fillSelect("park", [...sum.map((s) => s.park), ...items(fleet).map((g) => g.park)]);
-      pickDefaults(sum);
+      const names = new Map(state.parks.map((p) => [p.id, p.name || p.id]));
+      fillSelect("park", [...state.parks.map((p) => p.id), ...sum.map((s) => s.park), ...items(fleet).map((g) => g.park)].map((id) => [id, names.get(id) || id]));
+      if (pickDefaults(sum)) { refresh(); return; }
       rows("summary", sum, (s) => {
         const sh = s.area_share_by_class || {};
         return [td(`${esc(s.operator)}${$("park").value ? "" : `<br><small>${esc(s.park)}</small>`}`), td(esc(s.tech)), td(pct(s.park_area_measured_share), 1),
@@ -174,12 +211,9 @@
       document.body.dataset.refreshed = String(Date.now());
     } catch (err) {
       console.warn("refresh failed:", err.message);
-    } finally {
-      state.refreshing = false;
-      if (state.pending) { state.pending = false; setTimeout(refresh, 200); }
     }
   }
-  for (const id of ["park", "operator", "tech", "window"]) $(id).addEventListener("change", () => { fitted = id !== "park" && fitted; refresh(); });
+  for (const id of ["park", "operator", "tech", "window"]) $(id).addEventListener("change", refresh);
 
   // ---- live stream (Server-Sent Events over fetch, so the key travels in a header) -----------
   let streamAbort = null;
