@@ -44,6 +44,7 @@ from api.errors import ApiError
 from api.metrics import Metrics
 from api.registry import Registry
 from api.services import Services
+from api.web.docs import add_offline_docs
 from settings.api import ApiSettings
 from storage.places import Places
 from storage.query import QueryBackend, QueryError
@@ -92,6 +93,8 @@ def create_app(
         description="Coverage, dead zones, broadband, factory KPIs, alarms, fleet and provisioning.",
         responses=ERRORS,
         lifespan=_closing(services.cache),
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.metrics = metrics
 
@@ -217,6 +220,7 @@ def create_app(
     app.include_router(routes_parks.build(ctx))
     app.include_router(routes_deadletters.build(ctx))
     _document(app, settings.api.max_page_size)
+    add_offline_docs(app)
     if dashboard is not None:
 
         @app.get("/", include_in_schema=False)
