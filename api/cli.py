@@ -244,7 +244,10 @@ def build_app(settings: Any, *, backend: Any, registry: Any) -> Any:
     if settings.api.dashboard:
         from api.web import create_dashboard, dashboard_settings
 
-        dashboard = create_dashboard(dashboard_settings(settings.api.tile_url, settings.api.tile_attribution))
+        opts = settings.api
+        dashboard = create_dashboard(
+            dashboard_settings(opts.tile_url, opts.tile_attribution, opts.road_lines_file)
+        )
     return create_app(settings, backend=backend, registry=registry, dashboard=dashboard)
 
 

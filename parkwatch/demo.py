@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -124,6 +125,7 @@ def serve_settings(
                 "port": port,
                 "registry_path": str(root / "registry.sqlite"),
                 "cache_ttl_s": 2.0,
+                "road_lines_file": _road_lines_file(root, scenario),
             },
             # A demo has minutes of data, not weeks: fewer samples make a cell count.
             "coverage": {"min_samples": 2, "default_window_days": 1},
@@ -216,6 +218,35 @@ def demo_key(root: Path, make: Callable[[], str]) -> tuple[str, bool]:
         f.write(key + "\n")
     tmp.replace(path)
     return key, False
+
+
+def _road_lines_file(root: Path, scenario: Any) -> str:
+    """The survey vehicles' drive routes as a GeoJSON file of lines (the dashboard's offline map
+    draws them as the parks' roads); empty when no gateway drives."""
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"park": park.id, "gw": gw.id},
+            "geometry": {
+                "type": "LineString",
+                "coordinates": [
+                    [lon, lat]
+                    for lat, lon in (
+                        [*gw.route.waypoints, gw.route.waypoints[0]] if gw.route.loop else gw.route.waypoints
+                    )
+                ],
+            },
+        }
+        for park in scenario.parks
+        for gw in park.gateways
+        if gw.route is not None
+    ]
+    if not features:
+        return ""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "roads.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return str(path)
 
 
 def survey_scenario(scenario: Any) -> Any:

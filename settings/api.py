@@ -269,6 +269,8 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
             OpenStreetMap's standard tiles. Empty or ``"none"``: no tiles, the offline map (park
             boundaries, scale bar and the parks' road lines when known).
         tile_attribution: the attribution the tile provider requires (HTML allowed).
+        road_lines_file: a GeoJSON file of LineStrings (e.g. the parks' internal roads, or the
+            drive routes of the simulator's survey vehicles) drawn on the offline map; empty: none.
     """
 
     host: str = "127.0.0.1"
@@ -281,6 +283,7 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     dashboard: bool = True
     tile_url: str = OSM_TILE_URL
     tile_attribution: str = OSM_ATTRIBUTION
+    road_lines_file: str = ""
 
     def __post_init__(self) -> None:
         if not tile_url_ok(self.tile_url):

@@ -4,8 +4,10 @@ for windows ending now)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -83,15 +85,42 @@ def web_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="package")
-def server(web_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp("web-api")
-    proc = serve(tmp, web_store, extra='tile_url = "none"')
+ROADS = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {"park": "p1"},
+            "geometry": {"type": "LineString", "coordinates": [[106.745, 20.800], [106.755, 20.800]]},
+        },
+        {
+            "type": "Feature",
+            "properties": {"park": "p1"},
+            "geometry": {"type": "LineString", "coordinates": [[106.750, 20.795], [106.750, 20.805]]},
+        },
+    ],
+}
+
+
+@contextmanager
+def running(tmp: Path, store: Path, *, extra: str) -> Iterator[Server]:
+    """A ``parkwatch api`` process with ``extra`` lines in its ``[api]`` table."""
+    proc = serve(tmp, store, extra=extra)
     found = proc.wait_for_line(r"listening on (http://\S+) ")
     try:
         yield Server(base=found.group(1), key=KEY, proc=proc)
     finally:
         assert proc.stop() == 0, proc.text()[-2000:]
+
+
+@pytest.fixture(scope="package")
+def server(web_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The offline dashboard (no tiles) with two road lines in park p1."""
+    tmp = tmp_path_factory.mktemp("web-api")
+    roads = tmp / "roads.geojson"
+    roads.write_text(json.dumps(ROADS))
+    with running(tmp, web_store, extra=f'tile_url = "none"\nroad_lines_file = "{roads}"') as srv:
+        yield srv
 
 
 @pytest.fixture(scope="package")
@@ -109,6 +138,7 @@ class Page:
     recorded."""
 
     def __init__(self, browser: Any, server: Server, *, width: int = 1400, height: int = 900) -> None:
+        self.width = width
         self.server = server
         self.errors: list[str] = []
         self.foreign: list[str] = []

@@ -56,11 +56,33 @@
   const map = L.map("map", { zoomControl: true, preferCanvas: false }).setView([20.82, 106.72], 12);
   L.control.scale({ metric: true, imperial: false }).addTo(map);
   map.on("moveend", () => { $("map").dataset.bounds = map.getBounds().toBBoxString(); });
-  const layers = { parks: L.layerGroup().addTo(map), gaps: L.layerGroup().addTo(map), cells: L.layerGroup().addTo(map), zones: L.layerGroup().addTo(map) };
+  const layers = { roads: L.layerGroup().addTo(map), parks: L.layerGroup().addTo(map), gaps: L.layerGroup().addTo(map), cells: L.layerGroup().addTo(map), zones: L.layerGroup().addTo(map) };
+
+  // Base map: the configured XYZ tiles, or (no tile_url, or tiles that never load) the offline map:
+  // park boundaries with their names, the scale bar and the parks' road lines when configured.
+  function setBasemap(mode) {
+    $("map").dataset.basemap = mode;
+    $("map").classList.toggle("offline", mode !== "tiles");
+    $("basemap-note").hidden = mode !== "offline-fallback";
+  }
+  function drawRoads(fc) {
+    if (!fc) return;
+    L.geoJSON(fc, { interactive: false, style: { color: "#8a8f99", weight: 3, opacity: 0.7, lineCap: "round" } }).addTo(layers.roads);
+    $("map").dataset.roads = String((fc.features || []).length);
+  }
   fetch("config.json").then((r) => r.json()).then((cfg) => {
-    if (cfg.tile_url) L.tileLayer(cfg.tile_url, { attribution: cfg.tile_attribution || "", maxZoom: 19 }).addTo(map);
-    if (cfg.center) map.setView(cfg.center, cfg.zoom || 12);
-  }).catch(() => {});
+    drawRoads(cfg.roads);
+    if (cfg.tile_url) {
+      let loaded = 0; let failed = 0;
+      const tiles = L.tileLayer(cfg.tile_url, { attribution: cfg.tile_attribution || "", maxZoom: 19 }).addTo(map);
+      tiles.on("tileload", () => { loaded += 1; setBasemap("tiles"); });
+      tiles.on("tileerror", () => { failed += 1; if (!loaded && failed >= 4) setBasemap("offline-fallback"); });
+      setBasemap("tiles");
+    } else {
+      setBasemap("offline");
+    }
+    if (!state.fittedFor && cfg.center) map.setView(cfg.center, cfg.zoom || 12);
+  }).catch((err) => { console.warn("config.json:", err.message); setBasemap("offline"); });
 
   function renderLegend() {
     const rows = CLASSES.map((c) => `<div><i style="background:${CLASS_COLORS[c]}"></i>${t(c)}</div>`).join("");
@@ -113,7 +135,8 @@
     layers.parks.clearLayers();
     for (const p of state.parks) {
       if (!p.boundary) continue;
-      L.geoJSON(p.boundary, { interactive: false, style: { color: "#13233a", weight: 2, fill: false, opacity: 0.8 } }).addTo(layers.parks);
+      L.geoJSON(p.boundary, { interactive: false, style: { color: "#13233a", weight: 2, fill: false, opacity: 0.8 } })
+        .bindTooltip(esc(p.name || p.id), { permanent: true, direction: "center", className: "park-label" }).addTo(layers.parks);
     }
     $("map").dataset.parks = String(state.parks.filter((p) => p.boundary).length);
   }

@@ -16,6 +16,7 @@ window.PW_I18N = {
     dead_zone: "Dead zone", survey_gap: "Survey gap (no samples)", area: "area", cells: "cells",
     samples: "samples", worst: "worst", median: "median", insufficient: "too few samples",
     ago_s: "s ago", ago_m: "min ago", ago_h: "h ago",
+    basemap_offline: "Base map tiles unreachable: offline map (park boundaries, roads, scale)",
   },
   vi: {
     subtitle: "Khu công nghiệp thông minh: vùng phủ sóng, nhà máy, thiết bị",
@@ -33,5 +34,6 @@ window.PW_I18N = {
     dead_zone: "Vùng lõm sóng", survey_gap: "Chưa khảo sát (không có mẫu)", area: "diện tích", cells: "ô",
     samples: "mẫu", worst: "kém nhất", median: "trung vị", insufficient: "quá ít mẫu",
     ago_s: "giây trước", ago_m: "phút trước", ago_h: "giờ trước",
+    basemap_offline: "Không tải được bản đồ nền: bản đồ ngoại tuyến (ranh giới KCN, đường, thước tỉ lệ)",
   },
 };
