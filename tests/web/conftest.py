@@ -145,7 +145,11 @@ class Page:
         self.page = browser.new_page(viewport={"width": width, "height": height})
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("requestfailed", lambda r: self.errors.append(f"failed {r.url}"))
+        # A request the page itself cancelled (Leaflet drops the tiles of a view it left) is no error.
+        self.page.on(
+            "requestfailed",
+            lambda r: None if r.failure == "net::ERR_ABORTED" else self.errors.append(f"failed {r.url}"),
+        )
         self.page.on("request", self._request)
 
     def _request(self, r: Any) -> None:

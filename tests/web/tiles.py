@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import struct
+import sys
 import threading
 import zlib
 from collections.abc import Iterator
@@ -66,10 +67,17 @@ class _Tiles(BaseHTTPRequestHandler):
         return
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A browser that no longer needs a tile closes the connection mid-answer: not an error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @contextmanager
 def tile_server() -> Iterator[str]:
     """Serve tiles on a free loopback port; yields the XYZ URL template."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Tiles)
+    server = _Server(("127.0.0.1", 0), _Tiles)
     thread = threading.Thread(target=server.serve_forever, name="tiles")
     thread.start()
     try:
