@@ -36,6 +36,7 @@ from api import (
     routes_operations,
     routes_parks,
     routes_provisioning,
+    routes_series,
 )
 from api.auth import KeyRecord, KeyRing, key_hash
 from api.cache import ReadCache
@@ -214,7 +215,12 @@ def create_app(
         invalidate_keys=invalidate_keys,
     )
     app.state.ctx = ctx
-    for router in (routes_coverage.router, routes_operations.router, routes_live.router):
+    for router in (
+        routes_coverage.router,
+        routes_operations.router,
+        routes_live.router,
+        routes_series.router,
+    ):
         app.include_router(router)
     app.include_router(routes_provisioning.build(ctx))
     app.include_router(routes_parks.build(ctx))

@@ -1,0 +1,83 @@
+"""Chart series for the built-in dashboard: factory KPIs per time bucket.
+
+``GET /api/v1/factory/oee/series`` and ``GET /api/v1/factory/energy/series`` take the window of
+the table routes (``park``, ``from``, ``to``) plus ``level`` and an optional ``step_s``; the logic
+is in :mod:`api.services.series`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from api import models
+from api.deps import Ctx, Viewer, WindowSelection, json_response
+from api.errors import BadRequest
+from api.services.series import MAX_BUCKETS, SeriesError, energy_series, oee_series, step_for
+
+router = APIRouter(prefix="/api/v1")
+
+StepQ = Annotated[
+    int | None,
+    Query(
+        ge=60,
+        le=7 * 86400,
+        description=f"Bucket length in seconds (at most {MAX_BUCKETS} buckets per window); "
+        "default: whole hours, about 24 buckets.",
+    ),
+]
+
+
+def _step(start: datetime, end: datetime, step_s: int | None) -> int:
+    try:
+        return step_for(start, end, step_s)
+    except SeriesError as exc:
+        raise BadRequest(str(exc)) from exc
+
+
+@router.get(
+    "/factory/oee/series",
+    tags=["factory"],
+    summary="Availability, performance, quality and OEE per time bucket and line (or factory, park).",
+    responses=models.ok(models.OeeSeries, "One series per group, one point per bucket."),
+)
+def factory_oee_series(
+    p: Viewer,
+    ctx: Ctx,
+    sel: WindowSelection,
+    level: Literal["line", "factory", "park"] = "line",
+    step_s: StepQ = None,
+) -> Response:
+    sc = sel.scope
+    step = _step(sc.start, sc.end, step_s)
+    items = oee_series(ctx.services.factory, sc, level, step)
+    return json_response(models.OeeSeries(level=level, step_s=step, window=sel.window, items=items))
+
+
+@router.get(
+    "/factory/energy/series",
+    tags=["factory"],
+    summary="Energy (kWh) and peak demand (kW) per time bucket and factory (or line, park).",
+    responses=models.ok(models.EnergySeries, "One series per group, one point per bucket."),
+)
+def factory_energy_series(
+    p: Viewer,
+    ctx: Ctx,
+    sel: WindowSelection,
+    level: Literal["line", "factory", "park"] = "factory",
+    step_s: StepQ = None,
+) -> Response:
+    sc = sel.scope
+    step = _step(sc.start, sc.end, step_s)
+    items = energy_series(ctx.services.factory, sc, level, step)
+    return json_response(
+        models.EnergySeries(
+            level=level,
+            step_s=step,
+            demand_interval_s=ctx.settings.factory.demand_interval_s,
+            window=sel.window,
+            items=items,
+        )
+    )

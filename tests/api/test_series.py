@@ -1,0 +1,92 @@
+"""Chart series: factory KPIs per time bucket, each point what the table route answers for that
+bucket's window, checked against hand-computed figures of the test data set."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.services.series import MAX_BUCKETS, SeriesError, buckets, step_for
+from tests.api.conftest import headers
+
+ADMIN = headers("admin")
+HOUR = {"from": "2026-11-02T00:00:00Z", "to": "2026-11-02T01:00:00Z"}
+T0_MS = int(datetime(2026, 11, 2, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_oee_series_has_one_point_per_bucket_and_the_fault_shows(client: TestClient) -> None:
+    body = client.get("/api/v1/factory/oee/series", params={**HOUR, "step_s": 600}, headers=ADMIN).json()
+    assert body["level"] == "line" and body["step_s"] == 600
+    (line,) = body["items"]
+    assert (line["park"], line["factory"], line["line"]) == ("p1", "f1", "l1")
+    points = line["points"]
+    assert [p["t_ms"] for p in points] == [T0_MS + 600_000 * i for i in range(6)]
+    # The machine runs for 40 minutes, then is in fault for 10, then idle.
+    assert [p["availability"] for p in points[:4]] == [1.0] * 4
+    assert points[4]["availability"] == 0.0 and points[4]["oee"] is None
+    # Every point is the table route's answer for that bucket.
+    for p in points:
+        start = datetime.fromtimestamp(p["t_ms"] / 1000, UTC)
+        end = datetime.fromtimestamp(p["t_ms"] / 1000 + 600, UTC)
+        (row,) = client.get(
+            "/api/v1/factory/oee",
+            params={"from": start.isoformat(), "to": end.isoformat(), "level": "line"},
+            headers=ADMIN,
+        ).json()["items"]
+        assert {k: row[k] for k in ("availability", "performance", "quality", "oee")} == {
+            k: p[k] for k in ("availability", "performance", "quality", "oee")
+        }
+
+
+def test_energy_series_shows_the_step_in_demand(client: TestClient) -> None:
+    body = client.get("/api/v1/factory/energy/series", params={**HOUR, "step_s": 1800}, headers=ADMIN).json()
+    (factory,) = body["items"]
+    first, second = factory["points"]
+    # 50 kW for the first half hour, 100 kW for the second (one-minute samples).
+    assert first["peak_kw"] == 50.0 and second["peak_kw"] == 100.0
+    # Within one sample interval (the answer is rounded to Wh).
+    assert abs(first["energy_kwh"] - 25.0) <= 50.0 / 60 + 0.001
+    assert abs(second["energy_kwh"] - 50.0) <= 100.0 / 60 + 0.001
+    assert body["demand_interval_s"] == 900
+
+
+def test_default_step_is_whole_hours_and_too_many_buckets_is_refused(client: TestClient) -> None:
+    week = {"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z"}
+    body = client.get("/api/v1/factory/oee/series", params=week, headers=ADMIN).json()
+    assert body["step_s"] == 7 * 3600 and len(body["items"][0]["points"]) == 24
+    bad = client.get("/api/v1/factory/energy/series", params={**HOUR, "step_s": 60}, headers=ADMIN)
+    assert bad.status_code in (400, 422) and "at most 48" in bad.json()["error"]["message"]
+    assert (
+        client.get(
+            "/api/v1/factory/oee/series", params={**HOUR, "level": "machine"}, headers=ADMIN
+        ).status_code
+        == 422
+    )
+    assert client.get("/api/v1/factory/oee/series", params=HOUR).status_code == 401
+
+
+def test_a_key_sees_only_its_parks_series(client: TestClient) -> None:
+    body = client.get("/api/v1/factory/oee/series", params=HOUR, headers=headers("viewer-p2")).json()
+    assert body["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("span_h", "step", "expected"), [(1, None, 3600), (24, None, 3600), (168, None, 7 * 3600), (1, 600, 600)]
+)
+def test_step_for(span_h: int, step: int | None, expected: int) -> None:
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    end = datetime.fromtimestamp(start.timestamp() + span_h * 3600, UTC)
+    assert step_for(start, end, step) == expected
+    assert len(buckets(start, end, expected)) <= MAX_BUCKETS
+
+
+def test_step_for_refuses_too_many_buckets_and_buckets_end_at_the_window_end() -> None:
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    end = datetime(2026, 11, 2, 1, 30, tzinfo=UTC)
+    with pytest.raises(SeriesError, match="at most 48"):
+        step_for(start, end, 60)
+    spans = buckets(start, end, 3600)
+    assert [b - a for a, b in spans] == [end - start - (spans[1][1] - spans[1][0]), spans[1][1] - spans[1][0]]
+    assert spans[-1][1] == end and spans[0][0] == start
