@@ -32,6 +32,10 @@ window.PW_I18N = {
     first_seen: "First seen", nearest_site: "Nearest site", cause_coverage: "coverage hole (weak signal)",
     cause_no_service: "no service", cause_interference: "interference",
     export_forbidden: "exports need a planner (or higher) key", export_failed: "the export failed",
+    chart_oee: "OEE and A / P / Q", chart_energy: "Energy and peak demand", per_hour: "per hour", per: "per",
+    chart_alarms: "Alarm timeline", active_alarms: "active", chart_rsrp: "RSRP distribution per operator (cell medians)",
+    share_of_cells: "cells", chart_gateways: "Readings and loss per gateway", batches_received: "batches received",
+    batches_missing: "batches lost",
   },
   vi: {
     subtitle: "Khu công nghiệp thông minh: vùng phủ sóng, nhà máy, thiết bị",
@@ -65,5 +69,9 @@ window.PW_I18N = {
     first_seen: "Lần đầu", nearest_site: "Trạm gần nhất", cause_coverage: "lõm sóng (tín hiệu yếu)",
     cause_no_service: "mất sóng", cause_interference: "nhiễu",
     export_forbidden: "xuất dữ liệu cần khóa quy hoạch (hoặc cao hơn)", export_failed: "xuất dữ liệu thất bại",
+    chart_oee: "OEE và A / P / Q", chart_energy: "Điện năng và công suất đỉnh", per_hour: "mỗi giờ", per: "mỗi",
+    chart_alarms: "Dòng thời gian cảnh báo", active_alarms: "đang bật", chart_rsrp: "Phân bố RSRP theo nhà mạng (trung vị ô)",
+    share_of_cells: "ô", chart_gateways: "Gói nhận và mất theo cổng", batches_received: "gói đã nhận",
+    batches_missing: "gói bị mất",
   },
 };
