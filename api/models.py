@@ -344,6 +344,31 @@ class EnergySeries(Struct, kw_only=True):
     items: list[EnergySeriesItem]
 
 
+class StatusPoint(Struct, kw_only=True):
+    """One status report of a gateway: its state, store-and-forward backlog and uplink signal."""
+
+    ts_ms: int
+    state: str | None
+    backlog: int | None
+    buffer_pct: float | None
+    uplink_operator: str | None
+    uplink_tech: str | None
+    uplink_rsrp_dbm: float | None
+    uplink_sinr_db: float | None
+
+
+class GatewayHistory(Struct, kw_only=True):
+    """``/gateways/{gw}/history``: a gateway's status reports in the window, oldest first (evenly
+    thinned to at most ``max_points``; ``total`` is the count before thinning)."""
+
+    park: str
+    gw: str
+    window: list[str]
+    total: int
+    max_points: int
+    items: list[StatusPoint]
+
+
 MODELS: Final[tuple[type[Struct], ...]] = (
     CoverageSummary,
     OperatorList,
@@ -357,6 +382,7 @@ MODELS: Final[tuple[type[Struct], ...]] = (
     Readiness,
     OeeSeries,
     EnergySeries,
+    GatewayHistory,
 )
 """Every answer struct filed by :func:`ok`; their schemas join the OpenAPI components."""
 

@@ -1,7 +1,8 @@
-"""Chart series for the built-in dashboard: factory KPIs per time bucket.
+"""Chart series for the built-in dashboard: factory KPIs per time bucket, a gateway's history.
 
 ``GET /api/v1/factory/oee/series`` and ``GET /api/v1/factory/energy/series`` take the window of
-the table routes (``park``, ``from``, ``to``) plus ``level`` and an optional ``step_s``; the logic
+the table routes (``park``, ``from``, ``to``) plus ``level`` and an optional ``step_s``;
+``GET /api/v1/gateways/{gw}/history`` the status reports of one gateway in the window. The logic
 is in :mod:`api.services.series`.
 """
 
@@ -13,9 +14,17 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from api import models
-from api.deps import Ctx, Viewer, WindowSelection, json_response
-from api.errors import BadRequest
-from api.services.series import MAX_BUCKETS, SeriesError, energy_series, oee_series, step_for
+from api.deps import NOT_FOUND, Ctx, GwPath, Viewer, WindowSelection, json_response
+from api.errors import BadRequest, NotFound
+from api.services.series import (
+    MAX_BUCKETS,
+    MAX_STATUS_POINTS,
+    SeriesError,
+    energy_series,
+    oee_series,
+    status_history,
+    step_for,
+)
 
 router = APIRouter(prefix="/api/v1")
 
@@ -79,5 +88,25 @@ def factory_energy_series(
             demand_interval_s=ctx.settings.factory.demand_interval_s,
             window=sel.window,
             items=items,
+        )
+    )
+
+
+@router.get(
+    "/gateways/{gw}/history",
+    tags=["fleet"],
+    summary="One gateway's status reports in the window: state, backlog, buffer fill, uplink signal.",
+    responses={**models.ok(models.GatewayHistory, "The reports, oldest first."), **NOT_FOUND},
+)
+def gateway_history(p: Viewer, ctx: Ctx, gw: GwPath, sel: WindowSelection) -> Response:
+    found = status_history(ctx.services.backend, sel.scope, gw)
+    if not found:
+        raise NotFound(f"no status reports of gateway {gw!r} in this window visible to this key")
+    if len(found) > 1:
+        raise BadRequest(f"gateway id {gw!r} exists in parks {sorted(found)}: add ?park=")
+    ((park, (total, items)),) = found.items()
+    return json_response(
+        models.GatewayHistory(
+            park=park, gw=gw, window=sel.window, total=total, max_points=MAX_STATUS_POINTS, items=items
         )
     )

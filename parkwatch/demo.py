@@ -220,6 +220,20 @@ def demo_key(root: Path, make: Callable[[], str]) -> tuple[str, bool]:
     return key, False
 
 
+def _register_sites(registry_path: str, endpoints: Any) -> None:
+    """The fixed gateways' sites (with their positions) in the registry, as ``parkwatch gateway``
+    would store them: the dashboard's fleet lists them apart from the mobile probes."""
+    from storage.places import GatewaySite, Places
+
+    places = Places(registry_path)
+    try:
+        for gw, g in endpoints.gateways.items():
+            if not g.mobile:
+                places.put_gateway(GatewaySite(gw=gw, park=g.park, lat=g.lat, lon=g.lon, description="fixed"))
+    finally:
+        places.close()
+
+
 def _road_lines_file(root: Path, scenario: Any) -> str:
     """The survey vehicles' drive routes as a GeoJSON file of lines (the dashboard's offline map
     draws them as the parks' roads); empty when no gateway drives."""
@@ -333,6 +347,7 @@ async def _run(options: DemoOptions, root: Path) -> int:
         async with asyncio.TaskGroup() as tg:
             # ``parkwatch serve``: embedded broker, ingester, API and dashboard over one store.
             await platform.start(tg, stop)
+            _register_sites(platform.registry.path, endpoints)
             ui.step(f"MQTT broker (embedded, MQTT 3.1.1) on mqtt://127.0.0.1:{options.mqtt_port}")
             ui.step(
                 f"simulator: scenario {scenario.name!r}, {len(endpoints.gateways)} gateways, {n_dev} devices "

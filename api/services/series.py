@@ -1,4 +1,4 @@
-"""Time series for the dashboard's charts: factory KPIs per time bucket.
+"""Time series for the dashboard's charts: factory KPIs per time bucket, a gateway's status history.
 
 Each bucket is answered by the same service call as the whole-window figures
 (:meth:`FactoryService.oee`, :meth:`FactoryService.energy`) over that bucket's window, so a point
@@ -13,11 +13,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from api import models
+from api.services.common import as_float, as_int
 from api.services.factory import FactoryService
-from storage.query import Scope
+from storage.query import QueryBackend, Scope
 
 _P = TypeVar("_P", models.OeePoint, models.EnergyPoint)
 
@@ -122,3 +123,43 @@ def _filled(got: list[_P], spans: list[tuple[datetime, datetime]], empty: Callab
     """One point per bucket, in order: the buckets a group had no figures in become nulls."""
     by_t = {p.t_ms: p for p in got}
     return [by_t.get(t_ms) or empty(t_ms) for t_ms in (int(a.timestamp() * 1000) for a, _ in spans)]
+
+
+MAX_STATUS_POINTS: Final = 2000
+"""The most status reports one history answer holds (evenly thinned beyond)."""
+
+
+def status_history(
+    backend: QueryBackend, scope: Scope, gw: str, max_points: int = MAX_STATUS_POINTS
+) -> dict[str, tuple[int, list[models.StatusPoint]]]:
+    """Per park: (count, status reports of gateway ``gw`` in the window, oldest first, evenly
+    thinned to ``max_points``)."""
+    rows = sorted(backend.status(replace(scope, gw=gw), latest=False).rows(), key=lambda r: int(r["ts_ms"]))
+    by_park: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r["gw"] == gw:
+            by_park[str(r["park"])].append(r)
+    out = {}
+    for park, got in by_park.items():
+        keep = (
+            got
+            if len(got) <= max_points
+            else [got[round(i * (len(got) - 1) / (max_points - 1))] for i in range(max_points)]
+        )
+        out[park] = (
+            len(got),
+            [
+                models.StatusPoint(
+                    ts_ms=int(r["ts_ms"]),
+                    state=r["state"],
+                    backlog=as_int(r["backlog"]),
+                    buffer_pct=as_float(r["buffer_pct"]),
+                    uplink_operator=r["uplink_operator"],
+                    uplink_tech=r["uplink_tech"],
+                    uplink_rsrp_dbm=as_float(r["uplink_rsrp_dbm"]),
+                    uplink_sinr_db=as_float(r["uplink_sinr_db"]),
+                )
+                for r in keep
+            ],
+        )
+    return out

@@ -1,14 +1,18 @@
 """Chart series: factory KPIs per time bucket, each point what the table route answers for that
-bucket's window, checked against hand-computed figures of the test data set."""
+bucket's window, checked against hand-computed figures of the test data set; a gateway's status
+history."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.services.series import MAX_BUCKETS, SeriesError, buckets, step_for
+from api.services.series import MAX_BUCKETS, SeriesError, buckets, status_history, step_for
+from storage.query import Scope
+from storage.query_duckdb import DuckDBQuery
 from tests.api.conftest import headers
 
 ADMIN = headers("admin")
@@ -90,3 +94,45 @@ def test_step_for_refuses_too_many_buckets_and_buckets_end_at_the_window_end() -
     spans = buckets(start, end, 3600)
     assert [b - a for a, b in spans] == [end - start - (spans[1][1] - spans[1][0]), spans[1][1] - spans[1][0]]
     assert spans[-1][1] == end and spans[0][0] == start
+
+
+WEEK = {"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z"}
+
+
+def test_gateway_history_lists_its_status_reports_oldest_first(client: TestClient) -> None:
+    body = client.get("/api/v1/gateways/gw-2/history", params=WEEK, headers=ADMIN).json()
+    assert (body["park"], body["gw"]) == ("p1", "gw-2")
+    states = [p["state"] for p in body["items"]]
+    assert states[:3] == ["online", "offline", "online"], states
+    assert body["items"][0]["backlog"] == 5 and body["total"] == len(body["items"])
+    times = [p["ts_ms"] for p in body["items"]]
+    assert times == sorted(times)
+    gw1 = client.get("/api/v1/gateways/gw-1/history", params=WEEK, headers=ADMIN).json()["items"][0]
+    assert (gw1["uplink_operator"], gw1["uplink_rsrp_dbm"], gw1["uplink_sinr_db"]) == ("Alpha", -90.0, 10.0)
+
+
+def test_gateway_history_is_scoped_and_validated(client: TestClient) -> None:
+    assert (
+        client.get("/api/v1/gateways/gw-2/history", params=WEEK, headers=headers("viewer-p2")).status_code
+        == 404
+    )
+    assert client.get("/api/v1/gateways/nope/history", params=WEEK, headers=ADMIN).status_code == 404
+    assert client.get("/api/v1/gateways/gw-2%0A/history", params=WEEK, headers=ADMIN).status_code == 422
+    assert (
+        client.get("/api/v1/gateways/gw-2/history", params={"from": "yesterday"}, headers=ADMIN).status_code
+        == 422
+    )
+
+
+def test_gateway_history_is_thinned_evenly_keeping_both_ends(store: Path) -> None:
+    backend = DuckDBQuery(path=store)
+    try:
+        scope = Scope(
+            parks=None, start=datetime(2026, 11, 1, tzinfo=UTC), end=datetime(2026, 11, 8, tzinfo=UTC)
+        )
+        full = status_history(backend, scope, "gw-2")["p1"]
+        thin = status_history(backend, scope, "gw-2", max_points=2)["p1"]
+    finally:
+        backend.close()
+    assert full[0] == thin[0] >= 3
+    assert [p.ts_ms for p in thin[1]] == [full[1][0].ts_ms, full[1][-1].ts_ms]
