@@ -36,6 +36,9 @@ window.PW_I18N = {
     chart_alarms: "Alarm timeline", active_alarms: "active", chart_rsrp: "RSRP distribution per operator (cell medians)",
     share_of_cells: "cells", chart_gateways: "Readings and loss per gateway", batches_received: "batches received",
     batches_missing: "batches lost",
+    close: "Close", agent: "Agent version", config: "Config", buffer_fill: "Buffer fill", unconfirmed: "Unconfirmed",
+    dropped: "Dropped", expired: "Expired", loss_ledger: "Loss ledger", duplicated: "Duplicated", late: "Late",
+    last_seq: "Last sequence", restarts: "Restarts", status_history: "Status history", reports: "reports",
   },
   vi: {
     subtitle: "Khu công nghiệp thông minh: vùng phủ sóng, nhà máy, thiết bị",
@@ -73,5 +76,8 @@ window.PW_I18N = {
     chart_alarms: "Dòng thời gian cảnh báo", active_alarms: "đang bật", chart_rsrp: "Phân bố RSRP theo nhà mạng (trung vị ô)",
     share_of_cells: "ô", chart_gateways: "Gói nhận và mất theo cổng", batches_received: "gói đã nhận",
     batches_missing: "gói bị mất",
+    close: "Đóng", agent: "Phiên bản agent", config: "Cấu hình", buffer_fill: "Độ đầy bộ đệm", unconfirmed: "Chưa xác nhận",
+    dropped: "Bị bỏ", expired: "Hết hạn", loss_ledger: "Sổ mất gói", duplicated: "Trùng lặp", late: "Đến muộn",
+    last_seq: "Số thứ tự cuối", restarts: "Khởi động lại", status_history: "Lịch sử trạng thái", reports: "báo cáo",
   },
 };
