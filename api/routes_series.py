@@ -34,7 +34,7 @@ StepQ = Annotated[
         ge=60,
         le=7 * 86400,
         description=f"Bucket length in seconds (at most {MAX_BUCKETS} buckets per window); "
-        "default: whole hours, about 24 buckets.",
+        "default: a round step (1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12 h, 1, 2, 7 days) making at most 24 buckets.",
     ),
 ]
 

@@ -25,23 +25,27 @@ _P = TypeVar("_P", models.OeePoint, models.EnergyPoint)
 MAX_BUCKETS: Final = 48
 """The most buckets one series answer holds."""
 DEFAULT_BUCKETS: Final = 24
-"""Buckets of a series when no step is asked for (whole hours, at least one hour each)."""
+"""The most buckets of a series when no step is asked for."""
 
 
 class SeriesError(ValueError):
     """A step that makes more than :data:`MAX_BUCKETS` buckets of the window."""
 
 
+NICE_STEPS_S: Final = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
+"""Default bucket lengths: the shortest of these that makes at most :data:`DEFAULT_BUCKETS`."""
+
+
 def step_for(start: datetime, end: datetime, step_s: int | None) -> int:
     """The bucket length: ``step_s`` if given and it yields at most :data:`MAX_BUCKETS` buckets,
-    else whole hours making at most :data:`DEFAULT_BUCKETS` buckets.
+    else the shortest of :data:`NICE_STEPS_S` making at most :data:`DEFAULT_BUCKETS` buckets.
 
     Raises:
         SeriesError: ``step_s`` splits the window into more than :data:`MAX_BUCKETS` buckets.
     """
     span_s = (end - start).total_seconds()
     if step_s is None:
-        return 3600 * max(1, math.ceil(span_s / DEFAULT_BUCKETS / 3600))
+        return next((s for s in NICE_STEPS_S if span_s / s <= DEFAULT_BUCKETS), NICE_STEPS_S[-1])
     if math.ceil(span_s / step_s) > MAX_BUCKETS:
         shortest = math.ceil(span_s / MAX_BUCKETS)
         raise SeriesError(

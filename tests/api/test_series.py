@@ -56,10 +56,10 @@ def test_energy_series_shows_the_step_in_demand(client: TestClient) -> None:
     assert body["demand_interval_s"] == 900
 
 
-def test_default_step_is_whole_hours_and_too_many_buckets_is_refused(client: TestClient) -> None:
+def test_default_step_is_a_round_one_and_too_many_buckets_is_refused(client: TestClient) -> None:
     week = {"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z"}
     body = client.get("/api/v1/factory/oee/series", params=week, headers=ADMIN).json()
-    assert body["step_s"] == 7 * 3600 and len(body["items"][0]["points"]) == 24
+    assert body["step_s"] == 12 * 3600 and len(body["items"][0]["points"]) == 14
     bad = client.get("/api/v1/factory/energy/series", params={**HOUR, "step_s": 60}, headers=ADMIN)
     assert bad.status_code in (400, 422) and "at most 48" in bad.json()["error"]["message"]
     assert (
@@ -77,7 +77,7 @@ def test_a_key_sees_only_its_parks_series(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("span_h", "step", "expected"), [(1, None, 3600), (24, None, 3600), (168, None, 7 * 3600), (1, 600, 600)]
+    ("span_h", "step", "expected"), [(1, None, 300), (24, None, 3600), (168, None, 12 * 3600), (1, 600, 600)]
 )
 def test_step_for(span_h: int, step: int | None, expected: int) -> None:
     start = datetime(2026, 11, 2, tzinfo=UTC)

@@ -28,8 +28,8 @@ def test_every_chart_draws_over_the_week(page: Page) -> None:
     before = page.refreshed()
     pg.select_option("#window", "168")
     page.wait_refresh_after(before)
-    assert _data(pg, "chart-oee") == (4, 24)  # OEE, A, P, Q; 7-hour buckets
-    assert _data(pg, "chart-energy") == (2, 24)  # energy and peak demand
+    assert _data(pg, "chart-oee") == (4, 14)  # OEE, A, P, Q; 12-hour buckets
+    assert _data(pg, "chart-energy") == (2, 14)  # energy and peak demand
     assert _data(pg, "chart-alarms")[0] >= 1
     assert _data(pg, "chart-rsrp")[0] == 2  # Alpha and Beta
     series, gateways = _data(pg, "chart-gateways")
@@ -55,4 +55,4 @@ def test_one_window_applies_to_every_chart(page: Page) -> None:
         if path.endswith(("/oee/series", "/energy/series", "/alarms")):
             starts[path] = q["from"][0]
     assert len(starts) == 3 and len(set(starts.values())) == 1, starts
-    assert _data(pg, "chart-oee")[1] in (0, 1)  # an hour is one bucket (or no line at all)
+    assert _data(pg, "chart-oee")[1] in (0, 12)  # an hour is twelve 5-minute buckets (or no line at all)

@@ -452,11 +452,19 @@
   }
 
   const hooks = []; // panels added below (charts, fleet) refresh with the map
-  // Every refresh has a number; an answer that arrives after a newer refresh started is dropped, so
-  // a slow answer for the previous park never draws over (or zooms to) the one chosen since.
+  // Every refresh has a number; an answer that arrives after a refresh for a newer choice (park,
+  // operator, technology, window, language) started is dropped, so a slow answer for the previous
+  // park never draws over (or zooms to) the one chosen since. Refreshes for the same choice (the
+  // live stream asks every few seconds) are coalesced: one runs, one more follows if asked.
+  const viewKey = () => JSON.stringify([...["park", "operator", "tech", "window"].map((id) => $(id).value), state.lang]);
+  let inflight = null;
+  let again = false;
   async function refresh() {
     if (!state.key) return;
+    const key = viewKey();
+    if (inflight && inflight.key === key) { again = true; return; }
     const seq = ++state.seq;
+    inflight = { key, seq };
     try {
       const f = filters();
       const park = $("park").value;
@@ -491,6 +499,11 @@
       document.body.dataset.refreshed = String(Date.now());
     } catch (err) {
       console.warn("refresh failed:", err.message);
+    } finally {
+      if (inflight && inflight.seq === seq) {
+        inflight = null;
+        if (again) { again = false; refresh(); }
+      }
     }
   }
   for (const id of ["park", "operator", "tech", "window"]) $(id).addEventListener("change", refresh);

@@ -62,9 +62,10 @@
       const cur = keys.some(([k]) => k === choice["chart-energy"]) ? choice["chart-energy"] : (keys[0] || [])[0];
       const s = series.find((x) => `${x.park}/${x.factory}` === cur);
       const pts = s ? s.points : [];
-      const stepH = (last.energy && last.energy.step_s ? last.energy.step_s : 3600) / 3600;
+      const step = last.energy && last.energy.step_s ? last.energy.step_s : 3600;
+      const stepLabel = step === 3600 ? t("per_hour") : `${t("per")} ${step % 3600 === 0 ? `${step / 3600} h` : `${step / 60} min`}`;
       const data = pts.length ? [pts.map((p) => secs(p.t_ms)), pts.map((p) => p.energy_kwh), pts.map((p) => p.peak_kw)] : [];
-      draw("chart-energy", `${t("chart_energy")} (${stepH === 1 ? t("per_hour") : `${t("per")} ${stepH} h`})`, {
+      draw("chart-energy", `${t("chart_energy")} (${stepLabel})`, {
         scales: { kWh: { range: (u, lo, hi) => [0, Math.max(1, hi) * 1.1] }, kW: { range: (u, lo, hi) => [0, Math.max(1, hi) * 1.1] } },
         axes: [{}, { scale: "kWh", label: "kWh" }, { scale: "kW", side: 1, label: "kW", grid: { show: false } }],
         series: [{},
