@@ -32,6 +32,8 @@ CHROMIUM_ARGS = [
 KEY = "web-test-admin-key"
 P1 = [[106.744, 20.794], [106.756, 20.794], [106.756, 20.806], [106.744, 20.806]]
 P2 = [[106.60, 20.86], [106.63, 20.86], [106.63, 20.88], [106.60, 20.88]]
+P3_NAME = "Park three: Dinh Vu - Cat Hai Economic Zone, southern section (approximate)"
+"""A long park name: the park selector must still fit a phone's width."""
 P3 = [[106.80, 20.70], [106.83, 20.70], [106.83, 20.72], [106.80, 20.72]]
 
 
@@ -73,7 +75,7 @@ def serve(tmp: Path, store: Path, *, extra: str = "") -> Process:
         f'[[keys]]\nname = "admin"\nsha256 = "{key_hash(KEY)}"\nrole = "admin"\nparks = []\n'
         f'[[parks]]\nid = "p1"\nname = "Park one"\nboundary = {_toml_ring(P1)}\n'
         f'[[parks]]\nid = "p2"\nname = "Park two"\nboundary = {_toml_ring(P2)}\n'
-        f'[[parks]]\nid = "p3"\nname = "Park three"\nboundary = {_toml_ring(P3)}\n'
+        f'[[parks]]\nid = "p3"\nname = "{P3_NAME}"\nboundary = {_toml_ring(P3)}\n'
     )
     return Process(parkwatch("api", "--config", str(conf), "--port", "0"), workdir=tmp, name="api")
 
