@@ -453,10 +453,11 @@
 
   const hooks = []; // panels added below (charts, fleet) refresh with the map
   // Every refresh has a number; an answer that arrives after a refresh for a newer choice (park,
-  // operator, technology, window, language) started is dropped, so a slow answer for the previous
+  // operator, technology, window, language, layers fetched on demand) started is dropped, so a slow answer for the previous
   // park never draws over (or zooms to) the one chosen since. Refreshes for the same choice (the
   // live stream asks every few seconds) are coalesced: one runs, one more follows if asked.
-  const viewKey = () => JSON.stringify([...["park", "operator", "tech", "window"].map((id) => $(id).value), state.lang]);
+  const viewKey = () => JSON.stringify([...["park", "operator", "tech", "window"].map((id) => $(id).value), state.lang,
+    ["interference", ...Object.keys(OPTIONAL)].filter(layerOn)]);
   let inflight = null;
   let again = false;
   async function refresh() {
