@@ -79,6 +79,11 @@
   const map = L.map("map", { zoomControl: true, preferCanvas: false }).setView([20.82, 106.72], 12);
   L.control.scale({ metric: true, imperial: false }).addTo(map);
   map.on("moveend", () => { $("map").dataset.bounds = map.getBounds().toBBoxString(); });
+  // The grid gives the map its size after Leaflet measured it (and again on rotation or resize).
+  new ResizeObserver(() => {
+    map.invalidateSize({ animate: false });
+    if (state.fittedFor) { const again = state.fittedFor; state.fittedFor = null; fitView(null); if (!state.fittedFor) state.fittedFor = again; }
+  }).observe($("map"));
   // One SVG renderer for every vector layer, so that the hatch pattern of survey gaps lives in it.
   const svg = L.svg({ padding: 0.5 }).addTo(map);
   const HATCH = "pw-hatch";
