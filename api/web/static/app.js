@@ -76,7 +76,7 @@
   window.PW.api = api;
 
   // ---- map ----------------------------------------------------------------------------------
-  const map = L.map("map", { zoomControl: true, preferCanvas: false }).setView([20.82, 106.72], 12);
+  const map = L.map("map", { zoomControl: true, preferCanvas: false, zoomSnap: 0.25 }).setView([20.82, 106.72], 12);
   L.control.scale({ metric: true, imperial: false }).addTo(map);
   map.on("moveend", () => { $("map").dataset.bounds = map.getBounds().toBBoxString(); });
   // The grid gives the map its size after Leaflet measured it (and again on rotation or resize).
