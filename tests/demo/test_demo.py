@@ -157,10 +157,12 @@ def test_dashboard_in_chromium_shows_map_reacts_to_filters_and_updates_live(demo
         page.wait_for_function(
             "Number(document.getElementById('map').dataset.zones || 0) > 0", timeout=30_000
         )
+        # The panels (tables, charts, fleet) render after the map, within the same refresh.
+        page.wait_for_function("Number(document.body.dataset.refreshed || 0) > 0", timeout=30_000)
         assert page.locator("#keybar").is_hidden()
         assert page.locator("path.leaflet-interactive").count() > 10
         assert page.locator("#oee tbody tr").count() >= 1
-        assert page.locator("#fleet .badge.online").count() >= 1
+        assert page.locator("#fleet-card .badge.online").count() >= 1
 
         before = page.evaluate("document.body.dataset.refreshed")
         tech = page.locator("#tech").input_value()

@@ -444,11 +444,14 @@
   }
   const items = (x) => x.items || x.features || [];
   let defaulted = false;
-  // The first view shows one park, one operator and LTE: one layer at a time reads best.
+  // The first view shows one park, one operator and one technology (one layer at a time reads
+  // best): the LTE layer with the largest dead-zone area, the first one when none has a zone.
   function pickDefaults(summary) {
     if (defaulted || !summary.length) return false;
     defaulted = true;
-    const first = summary[0];
+    const lte = summary.filter((s) => s.tech === "LTE");
+    const pool = lte.length ? lte : summary;
+    const first = pool.reduce((a, b) => ((b.dead_zone_area_m2 || 0) > (a.dead_zone_area_m2 || 0) ? b : a), pool[0]);
     let changed = false;
     for (const [id, v] of [["park", first.park], ["operator", first.operator], ["tech", first.tech]]) {
       if (!$(id).value && v) { fillSelect(id, [v]); $(id).value = v; changed = true; }
@@ -484,13 +487,14 @@
       ]);
       if (seq !== state.seq) { document.body.dataset.dropped = String(Number(document.body.dataset.dropped || 0) + 1); return; }
       state.parks = items(parks);
-      drawParks(); drawGaps(gaps); drawCells(cells); drawZones(zones); drawInterference(interference);
-      drawPredicted(predicted); drawBestServer(bestserver); drawSites(sites);
-      fillSelect("operator", (cells.features || []).map((x) => x.properties.operator));
       const sum = items(summary);
       const names = new Map(state.parks.map((p) => [p.id, p.name || p.id]));
       fillSelect("park", [...state.parks.map((p) => p.id), ...sum.map((s) => s.park)].map((id) => [id, names.get(id) || id]));
+      fillSelect("operator", (cells.features || []).map((x) => x.properties.operator));
+      // The first answer only picks the first view (one park, operator, technology): draw that one.
       if (pickDefaults(sum)) { refresh(); return; }
+      drawParks(); drawGaps(gaps); drawCells(cells); drawZones(zones); drawInterference(interference);
+      drawPredicted(predicted); drawBestServer(bestserver); drawSites(sites);
       rows("summary", sum, (s) => {
         const sh = s.area_share_by_class || {};
         return [td(`${esc(s.operator)}${park ? "" : `<br><small>${esc(s.park)}</small>`}`), td(esc(s.tech)), td(pct(s.park_area_measured_share), 1),
