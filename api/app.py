@@ -39,6 +39,7 @@ from api import (
     routes_prediction,
     routes_provisioning,
     routes_reports,
+    routes_series,
     routes_sites,
 )
 from api.alarms import loop as alarm_loop
@@ -53,6 +54,7 @@ from api.errors import ApiError
 from api.metrics import Metrics
 from api.registry import Registry
 from api.services import Services
+from api.web.docs import add_offline_docs
 from settings.api import ApiSettings
 from storage.alarm_store import AlarmStore
 from storage.places import Places
@@ -107,6 +109,8 @@ def create_app(
         description="Coverage, dead zones, broadband, factory KPIs, alarms, fleet and provisioning.",
         responses=ERRORS,
         lifespan=_closing(services.cache, alarm_engine, alarm_stats),
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.metrics = metrics
 
@@ -235,6 +239,7 @@ def create_app(
         routes_sites.router,
         routes_reports.router,
         routes_prediction.router,
+        routes_series.router,
     ):
         app.include_router(router)
     app.include_router(routes_provisioning.build(ctx))
@@ -244,6 +249,7 @@ def create_app(
     app.include_router(alarm_routes.build(ctx, alarm_engine))
     app.state.alarm_engine = alarm_engine
     _document(app, settings.api.max_page_size)
+    add_offline_docs(app)
     if dashboard is not None:
 
         @app.get("/", include_in_schema=False)

@@ -242,9 +242,12 @@ def build_app(settings: Any, *, backend: Any, registry: Any) -> Any:
 
     dashboard = None
     if settings.api.dashboard:
-        from api.web import create_dashboard
+        from api.web import create_dashboard, dashboard_settings
 
-        dashboard = create_dashboard()
+        opts = settings.api
+        dashboard = create_dashboard(
+            dashboard_settings(opts.tile_url, opts.tile_attribution, opts.road_lines_file)
+        )
     return create_app(settings, backend=backend, registry=registry, dashboard=dashboard)
 
 

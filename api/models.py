@@ -356,6 +356,86 @@ class Readiness(Struct, kw_only=True):
     checks: dict[str, str]
 
 
+class OeePoint(Struct, kw_only=True):
+    """One time bucket of an OEE series: ``t_ms`` is the bucket's start (UTC milliseconds)."""
+
+    t_ms: int
+    availability: float | None
+    performance: float | None
+    quality: float | None
+    oee: float | None
+
+
+class OeeSeriesItem(Struct, kw_only=True):
+    """The OEE series of one group; the keys below the requested level are absent."""
+
+    park: str
+    factory: str | UnsetType = UNSET
+    line: str | UnsetType = UNSET
+    points: list[OeePoint]
+
+
+class OeeSeries(Struct, kw_only=True):
+    """``/factory/oee/series``: availability, performance, quality and OEE per bucket and group."""
+
+    level: str
+    step_s: int
+    window: list[str]
+    items: list[OeeSeriesItem]
+
+
+class EnergyPoint(Struct, kw_only=True):
+    """One time bucket of an energy series: energy used in it and its peak demand."""
+
+    t_ms: int
+    energy_kwh: float | None
+    peak_kw: float | None
+
+
+class EnergySeriesItem(Struct, kw_only=True):
+    """The energy series of one group; the keys below the requested level are absent."""
+
+    park: str
+    factory: str | UnsetType = UNSET
+    line: str | UnsetType = UNSET
+    points: list[EnergyPoint]
+
+
+class EnergySeries(Struct, kw_only=True):
+    """``/factory/energy/series``: energy (kWh) and peak demand (kW) per bucket and group."""
+
+    level: str
+    step_s: int
+    demand_interval_s: int
+    window: list[str]
+    items: list[EnergySeriesItem]
+
+
+class StatusPoint(Struct, kw_only=True):
+    """One status report of a gateway: its state, store-and-forward backlog and uplink signal."""
+
+    ts_ms: int
+    state: str | None
+    backlog: int | None
+    buffer_pct: float | None
+    uplink_operator: str | None
+    uplink_tech: str | None
+    uplink_rsrp_dbm: float | None
+    uplink_sinr_db: float | None
+
+
+class GatewayHistory(Struct, kw_only=True):
+    """``/gateways/{gw}/history``: a gateway's status reports in the window, oldest first (evenly
+    thinned to at most ``max_points``; ``total`` is the count before thinning)."""
+
+    park: str
+    gw: str
+    window: list[str]
+    total: int
+    max_points: int
+    items: list[StatusPoint]
+
+
 MODELS: Final[tuple[type[Struct], ...]] = (
     CoverageSummary,
     OperatorList,
@@ -372,6 +452,9 @@ MODELS: Final[tuple[type[Struct], ...]] = (
     Gateway,
     GatewayPage,
     Readiness,
+    OeeSeries,
+    EnergySeries,
+    GatewayHistory,
 )
 """Every answer struct filed by :func:`ok`; their schemas join the OpenAPI components."""
 

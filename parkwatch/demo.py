@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -134,6 +135,7 @@ def serve_settings(
                 "port": port,
                 "registry_path": str(root / "registry.sqlite"),
                 "cache_ttl_s": 2.0,
+                "road_lines_file": _road_lines_file(root, scenario),
             },
             # A demo has minutes of data, not weeks: fewer samples make a cell count.
             "coverage": {
@@ -271,6 +273,49 @@ def import_scenario_sites(root: Path, scenario: Any, cells: Any) -> int:
     return len(parsed.sites)
 
 
+def _register_sites(registry_path: str, endpoints: Any) -> None:
+    """The fixed gateways' sites (with their positions) in the registry, as ``parkwatch gateway``
+    would store them: the dashboard's fleet lists them apart from the mobile probes."""
+    from storage.places import GatewaySite, Places
+
+    places = Places(registry_path)
+    try:
+        for gw, g in endpoints.gateways.items():
+            if not g.mobile:
+                places.put_gateway(GatewaySite(gw=gw, park=g.park, lat=g.lat, lon=g.lon, description="fixed"))
+    finally:
+        places.close()
+
+
+def _road_lines_file(root: Path, scenario: Any) -> str:
+    """The survey vehicles' drive routes as a GeoJSON file of lines (the dashboard's offline map
+    draws them as the parks' roads); empty when no gateway drives."""
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"park": park.id, "gw": gw.id},
+            "geometry": {
+                "type": "LineString",
+                "coordinates": [
+                    [lon, lat]
+                    for lat, lon in (
+                        [*gw.route.waypoints, gw.route.waypoints[0]] if gw.route.loop else gw.route.waypoints
+                    )
+                ],
+            },
+        }
+        for park in scenario.parks
+        for gw in park.gateways
+        if gw.route is not None
+    ]
+    if not features:
+        return ""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "roads.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return str(path)
+
+
 def survey_scenario(scenario: Any) -> Any:
     """Only the mobile probes of ``scenario`` (the survey vehicles drive their routes)."""
     parks = [
@@ -359,6 +404,7 @@ async def _run(options: DemoOptions, root: Path) -> int:
         async with asyncio.TaskGroup() as tg:
             # ``parkwatch serve``: embedded broker, ingester, API and dashboard over one store.
             await platform.start(tg, stop)
+            _register_sites(platform.registry.path, endpoints)
             ui.step(f"MQTT broker (embedded, MQTT 3.1.1) on mqtt://127.0.0.1:{options.mqtt_port}")
             ui.step(
                 f"simulator: scenario {scenario.name!r}, {len(endpoints.gateways)} gateways, {n_dev} devices "

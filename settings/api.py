@@ -6,7 +6,7 @@ default) or ``type = "influxdb"``. See ``config/api.toml`` for a commented sampl
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
@@ -361,6 +361,23 @@ class ProvisioningSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unk
     ingest_username: OptionalId = "parkwatch-ingest"
 
 
+OSM_TILE_URL: Final = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION: Final = (
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
+
+
+def tile_url_ok(url: str) -> bool:
+    """Whether ``url`` is empty, ``none`` or an http(s) XYZ template with ``{z}``, ``{x}``, ``{y}``."""
+    if url in ("", "none"):
+        return True
+    return (
+        url.startswith(("https://", "http://"))
+        and all(part in url for part in ("{z}", "{x}", "{y}"))
+        and not any(c.isspace() or c in '"<>' for c in url)
+    )
+
+
 class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """HTTP server options.
 
@@ -374,6 +391,13 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
         max_page_size: largest ``limit`` accepted.
         dashboard: serve the built-in web dashboard at ``/dashboard/`` (``/`` leads to it).
         import_max_mb: largest survey file ``POST /api/v1/imports`` accepts, in MiB.
+        tile_url: the dashboard's base map, an XYZ tile URL template with ``{z}``, ``{x}`` and
+            ``{y}`` (``{s}`` optional), e.g. a self-hosted tile server; the default is
+            OpenStreetMap's standard tiles. Empty or ``"none"``: no tiles, the offline map (park
+            boundaries, scale bar and the parks' road lines when known).
+        tile_attribution: the attribution the tile provider requires (HTML allowed).
+        road_lines_file: a GeoJSON file of LineStrings (e.g. the parks' internal roads, or the
+            drive routes of the simulator's survey vehicles) drawn on the offline map; empty: none.
     """
 
     host: str = "127.0.0.1"
@@ -385,6 +409,17 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     max_page_size: PositiveInt = 5000
     dashboard: bool = True
     import_max_mb: Annotated[float, msgspec.Meta(gt=0, le=1024)] = 64.0
+    tile_url: str = OSM_TILE_URL
+    tile_attribution: str = OSM_ATTRIBUTION
+    road_lines_file: str = ""
+
+    def __post_init__(self) -> None:
+        if not tile_url_ok(self.tile_url):
+            raise ValueError(
+                f"api.tile_url {self.tile_url[:120]!r} is not an XYZ template: give an http(s) URL "
+                'with {z}, {x} and {y} (e.g. "https://tile.openstreetmap.org/{z}/{x}/{y}.png"), '
+                'or "none" for the offline map'
+            )
 
 
 class ApiSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):

@@ -5,7 +5,7 @@ the key may see. The page is mounted at ``/dashboard``; the live event stream is
 ``/api/v1/stream`` (Server-Sent Events).
 """
 
-from api.web.app import DashboardSettings, create_dashboard
+from api.web.app import DashboardSettings, create_dashboard, dashboard_settings
 from api.web.stream import event_stream, sse_event
 
-__all__ = ["DashboardSettings", "create_dashboard", "event_stream", "sse_event"]
+__all__ = ["DashboardSettings", "create_dashboard", "dashboard_settings", "event_stream", "sse_event"]
