@@ -38,6 +38,9 @@ def test_composite_layers_draw_one_polygon_per_cell(page: Page) -> None:
     pg.wait_for_function("document.getElementById('map').dataset.view === 'p1'", timeout=30_000)
     assert pg.input_value("#operator") == "Alpha" and pg.input_value("#tech") == "LTE"
     alpha = int(pg.eval_on_selector("#map", "m => m.dataset.cells"))
+    _choose(page, "#operator", "")
+    drawn = int(pg.eval_on_selector("#map", "m => m.dataset.cells"))
+    # The same request the page just made (the window ends now: asked right after, it sees the same cells).
     answer = pg.evaluate(
         """async () => {
             const p = PW.filters({limit: '5000'}); p.delete('operator');
@@ -46,9 +49,7 @@ def test_composite_layers_draw_one_polygon_per_cell(page: Page) -> None:
     )
     distinct = len(set(answer))
     assert distinct < len(answer)  # two operators measured the same cells: stacking would hide one
-
-    _choose(page, "#operator", "")
-    assert int(pg.eval_on_selector("#map", "m => m.dataset.cells")) == distinct >= alpha
+    assert drawn == distinct >= alpha
     assert "Best operator per cell" in pg.inner_text("#legend")
     best_dead = _fills(pg).count(NONE_FILL)
 
@@ -107,6 +108,14 @@ def test_measured_and_good_plus_say_what_they_are_shares_of(page: Page) -> None:
 
 
 def test_optional_layers_hidden_without_their_endpoints(page: Page) -> None:
+    # An API without those parts (an older server): their paths are not in its OpenAPI document.
+    def openapi(route: Any) -> None:
+        doc = route.fetch().json()
+        for path in ("/api/v1/coverage/predicted", "/api/v1/sites", "/api/v1/coverage/best-server"):
+            doc["paths"].pop(path, None)
+        route.fulfill(json=doc)
+
+    page.page.route("**/openapi.json", openapi)
     pg = page.open()
     for name in ("predicted", "sites", "bestserver"):
         assert pg.locator(f'#layers input[data-layer="{name}"]').is_hidden()
@@ -134,19 +143,13 @@ SITES = {
 
 
 def test_an_optional_layer_appears_when_its_endpoint_answers(page: Page) -> None:
-    # The cell-site endpoint belongs to another part of the API; its documented contract is stood in
-    # for here (OpenAPI path plus a GeoJSON answer), the rest of the page talks to the real API.
-    def openapi(route: Any) -> None:
-        doc = route.fetch().json()
-        doc["paths"]["/api/v1/sites"] = {"get": {}}
-        route.fulfill(json=doc)
-
-    page.page.route("**/openapi.json", openapi)
+    # The API offers the three optional layers; no site list is imported in this store, so one site
+    # is stood in for (the real endpoint's GeoJSON shape); the rest of the page talks to the real API.
     page.page.route("**/api/v1/sites?*", lambda route: route.fulfill(json=SITES))
     pg = page.open()
     box = pg.locator('#layers input[data-layer="sites"]')
     box.wait_for(state="visible", timeout=30_000)
-    assert pg.locator('#layers input[data-layer="predicted"]').is_hidden()
+    assert pg.locator('#layers input[data-layer="predicted"]').is_visible()
     before = page.refreshed()
     box.check()
     page.wait_refresh_after(before)
