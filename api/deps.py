@@ -23,6 +23,7 @@ from api.params import (
     OperatorQ,
     ParkQ,
     ResolutionQ,
+    TechnologyQ,
     TechQ,
     ToQ,
     resolution,
@@ -356,3 +357,25 @@ def document_limits(schema: dict[str, Any], max_page_size: int) -> None:
                     param["description"] = (
                         f"Page size, at most {max_page_size} (the API's `max_page_size` setting)."
                     )
+
+
+def _network_selection(
+    ctx: Ctx,
+    p: Authenticated,
+    park: ParkQ = None,
+    operator: OperatorQ = None,
+    tech: TechQ = None,
+    technology: TechnologyQ = None,
+    start: FromQ = None,
+    to: ToQ = None,
+    resolution: ResolutionQ = None,
+) -> Selection:
+    if tech is not None and technology is not None and tech != technology:
+        raise BadRequest(f"tech={tech} and technology={technology} disagree: give one of them")
+    return parse_selection(
+        ctx, p, park, start, to, operator=operator, tech=tech or technology, res=resolution, known_park=True
+    )
+
+
+NetworkSelection = Annotated[Selection, Depends(_network_selection)]
+"""park, operator, tech (or technology), from, to, resolution; 404 for an unknown park."""

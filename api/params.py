@@ -47,6 +47,10 @@ OperatorQ = Annotated[
     ),
 ]
 TechQ = Annotated[Technology | None, Query(description="Radio technology.")]
+TechnologyQ = Annotated[
+    Technology | None,
+    Query(description="Radio technology (the same as `tech`, as the coverage layers name it)."),
+]
 FromQ = Annotated[
     datetime | None,
     Query(

@@ -4,52 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from analytics.survey_plan import to_geojson, to_gpx
 from api.deps import (
     GEOJSON_OK,
-    Authenticated,
     Ctx,
     GeoJSONResponse,
+    NetworkSelection,
     Page1000,
-    Selection,
     Viewer,
     json_response,
-    parse_selection,
 )
-from api.errors import BadRequest
 from api.exports import feature_collection
-from api.params import DeadZoneMaxClass, FromQ, OperatorQ, ParkQ, ResolutionQ, TechQ, ToQ
+from api.params import DeadZoneMaxClass
 from api.routes_coverage import UNKNOWN_PARK
 from api.services.prediction import pooled_validation
 
 router = APIRouter(prefix="/api/v1")
 
-TechnologyQ = Annotated[TechQ, Query(description="Radio technology (the same as `tech`).")]
 WaypointsQ = Annotated[int, Query(ge=1, le=200, description="Waypoints per plan (the best-ranked cells).")]
 GPX_MEDIA_TYPE = "application/gpx+xml"
-
-
-def _layer_selection(
-    ctx: Ctx,
-    p: Authenticated,
-    park: ParkQ = None,
-    operator: OperatorQ = None,
-    technology: TechnologyQ = None,
-    tech: TechQ = None,
-    start: FromQ = None,
-    to: ToQ = None,
-    resolution: ResolutionQ = None,
-) -> Selection:
-    if technology is not None and tech is not None and technology != tech:
-        raise BadRequest(f"'technology' ({technology}) and 'tech' ({tech}) differ: give one of them")
-    return parse_selection(
-        ctx, p, park, start, to, operator=operator, tech=technology or tech, res=resolution, known_park=True
-    )
-
-
-LayerSelection = Annotated[Selection, Depends(_layer_selection)]
 
 
 @router.get(
@@ -60,7 +35,7 @@ LayerSelection = Annotated[Selection, Depends(_layer_selection)]
     summary="Predicted RSRP with a 90 % interval in unmeasured cells of the park and a margin (GeoJSON).",
 )
 def coverage_predicted(
-    p: Viewer, ctx: Ctx, sel: LayerSelection, pg: Page1000, max_class: DeadZoneMaxClass | None = None
+    p: Viewer, ctx: Ctx, sel: NetworkSelection, pg: Page1000, max_class: DeadZoneMaxClass | None = None
 ) -> Response:
     max_class = max_class or ctx.settings.coverage.dead_zone_max_class
     layers = ctx.services.prediction.layers(sel.scope, sel.resolution, max_class)
@@ -107,7 +82,7 @@ def coverage_predicted(
 def coverage_survey_plan(
     p: Viewer,
     ctx: Ctx,
-    sel: LayerSelection,
+    sel: NetworkSelection,
     format: Literal["geojson", "gpx"] = "geojson",
     waypoints: WaypointsQ = 25,
     max_class: DeadZoneMaxClass | None = None,

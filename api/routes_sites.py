@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from analytics.coverage import cell_polygon, cell_str
 from analytics.zone_changes import STATUSES
 from api.deps import (
     GEOJSON_OK,
     Admin,
-    Authenticated,
     Ctx,
     GeoJSONResponse,
+    NetworkSelection,
     Page1000,
-    Selection,
     Viewer,
     error_response,
     json_response,
-    parse_selection,
 )
-from api.errors import ApiError, BadRequest, Forbidden, NotFound
+from api.errors import ApiError, Forbidden, NotFound, TooLarge
 from api.exports import feature_collection
-from api.params import DeadZoneMaxClass, FromQ, OperatorQ, ParkQ, ResolutionQ, TechQ, ToQ
+from api.params import DeadZoneMaxClass, ParkQ
 from api.routes_coverage import GEOJSON_PARK_OK
 from api.services.sites import previous_period
-from contract.readings import Technology
 from storage.cell_sites import SiteFileError
 
 MAX_SITES_BODY_BYTES: Final = 64 * 1024 * 1024
@@ -59,42 +56,10 @@ SITES_OK: Final[dict[int | str, dict[str, Any]]] = {
     404: {"description": "the park has no boundary to place sites near", "content": PROBLEM},
 }
 
-TechnologyQ = Annotated[
-    Technology | None,
-    Query(description="Radio technology (the same as `tech`, as the coverage layers name it)."),
-]
-
-
-class PayloadTooLarge(ApiError):
-    status = 413
-    code = "payload_too_large"
-
 
 class InvalidCsv(ApiError):
     status = 400
     code = "invalid_csv"
-
-
-def _selection(
-    ctx: Ctx,
-    p: Authenticated,
-    park: ParkQ = None,
-    operator: OperatorQ = None,
-    tech: TechQ = None,
-    technology: TechnologyQ = None,
-    start: FromQ = None,
-    to: ToQ = None,
-    resolution: ResolutionQ = None,
-) -> Selection:
-    if tech is not None and technology is not None and tech != technology:
-        raise BadRequest(f"tech={tech} and technology={technology} disagree: give one of them")
-    return parse_selection(
-        ctx, p, park, start, to, operator=operator, tech=tech or technology, res=resolution, known_park=True
-    )
-
-
-NetworkSelection = Annotated[Selection, Depends(_selection)]
-"""park, operator, tech (or technology), from, to, resolution; 404 for an unknown park."""
 
 
 # -- sites ------------------------------------------------------------------------------------------
@@ -150,12 +115,12 @@ async def import_sites(p: Admin, ctx: Ctx, request: Request) -> Response:
         raise Forbidden("cell sites are not per park: importing them needs an admin key for every park")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_SITES_BODY_BYTES:
-        raise PayloadTooLarge("the CSV is larger than 64 MiB: split it and send the parts one by one")
+        raise TooLarge("the CSV is larger than 64 MiB: split it and send the parts one by one")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_SITES_BODY_BYTES:
-            raise PayloadTooLarge("the CSV is larger than 64 MiB: split it and send the parts one by one")
+            raise TooLarge("the CSV is larger than 64 MiB: split it and send the parts one by one")
     try:
         text = bytes(body).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
