@@ -31,7 +31,7 @@ from typing import Any
 
 from parkwatch.embedded_broker import EmbeddedBroker
 from settings.errors import ConfigError
-from settings.runtime import tune_gc_for_server
+from settings.runtime import GRACEFUL_SHUTDOWN_S, tune_gc_for_server
 from settings.serve import ServeSettings
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,9 @@ class Platform:
         backend = DuckDBQuery(connection=self._connection, ingest_resolution=api.coverage.ingest_resolution)
         app = build_app(api, backend=backend, registry=self.registry)
         tune_gc_for_server()
-        self._server = _QuietServer(uvicorn.Config(app, log_level="warning"))
+        self._server = _QuietServer(
+            uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+        )
         self._api_task = tg.create_task(self._server.serve(sockets=[self._socket]), name="api")
         while not self._server.started and not self._api_task.done():  # noqa: ASYNC110 - uvicorn offers a flag only
             await asyncio.sleep(0.05)

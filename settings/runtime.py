@@ -75,3 +75,8 @@ def tune_gc_for_server() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*SERVER_GC_THRESHOLD)
+
+
+GRACEFUL_SHUTDOWN_S: Final = 5
+"""Seconds the HTTP server waits for open requests when it stops: a dashboard left open keeps its
+live stream (Server-Sent Events) connected, which would otherwise hold the shutdown forever."""
