@@ -161,7 +161,8 @@ def stored_readings(db: Path) -> tuple[set[int], list[int]]:
     """Timestamps of every reading in an agent's buffer file, and the seqs of its batches."""
     con = sqlite3.connect(db)
     try:
-        if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'staged'").fetchone():
+        tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"staged", "batches"} <= tables:  # the agent is still creating its schema
             return set(), []
         ts: set[int] = set()
         seqs = []
