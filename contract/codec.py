@@ -395,6 +395,23 @@ _DROPPABLE: Final[dict[type[Reading], frozenset[str]]] = {
 required: a fault there refuses the reading)."""
 
 
+def _too_big(value: object) -> bool:
+    """Whether ``value`` holds an integer no 64-bit type can carry (only JSON can say one)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return not -(2**63) <= value < 2**64
+    if isinstance(value, dict):
+        return any(_too_big(k) or _too_big(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_too_big(v) for v in value)
+    return False
+
+
+def _huge(obj: dict[str, object]) -> Reason:
+    """The reason for the first field of ``obj`` holding an integer beyond 64 bits."""
+    field = next((k for k, v in obj.items() if _too_big(v)), "")
+    return Reason("out_of_range", field, f"{field or 'the reading'}: an integer beyond 64 bits")
+
+
 def _salvage(blob: bytes, enc: Encoding, exc: Exception) -> tuple[AnyReading | None, list[Reason]]:
     """Keep what is valid of a reading that failed to decode.
 
@@ -424,8 +441,11 @@ def _salvage(blob: bytes, enc: Encoding, exc: Exception) -> tuple[AnyReading | N
             # Re-encoded as MessagePack (keeps infinities and types) for the prebuilt decoder:
             # msgspec.convert to the union type builds its plan again on every call (~1000x slower).
             reading: AnyReading = _READING.msgpack.decode(_mp_enc.encode(obj))
-        except msgspec.ValidationError as err:
-            why = classify_validation(str(err), obj)
+        except (msgspec.ValidationError, OverflowError) as err:
+            # OverflowError: a JSON integer beyond 64 bits, which MessagePack cannot carry.
+            why = (
+                classify_validation(str(err), obj) if isinstance(err, msgspec.ValidationError) else _huge(obj)
+            )
             if why.field in droppable and why.field in obj and why.code != "unknown_field":
                 del obj[why.field]
                 dropped.append(why)

@@ -144,3 +144,27 @@ def test_iterative_reading_spans_match_the_decoder(batch: Batch, encoding: Encod
     assert [dec.decode(f) for f in found] == [
         dec.decode(encode(batch, encoding))["readings"][i] for i in range(len(batch.readings))
     ]
+
+
+def test_integers_beyond_64_bits_are_refused_or_dropped_not_a_crash() -> None:
+    """JSON can say -2**63 - 1; MessagePack (the salvage path's re-encoding) cannot carry it."""
+    import time as _time
+
+    now = int(_time.time() * 1000)
+    common = {"kind": "cellular", "ts": now - 1000, "operator": "X", "tech": "LTE", "rsrp_dbm": -90.0}
+    doc = {
+        "v": 1,
+        "gw": "gw-1",
+        "seq": 1,
+        "readings": [
+            {**common, "dev": -(2**63) - 1},  # a required field: the reading is refused
+            {**common, "dev": "m1", "sinr_db": 10**30},  # an optional measurement: dropped, reading kept
+            {**common, "dev": "m2"},
+        ],
+    }
+    out = decode_batch(msgspec.json.encode(doc), now_ms=now)
+    assert [r.dev for r in out.readings] == ["m1", "m2"]
+    assert [(r.index, r.reason, r.dropped) for r in out.rejected] == [
+        (0, "out_of_range: dev: an integer beyond 64 bits", False),
+        (1, "out_of_range: sinr_db: an integer beyond 64 bits", True),
+    ]
