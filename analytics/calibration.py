@@ -59,16 +59,20 @@ def estimate_offsets(
     if len(cell) == 0 or n_devices < 2:
         return offsets, shared
     key = cell * n_devices + dev
-    order = np.argsort(key, kind="stable")
+    order = np.lexsort((rsrp_dbm, key))
     k_sorted = key[order]
     v_sorted = rsrp_dbm[order]
     starts = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]])
-    ends = np.r_[starts[1:], len(k_sorted)]
+    counts = np.diff(np.r_[starts, len(k_sorted)])
+    enough = counts >= MIN_SAMPLES_PER_DEVICE_CELL
+    starts, counts = starts[enough], counts[enough]
+    # The median of each (cell, device) group from its sorted values: the mean of the middle two
+    # (the same value twice for an odd count), as numpy's median computes it.
+    medians = (v_sorted[starts + (counts - 1) // 2] + v_sorted[starts + counts // 2]) / 2.0
+    c_of, d_of = np.divmod(k_sorted[starts], n_devices)
     per_cell: dict[int, list[tuple[int, float]]] = defaultdict(list)
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        if b - a >= MIN_SAMPLES_PER_DEVICE_CELL:
-            c, d = divmod(int(k_sorted[a]), n_devices)
-            per_cell[c].append((d, float(np.median(v_sorted[a:b]))))
+    for c, d, m in zip(c_of.tolist(), d_of.tolist(), medians.tolist(), strict=True):
+        per_cell[c].append((d, m))
     diffs: dict[tuple[int, int], list[float]] = defaultdict(list)
     for entries in per_cell.values():
         if len(entries) < 2:

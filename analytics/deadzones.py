@@ -193,6 +193,47 @@ def _average_ranks(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return ranks
 
 
+def grouped_median_below_confidence(
+    group: npt.NDArray[np.int64], diff: npt.NDArray[np.float64], n_groups: int
+) -> npt.NDArray[np.float64]:
+    """:func:`median_below_confidence` of every group at once: ``group`` holds each value's group
+    (``0 .. n_groups - 1``, any order). The same test and the same figures, bit for bit: ranks are
+    half-integers, so their sums are exact in any order."""
+    out = np.zeros(n_groups)
+    if len(diff) == 0:
+        return out
+    n = np.bincount(group, minlength=n_groups)
+    below = np.bincount(group, weights=(diff <= 0).astype(np.float64), minlength=n_groups)
+    for g in np.flatnonzero((n > 0) & (n < SIGNED_RANK_MIN_N)).tolist():
+        out[g] = sign_test_confidence(int(n[g]), int(below[g]))
+    big = n >= SIGNED_RANK_MIN_N
+    out[big] = 0.5  # until shown otherwise: no reading off the threshold, or no spread
+    sel = big[group] & (diff != 0)
+    if not sel.any():
+        return out
+    g_sel, d = group[sel], diff[sel]
+    order = np.lexsort((np.abs(d), g_sel))
+    gs, a_s, neg = g_sel[order], np.abs(d)[order], d[order] < 0
+    m = np.bincount(gs, minlength=n_groups)
+    first = np.r_[0, np.cumsum(m)[:-1]]
+    pos = np.arange(len(gs)) - first[gs]
+    new_run = np.r_[True, (gs[1:] != gs[:-1]) | (a_s[1:] != a_s[:-1])]
+    run_at = np.flatnonzero(new_run)
+    run_len = np.diff(np.r_[run_at, len(gs)])
+    run_start = pos[run_at]
+    ranks = ((2 * run_start + run_len + 1) / 2.0)[np.cumsum(new_run) - 1]
+    w_minus = np.bincount(gs, weights=np.where(neg, ranks, 0.0), minlength=n_groups)
+    ties = np.bincount(gs[run_at], weights=(run_len**3 - run_len).astype(np.float64), minlength=n_groups)
+    tested = np.flatnonzero(m > 0)
+    mt = m[tested]
+    mean = mt * (mt + 1) / 4.0
+    var = mt * (mt + 1) * (2 * mt + 1) / 24.0 - ties[tested] / 48.0
+    ok = var > 0
+    z = (w_minus[tested][ok] - mean[ok] - 0.5) / np.sqrt(var[ok])
+    out[tested[ok]] = [1.0 - 0.5 * math.erfc(v / math.sqrt(2.0)) for v in z.tolist()]
+    return out
+
+
 @lru_cache(maxsize=65536)
 def _cell_edges(cell: int) -> tuple[tuple[float, float, float], ...]:
     """Per edge of a cell: unit normal (east, north) and the distance of the edge from the centre (m)."""
@@ -233,9 +274,14 @@ def _edge_distance_m(
     return out
 
 
-def _codes(values: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], list[Any]]:
-    uniq, inv = np.unique(values.astype(str), return_inverse=True)
-    return inv.ravel().astype(np.int64), uniq.tolist()
+def _codes(values: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], list[str]]:
+    """Integer codes of ``values`` (as strings) numbered in sorted order, and the sorted strings."""
+    items = values.tolist()
+    distinct = list(dict.fromkeys(items))
+    uniq = sorted({str(v) for v in distinct})
+    rank = {u: i for i, u in enumerate(uniq)}
+    code_of = {v: rank[str(v)] for v in distinct}
+    return np.fromiter(map(code_of.__getitem__, items), dtype=np.int64, count=len(items)), uniq
 
 
 def assess_cells(
@@ -250,7 +296,8 @@ def assess_cells(
     """
     if len(samples) == 0:
         return CellAssessment()
-    known = np.array([t in profile.techs for t in samples.tech.tolist()], dtype=bool)
+    tech_c, tech_names = _codes(samples.tech)
+    known = np.array([t in profile.techs for t in tech_names], dtype=bool)[tech_c]
     if not known.all():
         samples = samples.take(known)
         if len(samples) == 0:
@@ -287,75 +334,90 @@ def assess_cells(
     # Readings without a position are binned by the gateway's fixed place: keep them.
     inside |= np.isnan(samples.lat) | np.isnan(samples.lon)
     park_c, parks = _codes(samples.park)
-    group_key = np.stack([park_c, series_c]).T
     order = np.lexsort((samples.h3, series_c, park_c))
-    g_sorted = np.c_[group_key[order], samples.h3[order].astype(np.int64).view(np.int64)]
-    new = np.r_[True, (g_sorted[1:] != g_sorted[:-1]).any(axis=1)]
+    keys = np.c_[park_c[order], series_c[order], samples.h3[order].view(np.int64)]
+    new = np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)]
     starts = np.flatnonzero(new)
-    ends = np.r_[starts[1:], len(order)]
     n_groups = len(starts)
-    out: dict[str, list[Any]] = defaultdict(list)
+    g_of = np.empty(len(order), dtype=np.int64)
+    g_of[order] = np.cumsum(new) - 1
+    first_row = order[starts]
+    g_series = series_c[first_row]
+    tech_of = [name.split("\x1f")[1] for name in series]
+    thresholds = np.array([profile.thresholds(t).dead_threshold_dbm(options.max_class) for t in tech_of])
+    floors = np.array([profile.thresholds(t).sinr_floor_db for t in tech_of])
+    threshold = thresholds[series_c]
+    level = np.where(no_service, NO_SERVICE_RSRP_DBM, rsrp)
+    used = np.flatnonzero(inside)
+    g_used = g_of[used]
+    n = np.bincount(g_used, minlength=n_groups)
+    k = np.bincount(g_used, weights=(level[used] <= threshold[used]).astype(np.float64), minlength=n_groups)
+    ns_used = np.bincount(g_used, weights=no_service[used].astype(np.float64), minlength=n_groups)
+    dead_conf = grouped_median_below_confidence(g_used, level[used] - threshold[used], n_groups)
+    covered_conf = grouped_median_below_confidence(g_used, threshold[used] - level[used], n_groups)
     sinr = samples.sinr_db.astype(np.float64)
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        rows = order[a:b]
-        i0 = rows[0]
-        operator, tech = series[series_c[i0]].split("\x1f")
-        t = profile.thresholds(tech)
-        threshold = t.dead_threshold_dbm(options.max_class)
-        used = rows[inside[rows]]
-        n = len(used)
-        level = np.where(no_service[used], NO_SERVICE_RSRP_DBM, rsrp[used])
-        k = int((level <= threshold).sum())
-        dead_conf = median_below_confidence(level - threshold)
-        covered_conf = median_below_confidence(threshold - level)
-        s_used = sinr[used][~np.isnan(sinr[used]) & ~no_service[used]]
-        interf_conf = median_below_confidence(s_used - t.sinr_floor_db - 1e-9)
-        ns = int(no_service[rows].sum())
-        state: State
-        if dead_conf >= options.confidence:
-            state, conf = "dead", dead_conf
-            cause: str | None = "no_service" if 2 * int(no_service[used].sum()) > n else "coverage"
-        elif interf_conf >= options.confidence:
-            state, conf, cause = "interference", interf_conf, "interference"
-        elif covered_conf >= options.confidence:
-            state, conf, cause = "covered", covered_conf, None
-        else:
-            state, conf, cause = "uncertain", dead_conf, None
-        vals = np.where(no_service[rows], NO_SERVICE_RSRP_DBM, rsrp[rows])
-        srt = np.sort(vals)
-        r10 = max(1, math.floor(len(srt) * 0.1 + 0.5))
-        s_all = sinr[rows][~np.isnan(sinr[rows])]
-        out["park"].append(parks[park_c[i0]])
-        out["h3"].append(int(samples.h3[i0]))
-        out["operator"].append(operator)
-        out["tech"].append(tech)
-        out["state"].append(state)
-        out["cause"].append(cause)
-        out["confidence"].append(round(conf, 4))
-        out["samples"].append(len(rows))
-        out["tested"].append(n)
-        out["below"].append(k)
-        out["no_service"].append(ns)
-        out["devices"].append(len({devs[d] for d in dev_c[rows].tolist()} - {""}))
-        out["threshold_dbm"].append(threshold)
-        out["rsrp_median_dbm"].append(round(float(np.median(srt)), 2))
-        out["rsrp_p10_dbm"].append(round(float(srt[r10 - 1]), 2))
-        out["sinr_median_db"].append(round(float(np.median(s_all)), 2) if len(s_all) else math.nan)
-        out["first_ms"].append(int(samples.ts_ms[rows].min()))
-        out["last_ms"].append(int(samples.ts_ms[rows].max()))
-    del n_groups
-    obj = {"park", "operator", "tech", "state", "cause"}
-    ints = {"samples", "tested", "below", "no_service", "devices", "first_ms", "last_ms"}
-    cols: dict[str, Any] = {}
-    for name, values in out.items():
-        if name in obj:
-            cols[name] = np.array([*values, None], dtype=object)[:-1]
-        elif name == "h3":
-            cols[name] = np.array(values, dtype=np.uint64)
-        elif name in ints:
-            cols[name] = np.array(values, dtype=np.int64)
-        else:
-            cols[name] = np.array(values, dtype=np.float64)
+    s_sel = used[~np.isnan(sinr[used]) & ~no_service[used]]
+    interf_conf = grouped_median_below_confidence(
+        g_of[s_sel], sinr[s_sel] - floors[series_c[s_sel]] - 1e-9, n_groups
+    )
+    is_dead = dead_conf >= options.confidence
+    is_interf = ~is_dead & (interf_conf >= options.confidence)
+    is_covered = ~is_dead & ~is_interf & (covered_conf >= options.confidence)
+    state = np.full(n_groups, "uncertain", dtype=object)
+    state[is_covered], state[is_interf], state[is_dead] = "covered", "interference", "dead"
+    conf = np.where(is_covered, covered_conf, np.where(is_interf, interf_conf, dead_conf))
+    cause = np.full(n_groups, None, dtype=object)
+    cause[is_interf] = "interference"
+    cause[is_dead] = np.where(2 * ns_used[is_dead] > n[is_dead], "no_service", "coverage")
+    # Order statistics of all readings (calibrated, no_service as -140) and of the SINR readings.
+    by_level = np.lexsort((level, g_of))
+    sorted_level = level[by_level]
+    count = np.bincount(g_of, minlength=n_groups)
+    lo = np.r_[0, np.cumsum(count)[:-1]]
+    median = (sorted_level[lo + (count - 1) // 2] + sorted_level[lo + count // 2]) / 2.0
+    r10 = np.maximum(1, np.floor(count * 0.1 + 0.5).astype(np.int64))
+    p10 = sorted_level[lo + r10 - 1]
+    by_sinr = np.lexsort((sinr, g_of))  # NaN sorts last within each group
+    sorted_sinr = sinr[by_sinr]
+    s_count = np.bincount(g_of, weights=(~np.isnan(sinr)).astype(np.float64), minlength=n_groups).astype(
+        np.int64
+    )
+    s_mid = np.minimum(lo + np.maximum(s_count - 1, 0) // 2, len(sinr) - 1)
+    s_mid2 = np.minimum(lo + s_count // 2, len(sinr) - 1)
+    sinr_median = np.where(s_count > 0, (sorted_sinr[s_mid] + sorted_sinr[s_mid2]) / 2.0, math.nan)
+    ts = samples.ts_ms.astype(np.int64)
+    first_ms = np.full(n_groups, np.iinfo(np.int64).max)
+    last_ms = np.full(n_groups, np.iinfo(np.int64).min)
+    np.minimum.at(first_ms, g_of, ts)
+    np.maximum.at(last_ms, g_of, ts)
+    named = np.array([d != "" for d in devs], dtype=bool)[dev_c]
+    pairs = np.unique(g_of[named] * max(len(devs), 1) + dev_c[named])
+    devices = np.bincount(pairs // max(len(devs), 1), minlength=n_groups)
+    parks_arr = np.array([*parks, None], dtype=object)[:-1]
+    series_op = np.array([*(name.split("\x1f")[0] for name in series), None], dtype=object)[:-1]
+    series_tech = np.array([*tech_of, None], dtype=object)[:-1]
+    cols: dict[str, Any] = {
+        "park": parks_arr[park_c[first_row]],
+        "h3": samples.h3[first_row].astype(np.uint64),
+        "operator": series_op[g_series],
+        "tech": series_tech[g_series],
+        "state": state,
+        "cause": cause,
+        "confidence": np.array([round(v, 4) for v in conf.tolist()]),
+        "samples": count.astype(np.int64),
+        "tested": n.astype(np.int64),
+        "below": k.astype(np.int64),
+        "no_service": np.bincount(g_of, weights=no_service.astype(np.float64), minlength=n_groups).astype(
+            np.int64
+        ),
+        "devices": devices.astype(np.int64),
+        "threshold_dbm": thresholds[g_series].astype(np.float64),
+        "rsrp_median_dbm": np.array([round(v, 2) for v in median.tolist()]),
+        "rsrp_p10_dbm": np.array([round(v, 2) for v in p10.tolist()]),
+        "sinr_median_db": np.array([round(v, 2) for v in sinr_median.tolist()]),
+        "first_ms": first_ms,
+        "last_ms": last_ms,
+    }
     return CellAssessment(**cols, offsets=tuple(offsets))
 
 

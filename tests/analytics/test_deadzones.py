@@ -11,6 +11,7 @@ from analytics.deadzones import (
     DetectOptions,
     assess_cells,
     find_zones,
+    grouped_median_below_confidence,
     median_below_confidence,
     sign_test_confidence,
 )
@@ -63,6 +64,62 @@ def test_signed_rank_weighs_distance() -> None:
     assert median_below_confidence(far) > 0.99
     assert 0.1 < median_below_confidence(near) < 0.9
     assert median_below_confidence(-far) < 0.01
+
+
+def test_grouped_test_equals_the_test_of_each_group() -> None:
+    rng = np.random.default_rng(7)
+    sizes = [0, 1, 3, 9, 10, 11, 25, 40, 12, 10]
+    parts, groups = [], []
+    for g, n in enumerate(sizes):
+        # Rounded to 0.5 dB: ties and exact zeros, as readings reported in steps have them.
+        values = np.round(rng.normal(rng.uniform(-3, 3), 4.0, n) * 2) / 2
+        if g == 8:
+            values[:] = 0.0  # every reading at the threshold
+        if g == 9:
+            values[:] = -2.5  # no spread at all
+        parts.append(values)
+        groups.append(np.full(n, g, dtype=np.int64))
+    diff = np.concatenate(parts)
+    group = np.concatenate(groups)
+    shuffle = rng.permutation(len(diff))
+    got = grouped_median_below_confidence(group[shuffle], diff[shuffle], len(sizes))
+    want = [median_below_confidence(v) for v in parts]
+    assert got.tolist() == want  # the same figures bit for bit, not approximately
+
+
+def test_each_cell_is_assessed_on_its_own_readings() -> None:
+    rng = np.random.default_rng(11)
+    cells = [CELL, *sorted(h3.grid_ring(CELL, 1))[:3]]
+    parts = []
+    for i, cell in enumerate(cells):
+        for operator, tech in (("Op", "LTE"), ("Other", "NR")):
+            n = 6 + 7 * i
+            s = _samples(
+                list(rng.normal(-113.0 - i, 4.0, n).round(1)),
+                sinr=list(rng.normal(1.0, 3.0, n)),
+                cell=cell,
+                devs=[f"d{j % 3}" for j in range(n)],
+            )
+            parts.append(
+                CellSamples(
+                    **{
+                        **{k: getattr(s, k) for k in CellSamples.__dataclass_fields__},
+                        "operator": np.array([operator] * n, dtype=object),
+                        "tech": np.array([tech] * n, dtype=object),
+                    }
+                )
+            )
+    together = assess_cells(_concat(*parts[::-1]), options=DetectOptions(calibrate=False))
+    assert len(together) == len(parts)
+    row = together.lookup()
+    columns = [k for k in together.__dataclass_fields__ if k != "offsets"]
+    for part in parts:
+        alone = assess_cells(part, options=DetectOptions(calibrate=False))
+        i = row[(str(alone.park[0]), int(alone.h3[0]), str(alone.operator[0]), str(alone.tech[0]))]
+        for name in columns:
+            assert getattr(together, name)[i] == getattr(alone, name)[0] or (
+                name == "sinr_median_db" and np.isnan(getattr(alone, name)[0])
+            ), name
 
 
 @pytest.mark.parametrize(
