@@ -6,8 +6,15 @@ their medians in that cell estimates ``offset_A - offset_B`` plus noise; the med
 differences over every shared cell is a robust estimate of the pair's difference (a shadowed
 corner or a cell edge in one cell does not move it). The offsets are the least-squares solution
 of all pairs' differences, weighted by the number of shared cells, with the offsets of each
-connected group of devices summing to zero: parkwatch cannot know the absolute calibration, only
-how devices differ from their fleet. A device that shares no cell with another keeps offset 0.
+connected group of devices summing to zero: from the readings alone parkwatch cannot know the
+absolute calibration, only how devices differ from their fleet. A device that shares no cell with
+another keeps offset 0.
+
+**Reference devices.** A receiver whose offset is known (a calibrated drive-test scanner, a modem
+checked against one) anchors its group instead: its offset is fixed at the known value and the
+others of its connected group are placed relative to it, so the group's absolute error becomes the
+reference's (a fleet of three modems with offsets uniform in ±3 dB otherwise keeps a common error
+of about 1 dB, the mean of their offsets, that no comparison between them can reveal).
 
 Offsets are estimated per (operator, technology): a modem measures one operator's cells.
 """
@@ -15,6 +22,7 @@ Offsets are estimated per (operator, technology): a modem measures one operator'
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -35,6 +43,8 @@ class DeviceOffset:
     offset_db: float
     shared_cells: int
     """Cells this device measured together with at least one other device."""
+    reference: bool = False
+    """The offset was given (a reference device), not estimated."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,18 +53,28 @@ class DeviceOffset:
             "dev": self.dev,
             "offset_db": round(self.offset_db, 2),
             "shared_cells": self.shared_cells,
+            "reference": self.reference,
         }
 
 
 def estimate_offsets(
-    cell: npt.NDArray[np.int64], dev: npt.NDArray[np.int64], rsrp_dbm: npt.NDArray[np.float64], n_devices: int
+    cell: npt.NDArray[np.int64],
+    dev: npt.NDArray[np.int64],
+    rsrp_dbm: npt.NDArray[np.float64],
+    n_devices: int,
+    *,
+    known: Mapping[int, float] | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Offsets (dB) and shared-cell counts of devices ``0 .. n_devices - 1`` of one (operator, tech).
 
     ``cell`` and ``dev`` are integer codes per reading; ``rsrp_dbm`` the measured values (no
-    ``no_service`` readings: they carry no level).
+    ``no_service`` readings: they carry no level). ``known``: the offsets of reference devices
+    (device code -> dB), which anchor their connected groups.
     """
+    known = dict(known or {})
     offsets = np.zeros(n_devices)
+    for d, off in known.items():
+        offsets[d] = off
     shared = np.zeros(n_devices, dtype=np.int64)
     if len(cell) == 0 or n_devices < 2:
         return offsets, shared
@@ -92,8 +112,41 @@ def estimate_offsets(
         rhs[i] = float(np.median(diffs[(a, b)]))
         weights[i] = np.sqrt(len(diffs[(a, b)]))
     linked = shared > 0
-    rows[-1, linked] = 1.0  # the linked devices' offsets sum to zero
-    weights[-1] = 100.0
+    if not known:
+        rows[-1, linked] = 1.0  # the linked devices' offsets sum to zero
+        weights[-1] = 100.0
+    else:
+        rows, rhs, weights = rows[:-1], rhs[:-1], weights[:-1]
+        anchors = []
+        for group in _groups(pairs, n_devices):
+            fixed = [d for d in group if d in known]
+            if fixed:  # a reference in the group: its known offset, the others relative to it
+                anchors += [(np.eye(n_devices)[d], known[d]) for d in fixed]
+            else:
+                anchors.append((np.isin(np.arange(n_devices), group).astype(np.float64), 0.0))
+        rows = np.vstack([rows, *(a for a, _ in anchors)])
+        rhs = np.r_[rhs, [v for _, v in anchors]]
+        weights = np.r_[weights, np.full(len(anchors), 100.0)]
     sol, *_ = np.linalg.lstsq(rows * weights[:, None], rhs * weights, rcond=None)
     offsets[linked] = sol[linked]
+    for d, off in known.items():
+        offsets[d] = off
     return offsets, shared
+
+
+def _groups(pairs: list[tuple[int, int]], n_devices: int) -> list[list[int]]:
+    """Connected groups of the devices that appear in ``pairs``."""
+    parent = list(range(n_devices))
+
+    def find(d: int) -> int:
+        while parent[d] != d:
+            parent[d] = parent[parent[d]]
+            d = parent[d]
+        return d
+
+    for a, b in pairs:
+        parent[find(a)] = find(b)
+    members: dict[int, list[int]] = defaultdict(list)
+    for d in sorted({d for pair in pairs for d in pair}):
+        members[find(d)].append(d)
+    return list(members.values())

@@ -60,12 +60,16 @@ class DetectOptions:
             for LTE/NR) count as dead too.
         gnss_error_m: readings this close to a cell border are left out of the test.
         calibrate: estimate and subtract per-device offsets.
+        reference_offsets_db: ``(device, offset dB)`` of reference devices, whose offset is known
+            (a calibrated scanner: 0); each anchors the calibration of the devices that measured
+            the same cells (:mod:`analytics.calibration`).
     """
 
     confidence: float = 0.9
     max_class: str = "none"
     gnss_error_m: float = 10.0
     calibrate: bool = True
+    reference_offsets_db: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1.0:
@@ -309,17 +313,23 @@ def assess_cells(
     )
     dev_c, devs = _codes(np.array(["" if d is None else d for d in samples.dev.tolist()], dtype=object))
     offsets: list[DeviceOffset] = []
+    reference = dict(options.reference_offsets_db)
     if options.calibrate:
         for s_i, name in enumerate(series):
             operator, tech = name.split("\x1f")
             sel = np.flatnonzero((series_c == s_i) & ~no_service)
             local, d_codes = np.unique(dev_c[sel], return_inverse=True)
             c_codes = np.unique(samples.h3[sel], return_inverse=True)[1].ravel()
+            anchors = {j: reference[devs[d]] for j, d in enumerate(local.tolist()) if devs[d] in reference}
             off, shared = estimate_offsets(
-                c_codes.astype(np.int64), d_codes.ravel().astype(np.int64), rsrp[sel], len(local)
+                c_codes.astype(np.int64),
+                d_codes.ravel().astype(np.int64),
+                rsrp[sel],
+                len(local),
+                known=anchors,
             )
             for j, d in enumerate(local.tolist()):
-                if shared[j] > 0:
+                if shared[j] > 0 or j in anchors:
                     offsets.append(
                         DeviceOffset(
                             operator=operator,
@@ -327,6 +337,7 @@ def assess_cells(
                             dev=devs[d],
                             offset_db=float(off[j]),
                             shared_cells=int(shared[j]),
+                            reference=j in anchors,
                         )
                     )
             rsrp[sel] -= off[d_codes.ravel()]

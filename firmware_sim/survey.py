@@ -10,7 +10,9 @@ plus what a real drive test adds:
   bins it;
 * **fast fading**: Gaussian in dB, ``fading_sigma_db`` (per reading, on RSRP and SINR);
 * **device offset**: each modem reads ``offset_db`` high or low (uniform in ``±device_offset_db``,
-  fixed per modem);
+  fixed per modem); the first ``reference_vehicles`` vehicles of a park carry calibrated receivers
+  instead (a drive-test scanner), whose residual offset is uniform in ``±reference_error_db`` and
+  which the survey names in :attr:`Survey.reference_devices` (what a planner knows about them);
 * **sampling**: one reading every ``step_m`` metres along the street (uniform in the range);
 * **no service**: where the modem's own reading falls below ``service_floor_dbm`` it finds no
   cell: a ``no_service`` reading (RSRP ``-140``, no SINR), so holes show as stretches of no service.
@@ -45,12 +47,17 @@ class SurveySetting:
     fading_sigma_db: float = 4.0
     device_offset_db: float = 3.0
     service_floor_dbm: float = -124.0
+    reference_vehicles: int = 0
+    reference_error_db: float = 0.5
 
 
 EASY: Final = SurveySetting(
     name="easy", gnss_error_m=(0.0, 3.0), fading_sigma_db=1.5, device_offset_db=1.0, step_m=(10.0, 15.0)
 )
 HARD: Final = SurveySetting(name="hard")
+HARD_REFERENCE: Final = SurveySetting(name="hard-ref", reference_vehicles=1)
+"""The hard setting with one of a park's three vehicles carrying a calibrated receiver (every other
+draw as in :data:`HARD`, so a seed drives the same streets with the same fading)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +83,8 @@ class Survey:
     no_service: npt.NDArray[np.bool_]
     device_offsets_db: dict[str, float]
     """The offset each modem really has (what calibration should find)."""
+    reference_devices: tuple[str, ...] = ()
+    """The calibrated receivers (offset taken as 0 by whoever reads the survey)."""
 
     def __len__(self) -> int:
         return len(self.rsrp_dbm)
@@ -128,6 +137,7 @@ def drive_test(
     names = {op.id: op.name for op in scenario.operators}
     cols: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in Survey.__dataclass_fields__}
     offsets: dict[str, float] = {}
+    references: list[str] = []
     for park in scenario.parks:
         lats = [p[0] for p in park.boundary]
         lons = [p[1] for p in park.boundary]
@@ -152,6 +162,9 @@ def drive_test(
             for op_id, tech in env.layers():
                 dev = f"{park.id}-veh{v}-{op_id}-{tech}".lower()
                 offsets[dev] = float(rng.uniform(-setting.device_offset_db, setting.device_offset_db))
+                if v < setting.reference_vehicles:  # same draw, scaled: the other draws stay as they are
+                    offsets[dev] *= setting.reference_error_db / max(setting.device_offset_db, 1e-9)
+                    references.append(dev)
                 m = env.measure(true_lat, true_lon, operator=op_id, tech=tech)
                 fade = rng.normal(0.0, setting.fading_sigma_db, size=n)
                 rsrp = np.where(np.isnan(m.rsrp_dbm), -np.inf, m.rsrp_dbm) + offsets[dev] + fade
@@ -171,5 +184,7 @@ def drive_test(
                 sinr = m.sinr_db + rng.normal(0.0, setting.fading_sigma_db / 2, size=n)
                 cols["sinr_db"].append(np.where(lost, np.nan, np.round(np.clip(sinr, -23.0, 40.0), 1)))
                 cols["no_service"].append(lost)
-    arrays = {k: np.concatenate(v) for k, v in cols.items() if k != "device_offsets_db"}
-    return Survey(**arrays, device_offsets_db=offsets)
+    arrays = {
+        k: np.concatenate(v) for k, v in cols.items() if k not in ("device_offsets_db", "reference_devices")
+    }
+    return Survey(**arrays, device_offsets_db=offsets, reference_devices=tuple(references))

@@ -296,6 +296,9 @@ class CoverageSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
         dead_zone_confidence: a cell is dead (or covered) only at this one-sided confidence; below
             it the cell is ``uncertain`` (see docs/coverage.md).
         gnss_error_m: readings this close to an H3 cell border are left out of the test.
+        reference_offsets_db: device id → known RSRP offset (dB) of calibrated receivers (a
+            drive-test scanner: 0.0); each anchors the calibration of the devices that measured
+            the same cells (see docs/coverage.md).
         default_window_days, max_window_days: time window defaults and cap.
         operators_by_plmn: ``"MCC-MNC"`` → operator name, to match imported cell sites (which
             carry only ``mcc`` and ``net``) to the operators of the readings; extends the public
@@ -310,6 +313,9 @@ class CoverageSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
     dead_zone_max_class: DeadZoneMaxClass = "none"
     dead_zone_confidence: Annotated[float, msgspec.Meta(ge=0.5, lt=1.0)] = 0.9
     gnss_error_m: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)] = 10.0
+    reference_offsets_db: dict[Id, Annotated[float, msgspec.Meta(ge=-30.0, le=30.0)]] = msgspec.field(
+        default_factory=dict
+    )
     default_window_days: PositiveInt = 7
     max_window_days: PositiveInt = 92
     operators_by_plmn: dict[Plmn, OperatorName] = msgspec.field(default_factory=dict)

@@ -138,7 +138,10 @@ class CoverageService:
         """The dead-zone test of every cell of ``scope`` (:func:`analytics.deadzones.assess_cells`)."""
         cov = self.settings.coverage
         options = DetectOptions(
-            max_class=max_class, confidence=cov.dead_zone_confidence, gnss_error_m=cov.gnss_error_m
+            max_class=max_class,
+            confidence=cov.dead_zone_confidence,
+            gnss_error_m=cov.gnss_error_m,
+            reference_offsets_db=tuple(sorted(cov.reference_offsets_db.items())),
         )
 
         def compute() -> CellAssessment:

@@ -193,6 +193,42 @@ def test_device_offsets_are_estimated_and_removed() -> None:
     assert raw.state[raw.lookup()[("p", h3.str_to_int(CELL), "Op", "LTE")]] == "dead"
 
 
+def test_a_reference_device_anchors_its_fleet() -> None:
+    rng = np.random.default_rng(5)
+    cells, devs, vals = [], [], []
+    # Devices 0-2 share cells (their mean offset is +2 dB, which comparing them cannot reveal);
+    # devices 3-4 measured elsewhere and share cells only with each other.
+    truth = {0: 0.0, 1: 4.0, 2: 2.0, 3: 1.0, 4: -1.0}
+    for c in range(20):
+        level = rng.uniform(-120, -80)
+        for d in (0, 1, 2) if c < 12 else (3, 4):
+            for _ in range(5):
+                cells.append(c)
+                devs.append(d)
+                vals.append(level + truth[d] + rng.normal(0, 1.0))
+    args = (np.array(cells), np.array(devs), np.array(vals), 5)
+    fleet, _ = estimate_offsets(*args)
+    assert fleet[:3] == pytest.approx([-2.0, 2.0, 0.0], abs=0.5)  # relative to the fleet's mean only
+    anchored, shared = estimate_offsets(*args, known={0: 0.0})
+    assert anchored[:3] == pytest.approx([0.0, 4.0, 2.0], abs=0.5)  # absolute: device 0 is calibrated
+    assert anchored[0] == 0.0
+    assert anchored[3:] == pytest.approx([1.0, -1.0], abs=0.5)  # the other group still sums to zero
+    assert shared.tolist() == [12, 12, 12, 8, 8]
+    # Through assess_cells: the reference is reported as such, and the others follow it.
+    places = sorted(h3.grid_disk(CELL, 3))
+    samples = _concat(
+        *(
+            _samples([float(v)], cell=places[c], devs=[f"d{d}"])
+            for c, d, v in zip(cells, devs, vals, strict=True)
+        )
+    )
+    a = assess_cells(samples, options=DetectOptions(reference_offsets_db=(("d0", 0.0),)))
+    offs = {o.dev: o for o in a.offsets}
+    assert offs["d0"].reference and offs["d0"].offset_db == 0.0 and not offs["d1"].reference
+    assert offs["d1"].offset_db == pytest.approx(4.0, abs=0.5)
+    assert offs["d1"].as_dict()["reference"] is False
+
+
 def test_zones_join_neighbours_and_carry_their_evidence() -> None:
     ring = h3.grid_ring(CELL, 1)
     far = h3.latlng_to_cell(20.90, 106.70, 10)

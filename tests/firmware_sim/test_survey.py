@@ -7,7 +7,7 @@ import pytest
 
 from firmware_sim.radio.environment import RadioEnvironment
 from firmware_sim.scenario import Scenario
-from firmware_sim.survey import HARD, SurveySetting, drive_test
+from firmware_sim.survey import HARD, HARD_REFERENCE, SurveySetting, drive_test
 
 
 @pytest.fixture(scope="module")
@@ -30,3 +30,22 @@ def test_hard_survey_has_the_stated_noise(scenario: Scenario, env: RadioEnvironm
     again = drive_test(scenario, one_vehicle, seed=5, env=env)
     assert np.array_equal(s.rsrp_dbm, again.rsrp_dbm)
     assert HARD.gnss_error_m == (5.0, 10.0) and HARD.step_m == (10.0, 30.0) and HARD.device_offset_db == 3.0
+
+
+def test_a_reference_vehicle_changes_only_its_own_offsets(scenario: Scenario, env: RadioEnvironment) -> None:
+    two = SurveySetting(name="t", vehicles=2, street_spacing_m=(300.0, 400.0))
+    with_ref = SurveySetting(name="t-ref", vehicles=2, street_spacing_m=(300.0, 400.0), reference_vehicles=1)
+    plain = drive_test(scenario, two, seed=9, env=env)
+    ref = drive_test(scenario, with_ref, seed=9, env=env)
+    assert plain.reference_devices == ()
+    assert ref.reference_devices and all("-veh0-" in d for d in ref.reference_devices)
+    assert all(abs(ref.device_offsets_db[d]) <= 0.5 for d in ref.reference_devices)
+    others = [d for d in ref.device_offsets_db if d not in ref.reference_devices]
+    assert others and all(ref.device_offsets_db[d] == plain.device_offsets_db[d] for d in others)
+    # Same streets, same fading: only the reference receivers' readings differ.
+    veh1 = np.array(["-veh1-" in d for d in ref.dev.tolist()])
+    assert np.array_equal(ref.lat, plain.lat)
+    assert np.array_equal(ref.sinr_db[veh1], plain.sinr_db[veh1], equal_nan=True)
+    assert np.array_equal(ref.rsrp_dbm[veh1], plain.rsrp_dbm[veh1])
+    assert not np.array_equal(ref.rsrp_dbm[~veh1], plain.rsrp_dbm[~veh1])
+    assert HARD_REFERENCE.reference_vehicles == 1 and HARD_REFERENCE.device_offset_db == HARD.device_offset_db
