@@ -1,13 +1,16 @@
 """Dead-zone accuracy against the simulator's noise-free truth: precision, recall, IoU of hole area.
 
-For each setting (easy, hard: ``firmware_sim.survey``) and each seed, the default scenario gets
+For each setting (easy, hard, hard-ref: ``firmware_sim.survey``; in hard-ref one vehicle of three
+carries calibrated receivers, which the detector is told about) and each seed, the default scenario gets
 that seed (a new shadowing field, so new holes), the truth is the noise-free median RSRP per H3
 cell (``firmware_sim.truth``), three vehicles drive every park, and the detector sees only their
 noisy readings. Scores are by cell area over the cells the survey reached (a detector cannot see
 a hole nobody drove through; those are survey gaps), per operator and technology; the table
 gives the worst and the mean over the seeds and the pooled figure (all seeds' cells together).
+Per setting it also prints the detector at 80 / 90 / 95 % confidence and the errors of the
+estimated device offsets against the simulator's (scoring only).
 
-    python bench/coverage_accuracy.py            # 5 seeds, easy and hard
+    python bench/coverage_accuracy.py            # 5 seeds, easy, hard and hard-ref
     python bench/coverage_accuracy.py --quick    # 2 seeds, hard only
     python bench/coverage_accuracy.py --seeds 11 12 13 --settings hard
 
