@@ -3,7 +3,8 @@
 Per (park, operator, technology) and H3 cell, :func:`assess_cells` reads the raw readings:
 
 1. **Calibration**: per-device offsets (:mod:`analytics.calibration`) are estimated from cells
-   several devices measured and subtracted from every measured RSRP.
+   several devices measured (anchored on reference devices whose offset is known, if any) and
+   subtracted from every measured RSRP.
 2. **Position error**: a reading whose reported position lies within ``gnss_error_m`` of its
    cell's border may belong to the neighbour; it is left out of the test (approximating the
    hexagon by its inscribed circle, so the test reads only readings certainly inside).
