@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,12 +62,25 @@ def with_fixed_position(r: Reading, lat: float | None, lon: float | None) -> Rea
     return msgspec.structs.replace(r, lat=lat, lon=lon)
 
 
+def next_tick(now_s: float, interval_s: float, *, after: int = 0) -> tuple[int, float]:
+    """The next read of a collector: tick ``k`` at ``k * interval_s`` on the monotonic clock,
+    the first one after ``now_s`` and after tick ``after``; returns ``(k, k * interval_s)``.
+
+    Collectors of the same interval thus read in the same event-loop wake-up (one wake-up per
+    tick instead of one per device, as telegraf's ``round_interval``), and a read that overran
+    its interval skips the missed ticks instead of reading in a burst, which could stamp two
+    readings of a series in the same millisecond.
+    """
+    k = max(after + 1, math.floor(now_s / interval_s) + 1)
+    return k, k * interval_s
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _INTAKE_MAX: Final = 10_000
 _DOWNLINK_MAX: Final = 16
-_WRITE_COALESCE_S: Final = 0.05
+_WRITE_COALESCE_S: Final = 0.2
 
 
 @dataclass
@@ -267,7 +281,7 @@ class Agent:
 
     async def _poll(self, c: Collector) -> None:
         attempt = 0
-        next_t = time.monotonic()
+        tick = 0
         while True:
             try:
                 readings: list[Reading] = await c.read()
@@ -278,7 +292,6 @@ class Agent:
                     log.warning("device %s failed (retrying with backoff): %s", c.device, exc)
                 self.counters.failing[c.device] = str(exc)
                 await asyncio.sleep(self._device_backoff(attempt))
-                next_t = time.monotonic()
                 continue
             except Exception as exc:
                 # Top of a supervised loop: a collector bug must not stop the other devices.
@@ -287,26 +300,17 @@ class Agent:
                 self.counters.failing[c.device] = f"{type(exc).__name__}: {exc}"
                 log.exception("collector %s crashed; restarting it with backoff", c.device)
                 await asyncio.sleep(self._device_backoff(attempt))
-                next_t = time.monotonic()
                 continue
             if attempt:
                 log.info("device %s is answering again", c.device)
             attempt = 0
             self.counters.failing.pop(c.device, None)
+            lat, lon = self.settings.agent.lat, self.settings.agent.lon
             for r in readings:
-                await self._intake.put(
-                    self._encoder.encode(
-                        with_fixed_position(r, self.settings.agent.lat, self.settings.agent.lon)
-                    )
-                )
+                await self._intake.put(self._encoder.encode(with_fixed_position(r, lat, lon)))
             self.counters.readings += len(readings)
-            next_t += c.interval_s
-            now = time.monotonic()
-            if next_t < now:
-                # Overdue (slow device or busy machine): skip the missed ticks instead of reading
-                # in a burst, which could stamp two readings of a series in the same millisecond.
-                next_t = now + c.interval_s
-            await asyncio.sleep(next_t - now)
+            tick, next_t = next_tick(time.monotonic(), c.interval_s, after=tick)
+            await asyncio.sleep(next_t - time.monotonic())
 
     # ------------------------------------------------------------------ buffer and forwarding
 
