@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +43,7 @@ from edge_agent.confirm import GapRepair
 from edge_agent.errors import DeviceError, NotConnectedError, PermanentError
 from edge_agent.publisher import DownChannel, Publisher
 from edge_agent.remote_config import config_hash
+from edge_agent.ticks import Ticks, next_tick
 from mqttlink import Backoff, jittered_backoff
 from settings.edge import EdgeSettings
 from settings.errors import ConfigError
@@ -60,19 +60,6 @@ def with_fixed_position(r: Reading, lat: float | None, lon: float | None) -> Rea
     if lat is None or lon is None or r.lat is not None or not isinstance(r, _PLACED_KINDS):
         return r
     return msgspec.structs.replace(r, lat=lat, lon=lon)
-
-
-def next_tick(now_s: float, interval_s: float, *, after: int = 0) -> tuple[int, float]:
-    """The next read of a collector: tick ``k`` at ``k * interval_s`` on the monotonic clock,
-    the first one after ``now_s`` and after tick ``after``; returns ``(k, k * interval_s)``.
-
-    Collectors of the same interval thus read in the same event-loop wake-up (one wake-up per
-    tick instead of one per device, as telegraf's ``round_interval``), and a read that overran
-    its interval skips the missed ticks instead of reading in a burst, which could stamp two
-    readings of a series in the same millisecond.
-    """
-    k = max(after + 1, math.floor(now_s / interval_s) + 1)
-    return k, k * interval_s
 
 
 P = ParamSpec("P")
@@ -166,6 +153,7 @@ class Agent:
         self._drop_logged = -60.0
         self._backlog_log = BacklogLog()
         self._encoder = msgspec.json.Encoder()
+        self._ticks = Ticks()
 
     @property
     def restart_requested(self) -> bool:
@@ -280,6 +268,7 @@ class Agent:
                 self.counters.failing.clear()
 
     async def _poll(self, c: Collector) -> None:
+        loop = asyncio.get_running_loop()
         attempt = 0
         tick = 0
         while True:
@@ -309,8 +298,8 @@ class Agent:
             for r in readings:
                 await self._intake.put(self._encoder.encode(with_fixed_position(r, lat, lon)))
             self.counters.readings += len(readings)
-            tick, next_t = next_tick(time.monotonic(), c.interval_s, after=tick)
-            await asyncio.sleep(next_t - time.monotonic())
+            tick, next_t = next_tick(loop.time(), c.interval_s, after=tick)
+            await self._ticks.sleep_until(next_t)
 
     # ------------------------------------------------------------------ buffer and forwarding
 

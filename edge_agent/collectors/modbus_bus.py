@@ -214,19 +214,22 @@ class Bus:
         """:meth:`read_holding_bytes` on the Modbus TCP connection (same errors, same texts)."""
         async with self._lock:
             try:
-                async with asyncio.timeout(timeout_s):
-                    conn = self._tcp
-                    if conn is None or conn.closed:
-                        self._close()
-                        try:
+                conn = self._tcp
+                remaining_s = timeout_s
+                if conn is None or conn.closed:
+                    self._close()
+                    start_s = time.monotonic()
+                    try:
+                        async with asyncio.timeout(timeout_s):
                             conn = self._tcp = await ModbusTcpConnection.open(
                                 self.settings.host, self.settings.port
                             )
-                        except OSError as exc:
-                            raise DeviceError(
-                                f"no Modbus TCP answer at {self.name}: cannot connect ({exc})"
-                            ) from exc
-                    return await conn.read_holding(address, count, unit=unit)
+                    except OSError as exc:
+                        raise DeviceError(
+                            f"no Modbus TCP answer at {self.name}: cannot connect ({exc})"
+                        ) from exc
+                    remaining_s = max(0.0, timeout_s - (time.monotonic() - start_s))
+                return await conn.read_holding(address, count, unit=unit, timeout_s=remaining_s)
             except TimeoutError as exc:
                 # The answer may still come: drop the connection so it cannot be taken for the
                 # answer to the next request.

@@ -5,7 +5,9 @@ machine (``bench/edge.py``, poll-only floor), twice the agent's whole budget; th
 does the same requests for about half of that. It is used for ``transport = "tcp"`` only;
 RTU on a serial port and RTU over TCP (CRCs, frame search, serial settings) stay with pymodbus.
 The caller (:class:`edge_agent.collectors.modbus_bus.Bus`) holds the bus lock, so there is at
-most one request on the connection, and it bounds each request with its device's timeout.
+most one request on the connection. Each request has its device's timeout, kept by one
+watchdog timer per connection that is re-armed only when it fires (not one timer per request,
+created and cancelled 200 times a second in the event loop's heap).
 
 Frame (Modbus Application Protocol over TCP, big-endian)::
 
@@ -56,6 +58,9 @@ class ModbusTcpConnection(asyncio.BufferedProtocol):
         self._tid = 0
         self._pending: asyncio.Future[bytes] | None = None
         self._pending_key = (0, 0)
+        self._deadline = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
         self.closed = False
 
     @classmethod
@@ -102,10 +107,11 @@ class ModbusTcpConnection(asyncio.BufferedProtocol):
 
     # ------------------------------------------------------------------ requests
 
-    async def read_holding(self, address: int, count: int, *, unit: int) -> bytes:
+    async def read_holding(self, address: int, count: int, *, unit: int, timeout_s: float) -> bytes:
         """The ``2 * count`` bytes of ``count`` holding registers of ``unit`` from ``address``.
 
         Raises:
+            TimeoutError: no answer within ``timeout_s`` (the caller drops the connection).
             ModbusExceptionAnswer: the device answered with an exception code.
             ModbusTcpError: the connection broke, or the answer is not a read of ``count`` registers.
         """
@@ -113,8 +119,15 @@ class ModbusTcpConnection(asyncio.BufferedProtocol):
         if transport is None or self.closed:
             raise ModbusTcpError("connection closed")
         self._tid = tid = (self._tid + 1) & 0xFFFF
-        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        loop = self._loop
+        fut: asyncio.Future[bytes] = loop.create_future()
         self._pending, self._pending_key = fut, (tid, unit)
+        self._deadline = deadline = loop.time() + timeout_s
+        watchdog = self._watchdog
+        if watchdog is None or watchdog.when() > deadline:
+            if watchdog is not None:
+                watchdog.cancel()
+            self._watchdog = loop.call_at(deadline, self._check_deadline)
         try:
             transport.write(_REQUEST.pack(tid, 0, 6, unit, 3, address, count))
             pdu = await fut
@@ -127,6 +140,16 @@ class ModbusTcpConnection(asyncio.BufferedProtocol):
             raise ModbusTcpError(f"malformed answer to a read of {count} registers")
         return pdu[3:]
 
+    def _check_deadline(self) -> None:
+        self._watchdog = None
+        fut = self._pending
+        if fut is None or fut.done():
+            return
+        if self._loop.time() >= self._deadline:
+            fut.set_exception(TimeoutError())
+        else:
+            self._watchdog = self._loop.call_at(self._deadline, self._check_deadline)
+
     def _fail(self, exc: Exception) -> None:
         fut = self._pending
         if fut is not None and not fut.done():
@@ -135,5 +158,8 @@ class ModbusTcpConnection(asyncio.BufferedProtocol):
     def close(self) -> None:
         """Close the connection (a pending request fails)."""
         self.closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._transport is not None:
             self._transport.close()
