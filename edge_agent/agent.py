@@ -379,6 +379,11 @@ class Agent:
                 await asyncio.wait(list(self._inflight.values()), return_when=asyncio.FIRST_COMPLETED)
                 continue
             self._sealed.clear()
+            if self.buffer.stats().to_send <= len(self._inflight):
+                # Every batch waiting is in flight already (the counters are the buffer's own,
+                # in memory): wait for a new batch or an acknowledgement without asking the disk.
+                await self._sealed.wait()
+                continue
             tx, backlog_waits = await self._db(self._next_tx, last_replay)
             if tx is None:
                 # Wake on a new batch or an acknowledgement; while backlog waits, also at its pace.
