@@ -14,6 +14,8 @@ What it does, with a real Mosquitto from ``tests.servers``:
    (:mod:`bench.process_sampling`):
    * ``idle``: the agent with no collectors (the baseline of the same run);
    * ``live``: the full rate, broker up (collect -> disk buffer -> MQTT, PUBACK, keep until confirmed);
+   * ``baseline`` (with ``--baseline DIR``): the live phase with the agent of another checkout,
+     for a before/after measured in the same run;
    * ``poll-only floor``: the same Modbus requests on the same ticks from a bare loop over the
      agent's Modbus client, nothing else;
    * ``offline``: the full rate, broker down (everything goes to the disk buffer);
@@ -117,10 +119,15 @@ asyncio.run(main())
 """The floor: the same Modbus requests on the same ticks, with nothing else around them."""
 
 
-async def phase(name: str, tmp: Path, cfg: str, seconds: float) -> Sample:
+async def phase(name: str, tmp: Path, cfg: str, seconds: float, *, checkout: Path | None = None) -> Sample:
+    """One agent run; ``checkout``: the agent of another source tree (``--baseline``)."""
     path = tmp / f"{name}.toml"
     path.write_text(cfg)
-    return await run_sampled([sys.executable, "-m", "edge_agent.main", str(path)], seconds)
+    argv = [sys.executable, "-m", "edge_agent.main", str(path)]
+    if checkout is None:
+        return await run_sampled(argv, seconds)
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    return await run_sampled(argv, seconds, cwd=str(checkout), env=env)
 
 
 async def start_devices(n: int) -> tuple[asyncio.subprocess.Process, list[int]]:
@@ -143,13 +150,20 @@ async def main() -> None:
     ap.add_argument(
         "--repeat", type=int, default=3, help="runs of every phase, medians reported (default: %(default)s)"
     )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. `git worktree add /tmp/v0 <tag>`) whose agent runs the live phase "
+        "too, in turn with this one, for a before/after within one run",
+    )
     args = ap.parse_args()
     n = max(1, args.rate // 10)
     phases = Phases()
     received, elapsed = 0, 0.0
-    idle, live, floor, offline = (
+    idle, live, baseline, floor, offline = (
         "idle agent (no collectors)",
         "agent live (broker up)",
+        "baseline checkout's agent live",
         "poll-only floor (bare Modbus loop)",
         "agent offline (disk buffer only)",
     )
@@ -172,6 +186,13 @@ async def main() -> None:
                 elapsed += time.monotonic() - t0
                 received += sub.count()
                 sub.close()
+                if args.baseline is not None:
+                    base_cfg = config(
+                        tmp / f"base{r}", port=broker.port, root="bench/base", devices=devices, poll_s=0.1
+                    )
+                    await phases.measure(
+                        baseline, phase("base", tmp, base_cfg, args.seconds, checkout=args.baseline.resolve())
+                    )
                 poll_argv = [sys.executable, "-c", POLL_ONLY, ",".join(str(p) for p in ports)]
                 await phases.measure(floor, run_sampled(poll_argv, args.seconds))
                 off_cfg = config(
@@ -197,6 +218,12 @@ async def main() -> None:
         f"agent live / poll-only floor: CPU x{phases.median(live) / max(phases.median(floor), 0.01):.2f}; "
         f"agent live RSS / idle agent RSS: x{phases.median(live, 'rss_mb') / phases.median(idle, 'rss_mb'):.2f}"
     )
+    if args.baseline is not None:
+        print(
+            f"agent live / baseline checkout's agent live ({args.baseline}): "
+            f"CPU x{phases.median(live) / max(phases.median(baseline), 0.01):.2f}, "
+            f"RSS x{phases.median(live, 'rss_mb') / phases.median(baseline, 'rss_mb'):.2f}"
+        )
     print(f"load average at the end (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("budget: CPU <= 2 % of one core, RSS <= 40 MB at 200 readings/s")
 

@@ -44,9 +44,16 @@ async def sample(pid: int, seconds: float, *, warmup_s: float) -> Sample:
     return Sample(cpu_pct, statistics.median(rss), max(rss))
 
 
-async def run_sampled(argv: list[str], seconds: float, *, warmup_s: float = 3.0) -> Sample:
+async def run_sampled(
+    argv: list[str],
+    seconds: float,
+    *,
+    warmup_s: float = 3.0,
+    cwd: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Sample:
     """Start ``argv``, measure it with :func:`sample`, then stop it (SIGTERM, SIGKILL after 20 s)."""
-    proc = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.DEVNULL, cwd=cwd, env=env)
     try:
         return await sample(proc.pid, seconds, warmup_s=warmup_s)
     finally:
