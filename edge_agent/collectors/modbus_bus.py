@@ -1,11 +1,12 @@
-"""Modbus lines: Modbus TCP, RTU on a serial port, RTU over TCP (pymodbus); one request at a time.
+"""Modbus lines: Modbus TCP, RTU on a serial port, RTU over TCP; one request at a time.
 
 A *bus* is whatever several devices share: an RS-485 line behind one serial port, a serial
 gateway that forwards RTU frames over TCP, or a Modbus TCP endpoint. Each bus owns one client
-(for Modbus TCP the agent's own :mod:`~edge_agent.collectors.modbus_tcp` connection, the cheaper
-per poll; pymodbus for both RTU transports) and one lock, so the devices on it take turns: a request is sent only after the previous
-answer arrived (or its device's timeout passed), and on a serial line after the 3.5 character
-times of silence that RTU framing needs. The timeout is the requesting device's own.
+(for Modbus TCP the agent's own :mod:`~edge_agent.collectors.modbus_tcp` connection, half of
+pymodbus' CPU per poll; pymodbus for both RTU transports) and one lock, so the devices on it
+take turns: a request is sent only after the previous answer arrived (or its device's timeout
+passed), and on a serial line after the 3.5 character times of silence that RTU framing needs.
+The timeout is the requesting device's own.
 
 Connections open on the first request and again after any failure; the agent's per-device
 backoff decides when that is.
@@ -88,8 +89,8 @@ class Bus:
         self._users += 1
 
     def _new_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
-        # Imported on the first connection, not with the module: a gateway without Modbus
-        # devices on RTU lines never loads pymodbus (1.5 MB of memory, bench/edge_modbus.py).
+        # Imported on the first connection, not with the module: a gateway without Modbus RTU
+        # devices never loads pymodbus (1.5 MB of memory, bench/edge_modbus.py).
         from pymodbus import FramerType
         from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
