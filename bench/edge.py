@@ -1,26 +1,31 @@
-"""Edge agent benchmark: resident memory and CPU (% of one core) at a given reading rate.
+"""Edge agent benchmark: CPU (% of one core) and resident memory at a given reading rate.
 
 Run from the repository root::
 
-    python bench/edge.py                 # 200 readings/s, 20 s per phase
-    python bench/edge.py --rate 400 --seconds 30
+    python -m bench.edge                  # 200 readings/s, 20 s per phase, 3 runs
+    python -m bench.edge --rate 400 --seconds 30
 
 What it does, with a real Mosquitto from ``tests.servers``:
 
-1. starts N Modbus TCP machines (the agreed simulator register map, pymodbus) in this process,
+1. starts N simulated CNC machines of the firmware simulator (``firmware_sim.devices.modbus``,
+   the machine register map fed by ``firmware_sim.models.machine``) in a process of their own,
    N = rate / 10, each polled every 0.1 s by the agent, so the agent makes ``rate`` readings/s;
-2. runs ``python -m edge_agent.main`` as a subprocess in three phases and samples its CPU time
-   and RSS once per second with psutil:
+2. runs ``python -m edge_agent.main`` as a subprocess in each phase and measures it
+   (:mod:`bench.process_sampling`):
    * ``idle``: the agent with no collectors (the baseline of the same run);
-   * ``live``: the full rate, broker up (collect -> disk buffer -> MQTT, PUBACK, commit);
+   * ``live``: the full rate, broker up (collect -> disk buffer -> MQTT, PUBACK, keep until confirmed);
+   * ``baseline`` (with ``--baseline DIR``): the live phase with the agent of another checkout,
+     for a before/after measured in the same run;
+   * ``poll-only floor``: the same Modbus requests on the same ticks from a bare loop over the
+     agent's Modbus client, nothing else;
    * ``offline``: the full rate, broker down (everything goes to the disk buffer);
-3. counts the readings a subscriber receives in the live phase (they must match the rate).
+3. counts the readings a subscriber receives in the live phase.
 
-CPU is the process's CPU time over the whole sampling window divided by the window (per-second
-samples are quantised by the clock tick, so they are not used); RSS is the median and peak of
-per-second samples. Each phase runs ``--repeat`` times (default 3): figures are medians with
-their spread, each printed with the 1-minute load average before and after. Nothing here passes
-or fails. The budget is CPU <= 2 % of one core and RSS <= 40 MB at 200 readings/s.
+CPU is the process's CPU time over the whole sampling window divided by the window (never a
+median of 1 s samples, which the clock tick quantises); RSS is the median and peak of 1 s
+samples. Each phase runs ``--repeat`` times (default 3), in turn: figures are medians with their
+spread, each run with the 1-minute load average before and after. Nothing here passes or fails.
+The budget is CPU <= 2 % of one core and RSS <= 40 MB at 200 readings/s.
 """
 
 from __future__ import annotations
@@ -28,20 +33,43 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
-
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.edge_agent.devices import ModbusDevice, machine_registers
+from bench.process_sampling import Phases, Sample, run_sampled
 from tests.edge_agent.helpers import Subscriber
 from tests.servers import free_port, mosquitto_server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DEVICES = """
+import asyncio, sys, time
+from firmware_sim.devices.modbus import ModbusDevice
+from firmware_sim.models.machine import MachineModel
+from firmware_sim.registers import MACHINE_REGISTERS, machine_registers
+from firmware_sim.scenario import MachineSpec
+def registers(model):
+    last = [time.monotonic()]
+    def read():
+        now = time.monotonic()
+        model.step(now - last[0])
+        last[0] = now
+        return machine_registers(model)
+    return read
+async def main():
+    models = [MachineModel(MachineSpec(id=f"cnc-{i:03d}", line="bench"), seed="bench") for i in range(int(sys.argv[1]))]
+    devices = [ModbusDevice(name=m.spec.id, count=MACHINE_REGISTERS, registers=registers(m)) for m in models]
+    for d in devices:
+        await d.start()
+    print(",".join(str(d.port) for d in devices), flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+"""The simulated machines, in a process of their own (their CPU is not the agent's)."""
 
 
 def config(tmp: Path, *, port: int, root: str, devices: list[tuple[str, int]], poll_s: float) -> str:
@@ -70,62 +98,47 @@ def config(tmp: Path, *, port: int, root: str, devices: list[tuple[str, int]], p
     return "\n".join(lines) + "\n"
 
 
-Sample = tuple[float, float, float]
-"""CPU % of one core over the whole window, median RSS MB, peak RSS MB."""
-
-
-async def sample(pid: int, seconds: float, warmup_s: float) -> Sample:
-    p = psutil.Process(pid)
-    await asyncio.sleep(warmup_s)
-    rss: list[float] = []
-    t_start, cpu_start = time.monotonic(), sum(p.cpu_times()[:2])
-    for _ in range(int(seconds)):
-        await asyncio.sleep(1.0)
-        rss.append(p.memory_info().rss / 2**20)
-    whole = 100.0 * (sum(p.cpu_times()[:2]) - cpu_start) / (time.monotonic() - t_start)
-    return whole, statistics.median(rss), max(rss)
-
-
-def load() -> str:
-    return f"{os.getloadavg()[0]:.2f}"
-
-
 POLL_ONLY = """
-import asyncio, sys, time
+import asyncio, sys
 from edge_agent.collectors.modbus_bus import Bus
+from edge_agent.ticks import Ticks, next_tick
 from settings.edge import ModbusBus
 ports = [int(p) for p in sys.argv[1].split(",")]
+ticks = Ticks()
 async def poll(port):
     c = Bus(ModbusBus(id="b", transport="tcp", host="127.0.0.1", port=port), timeout_s=2.0)
-    nxt = time.monotonic()
+    loop, k = asyncio.get_running_loop(), 0
     while True:
         await c.read_holding_bytes(0, 14, unit=1, timeout_s=2.0)
-        nxt += 0.1
-        await asyncio.sleep(max(0.0, nxt - time.monotonic()))
+        k, t = next_tick(loop.time(), 0.1, after=k)
+        await ticks.sleep_until(t)
 async def main():
     await asyncio.gather(*(poll(p) for p in ports))
 asyncio.run(main())
 """
-"""The floor: the same Modbus requests at the same rate, with nothing else around them."""
+"""The floor: the same Modbus requests on the same ticks, with nothing else around them."""
 
 
-async def run_sampled(argv: list[str], seconds: float) -> Sample:
-    proc = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        return await sample(proc.pid, seconds, warmup_s=3.0)
-    finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 20)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
-async def phase(name: str, tmp: Path, cfg: str, seconds: float) -> Sample:
+async def phase(name: str, tmp: Path, cfg: str, seconds: float, *, checkout: Path | None = None) -> Sample:
+    """One agent run; ``checkout``: the agent of another source tree (``--baseline``)."""
     path = tmp / f"{name}.toml"
     path.write_text(cfg)
-    return await run_sampled([sys.executable, "-m", "edge_agent.main", str(path)], seconds)
+    argv = [sys.executable, "-m", "edge_agent.main", str(path)]
+    if checkout is None:
+        return await run_sampled(argv, seconds)
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    return await run_sampled(argv, seconds, cwd=str(checkout), env=env)
+
+
+async def start_devices(n: int) -> tuple[asyncio.subprocess.Process, list[int]]:
+    """The simulated machines' process and their Modbus TCP ports."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", DEVICES, str(n), stdout=asyncio.subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), 60)
+    return proc, [int(p) for p in line.decode().split(",")]
 
 
 async def main() -> None:
@@ -137,91 +150,81 @@ async def main() -> None:
     ap.add_argument(
         "--repeat", type=int, default=3, help="runs of every phase, medians reported (default: %(default)s)"
     )
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. `git worktree add /tmp/v0 <tag>`) whose agent runs the live phase "
+        "too, in turn with this one, for a before/after within one run",
+    )
     args = ap.parse_args()
     n = max(1, args.rate // 10)
-    figures: dict[str, list[Sample]] = {}
-    loads: dict[str, list[str]] = {}
+    phases = Phases()
     received, elapsed = 0, 0.0
+    idle, live, baseline, floor, offline = (
+        "idle agent (no collectors)",
+        "agent live (broker up)",
+        "baseline checkout's agent live",
+        "poll-only floor (bare Modbus loop)",
+        "agent offline (disk buffer only)",
+    )
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         broker = mosquitto_server(tmp / "mq")
         broker.start()
-        machines = [
-            ModbusDevice(
-                machine_registers(
-                    state=2,
-                    spindle_temp_c=60.0 + i,
-                    motor_temp_c=40.0,
-                    vibration_mm_s=2.0,
-                    spindle_load_pct=50.0,
-                    parts_total=i,
-                    rejects_total=0,
-                )
-            )
-            for i in range(n)
-        ]
-        for m in machines:
-            await m.start()
-        devices = [(f"cnc-{i:03d}", m.port) for i, m in enumerate(machines)]
-
-        async def measure(name: str, run: Any) -> None:
-            before = load()
-            figures.setdefault(name, []).append(await run)
-            loads.setdefault(name, []).append(f"{before}->{load()}")
-
+        sim, ports = await start_devices(n)
+        devices = [(f"cnc-{i:03d}", port) for i, port in enumerate(ports)]
         try:
-            for _ in range(args.repeat):
-                idle_cfg = config(tmp / "idle", port=broker.port, root="bench/pw", devices=[], poll_s=0.1)
-                await measure("idle agent (no collectors)", phase("idle", tmp, idle_cfg, args.seconds))
-                sub = Subscriber(broker.host, broker.port, "bench/pw", "bench-sub")
+            for r in range(args.repeat):
+                idle_cfg = config(tmp / f"idle{r}", port=broker.port, root="bench/pw", devices=[], poll_s=0.1)
+                await phases.measure(idle, phase("idle", tmp, idle_cfg, args.seconds))
+                sub = Subscriber(broker.host, broker.port, "bench/pw", f"bench-sub-{r}")
                 t0 = time.monotonic()
                 live_cfg = config(
-                    tmp / "live", port=broker.port, root="bench/pw", devices=devices, poll_s=0.1
+                    tmp / f"live{r}", port=broker.port, root="bench/pw", devices=devices, poll_s=0.1
                 )
-                await measure("agent live (broker up)", phase("live", tmp, live_cfg, args.seconds))
+                await phases.measure(live, phase("live", tmp, live_cfg, args.seconds))
                 elapsed += time.monotonic() - t0
                 received += sub.count()
                 sub.close()
-                poll_argv = [sys.executable, "-c", POLL_ONLY, ",".join(str(p) for _, p in devices)]
-                await measure("poll-only floor (bare Modbus loop)", run_sampled(poll_argv, args.seconds))
+                if args.baseline is not None:
+                    base_cfg = config(
+                        tmp / f"base{r}", port=broker.port, root="bench/base", devices=devices, poll_s=0.1
+                    )
+                    await phases.measure(
+                        baseline, phase("base", tmp, base_cfg, args.seconds, checkout=args.baseline.resolve())
+                    )
+                poll_argv = [sys.executable, "-c", POLL_ONLY, ",".join(str(p) for p in ports)]
+                await phases.measure(floor, run_sampled(poll_argv, args.seconds))
                 off_cfg = config(
-                    tmp / "offline", port=free_port(), root="bench/pw", devices=devices, poll_s=0.1
+                    tmp / f"offline{r}", port=free_port(), root="bench/pw", devices=devices, poll_s=0.1
                 )
-                await measure(
-                    "agent offline (disk buffer only)", phase("offline", tmp, off_cfg, args.seconds)
-                )
+                await phases.measure(offline, phase("offline", tmp, off_cfg, args.seconds))
         finally:
-            for m in machines:
-                await m.stop()
+            sim.terminate()
+            await sim.wait()
             broker.stop()
 
-    def med(name: str, i: int) -> float:
-        return statistics.median(s[i] for s in figures[name])
-
     print(
-        f"edge agent at {args.rate} readings/s ({n} Modbus machines polled every 0.1 s), {args.repeat} runs of"
-        f" {int(args.seconds)} s per phase; CPU over the whole window, RSS median/peak of 1 s samples"
+        f"edge agent at {args.rate} readings/s ({n} simulated Modbus TCP machines polled every 0.1 s), "
+        f"{args.repeat} runs of {int(args.seconds)} s per phase; CPU = process CPU time / wall time over "
+        "the whole window, RSS median/peak of 1 s samples"
     )
-    print(f"{'phase':<36}{'CPU % (median, min-max)':>26}{'RSS MB':>8}{'peak':>7}   load before->after")
-    for name, samples in figures.items():
-        cpus = [s[0] for s in samples]
-        print(
-            f"{name:<36}{med(name, 0):>12.2f} ({min(cpus):.2f}-{max(cpus):.2f})  "
-            f"{med(name, 1):>8.1f}{max(s[2] for s in samples):>7.1f}   {' '.join(loads[name])}"
-        )
+    print("\n".join(phases.table()))
     print(
         f"live readings received by a subscriber: {received} in {elapsed:.1f} s "
         f"(~{received / elapsed:.0f}/s including start-up and shutdown)"
     )
-    live, floor, idle = (
-        "agent live (broker up)",
-        "poll-only floor (bare Modbus loop)",
-        "idle agent (no collectors)",
-    )
     print(
-        f"agent live / poll-only floor: CPU x{med(live, 0) / max(med(floor, 0), 0.01):.2f}; "
-        f"agent RSS / idle agent RSS: x{med(live, 1) / med(idle, 1):.2f}"
+        f"agent live / poll-only floor: CPU x{phases.median(live) / max(phases.median(floor), 0.01):.2f}; "
+        f"agent live RSS / idle agent RSS: x{phases.median(live, 'rss_mb') / phases.median(idle, 'rss_mb'):.2f}"
     )
+    if args.baseline is not None:
+        print(
+            f"agent live / baseline checkout's agent live ({args.baseline}): "
+            f"CPU x{phases.median(live) / max(phases.median(baseline), 0.01):.2f}, "
+            f"RSS x{phases.median(live, 'rss_mb') / phases.median(baseline, 'rss_mb'):.2f}"
+        )
+    print(f"load average at the end (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("budget: CPU <= 2 % of one core, RSS <= 40 MB at 200 readings/s")
 
 

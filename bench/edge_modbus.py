@@ -12,7 +12,9 @@ line under the poller changes:
 
 * ``hand-written TCP``: the agent's former client (``bench/modbus_handwritten.py``), one asyncio
   stream per device; pymodbus is never imported;
-* ``pymodbus TCP``: ``edge_agent.collectors.modbus_bus`` with Modbus TCP, one connection per device;
+* ``pymodbus TCP``: pymodbus' ``AsyncModbusTcpClient``, one connection per device (the agent's
+  Modbus TCP client until ``edge_agent/collectors/modbus_tcp.py`` replaced it);
+* ``agent TCP``: ``edge_agent.collectors.modbus_bus`` with Modbus TCP (``modbus_tcp.py``);
 * ``pymodbus RTU over TCP``: the N devices as units 1..N of one RTU line behind one serial gateway
   (one request at a time on the line);
 * ``pymodbus RTU serial``: the same line on a socat pseudo-terminal pair (a pty has no baud rate,
@@ -49,7 +51,7 @@ from tests.edge_agent.devices import machine_registers, pty_pair
 ROOT = Path(__file__).resolve().parents[1]
 
 HARNESS = """
-import asyncio, json, os, sys, time
+import asyncio, json, os, struct, sys, time
 args = json.loads(sys.argv[1])
 sys.path.insert(0, args["bench_dir"])
 import edge_agent.agent  # the agent's own modules, loaded as `parkwatch edge run` loads them
@@ -71,6 +73,26 @@ if client == "hand-written TCP":
     pollers = [ModbusPoller(ModbusDevice(id=f"cnc-{i}", host="127.0.0.1", port=p), bus=HandwrittenLine(p))
                for i, p in enumerate(args["ports"])]
 elif client == "pymodbus TCP":
+    from pymodbus.client import AsyncModbusTcpClient
+
+    class PymodbusLine:
+        def __init__(self, port):
+            self.port, self.c = port, None
+        async def read_holding_bytes(self, address, count, *, unit, timeout_s):
+            if self.c is None:  # pymodbus wants the running loop when it is built
+                self.c = AsyncModbusTcpClient("127.0.0.1", port=self.port, timeout=3.0, retries=0, reconnect_delay=0)
+            if not self.c.connected:
+                await self.c.connect()
+            async with asyncio.timeout(timeout_s):
+                answer = await self.c.read_holding_registers(address, count=count, device_id=unit)
+            return struct.pack(f">{count}H", *answer.registers)
+        async def release(self):
+            if self.c is not None:
+                self.c.close()
+
+    pollers = [ModbusPoller(ModbusDevice(id=f"cnc-{i}", host="127.0.0.1", port=p), bus=PymodbusLine(p))
+               for i, p in enumerate(args["ports"])]
+elif client == "agent TCP":
     pollers = build(ModbusCollector(devices=[ModbusDevice(id=f"cnc-{i}", host="127.0.0.1", port=p)
                                              for i, p in enumerate(args["ports"])]))
 else:
@@ -120,7 +142,7 @@ asyncio.run(main())
 """
 """The polling process: the agent's modules and pollers, measuring its own CPU and memory."""
 
-CLIENTS = ["hand-written TCP", "pymodbus TCP", "pymodbus RTU over TCP", "pymodbus RTU serial"]
+CLIENTS = ["hand-written TCP", "pymodbus TCP", "agent TCP", "pymodbus RTU over TCP", "pymodbus RTU serial"]
 
 
 def load() -> str:

@@ -19,7 +19,8 @@ What it does, with a real Mosquitto from ``tests.servers``:
 3. counts the readings a subscriber receives in the subscription phase.
 
 CPU is the process's CPU time (user + system) over the whole sampling window divided by the
-window's wall time; RSS is the median and peak of per-second samples. Each phase runs
+window's wall time; RSS is the median and peak of per-second samples (:mod:`bench.process_sampling`,
+shared with ``bench/edge.py``). Each phase runs
 ``--repeat`` times (default 3): figures are medians with their spread, each printed with the
 1-minute load average before and after. Nothing here passes or fails.
 """
@@ -36,10 +37,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.process_sampling import Sample, load, run_sampled
 from tests.edge_agent.helpers import Subscriber
 from tests.servers import free_port, mosquitto_server
 
@@ -129,43 +129,10 @@ def config(tmp: Path, *, port: int, root: str, url: str, sensors: int, mode: str
     return "\n".join(lines) + "\n"
 
 
-Sample = tuple[float, float, float]
-"""CPU % of one core over the whole window, median RSS MB, peak RSS MB."""
-
-
-async def sample(pid: int, seconds: float, warmup_s: float) -> Sample:
-    p = psutil.Process(pid)
-    await asyncio.sleep(warmup_s)
-    rss: list[float] = []
-    t_start, cpu_start = time.monotonic(), sum(p.cpu_times()[:2])
-    for _ in range(int(seconds)):
-        await asyncio.sleep(1.0)
-        rss.append(p.memory_info().rss / 2**20)
-    whole = 100.0 * (sum(p.cpu_times()[:2]) - cpu_start) / (time.monotonic() - t_start)
-    return whole, statistics.median(rss), max(rss)
-
-
-def load() -> str:
-    return f"{os.getloadavg()[0]:.2f}"
-
-
-async def run_sampled(argv: list[str], seconds: float, warmup_s: float) -> Sample:
-    proc = await asyncio.create_subprocess_exec(*argv, stderr=asyncio.subprocess.DEVNULL)
-    try:
-        return await sample(proc.pid, seconds, warmup_s)
-    finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 20)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
 async def phase(name: str, tmp: Path, cfg: str, seconds: float, warmup_s: float) -> Sample:
     path = tmp / f"{name}.toml"
     path.write_text(cfg)
-    return await run_sampled([sys.executable, "-m", "edge_agent.main", str(path)], seconds, warmup_s)
+    return await run_sampled([sys.executable, "-m", "edge_agent.main", str(path)], seconds, warmup_s=warmup_s)
 
 
 async def main() -> None:
@@ -226,7 +193,8 @@ async def main() -> None:
                 )
                 floor = [sys.executable, "-c", FLOOR, url, str(sensors)]
                 await measure(
-                    "asyncua floor (bare subscription)", run_sampled(floor, args.seconds, args.warmup)
+                    "asyncua floor (bare subscription)",
+                    run_sampled(floor, args.seconds, warmup_s=args.warmup),
                 )
         finally:
             server.terminate()

@@ -43,6 +43,7 @@ from edge_agent.confirm import GapRepair
 from edge_agent.errors import DeviceError, NotConnectedError, PermanentError
 from edge_agent.publisher import DownChannel, Publisher
 from edge_agent.remote_config import config_hash
+from edge_agent.ticks import Ticks, next_tick
 from mqttlink import Backoff, jittered_backoff
 from settings.edge import EdgeSettings
 from settings.errors import ConfigError
@@ -66,7 +67,7 @@ R = TypeVar("R")
 
 _INTAKE_MAX: Final = 10_000
 _DOWNLINK_MAX: Final = 16
-_WRITE_COALESCE_S: Final = 0.05
+_WRITE_COALESCE_S: Final = 0.2
 
 
 @dataclass
@@ -152,6 +153,7 @@ class Agent:
         self._drop_logged = -60.0
         self._backlog_log = BacklogLog()
         self._encoder = msgspec.json.Encoder()
+        self._ticks = Ticks()
 
     @property
     def restart_requested(self) -> bool:
@@ -266,8 +268,9 @@ class Agent:
                 self.counters.failing.clear()
 
     async def _poll(self, c: Collector) -> None:
+        loop = asyncio.get_running_loop()
         attempt = 0
-        next_t = time.monotonic()
+        tick = 0
         while True:
             try:
                 readings: list[Reading] = await c.read()
@@ -278,7 +281,6 @@ class Agent:
                     log.warning("device %s failed (retrying with backoff): %s", c.device, exc)
                 self.counters.failing[c.device] = str(exc)
                 await asyncio.sleep(self._device_backoff(attempt))
-                next_t = time.monotonic()
                 continue
             except Exception as exc:
                 # Top of a supervised loop: a collector bug must not stop the other devices.
@@ -287,26 +289,17 @@ class Agent:
                 self.counters.failing[c.device] = f"{type(exc).__name__}: {exc}"
                 log.exception("collector %s crashed; restarting it with backoff", c.device)
                 await asyncio.sleep(self._device_backoff(attempt))
-                next_t = time.monotonic()
                 continue
             if attempt:
                 log.info("device %s is answering again", c.device)
             attempt = 0
             self.counters.failing.pop(c.device, None)
+            lat, lon = self.settings.agent.lat, self.settings.agent.lon
             for r in readings:
-                await self._intake.put(
-                    self._encoder.encode(
-                        with_fixed_position(r, self.settings.agent.lat, self.settings.agent.lon)
-                    )
-                )
+                await self._intake.put(self._encoder.encode(with_fixed_position(r, lat, lon)))
             self.counters.readings += len(readings)
-            next_t += c.interval_s
-            now = time.monotonic()
-            if next_t < now:
-                # Overdue (slow device or busy machine): skip the missed ticks instead of reading
-                # in a burst, which could stamp two readings of a series in the same millisecond.
-                next_t = now + c.interval_s
-            await asyncio.sleep(next_t - now)
+            tick, next_t = next_tick(loop.time(), c.interval_s, after=tick)
+            await self._ticks.sleep_until(next_t)
 
     # ------------------------------------------------------------------ buffer and forwarding
 
@@ -386,6 +379,11 @@ class Agent:
                 await asyncio.wait(list(self._inflight.values()), return_when=asyncio.FIRST_COMPLETED)
                 continue
             self._sealed.clear()
+            if self.buffer.stats().to_send <= len(self._inflight):
+                # Every batch waiting is in flight already (the counters are the buffer's own,
+                # in memory): wait for a new batch or an acknowledgement without asking the disk.
+                await self._sealed.wait()
+                continue
             tx, backlog_waits = await self._db(self._next_tx, last_replay)
             if tx is None:
                 # Wake on a new batch or an acknowledgement; while backlog waits, also at its pace.

@@ -1,10 +1,12 @@
-"""Modbus lines (pymodbus): Modbus TCP, RTU on a serial port, RTU over TCP; one request at a time.
+"""Modbus lines: Modbus TCP, RTU on a serial port, RTU over TCP; one request at a time.
 
 A *bus* is whatever several devices share: an RS-485 line behind one serial port, a serial
-gateway that forwards RTU frames over TCP, or a Modbus TCP endpoint. Each bus owns one pymodbus
-client and one lock, so the devices on it take turns: a request is sent only after the previous
-answer arrived (or its device's timeout passed), and on a serial line after the 3.5 character
-times of silence that RTU framing needs. The timeout is the requesting device's own.
+gateway that forwards RTU frames over TCP, or a Modbus TCP endpoint. Each bus owns one client
+(for Modbus TCP the agent's own :mod:`~edge_agent.collectors.modbus_tcp` connection, half of
+pymodbus' CPU per poll; pymodbus for both RTU transports) and one lock, so the devices on it
+take turns: a request is sent only after the previous answer arrived (or its device's timeout
+passed), and on a serial line after the 3.5 character times of silence that RTU framing needs.
+The timeout is the requesting device's own.
 
 Connections open on the first request and again after any failure; the agent's per-device
 backoff decides when that is.
@@ -20,6 +22,7 @@ import termios
 import time
 from typing import TYPE_CHECKING, Final
 
+from edge_agent.collectors.modbus_tcp import ModbusExceptionAnswer, ModbusTcpConnection, ModbusTcpError
 from edge_agent.errors import DeviceError
 from settings.edge import ModbusBus as BusSettings
 from settings.edge import ModbusDevice
@@ -71,6 +74,7 @@ class Bus:
         self._lock = asyncio.Lock()
         self._pause_s = silent_interval_s(settings) + settings.gap_ms / 1000.0
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
+        self._tcp: ModbusTcpConnection | None = None
         self._users = 0
         self._quiet_until = 0.0
 
@@ -85,7 +89,7 @@ class Bus:
         self._users += 1
 
     def _new_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
-        # Imported on the first connection, not with the module: a gateway without Modbus
+        # Imported on the first connection, not with the module: a gateway without Modbus RTU
         # devices never loads pymodbus (1.5 MB of memory, bench/edge_modbus.py).
         from pymodbus import FramerType
         from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -107,9 +111,8 @@ class Bus:
                 retries=0,
                 reconnect_delay=0,
             )
-        framer = FramerType.RTU if s.transport == "rtu_over_tcp" else FramerType.SOCKET
         return AsyncModbusTcpClient(
-            s.host, port=s.port, framer=framer, timeout=timeout_s, retries=0, reconnect_delay=0
+            s.host, port=s.port, framer=FramerType.RTU, timeout=timeout_s, retries=0, reconnect_delay=0
         )
 
     def _check_serial_port(self) -> None:
@@ -161,8 +164,7 @@ class Bus:
                     f"cannot open serial port {self.name} (bus {self.settings.id})",
                     fix="is another program holding the port? (`fuser` names it) check serial_port",
                 )
-            label = "RTU-over-TCP" if self.settings.transport == "rtu_over_tcp" else "TCP"
-            raise DeviceError(f"no Modbus {label} answer at {self.name}: cannot connect")
+            raise DeviceError(f"no Modbus RTU-over-TCP answer at {self.name}: cannot connect")
         self._client = client
         return client
 
@@ -174,6 +176,8 @@ class Bus:
         Raises:
             DeviceError: no connection, no answer within ``timeout_s``, or a Modbus exception.
         """
+        if self.settings.transport == "tcp":
+            return await self._read_tcp(address, count, unit=unit, timeout_s=timeout_s)
         from pymodbus.exceptions import ModbusException
 
         async with self._lock:
@@ -207,10 +211,49 @@ class Bus:
             raise DeviceError(f"{self.name}: malformed answer to a read of {count} registers")
         return struct.pack(f">{count}H", *registers)
 
+    async def _read_tcp(self, address: int, count: int, *, unit: int, timeout_s: float) -> bytes:
+        """:meth:`read_holding_bytes` on the Modbus TCP connection (same errors, same texts)."""
+        async with self._lock:
+            try:
+                conn = self._tcp
+                remaining_s = timeout_s
+                if conn is None or conn.closed:
+                    self._close()
+                    start_s = time.monotonic()
+                    try:
+                        async with asyncio.timeout(timeout_s):
+                            conn = self._tcp = await ModbusTcpConnection.open(
+                                self.settings.host, self.settings.port
+                            )
+                    except OSError as exc:
+                        raise DeviceError(
+                            f"no Modbus TCP answer at {self.name}: cannot connect ({exc})"
+                        ) from exc
+                    remaining_s = max(0.0, timeout_s - (time.monotonic() - start_s))
+                return await conn.read_holding(address, count, unit=unit, timeout_s=remaining_s)
+            except TimeoutError as exc:
+                # The answer may still come: drop the connection so it cannot be taken for the
+                # answer to the next request.
+                self._close()
+                raise DeviceError(
+                    f"no answer from unit {unit} at {self.name} within {timeout_s:g} s"
+                ) from exc
+            except ModbusExceptionAnswer as exc:
+                raise DeviceError(
+                    f"{self.name}: Modbus exception {exc.code} ({EXCEPTIONS.get(exc.code, 'unknown')}) "
+                    f"reading {count} registers at {address} of unit {unit}"
+                ) from exc
+            except ModbusTcpError as exc:
+                self._close()
+                raise DeviceError(f"Modbus request to unit {unit} at {self.name} failed: {exc}") from exc
+
     def _close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             client.close()
+        tcp, self._tcp = self._tcp, None
+        if tcp is not None:
+            tcp.close()
 
     async def release(self) -> None:
         """One device is done with the bus; the last one closes the connection."""

@@ -149,7 +149,7 @@ class BlockDecoder:
     """
 
     def __init__(self, registers: Sequence[ModbusRegister], blocks: Sequence[tuple[int, int]]) -> None:
-        self._plan: list[tuple[ModbusRegister, int, int, struct.Struct | None]] = []
+        self._plan: list[tuple[ModbusRegister, int, int, struct.Struct | None, tuple[str, ...] | None]] = []
         for reg in registers:
             n = REGISTER_COUNT[reg.type]
             start = next((b for b, c in blocks if b <= reg.address and reg.address + n <= b + c), None)
@@ -157,20 +157,28 @@ class BlockDecoder:
                 raise ValueError(f"{reg.field}: register {reg.address} is outside every planned read")
             fast = reg.byte_order == "big" and (reg.word_order == "big" or n == 1) and reg.type != "float32"
             st = struct.Struct(">" + _STRUCT[reg.type]) if fast else None
-            self._plan.append((reg, start, 2 * (reg.address - start), st))
+            enum = tuple(reg.enum) if reg.enum is not None else None
+            self._plan.append((reg, start, 2 * (reg.address - start), st, enum))
 
     def decode(self, data: Mapping[int, bytes]) -> dict[str, Value]:
-        """``field -> value`` from ``start -> raw register bytes`` (big-endian words as received)."""
+        """``field -> value`` from ``start -> raw register bytes`` (big-endian words as received).
+
+        Raises:
+            ValueError: an enum index out of range.
+        """
         out: dict[str, Value] = {}
-        for reg, start, off, st in self._plan:
-            buf = data[start]
-            if st is None or reg.enum is not None:
+        for reg, start, off, st, enum in self._plan:
+            if st is None:
                 n = REGISTER_COUNT[reg.type]
-                words = struct.unpack_from(f">{n}H", buf, off)
-                out[reg.field] = decode_register(words, reg)
+                out[reg.field] = decode_register(struct.unpack_from(f">{n}H", data[start], off), reg)
                 continue
-            value: int = st.unpack_from(buf, off)[0]
-            out[reg.field] = value if reg.scale == 1.0 else float(round(value * reg.scale, 6))
+            value: int = st.unpack_from(data[start], off)[0]
+            if enum is not None:
+                if not 0 <= value < len(enum):
+                    raise ValueError(f"{reg.field}: raw value {value} has no name in {reg.enum}")
+                out[reg.field] = enum[value]
+            else:
+                out[reg.field] = value if reg.scale == 1.0 else float(round(value * reg.scale, 6))
         return out
 
 
