@@ -48,6 +48,7 @@ LOGIN_REFUSED: Final = frozenset({4, 5, 0x86, 0x87, 0x8C})
 
 _MISC_INTERVAL_S: Final = 1.0
 _READS_PER_WAKEUP: Final = 256
+_READ_CHUNK_BYTES: Final = 65536
 
 
 def jittered_backoff(min_s: float, max_s: float, *, rng: random.Random | None = None) -> Backoff:
@@ -79,16 +80,57 @@ def tls_context(tls: TlsSettings) -> ssl.SSLContext:
     return ctx
 
 
+class BufferedClient(mqtt.Client):
+    """A paho client that reads its socket in chunks of up to 64 KiB.
+
+    paho reads a packet with one ``recv`` for its type byte, one per length byte and one for the
+    rest: four system calls for a small message. This client serves those reads from one
+    buffered ``recv``. Bytes in the buffer are invisible to ``select``, so only a caller that
+    checks :attr:`buffered` may use it (:class:`MqttLink` does; paho's own blocking loop does
+    not). It overrides paho's private ``_sock_recv`` and ``_sock_close``: paho's version is pinned.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._chunk = b""
+        self._chunk_pos = 0
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received from the socket that paho has not read yet."""
+        return len(self._chunk) - self._chunk_pos
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        pos = self._chunk_pos
+        if pos >= len(self._chunk):
+            data: bytes = super()._sock_recv(max(bufsize, _READ_CHUNK_BYTES))
+            if len(data) <= bufsize:
+                return data  # all of it wanted (b"": the connection was closed)
+            self._chunk, pos = data, 0
+        self._chunk_pos = pos + bufsize
+        return self._chunk[pos : pos + bufsize]
+
+    def _sock_close(self) -> None:
+        self._chunk, self._chunk_pos = b"", 0  # what was left belongs to the closed connection
+        super()._sock_close()
+
+
 def make_client(
-    broker: BrokerSettings, *, client_id: str, clean: bool = False, manual_ack: bool = False
+    broker: BrokerSettings,
+    *,
+    client_id: str,
+    clean: bool = False,
+    manual_ack: bool = False,
+    buffered: bool = False,
 ) -> mqtt.Client:
     """A paho client configured from ``broker``: protocol, credentials, TLS.
 
     ``clean`` is the MQTT 3.1.1 clean-session flag (MQTT 5 connects with ``clean_start=False``,
-    see :func:`open_connection`); ``manual_ack`` leaves QoS 1 acknowledgements to the caller.
+    see :func:`open_connection`); ``manual_ack`` leaves QoS 1 acknowledgements to the caller;
+    ``buffered`` makes a :class:`BufferedClient` (for callers that drive the reads themselves).
     """
     v5 = broker.protocol == "5"
-    client = mqtt.Client(
+    client = (BufferedClient if buffered else mqtt.Client)(
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -201,7 +243,10 @@ class MqttLink:
         self.client_id = client_id
         self.name = name
         self.subscriptions = list(subscriptions)
-        self.client = make_client(broker, client_id=client_id, manual_ack=manual_ack)
+        client = make_client(broker, client_id=client_id, manual_ack=manual_ack, buffered=True)
+        assert isinstance(client, BufferedClient)
+        self.client: mqtt.Client = client
+        self._buffer = client
         if will is not None:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
         if max_inflight:
@@ -364,12 +409,19 @@ class MqttLink:
         if not self._reading and self._fd is not None and self._loop is not None and not self._closing:
             self._loop.add_reader(self._fd, self._readable)
             self._reading = True
+            if self._buffer.buffered:
+                # Packets already in the client's buffer raise no readiness event.
+                self._loop.call_soon(self._readable)
 
     def _readable(self) -> None:
         # Read what is buffered in one wakeup (up to a bound), not one packet per wakeup.
         for _ in range(_READS_PER_WAKEUP):
+            if self._paused or self._fd is None:
+                return
             if self.client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or self._paused:
                 return
+            if self._buffer.buffered:
+                continue
             sock = self._sock
             if sock is None or self._fd is None:
                 return
@@ -384,6 +436,9 @@ class MqttLink:
                     return
                 except OSError:
                     return  # paho's next read reports the broken connection
+        else:
+            if self._buffer.buffered and self._loop is not None:
+                self._loop.call_soon(self._readable)  # the rest raises no readiness event
 
     # ------------------------------------------------------------------ paho callbacks
 
