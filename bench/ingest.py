@@ -65,9 +65,10 @@ TOPIC_ROOT = "bench/parkwatch"
 
 
 def generate(
-    n_readings: int, *, sizes: tuple[int, int], gateways: int = 20, seed: int = 7
+    n_readings: int, *, sizes: tuple[int, int], gateways: int = 20, seed: int = 7, encoding: str = "json"
 ) -> list[tuple[str, bytes]]:
-    """Contract batches as (topic, JSON payload), mixed kinds, unique reading identities."""
+    """Contract batches as (topic, payload), mixed kinds, unique reading identities; ``encoding``
+    is ``json`` or ``msgpack``."""
     from contract import Batch, Broadband, Cellular, Energy, Environment, Generic, Machine, encode, topic_for
 
     rng = random.Random(seed)
@@ -148,7 +149,8 @@ def generate(
         batch = Batch(v=1, gw=gw, seq=seqs[g], readings=readings, sent=SENT_PLACEHOLDER)
         seqs[g] += 1
         made += n
-        out.append((topic_for(f"hp-{g % 3}", gw, "telemetry", root=TOPIC_ROOT), encode(batch)))
+        payload = encode(batch, "msgpack" if encoding == "msgpack" else "json")
+        out.append((topic_for(f"hp-{g % 3}", gw, "telemetry", root=TOPIC_ROOT), payload))
     return out
 
 
@@ -600,11 +602,11 @@ class Sink:
 def print_runs(label: str, runs: list[Run], ceiling: float) -> float:
     rate = med([r.rate for r in runs])
     print(
-        f"  {label:<22} {spread([r.rate for r in runs]):>32} readings/s  {rate / ceiling:.2f} x ceiling"
+        f"  {label:<11} {spread([r.rate for r in runs]):>30} readings/s  {rate / ceiling:.2f} x ceiling"
         f"   load {runs[0].load_before} -> {runs[-1].load_after}"
     )
     print(
-        f"  {'':<22} CPU {spread([r.cpu_us_per_reading for r in runs], '.1f')} us/reading,"
+        f"  {'':<11} CPU {spread([r.cpu_us_per_reading for r in runs], '.1f')} us/reading,"
         f" {spread([r.cpu_us_per_message for r in runs], '.1f')} us/message;"
         f" {med([r.cpu_cores for r in runs]):.2f} cores; peak RSS {max(r.peak_rss_mb for r in runs):.0f} MB;"
         f" stored {sorted({r.stored for r in runs})} of {runs[0].readings}"
@@ -612,56 +614,87 @@ def print_runs(label: str, runs: list[Run], ceiling: float) -> float:
     return rate
 
 
-def bench_shapes(
-    workdir: Path,
-    mqtt_port: int,
-    sink: Sink,
-    n: int,
-    repeat: int,
-    shapes: list[int],
-    compare_tuned: bool,
-    tuned_extra: str,
-) -> None:
-    for size in shapes:
-        batches = generate(n, sizes=(size, size))
-        data = workdir / f"{sink.name}-{size}.msgpack"
-        data.write_bytes(msgspec.msgpack.encode(batches))
-        print(f"\n-- {sink.name}, {size} reading(s) per message: {len(batches):,} messages, {n:,} readings")
-        settings_list = [("defaults", None)] + ([("hand-tuned", tuned_extra)] if compare_tuned else [])
-        rates = {}
-        for label, extra in settings_list:
-            runs = []
-            for i in range(repeat):
-                store = f"{label[:4]}_{size}_{i}"
-                runs.append(
-                    run_ingest(
-                        workdir=workdir,
-                        mqtt_port=mqtt_port,
-                        sink_toml=sink.toml(store),
-                        data_file=data,
-                        total=n,
-                        rate=0,
-                        count_store=lambda s=store: sink.count(s),
-                        extra=extra,
+LATENCY_RUN_S = 12.0
+"""Length of a run at half rate: long enough for a p99 over thousands of messages, short enough
+that the 1-reading shape (the slowest in readings/s) keeps the whole bench under ~15 minutes."""
+
+
+def bench_shapes(workdir: Path, mqtt_port: int, sink: Sink, args: argparse.Namespace) -> None:
+    """Every encoding and message shape: defaults (and hand-tuned), then p99 at half that rate."""
+    n, repeat = args.readings, args.repeat
+    for encoding in args.encodings:
+        for size in args.shapes:
+            batches = generate(n, sizes=(size, size), encoding=encoding)
+            data = workdir / f"{sink.name}-{encoding}-{size}.msgpack"
+            data.write_bytes(msgspec.msgpack.encode(batches))
+            print(
+                f"\n-- {sink.name}, {encoding}, {size} reading(s) per message: {len(batches):,} messages,"
+                f" {n:,} readings per run, median (min-max) of {repeat}"
+            )
+            settings_list: list[tuple[str, str | None]] = [("defaults", None)]
+            if args.compare_tuned:
+                settings_list.append(("hand-tuned", args.tuned))
+            rates = {}
+            for label, extra in settings_list:
+                runs = []
+                for i in range(repeat):
+                    store = f"{label[:4]}_{encoding}_{size}_{i}"
+                    runs.append(
+                        run_ingest(
+                            workdir=workdir,
+                            mqtt_port=mqtt_port,
+                            sink_toml=sink.toml(store),
+                            data_file=data,
+                            total=n,
+                            rate=0,
+                            count_store=lambda s=store: sink.count(s),
+                            extra=extra,
+                        )
                     )
-                )
-            rates[label] = print_runs(label, runs, sink.ceiling)
-        if compare_tuned:
-            print(f"  defaults / hand-tuned: {rates['defaults'] / rates['hand-tuned']:.2f}   goal >= 0.80")
-        half = rates["defaults"] / 2
-        lat = run_ingest(
-            workdir=workdir,
-            mqtt_port=mqtt_port,
-            sink_toml=sink.toml(f"half_{size}"),
-            data_file=data,
-            total=n,
-            rate=half / size,
-            count_store=lambda: -1,
-        )
-        print(
-            f"  latency at half rate ({half:,.0f} readings/s): p50 {lat.p50_s * 1000:.0f} ms,"
-            f" p99 {lat.p99_s * 1000:.0f} ms (goal p99 <= 1000 ms)   load {lat.load_before} -> {lat.load_after}"
-        )
+                rates[label] = print_runs(label, runs, sink.ceiling)
+            if args.compare_tuned:
+                print(f"  defaults / hand-tuned: {rates['defaults'] / rates['hand-tuned']:.2f}   goal >= 0.80")
+            half = rates["defaults"] / 2
+            take = min(len(batches), max(int(half / size * LATENCY_RUN_S), 1))
+            part = workdir / f"{sink.name}-{encoding}-{size}-half.msgpack"
+            part.write_bytes(msgspec.msgpack.encode(batches[:take]))
+            lat = run_ingest(
+                workdir=workdir,
+                mqtt_port=mqtt_port,
+                sink_toml=sink.toml(f"half_{encoding}_{size}"),
+                data_file=part,
+                total=sum(min(size, n - i * size) for i in range(take)),
+                rate=half / size,
+                count_store=lambda: -1,
+            )
+            print(
+                f"  latency at half rate ({half:,.0f} readings/s, {take:,} messages): p50 {lat.p50_s * 1000:.0f} ms,"
+                f" p99 {lat.p99_s * 1000:.0f} ms (goal p99 <= 1000 ms); peak RSS {lat.peak_rss_mb:.0f} MB"
+                f"   load {lat.load_before} -> {lat.load_after}"
+            )
+
+
+def bench_memory(workdir: Path, mqtt_port: int, sink: Sink, readings: int) -> None:
+    """Peak RSS of one ingester with default settings taking ``readings`` at full rate."""
+    batches = generate(readings, sizes=(500, 500))
+    data = workdir / f"{sink.name}-memory.msgpack"
+    data.write_bytes(msgspec.msgpack.encode(batches))
+    del batches
+    run = run_ingest(
+        workdir=workdir,
+        mqtt_port=mqtt_port,
+        sink_toml=sink.toml("memory"),
+        data_file=data,
+        total=readings,
+        rate=0,
+        count_store=lambda: sink.count("memory"),
+    )
+    print(
+        f"\n-- {sink.name}, memory: {readings:,} readings (JSON, 500 per message) at full rate, defaults:"
+        f" peak RSS {run.peak_rss_mb:.0f} MB (goal <= 200 MB); {run.rate:,.0f} readings/s,"
+        f" CPU {run.cpu_us_per_reading:.1f} us/reading; stored {run.stored} of {readings}"
+        f"   load {run.load_before} -> {run.load_after}"
+    )
 
 
 def duckdb_sink(workdir: Path) -> Sink:
@@ -694,9 +727,7 @@ def bench_duckdb(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> Non
         "ceiling, append",
         lambda i: duckdb_ceiling(parts, workdir / f"ceil-{i}.duckdb", batch_readings, dedupe=False),
     )
-    bench_shapes(
-        workdir, mqtt_port, sink, args.readings, args.repeat, args.shapes, args.compare_tuned, args.tuned
-    )
+    bench_shapes(workdir, mqtt_port, sink, args)
 
 
 def bench_influx(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> None:
@@ -731,9 +762,9 @@ def bench_influx(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> Non
             count=lambda db: influx_stored(influx.port, db),
             ceiling=ceiling,
         )
-        bench_shapes(
-            workdir, mqtt_port, sink, args.readings, args.repeat, args.shapes, args.compare_tuned, args.tuned
-        )
+        bench_shapes(workdir, mqtt_port, sink, args)
+        if args.memory_readings:
+            bench_memory(workdir, mqtt_port, sink, args.memory_readings)
         if args.shared:
             batches = generate(args.readings, sizes=(500, 500))
             data = workdir / "shared.msgpack"
@@ -760,13 +791,18 @@ def bench_influx(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> Non
         influx.stop()
 
 
-TUNED_EXTRA = "max_unacked = 4000"
+TUNED_EXTRA = "max_unacked = 65535\nmax_unacked_mb = 64\nbatch_readings = 20000\nflush_interval_s = 0.5"
+"""Hand-tuned for throughput: every bound raised (more memory and latency allowed)."""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small runs: 30,000 readings, 1 run per figure")
-    parser.add_argument("--sink", choices=["duckdb", "influxdb", "all"], default="all")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 30,000 readings, 1 run per figure, no memory run; its figures are not for quoting",
+    )
+    parser.add_argument("--sink", choices=["duckdb", "influxdb", "all"], default="influxdb")
     parser.add_argument(
         "--readings", type=int, help="readings per run (default 200,000; 30,000 with --quick)"
     )
@@ -777,14 +813,23 @@ def main() -> None:
         "--shapes", default="1,10,500", help="readings per message, comma-separated (default: 1,10,500)"
     )
     parser.add_argument(
-        "--compare-tuned",
-        action="store_true",
-        help="also run every shape with --tuned settings; print default/tuned",
+        "--encodings", default="json,msgpack", help="payload encodings, comma-separated (default: json,msgpack)"
+    )
+    parser.add_argument(
+        "--no-tuned",
+        dest="compare_tuned",
+        action="store_false",
+        help="skip the hand-tuned runs (default: every shape with the defaults and with --tuned)",
     )
     parser.add_argument(
         "--tuned", default=TUNED_EXTRA, help=f"hand-tuned [ingest] lines (default: {TUNED_EXTRA!r})"
     )
-    parser.add_argument("--no-shared", dest="shared", action="store_false", help="skip the two-ingester run")
+    parser.add_argument(
+        "--memory-readings",
+        type=int,
+        help="readings of the peak-RSS run at full rate (InfluxDB; default 1,000,000; 0 skips it)",
+    )
+    parser.add_argument("--shared", action="store_true", help="also run two ingesters on a shared subscription")
     parser.add_argument("--publish", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -797,15 +842,21 @@ def main() -> None:
     args.readings = args.readings or (30_000 if args.quick else 200_000)
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.shapes = [int(s) for s in args.shapes.split(",")]
+    args.encodings = [e for e in args.encodings.split(",") if e]
+    if args.memory_readings is None:
+        args.memory_readings = 0 if args.quick else 1_000_000
     with tempfile.TemporaryDirectory(prefix="pw-bench-") as tmp:
         workdir = Path(tmp)
         mosq = mosquitto_server(workdir / "mosquitto")
         mosq.start()
         try:
+            if args.quick:
+                print("QUICK MODE (smoke test): short runs, one of each; these figures are NOT for quoting.")
             print(
                 f"parkwatch ingest benchmark: {os.cpu_count()} cores, load {load()}, {args.readings:,} readings"
-                f" per run, median of {args.repeat}, message shapes {args.shapes}"
+                f" per run, median of {args.repeat}, message shapes {args.shapes}, encodings {args.encodings}"
             )
+            print(f"hand-tuned settings: {args.tuned!r}" if args.compare_tuned else "defaults only")
             if args.sink in ("duckdb", "all"):
                 bench_duckdb(workdir, mosq.port, args)
             if args.sink in ("influxdb", "all"):

@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
@@ -36,9 +36,9 @@ Payloads between the two are received and dead-lettered (the sender learns why);
 packet is discarded by the broker (MQTT v5 section 3.1.2.11.4) and never occupies our memory."""
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One received message and what is needed to acknowledge it."""
+class Message(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One received message and what is needed to acknowledge it (a struct: one per message,
+    built faster than a frozen dataclass; ``gc=False``: it holds no containers)."""
 
     topic: str
     payload: bytes

@@ -27,6 +27,7 @@ import random
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -49,6 +50,7 @@ LOGIN_REFUSED: Final = frozenset({4, 5, 0x86, 0x87, 0x8C})
 _MISC_INTERVAL_S: Final = 1.0
 _READS_PER_WAKEUP: Final = 256
 _READ_CHUNK_BYTES: Final = 65536
+_PUBACK: Final = 0x40
 
 
 def jittered_backoff(min_s: float, max_s: float, *, rng: random.Random | None = None) -> Backoff:
@@ -81,19 +83,31 @@ def tls_context(tls: TlsSettings) -> ssl.SSLContext:
 
 
 class BufferedClient(mqtt.Client):
-    """A paho client that reads its socket in chunks of up to 64 KiB.
+    """A paho client with a cheaper receive path, for callers that drive its reads themselves.
 
-    paho reads a packet with one ``recv`` for its type byte, one per length byte and one for the
-    rest: four system calls for a small message. This client serves those reads from one
-    buffered ``recv``. Bytes in the buffer are invisible to ``select``, so only a caller that
-    checks :attr:`buffered` may use it (:class:`MqttLink` does; paho's own blocking loop does
-    not). It overrides paho's private ``_sock_recv`` and ``_sock_close``: paho's version is pinned.
+    - It reads its socket in chunks of up to 64 KiB: paho reads a packet with one ``recv`` for
+      its type byte, one per length byte and one for the rest (four system calls for a small
+      message). Bytes in the buffer are invisible to ``select``, so only a caller that checks
+      :attr:`buffered` may use it (:class:`MqttLink` does; paho's own blocking loop does not).
+    - A QoS 1 MQTT v5 PUBLISH without properties skips paho's generic property parser, which
+      builds its tables of property names and types anew for every packet (a third of the
+      ingester's CPU per one-reading message); one with properties takes paho's path.
+
+    - PUBACKs queued together are written with one ``send``.
+
+    It overrides paho's private ``_sock_recv``, ``_sock_close``, ``_handle_publish`` and
+    ``_packet_write``; paho's version is pinned and the MQTT tests run through this class.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._chunk = b""
         self._chunk_pos = 0
+        self._filtered = False
+
+    def message_callback_add(self, sub: str, callback: Any) -> None:
+        self._filtered = True
+        super().message_callback_add(sub, callback)
 
     @property
     def buffered(self) -> int:
@@ -113,6 +127,43 @@ class BufferedClient(mqtt.Client):
     def _sock_close(self) -> None:
         self._chunk, self._chunk_pos = b"", 0  # what was left belongs to the closed connection
         super()._sock_close()
+
+    def _packet_write(self) -> MQTTErrorCode:
+        # Acks queued since the last write go out in one send (one system call, not one each).
+        queue = self._out_packet
+        if len(queue) > 1 and queue[0]["command"] == _PUBACK and queue[0]["pos"] == 0:
+            acks = []
+            while queue and queue[0]["command"] == _PUBACK and queue[0]["pos"] == 0:
+                acks.append(queue.popleft()["packet"])
+            data = b"".join(acks)
+            queue.appendleft(
+                {"command": _PUBACK, "mid": 0, "qos": 0, "pos": 0, "to_process": len(data), "packet": data, "info": None}
+            )
+        rc: MQTTErrorCode = super()._packet_write()
+        return rc
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        header: int = self._in_packet["command"]
+        packet: bytearray = self._in_packet["packet"]
+        if self._protocol != mqtt.MQTTv5 or header & 0x06 != 0x02 or not self._manual_ack:
+            return super()._handle_publish()
+        # Variable header: topic (length-prefixed), packet id, property length (0: none).
+        end = 2 + int.from_bytes(packet[0:2], "big")
+        if len(packet) < end + 3 or packet[end + 2] != 0:
+            return super()._handle_publish()
+        message = mqtt.MQTTMessage(mid=int.from_bytes(packet[end : end + 2], "big"), topic=bytes(packet[2:end]))
+        message.dup = bool(header & 0x08)
+        message.qos = 1
+        message.retain = bool(header & 0x01)
+        message.payload = bytes(packet[end + 3 :])
+        message.timestamp = time.monotonic()
+        on_message = self.on_message
+        if self._filtered or on_message is None:
+            self._handle_on_message(message)
+        else:
+            # paho would first match the topic against the (empty) per-filter callbacks.
+            on_message(self, self._userdata, message)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
 def make_client(

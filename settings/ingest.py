@@ -139,7 +139,7 @@ class IngestOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     share_group: str = ""
     park: str = "+"
     max_unacked: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 20000
-    max_unacked_mb: Annotated[float, msgspec.Meta(gt=0, le=4096)] = 32.0
+    max_unacked_mb: Annotated[float, msgspec.Meta(gt=0, le=4096)] = 16.0
     batch_readings: PositiveInt = 10000
     flush_interval_s: PositiveSeconds = 0.2
     write_concurrency: Annotated[int, msgspec.Meta(ge=0, le=16)] = 0
