@@ -1,36 +1,40 @@
-"""Ingest benchmark: Mosquitto → ``parkwatch ingest`` → DuckDB / InfluxDB, against a direct-write ceiling.
+"""Ingest benchmark: Mosquitto → ``parkwatch ingest`` → InfluxDB (or DuckDB), against a direct-write ceiling.
 
-Run from the repository root::
+Run from the repository root as a module (``bench/ingest.py`` would shadow the ``ingest`` package)::
 
-    python bench/ingest.py --quick            # small runs of every scenario (a few minutes)
-    python bench/ingest.py                    # full runs
-    python bench/ingest.py --sink influxdb --shapes 1,10,500
-    python bench/ingest.py --compare-tuned    # defaults against hand-tuned settings, per shape
+    PYTHONPATH=$PWD python3 -m bench.ingest --quick     # smoke test (~3 min): NOT figures to quote
+    PYTHONPATH=$PWD python3 -m bench.ingest             # full run, InfluxDB (~15 min on 2 cores)
+    PYTHONPATH=$PWD python3 -m bench.ingest --sink duckdb --shapes 500 --encodings json
 
-What it does, with a real Mosquitto and InfluxDB 1.x from ``tests.servers`` and a DuckDB file:
+What it does, with a real Mosquitto and InfluxDB 1.x from ``tests.servers`` (or a DuckDB file):
 
-1. pre-generates contract batches (mixed kinds) of exactly 1, 10 and 500 readings per message
-   (``--shapes``) and writes them to a file;
-2. starts ``python -m parkwatch ingest`` as a subprocess, then a publisher subprocess that
-   publishes every batch with QoS 1 at full speed (its ``sent`` stamp set at publish time);
-3. measures readings/s from the first publish until the ingester reports all readings written,
-   then verifies the count *in the store*; samples the ingester's CPU and peak RSS (psutil);
-4. measures each sink's ceiling: the same points bulk-written straight to the same sink
-   (pre-built Arrow tables / pre-encoded, pre-compressed line protocol: the timed loop holds no
-   work of the ingester's), as the median of at least 3 timed samples of at least 100,000 points,
-   with the same client settings as the ingester (requests in flight, points per request);
-5. repeats each shape at half the measured rate for p50/p99 end-to-end latency (publish → write,
-   from the ingesters' `parkwatch_ingest_e2e_latency_seconds` histogram, interpolated within buckets);
-6. InfluxDB only: two ingester processes on one MQTT v5 shared subscription.
+1. measures the sink's ceiling: the same points written straight to the sink with the same
+   client settings as the ingester (points per request, requests in flight, gzip), encoded and
+   compressed *before* the timed loop, so that it holds none of the ingester's work: the median of
+   3 timed samples of at least 100,000 points each, every sample printed with the load average;
+2. pre-generates contract batches (mixed kinds) of exactly 1, 10 and 500 readings per message
+   (``--shapes``), JSON and MessagePack (``--encodings``);
+3. for each, starts ``python -m parkwatch ingest`` as a subprocess, then a publisher subprocess
+   (a minimal MQTT client on a raw socket, QoS 1, up to 2,000 unacknowledged, ~40,000 messages/s
+   on its own: paho's publisher capped the one-reading shape at ~3,000) that publishes every batch
+   at full speed, its ``sent`` stamp patched in at publish time;
+4. measures readings/s from the first publish until the ingester reports every reading written,
+   then counts them *in the store*; the ingester's CPU time (user + system, from psutil, over the
+   whole run after start-up) per reading and per message, and its peak RSS;
+5. runs each shape with the default settings and with hand-tuned ones (``--tuned``), ``--repeat``
+   times each, and prints defaults / hand-tuned;
+6. repeats each shape at half the measured default rate (about 12 s) for p50/p99 end-to-end
+   latency (publish → durable write, from the ingester's ``parkwatch_ingest_e2e_latency_seconds``
+   histogram, interpolated within buckets);
+7. the peak RSS of one ingester taking 1,000,000 readings at full rate (``--memory-readings``);
+8. with ``--shared``: two ingester processes on one MQTT v5 shared subscription.
 
 Every figure is printed with the 1-minute load average before and after its run; ratios are taken
 only between figures of the same run. Figures are medians of ``--repeat`` runs with their spread
-(min-max); the ingester's CPU time per reading and per message is printed too, being the figure
-least disturbed by other load. Nothing here passes or fails: read the numbers. The ingester runs
-with its default settings; ``BENCH_INGEST_EXTRA`` adds lines to its ``[ingest]`` section, e.g.
-``BENCH_INGEST_EXTRA=$'max_unacked = 4000'``, and ``BENCH_SINK_EXTRA`` to the DuckDB runs'
-``[sink]`` section, e.g. ``BENCH_SINK_EXTRA='memory_limit_mb = 16'``. ``--compare-tuned`` runs
-every shape twice, with the defaults and with ``TUNED_EXTRA``, and prints default / tuned.
+(min-max). On a shared machine readings/s and ratios move with the load; CPU time per reading and
+per message moves least. Nothing here passes or fails: read the numbers. ``BENCH_INGEST_EXTRA``
+adds lines to the default runs' ``[ingest]`` section, e.g. ``BENCH_INGEST_EXTRA=$'max_unacked =
+4000'``, and ``BENCH_SINK_EXTRA`` to the DuckDB runs' ``[sink]`` section.
 """
 
 from __future__ import annotations
@@ -169,7 +173,10 @@ def _varint(n: int) -> bytes:
 def _stamp_patterns(now_ms: int) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
     """(placeholder, stamp) for a JSON and a MessagePack payload (both keep the payload's length)."""
     json_pair = (f'"sent":{SENT_PLACEHOLDER}'.encode(), f'"sent":{now_ms}'.encode())
-    mp_pair = (b"\xa4sent\xcf" + SENT_PLACEHOLDER.to_bytes(8, "big"), b"\xa4sent\xcf" + now_ms.to_bytes(8, "big"))
+    mp_pair = (
+        b"\xa4sent\xcf" + SENT_PLACEHOLDER.to_bytes(8, "big"),
+        b"\xa4sent\xcf" + now_ms.to_bytes(8, "big"),
+    )
     return json_pair, mp_pair
 
 
@@ -653,7 +660,9 @@ def bench_shapes(workdir: Path, mqtt_port: int, sink: Sink, args: argparse.Names
                     )
                 rates[label] = print_runs(label, runs, sink.ceiling)
             if args.compare_tuned:
-                print(f"  defaults / hand-tuned: {rates['defaults'] / rates['hand-tuned']:.2f}   goal >= 0.80")
+                print(
+                    f"  defaults / hand-tuned: {rates['defaults'] / rates['hand-tuned']:.2f}   goal >= 0.80"
+                )
             half = rates["defaults"] / 2
             take = min(len(batches), max(int(half / size * LATENCY_RUN_S), 1))
             part = workdir / f"{sink.name}-{encoding}-{size}-half.msgpack"
@@ -813,7 +822,9 @@ def main() -> None:
         "--shapes", default="1,10,500", help="readings per message, comma-separated (default: 1,10,500)"
     )
     parser.add_argument(
-        "--encodings", default="json,msgpack", help="payload encodings, comma-separated (default: json,msgpack)"
+        "--encodings",
+        default="json,msgpack",
+        help="payload encodings, comma-separated (default: json,msgpack)",
     )
     parser.add_argument(
         "--no-tuned",
@@ -829,7 +840,9 @@ def main() -> None:
         type=int,
         help="readings of the peak-RSS run at full rate (InfluxDB; default 1,000,000; 0 skips it)",
     )
-    parser.add_argument("--shared", action="store_true", help="also run two ingesters on a shared subscription")
+    parser.add_argument(
+        "--shared", action="store_true", help="also run two ingesters on a shared subscription"
+    )
     parser.add_argument("--publish", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=0.0, help=argparse.SUPPRESS)

@@ -378,6 +378,8 @@ class Ingester:
             pending.batch.dead_letters.append(
                 self._dead(msg, "", "", f"internal error: {exc!r}"[:300], msg.payload, "internal")
             )
+        # Decoded (or dead-lettered with its raw bytes): until its ack the message needs no payload.
+        msg.payload = b""
 
     async def _flush(self, pending: _Pending) -> _Pending:
         self.dead_letter_summary.tick(time.monotonic())

@@ -137,7 +137,15 @@ class BufferedClient(mqtt.Client):
                 acks.append(queue.popleft()["packet"])
             data = b"".join(acks)
             queue.appendleft(
-                {"command": _PUBACK, "mid": 0, "qos": 0, "pos": 0, "to_process": len(data), "packet": data, "info": None}
+                {
+                    "command": _PUBACK,
+                    "mid": 0,
+                    "qos": 0,
+                    "pos": 0,
+                    "to_process": len(data),
+                    "packet": data,
+                    "info": None,
+                }
             )
         rc: MQTTErrorCode = super()._packet_write()
         return rc
@@ -151,7 +159,9 @@ class BufferedClient(mqtt.Client):
         end = 2 + int.from_bytes(packet[0:2], "big")
         if len(packet) < end + 3 or packet[end + 2] != 0:
             return super()._handle_publish()
-        message = mqtt.MQTTMessage(mid=int.from_bytes(packet[end : end + 2], "big"), topic=bytes(packet[2:end]))
+        message = mqtt.MQTTMessage(
+            mid=int.from_bytes(packet[end : end + 2], "big"), topic=bytes(packet[2:end])
+        )
         message.dup = bool(header & 0x08)
         message.qos = 1
         message.retain = bool(header & 0x01)
