@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -41,16 +40,14 @@ async def test_every_message_arrives_whole_with_its_content_type(
     try:
         async with asyncio.timeout(20):
             await consumer.subscribed.wait()
-        typed = Properties(PacketTypes.PUBLISH)
+        typed = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         typed.ContentType = "application/msgpack"
         sent: list[tuple[str, bytes, str | None]] = []
         for i in range(500):  # small ones: many per 64 KiB read
             sent.append((f"{topic_root}/small/{i}", f"payload {i}".encode(), None))
         sent.append((f"{topic_root}/big", bytes(range(256)) * 1024, None))  # 256 KiB: several reads
         sent.append((f"{topic_root}/typed", b"\x81\xa1v\x01", "application/msgpack"))
-        infos = [
-            pub.client.publish(t, p, qos=1, properties=typed if ctype else None) for t, p, ctype in sent
-        ]
+        infos = [pub.client.publish(t, p, qos=1, properties=typed if ctype else None) for t, p, ctype in sent]
         for info in infos:
             info.wait_for_publish(timeout=30)
         await wait_until(lambda: len(received) >= len(sent), what=f"{len(sent)} messages")
@@ -79,12 +76,9 @@ async def test_every_message_arrives_whole_with_its_content_type(
     try:
         async with asyncio.timeout(20):
             await resumed.subscribed.wait()
-        marker = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"mark-{unique}")
-        marker.connect(mosquitto.host, mosquitto.port)
-        marker.loop_start()
-        marker.publish(f"{topic_root}/marker", b"end", qos=1).wait_for_publish(timeout=30)
-        marker.disconnect()
-        marker.loop_stop()
+        marker = Publisher(mosquitto.host, mosquitto.port, f"mark-{unique}")
+        marker.publish(f"{topic_root}/marker", b"end").wait_for_publish(timeout=30)
+        marker.close()
         await wait_until(lambda: any(m.topic.endswith("/marker") for m in again), what="the marker")
         assert [m.topic for m in again] == [f"{topic_root}/marker"]
         resumed.ack(again)
