@@ -180,26 +180,46 @@ def _stamp_patterns(now_ms: int) -> tuple[tuple[bytes, bytes], tuple[bytes, byte
     return json_pair, mp_pair
 
 
+def _mqtt_connect(port: int, client_id: str, *, clean: bool) -> Any:
+    """A raw MQTT 3.1.1 connection (CONNECT answered by an accepting CONNACK)."""
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    cid = client_id.encode()
+    flags = b"\x02" if clean else b"\x00"
+    var = b"\x00\x04MQTT\x04" + flags + b"\x00\x00" + len(cid).to_bytes(2, "big") + cid  # no keepalive
+    sock.sendall(b"\x10" + _varint(len(var)) + var)
+    connack = sock.recv(4)
+    if len(connack) != 4 or connack[0] != 0x20 or connack[3] != 0:
+        raise RuntimeError(f"broker refused {client_id}: {connack!r}")
+    return sock
+
+
+def drop_session(port: int, client_id: str) -> None:
+    """End a stopped ingester's persistent session (a clean connect discards it).
+
+    Otherwise the broker keeps queueing every later run's messages for it (with persistence
+    on: writing them all to disk every second), and each run slows down the next.
+    """
+    sock = _mqtt_connect(port, client_id, clean=True)
+    sock.sendall(b"\xe0\x00")
+    sock.close()
+
+
 def publisher_main(path: str, port: int, rate: float, window: int = 2000) -> None:
     """Publish every (topic, payload) of ``path`` with QoS 1; print the start and end times.
 
     A minimal MQTT 3.1.1 client on a raw socket: packets are pre-framed and written in chunks
     with up to ``window`` unacknowledged, so that the publisher (~10x faster than paho's) is not
     what limits the ingester. The ``sent`` stamp is patched in at publish time (same length).
+    No keepalive: the broker never drops it for silence while it waits for acks.
     """
-    import socket
 
     items: list[tuple[str, bytes]] = msgspec.msgpack.decode(
         Path(path).read_bytes(), type=list[tuple[str, bytes]]
     )
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    cid = f"bench-pub-{os.getpid()}".encode()
-    var = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
-    sock.sendall(b"\x10" + _varint(len(var)) + var)
-    connack = sock.recv(4)
-    if len(connack) != 4 or connack[0] != 0x20 or connack[3] != 0:
-        raise RuntimeError(f"broker refused the publisher: {connack!r}")
+    sock = _mqtt_connect(port, f"bench-pub-{os.getpid()}", clean=True)
     heads = [len(t.encode()).to_bytes(2, "big") + t.encode() for t, _ in items]
     start = time.time()
     print(f"start {start:.6f}", flush=True)
@@ -453,6 +473,8 @@ def run_ingest(
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(60)
+        for i in range(instances):
+            drop_session(mqtt_port, f"bench-{tag}-{i}")
     seconds = end - start
     return Run(
         readings=total,
