@@ -876,7 +876,7 @@ def main() -> None:
 
     args.readings = args.readings or (30_000 if args.quick else 200_000)
     args.repeat = args.repeat or (1 if args.quick else 3)
-    args.shapes = [int(s) for s in args.shapes.split(",")]
+    args.shapes = [int(s) for s in args.shapes.split(",") if s]
     args.encodings = [e for e in args.encodings.split(",") if e]
     if args.memory_readings is None:
         args.memory_readings = 0 if args.quick else 1_000_000
