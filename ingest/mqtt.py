@@ -178,11 +178,16 @@ class MqttConsumer:
         """Acknowledge messages whose content is durably stored (or dead-lettered)."""
         generation = self.link.generation
         connected = self.link.connected.is_set()
+        mids = []
         for m in messages:
             self.pending -= 1
             self.pending_bytes -= m.size
             if m.qos and m.generation == generation and connected:
-                self.link.client.ack(m.mid, m.qos)
+                if m.qos == 1:
+                    mids.append(m.mid)
+                else:
+                    self.link.client.ack(m.mid, m.qos)
+        self.link.ack(mids)
         if not self._stopping and not self.intake_full:
             self.link.resume_reading()
 
