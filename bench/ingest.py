@@ -1,36 +1,40 @@
-"""Ingest benchmark: Mosquitto → ``parkwatch ingest`` → DuckDB / InfluxDB, against a direct-write ceiling.
+"""Ingest benchmark: Mosquitto → ``parkwatch ingest`` → InfluxDB (or DuckDB), against a direct-write ceiling.
 
-Run from the repository root::
+Run from the repository root as a module (``bench/ingest.py`` would shadow the ``ingest`` package)::
 
-    python bench/ingest.py --quick            # small runs of every scenario (a few minutes)
-    python bench/ingest.py                    # full runs
-    python bench/ingest.py --sink influxdb --shapes 1,10,500
-    python bench/ingest.py --compare-tuned    # defaults against hand-tuned settings, per shape
+    PYTHONPATH=$PWD python3 -m bench.ingest --quick     # smoke test (~3 min): NOT figures to quote
+    PYTHONPATH=$PWD python3 -m bench.ingest             # full run, InfluxDB (~15 min on 2 cores)
+    PYTHONPATH=$PWD python3 -m bench.ingest --sink duckdb --shapes 500 --encodings json
 
-What it does, with a real Mosquitto and InfluxDB 1.x from ``tests.servers`` and a DuckDB file:
+What it does, with a real Mosquitto and InfluxDB 1.x from ``tests.servers`` (or a DuckDB file):
 
-1. pre-generates contract batches (mixed kinds) of exactly 1, 10 and 500 readings per message
-   (``--shapes``) and writes them to a file;
-2. starts ``python -m parkwatch ingest`` as a subprocess, then a publisher subprocess that
-   publishes every batch with QoS 1 at full speed (its ``sent`` stamp set at publish time);
-3. measures readings/s from the first publish until the ingester reports all readings written,
-   then verifies the count *in the store*; samples the ingester's CPU and peak RSS (psutil);
-4. measures each sink's ceiling: the same points bulk-written straight to the same sink
-   (pre-built Arrow tables / pre-encoded, pre-compressed line protocol: the timed loop holds no
-   work of the ingester's), as the median of at least 3 timed samples of at least 100,000 points,
-   with the same client settings as the ingester (requests in flight, points per request);
-5. repeats each shape at half the measured rate for p50/p99 end-to-end latency (publish → write,
-   from the ingesters' `parkwatch_ingest_e2e_latency_seconds` histogram, interpolated within buckets);
-6. InfluxDB only: two ingester processes on one MQTT v5 shared subscription.
+1. measures the sink's ceiling: the same points written straight to the sink with the same
+   client settings as the ingester (points per request, requests in flight, gzip), encoded and
+   compressed *before* the timed loop, so that it holds none of the ingester's work: the median of
+   3 timed samples of at least 100,000 points each, every sample printed with the load average;
+2. pre-generates contract batches (mixed kinds) of exactly 1, 10 and 500 readings per message
+   (``--shapes``), JSON and MessagePack (``--encodings``);
+3. for each, starts ``python -m parkwatch ingest`` as a subprocess, then a publisher subprocess
+   (a minimal MQTT client on a raw socket, QoS 1, up to 2,000 unacknowledged, ~40,000 messages/s
+   on its own: paho's publisher capped the one-reading shape at ~3,000) that publishes every batch
+   at full speed, its ``sent`` stamp patched in at publish time;
+4. measures readings/s from the first publish until the ingester reports every reading written,
+   then counts them *in the store*; the ingester's CPU time (user + system, from psutil, over the
+   whole run after start-up) per reading and per message, and its peak RSS;
+5. runs each shape with the default settings and with hand-tuned ones (``--tuned``), ``--repeat``
+   times each, and prints defaults / hand-tuned;
+6. repeats each shape at half the measured default rate (about 12 s) for p50/p99 end-to-end
+   latency (publish → durable write, from the ingester's ``parkwatch_ingest_e2e_latency_seconds``
+   histogram, interpolated within buckets);
+7. the peak RSS of one ingester taking 1,000,000 readings at full rate (``--memory-readings``);
+8. with ``--shared``: two ingester processes on one MQTT v5 shared subscription.
 
 Every figure is printed with the 1-minute load average before and after its run; ratios are taken
 only between figures of the same run. Figures are medians of ``--repeat`` runs with their spread
-(min-max); the ingester's CPU time per reading and per message is printed too, being the figure
-least disturbed by other load. Nothing here passes or fails: read the numbers. The ingester runs
-with its default settings; ``BENCH_INGEST_EXTRA`` adds lines to its ``[ingest]`` section, e.g.
-``BENCH_INGEST_EXTRA=$'max_unacked = 4000'``, and ``BENCH_SINK_EXTRA`` to the DuckDB runs'
-``[sink]`` section, e.g. ``BENCH_SINK_EXTRA='memory_limit_mb = 16'``. ``--compare-tuned`` runs
-every shape twice, with the defaults and with ``TUNED_EXTRA``, and prints default / tuned.
+(min-max). On a shared machine readings/s and ratios move with the load; CPU time per reading and
+per message moves least. Nothing here passes or fails: read the numbers. ``BENCH_INGEST_EXTRA``
+adds lines to the default runs' ``[ingest]`` section, e.g. ``BENCH_INGEST_EXTRA=$'max_unacked =
+4000'``, and ``BENCH_SINK_EXTRA`` to the DuckDB runs' ``[sink]`` section.
 """
 
 from __future__ import annotations
@@ -65,9 +69,10 @@ TOPIC_ROOT = "bench/parkwatch"
 
 
 def generate(
-    n_readings: int, *, sizes: tuple[int, int], gateways: int = 20, seed: int = 7
+    n_readings: int, *, sizes: tuple[int, int], gateways: int = 20, seed: int = 7, encoding: str = "json"
 ) -> list[tuple[str, bytes]]:
-    """Contract batches as (topic, JSON payload), mixed kinds, unique reading identities."""
+    """Contract batches as (topic, payload), mixed kinds, unique reading identities; ``encoding``
+    is ``json`` or ``msgpack``."""
     from contract import Batch, Broadband, Cellular, Energy, Environment, Generic, Machine, encode, topic_for
 
     rng = random.Random(seed)
@@ -148,50 +153,115 @@ def generate(
         batch = Batch(v=1, gw=gw, seq=seqs[g], readings=readings, sent=SENT_PLACEHOLDER)
         seqs[g] += 1
         made += n
-        out.append((topic_for(f"hp-{g % 3}", gw, "telemetry", root=TOPIC_ROOT), encode(batch)))
+        payload = encode(batch, "msgpack" if encoding == "msgpack" else "json")
+        out.append((topic_for(f"hp-{g % 3}", gw, "telemetry", root=TOPIC_ROOT), payload))
     return out
 
 
 # ---------------------------------------------------------------- publisher (separate process)
 
 
-def publisher_main(path: str, port: int, rate: float) -> None:
-    """Publish every (topic, payload) of ``path`` with QoS 1; print the start time first."""
-    import paho.mqtt.client as mqtt
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, digit = n >> 7, n & 0x7F
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _stamp_patterns(now_ms: int) -> tuple[tuple[bytes, bytes], tuple[bytes, bytes]]:
+    """(placeholder, stamp) for a JSON and a MessagePack payload (both keep the payload's length)."""
+    json_pair = (f'"sent":{SENT_PLACEHOLDER}'.encode(), f'"sent":{now_ms}'.encode())
+    mp_pair = (
+        b"\xa4sent\xcf" + SENT_PLACEHOLDER.to_bytes(8, "big"),
+        b"\xa4sent\xcf" + now_ms.to_bytes(8, "big"),
+    )
+    return json_pair, mp_pair
+
+
+def _mqtt_connect(port: int, client_id: str, *, clean: bool) -> Any:
+    """A raw MQTT 3.1.1 connection (CONNECT answered by an accepting CONNACK)."""
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    cid = client_id.encode()
+    flags = b"\x02" if clean else b"\x00"
+    var = b"\x00\x04MQTT\x04" + flags + b"\x00\x00" + len(cid).to_bytes(2, "big") + cid  # no keepalive
+    sock.sendall(b"\x10" + _varint(len(var)) + var)
+    connack = sock.recv(4)
+    if len(connack) != 4 or connack[0] != 0x20 or connack[3] != 0:
+        raise RuntimeError(f"broker refused {client_id}: {connack!r}")
+    return sock
+
+
+def drop_session(port: int, client_id: str) -> None:
+    """End a stopped ingester's persistent session (a clean connect discards it).
+
+    Otherwise the broker keeps queueing every later run's messages for it (with persistence
+    on: writing them all to disk every second), and each run slows down the next.
+    """
+    sock = _mqtt_connect(port, client_id, clean=True)
+    sock.sendall(b"\xe0\x00")
+    sock.close()
+
+
+def publisher_main(path: str, port: int, rate: float, window: int = 2000) -> None:
+    """Publish every (topic, payload) of ``path`` with QoS 1; print the start and end times.
+
+    A minimal MQTT 3.1.1 client on a raw socket: packets are pre-framed and written in chunks
+    with up to ``window`` unacknowledged, so that the publisher (~10x faster than paho's) is not
+    what limits the ingester. The ``sent`` stamp is patched in at publish time (same length).
+    No keepalive: the broker never drops it for silence while it waits for acks.
+    """
 
     items: list[tuple[str, bytes]] = msgspec.msgpack.decode(
         Path(path).read_bytes(), type=list[tuple[str, bytes]]
     )
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}", protocol=mqtt.MQTTv5
-    )
-    client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(2000)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    placeholder = f'"sent":{SENT_PLACEHOLDER}'.encode()
+    sock = _mqtt_connect(port, f"bench-pub-{os.getpid()}", clean=True)
+    heads = [len(t.encode()).to_bytes(2, "big") + t.encode() for t, _ in items]
     start = time.time()
     print(f"start {start:.6f}", flush=True)
-    infos = []
-    for i, (topic, payload) in enumerate(items):
-        if rate:
-            due = start + i / rate
-            delay = due - time.time()
-            if delay > 0:
-                time.sleep(delay)
-        stamped = payload.replace(placeholder, f'"sent":{int(time.time() * 1000)}'.encode(), 1)
-        while True:
-            info = client.publish(topic, stamped, qos=1)
-            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-                time.sleep(0.001)
-                continue
-            break
-        infos.append(info)
-    for info in infos:
-        info.wait_for_publish(timeout=120)
+    sent = acked = 0
+    buf = b""
+    total = len(items)
+    while acked < total:
+        if sent < total and sent - acked < window:
+            n = min(window - (sent - acked), 256, total - sent)
+            if rate:
+                due = int((time.time() - start) * rate) + 1
+                n = min(n, max(due - sent, 0))
+            if n:
+                json_pair, mp_pair = _stamp_patterns(int(time.time() * 1000))
+                chunk = []
+                for i in range(sent, sent + n):
+                    payload = items[i][1]
+                    old, new = json_pair if payload[:1] == b"{" else mp_pair
+                    payload = payload.replace(old, new, 1)
+                    pid = (i % 65535) + 1
+                    body = heads[i] + pid.to_bytes(2, "big")
+                    chunk.append(b"\x32" + _varint(len(body) + len(payload)) + body + payload)
+                sock.settimeout(None)
+                sock.sendall(b"".join(chunk))
+                sent += n
+        blocking = sent - acked >= window or sent == total
+        # Not blocked: poll for acks; with a rate, wait briefly so that the loop does not spin.
+        sock.settimeout(None if blocking else (0.0005 if rate else 0.0))
+        try:
+            data = sock.recv(65536)
+        except (BlockingIOError, TimeoutError):
+            continue
+        if not data:
+            raise RuntimeError("the broker closed the publisher's connection")
+        buf += data
+        # PUBACK: 0x40 0x02 <packet id>; nothing else is sent to a client that only publishes.
+        whole = len(buf) // 4 * 4
+        acked += whole // 4
+        buf = buf[whole:]
     print(f"done {time.time():.6f}", flush=True)
-    client.disconnect()
-    client.loop_stop()
+    sock.sendall(b"\xe0\x00")
+    sock.close()
 
 
 # ---------------------------------------------------------------- helpers
@@ -403,6 +473,8 @@ def run_ingest(
             p.send_signal(signal.SIGTERM)
         for p in procs:
             p.wait(60)
+        for i in range(instances):
+            drop_session(mqtt_port, f"bench-{tag}-{i}")
     seconds = end - start
     return Run(
         readings=total,
@@ -559,11 +631,11 @@ class Sink:
 def print_runs(label: str, runs: list[Run], ceiling: float) -> float:
     rate = med([r.rate for r in runs])
     print(
-        f"  {label:<22} {spread([r.rate for r in runs]):>32} readings/s  {rate / ceiling:.2f} x ceiling"
+        f"  {label:<11} {spread([r.rate for r in runs]):>30} readings/s  {rate / ceiling:.2f} x ceiling"
         f"   load {runs[0].load_before} -> {runs[-1].load_after}"
     )
     print(
-        f"  {'':<22} CPU {spread([r.cpu_us_per_reading for r in runs], '.1f')} us/reading,"
+        f"  {'':<11} CPU {spread([r.cpu_us_per_reading for r in runs], '.1f')} us/reading,"
         f" {spread([r.cpu_us_per_message for r in runs], '.1f')} us/message;"
         f" {med([r.cpu_cores for r in runs]):.2f} cores; peak RSS {max(r.peak_rss_mb for r in runs):.0f} MB;"
         f" stored {sorted({r.stored for r in runs})} of {runs[0].readings}"
@@ -571,56 +643,89 @@ def print_runs(label: str, runs: list[Run], ceiling: float) -> float:
     return rate
 
 
-def bench_shapes(
-    workdir: Path,
-    mqtt_port: int,
-    sink: Sink,
-    n: int,
-    repeat: int,
-    shapes: list[int],
-    compare_tuned: bool,
-    tuned_extra: str,
-) -> None:
-    for size in shapes:
-        batches = generate(n, sizes=(size, size))
-        data = workdir / f"{sink.name}-{size}.msgpack"
-        data.write_bytes(msgspec.msgpack.encode(batches))
-        print(f"\n-- {sink.name}, {size} reading(s) per message: {len(batches):,} messages, {n:,} readings")
-        settings_list = [("defaults", None)] + ([("hand-tuned", tuned_extra)] if compare_tuned else [])
-        rates = {}
-        for label, extra in settings_list:
-            runs = []
-            for i in range(repeat):
-                store = f"{label[:4]}_{size}_{i}"
-                runs.append(
-                    run_ingest(
-                        workdir=workdir,
-                        mqtt_port=mqtt_port,
-                        sink_toml=sink.toml(store),
-                        data_file=data,
-                        total=n,
-                        rate=0,
-                        count_store=lambda s=store: sink.count(s),
-                        extra=extra,
+LATENCY_RUN_S = 12.0
+"""Length of a run at half rate: long enough for a p99 over thousands of messages, short enough
+that the 1-reading shape (the slowest in readings/s) keeps the whole bench under ~15 minutes."""
+
+
+def bench_shapes(workdir: Path, mqtt_port: int, sink: Sink, args: argparse.Namespace) -> None:
+    """Every encoding and message shape: defaults (and hand-tuned), then p99 at half that rate."""
+    n, repeat = args.readings, args.repeat
+    for encoding in args.encodings:
+        for size in args.shapes:
+            batches = generate(n, sizes=(size, size), encoding=encoding)
+            data = workdir / f"{sink.name}-{encoding}-{size}.msgpack"
+            data.write_bytes(msgspec.msgpack.encode(batches))
+            print(
+                f"\n-- {sink.name}, {encoding}, {size} reading(s) per message: {len(batches):,} messages,"
+                f" {n:,} readings per run, median (min-max) of {repeat}"
+            )
+            settings_list: list[tuple[str, str | None]] = [("defaults", None)]
+            if args.compare_tuned:
+                settings_list.append(("hand-tuned", args.tuned))
+            rates = {}
+            for label, extra in settings_list:
+                runs = []
+                for i in range(repeat):
+                    store = f"{label[:4]}_{encoding}_{size}_{i}"
+                    runs.append(
+                        run_ingest(
+                            workdir=workdir,
+                            mqtt_port=mqtt_port,
+                            sink_toml=sink.toml(store),
+                            data_file=data,
+                            total=n,
+                            rate=0,
+                            count_store=lambda s=store: sink.count(s),
+                            extra=extra,
+                        )
                     )
+                rates[label] = print_runs(label, runs, sink.ceiling)
+            if args.compare_tuned:
+                print(
+                    f"  defaults / hand-tuned: {rates['defaults'] / rates['hand-tuned']:.2f}   goal >= 0.80"
                 )
-            rates[label] = print_runs(label, runs, sink.ceiling)
-        if compare_tuned:
-            print(f"  defaults / hand-tuned: {rates['defaults'] / rates['hand-tuned']:.2f}   goal >= 0.80")
-        half = rates["defaults"] / 2
-        lat = run_ingest(
-            workdir=workdir,
-            mqtt_port=mqtt_port,
-            sink_toml=sink.toml(f"half_{size}"),
-            data_file=data,
-            total=n,
-            rate=half / size,
-            count_store=lambda: -1,
-        )
-        print(
-            f"  latency at half rate ({half:,.0f} readings/s): p50 {lat.p50_s * 1000:.0f} ms,"
-            f" p99 {lat.p99_s * 1000:.0f} ms (goal p99 <= 1000 ms)   load {lat.load_before} -> {lat.load_after}"
-        )
+            half = rates["defaults"] / 2
+            take = min(len(batches), max(int(half / size * LATENCY_RUN_S), 1))
+            part = workdir / f"{sink.name}-{encoding}-{size}-half.msgpack"
+            part.write_bytes(msgspec.msgpack.encode(batches[:take]))
+            lat = run_ingest(
+                workdir=workdir,
+                mqtt_port=mqtt_port,
+                sink_toml=sink.toml(f"half_{encoding}_{size}"),
+                data_file=part,
+                total=sum(min(size, n - i * size) for i in range(take)),
+                rate=half / size,
+                count_store=lambda: -1,
+            )
+            print(
+                f"  latency at half rate ({half:,.0f} readings/s, {take:,} messages): p50 {lat.p50_s * 1000:.0f} ms,"
+                f" p99 {lat.p99_s * 1000:.0f} ms (goal p99 <= 1000 ms); peak RSS {lat.peak_rss_mb:.0f} MB"
+                f"   load {lat.load_before} -> {lat.load_after}"
+            )
+
+
+def bench_memory(workdir: Path, mqtt_port: int, sink: Sink, readings: int) -> None:
+    """Peak RSS of one ingester with default settings taking ``readings`` at full rate."""
+    batches = generate(readings, sizes=(500, 500))
+    data = workdir / f"{sink.name}-memory.msgpack"
+    data.write_bytes(msgspec.msgpack.encode(batches))
+    del batches
+    run = run_ingest(
+        workdir=workdir,
+        mqtt_port=mqtt_port,
+        sink_toml=sink.toml("memory"),
+        data_file=data,
+        total=readings,
+        rate=0,
+        count_store=lambda: sink.count("memory"),
+    )
+    print(
+        f"\n-- {sink.name}, memory: {readings:,} readings (JSON, 500 per message) at full rate, defaults:"
+        f" peak RSS {run.peak_rss_mb:.0f} MB (goal <= 200 MB); {run.rate:,.0f} readings/s,"
+        f" CPU {run.cpu_us_per_reading:.1f} us/reading; stored {run.stored} of {readings}"
+        f"   load {run.load_before} -> {run.load_after}"
+    )
 
 
 def duckdb_sink(workdir: Path) -> Sink:
@@ -653,9 +758,7 @@ def bench_duckdb(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> Non
         "ceiling, append",
         lambda i: duckdb_ceiling(parts, workdir / f"ceil-{i}.duckdb", batch_readings, dedupe=False),
     )
-    bench_shapes(
-        workdir, mqtt_port, sink, args.readings, args.repeat, args.shapes, args.compare_tuned, args.tuned
-    )
+    bench_shapes(workdir, mqtt_port, sink, args)
 
 
 def bench_influx(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> None:
@@ -690,9 +793,9 @@ def bench_influx(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> Non
             count=lambda db: influx_stored(influx.port, db),
             ceiling=ceiling,
         )
-        bench_shapes(
-            workdir, mqtt_port, sink, args.readings, args.repeat, args.shapes, args.compare_tuned, args.tuned
-        )
+        bench_shapes(workdir, mqtt_port, sink, args)
+        if args.memory_readings:
+            bench_memory(workdir, mqtt_port, sink, args.memory_readings)
         if args.shared:
             batches = generate(args.readings, sizes=(500, 500))
             data = workdir / "shared.msgpack"
@@ -719,15 +822,20 @@ def bench_influx(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> Non
         influx.stop()
 
 
-TUNED_EXTRA = "max_unacked = 4000"
+TUNED_EXTRA = "max_unacked = 65535\nmax_unacked_mb = 64\nbatch_readings = 20000\nflush_interval_s = 0.5"
+"""Hand-tuned for throughput: every bound raised (more memory and latency allowed)."""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small runs: 30,000 readings, 1 run per figure")
-    parser.add_argument("--sink", choices=["duckdb", "influxdb", "all"], default="all")
     parser.add_argument(
-        "--readings", type=int, help="readings per run (default 200,000; 30,000 with --quick)"
+        "--quick",
+        action="store_true",
+        help="smoke test: 30,000 readings, 1 run per figure, no memory run; its figures are not for quoting",
+    )
+    parser.add_argument("--sink", choices=["duckdb", "influxdb", "all"], default="influxdb")
+    parser.add_argument(
+        "--readings", type=int, help="readings per run (default 100,000; 30,000 with --quick)"
     )
     parser.add_argument(
         "--repeat", type=int, help="runs per figure, medians reported (default 3; 1 with --quick)"
@@ -736,14 +844,27 @@ def main() -> None:
         "--shapes", default="1,10,500", help="readings per message, comma-separated (default: 1,10,500)"
     )
     parser.add_argument(
-        "--compare-tuned",
-        action="store_true",
-        help="also run every shape with --tuned settings; print default/tuned",
+        "--encodings",
+        default="json,msgpack",
+        help="payload encodings, comma-separated (default: json,msgpack)",
+    )
+    parser.add_argument(
+        "--no-tuned",
+        dest="compare_tuned",
+        action="store_false",
+        help="skip the hand-tuned runs (default: every shape with the defaults and with --tuned)",
     )
     parser.add_argument(
         "--tuned", default=TUNED_EXTRA, help=f"hand-tuned [ingest] lines (default: {TUNED_EXTRA!r})"
     )
-    parser.add_argument("--no-shared", dest="shared", action="store_false", help="skip the two-ingester run")
+    parser.add_argument(
+        "--memory-readings",
+        type=int,
+        help="readings of the peak-RSS run at full rate (InfluxDB; default 1,000,000; 0 skips it)",
+    )
+    parser.add_argument(
+        "--shared", action="store_true", help="also run two ingesters on a shared subscription"
+    )
     parser.add_argument("--publish", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -753,18 +874,24 @@ def main() -> None:
         return
     from tests.servers import mosquitto_server
 
-    args.readings = args.readings or (30_000 if args.quick else 200_000)
+    args.readings = args.readings or (30_000 if args.quick else 100_000)
     args.repeat = args.repeat or (1 if args.quick else 3)
-    args.shapes = [int(s) for s in args.shapes.split(",")]
+    args.shapes = [int(s) for s in args.shapes.split(",") if s]
+    args.encodings = [e for e in args.encodings.split(",") if e]
+    if args.memory_readings is None:
+        args.memory_readings = 0 if args.quick else 1_000_000
     with tempfile.TemporaryDirectory(prefix="pw-bench-") as tmp:
         workdir = Path(tmp)
         mosq = mosquitto_server(workdir / "mosquitto")
         mosq.start()
         try:
+            if args.quick:
+                print("QUICK MODE (smoke test): short runs, one of each; these figures are NOT for quoting.")
             print(
                 f"parkwatch ingest benchmark: {os.cpu_count()} cores, load {load()}, {args.readings:,} readings"
-                f" per run, median of {args.repeat}, message shapes {args.shapes}"
+                f" per run, median of {args.repeat}, message shapes {args.shapes}, encodings {args.encodings}"
             )
+            print(f"hand-tuned settings: {args.tuned!r}" if args.compare_tuned else "defaults only")
             if args.sink in ("duckdb", "all"):
                 bench_duckdb(workdir, mosq.port, args)
             if args.sink in ("influxdb", "all"):

@@ -49,4 +49,13 @@ class CellLocator:
     def cells(self, gw: str, readings: Sequence[Reading]) -> list[int]:
         """One cell per reading: its own position, else its gateway's, else 0."""
         fallback = self._gateway_cells.get(gw, 0)
-        return [fallback if r.lat is None or r.lon is None else self.cell(r.lat, r.lon) for r in readings]
+        cache = self._cache
+        out = []
+        for r in readings:
+            lat, lon = r.lat, r.lon
+            if lat is None or lon is None:
+                out.append(fallback)
+            else:
+                found = cache.get((lat, lon))
+                out.append(self.cell(lat, lon) if found is None else found)
+        return out

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
@@ -34,7 +34,7 @@ from contract.codec import decode_batch, decode_message
 from contract.errors import ContractError, TopicError
 from contract.limits import MAX_PAYLOAD_BYTES
 from contract.messages import Status
-from contract.topics import parse_topic, subscription
+from contract.topics import Topic, parse_topic, subscription
 from ingest.deadletter_log import DeadLetterSummary
 from ingest.enrich import CellLocator
 from ingest.errors import ConfigError, RetryableError
@@ -62,8 +62,16 @@ log = logging.getLogger(__name__)
 _DAY_MS = 86_400_000
 _WRITE_QUEUE = 2
 """Batches between the processor and the writer: one being written, one or two filling."""
+_TOPIC_CACHE_MAX = 100_000
 DEGRADED_AFTER = 3
 """Failed tries of the same batch after which ``/healthz`` reports ``degraded``."""
+
+
+class _Wake:
+    """The inbox item that wakes the processor when a writer became free."""
+
+
+_WAKE: Final = _Wake()
 
 
 class UniqueClock:
@@ -123,6 +131,8 @@ class Ingester:
         self._delay = delay or (lambda attempt: backoff(attempt + 1))
         self._clock = UniqueClock()
         self._root = settings.broker.topic_root
+        self._topics: dict[str, Topic] = {}
+        """Valid topics seen, parsed (one per gateway and channel: bounded by the fleet)."""
         share = opts.share_group or None
         filters = [
             subscription("telemetry", root=self._root, park=opts.park, share_group=share),
@@ -144,7 +154,9 @@ class Ingester:
             )
             # Not shared: a node's seq and aliases only make sense to a host that sees all its messages.
             filters.extend(self.sparkplug.filters())
-        self._inbox: asyncio.Queue[Message | None] = asyncio.Queue(maxsize=opts.max_unacked + 2)
+        self._inbox: asyncio.Queue[Message | _Wake | None] = asyncio.Queue(maxsize=opts.max_unacked + 2)
+        self._wake_on_write = False
+        """The processor waits for a free writer: the next finished write puts ``_WAKE`` in the inbox."""
         self._writes: asyncio.Queue[tuple[WriteBatch, list[Message]] | None] = asyncio.Queue(_WRITE_QUEUE)
         concurrency = opts.write_concurrency
         if not concurrency:
@@ -268,12 +280,17 @@ class Ingester:
         if self.sparkplug is not None and msg.topic.startswith(SPARKPLUG_NAMESPACE + "/"):
             self.metrics.messages["sparkplug"] += 1
             return self.sparkplug.handle(msg, out)
-        try:
-            topic = parse_topic(msg.topic, root=self._root)
-        except TopicError as exc:
-            self.metrics.messages["invalid"] += 1
-            out.dead_letters.append(self._dead(msg, "", "", exc.reason, msg.payload, "topic"))
-            return 0
+        topic = self._topics.get(msg.topic)
+        if topic is None:
+            try:
+                topic = parse_topic(msg.topic, root=self._root)
+            except TopicError as exc:
+                self.metrics.messages["invalid"] += 1
+                out.dead_letters.append(self._dead(msg, "", "", exc.reason, msg.payload, "topic"))
+                return 0
+            if len(self._topics) >= _TOPIC_CACHE_MAX:
+                self._topics.clear()
+            self._topics[msg.topic] = topic
         park, gw = topic.park, topic.gateway
         self.metrics.messages[topic.channel] += 1
         unknown = self._unknown(park, gw)
@@ -361,6 +378,8 @@ class Ingester:
             pending.batch.dead_letters.append(
                 self._dead(msg, "", "", f"internal error: {exc!r}"[:300], msg.payload, "internal")
             )
+        # Decoded (or dead-lettered with its raw bytes): until its ack the message needs no payload.
+        msg.payload = b""
 
     async def _flush(self, pending: _Pending) -> _Pending:
         self.dead_letter_summary.tick(time.monotonic())
@@ -369,46 +388,60 @@ class Ingester:
             await self._writes.put((pending.batch, pending.messages))
         return _Pending()
 
+    def _writer_free(self) -> bool:
+        """Whether a batch flushed now would be written at once (a write slot free, none queued)."""
+        return self._writes.empty() and not self._write_slots.locked()
+
     async def _process_loop(self) -> None:
+        """Validate messages into a batch; hand it to the writer when it is worth writing.
+
+        A batch is flushed when it holds ``batch_readings``; when flow control stopped the
+        intake (nothing more can arrive before acks free room); or when its first message is
+        ``flush_interval_s`` old *and* a writer is free. While every writer is busy the batch
+        keeps filling instead: the store takes big writes for much less than many small ones, so
+        under load batches grow with the load, and when idle a message waits at most the interval.
+        """
         opts = self.settings.ingest
         pending = _Pending()
         inbox = self._inbox
         taken = 0
         while True:
             if inbox.empty():
-                if pending.messages and self.consumer.intake_full and not self._writes.full():
-                    # Flow control stopped the intake: nothing more arrives until this batch is
-                    # written and acked, so waiting for the timer would only idle (many small
-                    # messages hit the message bound long before the batch is full).
+                if pending.messages and (
+                    self.consumer.intake_full
+                    or (time.monotonic() - pending.started >= opts.flush_interval_s and self._writer_free())
+                ):
                     pending = await self._flush(pending)
                     continue
-                if pending.messages:
+                if not pending.messages:
+                    msg = await inbox.get()
+                else:
                     remaining = opts.flush_interval_s - (time.monotonic() - pending.started)
                     if remaining <= 0:
-                        pending = await self._flush(pending)
-                        continue
-                    try:
-                        async with asyncio.timeout(remaining):
-                            msg = await inbox.get()
-                    except TimeoutError:
-                        pending = await self._flush(pending)
-                        continue
-                else:
-                    msg = await inbox.get()
+                        # Due, but every writer is busy: wait for a message or a finished write.
+                        self._wake_on_write = True
+                        msg = await inbox.get()
+                    else:
+                        try:
+                            async with asyncio.timeout(remaining):
+                                msg = await inbox.get()
+                        except TimeoutError:
+                            continue
             else:
                 msg = inbox.get_nowait()
                 taken += 1
                 if taken % 64 == 0:
                     await asyncio.sleep(0)  # let the MQTT reader and the writer's acks run
+            if msg is _WAKE:
+                continue
             if msg is None:
                 await self._flush(pending)
                 await self._writes.put(None)
                 return
+            assert isinstance(msg, Message)
             self._take(msg, pending)
-            # While the writer is busy, keep filling the batch instead of cutting small ones:
-            # bigger writes are cheaper per reading for both stores.
             if pending.readings >= opts.batch_readings or (
-                time.monotonic() - pending.started >= opts.flush_interval_s and not self._writes.full()
+                time.monotonic() - pending.started >= opts.flush_interval_s and self._writer_free()
             ):
                 pending = await self._flush(pending)
 
@@ -512,6 +545,11 @@ class Ingester:
                 await self._write_one(batch, messages)
             finally:
                 slots.release()
+                if self._wake_on_write:
+                    # The processor holds a due batch for a free writer: this one is free now.
+                    self._wake_on_write = False
+                    with contextlib.suppress(asyncio.QueueFull):  # a full inbox wakes it anyway
+                        self._inbox.put_nowait(_WAKE)
 
         async with asyncio.TaskGroup() as tg:
             while True:
