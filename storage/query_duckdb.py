@@ -457,12 +457,23 @@ class DuckDBQuery:
             for r in rows
         ]
 
-    def data_version(self) -> tuple[Any, ...]:
-        """A cheap fingerprint of the cellular table (row count and highest row id).
+    def data_version(self, scope: Scope | None = None) -> tuple[Any, ...]:
+        """A cheap fingerprint of the cellular table (row count and highest row id), or of the
+        rows of the ``scope``'s time window.
 
         Readings are only appended (and old ones deleted by retention), so an unchanged
-        fingerprint means every answer computed from the table is still exact.
+        fingerprint means every answer computed from the table is still exact. Appended rows get
+        row ids above every stored one: a row appended inside the window raises its highest row
+        id, a deleted one lowers its count. So the answers over a window of the past outlive an
+        ingester appending live readings. Reading it costs a scan of the window's ``ts`` column
+        (row groups outside it are skipped by their zone maps): ~10-20 ms for a week of 10M rows.
         """
+        if scope is not None:
+            rows = self._fetch(
+                "SELECT count(*) AS n, max(rowid) AS last FROM cellular WHERE ts >= ? AND ts < ?",
+                [_naive_utc(scope.start), _naive_utc(scope.end)],
+            )
+            return (rows[0]["n"], rows[0]["last"]) if rows else (0, None)
         rows = self._fetch("SELECT count(*) AS n, max(rowid) AS last FROM cellular", [])
         return (rows[0]["n"], rows[0]["last"]) if rows else (0, None)
 
