@@ -17,6 +17,7 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from settings.api import DuckdbQuerySettings
 from storage.cell_aggregate import aggregate, cell_stats_from_rows, uint_codes
@@ -66,6 +67,23 @@ def learn_series_names(known: dict[int, tuple[Any, ...]], rows: list[dict[str, A
         if known.setdefault(int(row["k"]), names) != names:
             unique = False
     return unique
+
+
+def ranked_strings(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]:
+    """A string column as each row's rank in SQL order (NULL last, after every value) and the
+    values by rank (``values[rank]`` is the column as Python objects, None for NULL).
+
+    DuckDB compares VARCHAR byte-wise in UTF-8, which orders as Python orders ``str``.
+    """
+    enc = pc.dictionary_encode(col).combine_chunks()
+    names: list[str] = enc.dictionary.to_pylist()
+    by_name = sorted(range(len(names)), key=names.__getitem__)
+    rank_of_code = np.empty(len(names) + 1, dtype=np.int64)
+    rank_of_code[by_name] = np.arange(len(names))
+    rank_of_code[len(names)] = len(names)
+    codes = pc.fill_null(enc.indices, len(names)).to_numpy(zero_copy_only=False).astype(np.int64)
+    values: npt.NDArray[np.object_] = np.array([*(names[i] for i in by_name), None, None], dtype=object)[:-1]
+    return rank_of_code[codes], values
 
 
 class DuckDBQuery:
@@ -221,36 +239,45 @@ class DuckDBQuery:
             and_mask, or_bits = h3_parent_bits(resolution)
             cell = "((h3 & ?::UBIGINT) | ?::UBIGINT)"
             cell_params = [and_mask, or_bits]
+        # Sorted here rather than by ORDER BY, and strings built from each column's few
+        # distinct values: on a week of 10M readings (~830,000 rows) DuckDB's sort and Arrow's
+        # per-row string objects cost ~0.45 s and ~0.55 s, their replacements a tenth of that.
         sql = f"""
             SELECT park, {cell} AS h3, operator, tech, dev, epoch_ms(ts) AS ts_ms,
                    lat, lon, rsrp_dbm, sinr_db, cell_id::DOUBLE AS cell_id, pci::DOUBLE AS pci
             FROM cellular WHERE {where} AND rsrp_dbm IS NOT NULL
-            ORDER BY park, h3, operator, tech, dev, ts
         """
         table = self._fetch_arrow(sql, cell_params + params)
         if table is None or table.num_rows == 0:
             return CellSamples()
+        keys = {name: ranked_strings(table[name]) for name in ("park", "operator", "tech", "dev")}
+        h3 = table["h3"].to_numpy().astype(np.uint64)
+        ts_ms = table["ts_ms"].to_numpy().astype(np.int64)
+        # ORDER BY park, h3, operator, tech, dev, ts (NULL last): lexsort's last key is the first.
+        order = np.lexsort((ts_ms, keys["dev"][0], keys["tech"][0], keys["operator"][0], h3, keys["park"][0]))
 
-        def col(name: str) -> Any:
-            return table[name].to_numpy(zero_copy_only=False)
+        def num(name: str) -> npt.NDArray[np.float64]:
+            out: npt.NDArray[np.float64] = table[name].to_numpy().astype(np.float64)[order]
+            return out
 
         def strings(name: str) -> npt.NDArray[np.object_]:
-            out: npt.NDArray[np.object_] = np.array([*table[name].to_pylist(), None], dtype=object)[:-1]
+            rank, values = keys[name]
+            out: npt.NDArray[np.object_] = values[rank[order]]
             return out
 
         return CellSamples(
             park=strings("park"),
-            h3=col("h3").astype(np.uint64),
+            h3=h3[order],
             operator=strings("operator"),
             tech=strings("tech"),
             dev=strings("dev"),
-            ts_ms=col("ts_ms").astype(np.int64),
-            lat=col("lat").astype(np.float64),
-            lon=col("lon").astype(np.float64),
-            rsrp_dbm=col("rsrp_dbm").astype(np.float64),
-            sinr_db=col("sinr_db").astype(np.float64),
-            cell_id=col("cell_id").astype(np.float64),
-            pci=col("pci").astype(np.float64),
+            ts_ms=ts_ms[order],
+            lat=num("lat"),
+            lon=num("lon"),
+            rsrp_dbm=num("rsrp_dbm"),
+            sinr_db=num("sinr_db"),
+            cell_id=num("cell_id"),
+            pci=num("pci"),
         )
 
     def _null_hash(self) -> int:
