@@ -74,7 +74,9 @@ class CoverageService:
 
     def cells(self, scope: Scope, resolution: int) -> Coverage:
         """Cell statistics of ``scope`` at ``resolution`` with their signal classes."""
-        stats = self._versioned(("cells", scope, resolution), scope, lambda: self._cell_stats(scope, resolution))
+        stats = self._versioned(
+            ("cells", scope, resolution), scope, lambda: self._cell_stats(scope, resolution)
+        )
         return Coverage(
             stats=stats, classes=cell_classes(stats), min_samples=self.settings.coverage.min_samples
         )
