@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import shutil
@@ -378,18 +379,23 @@ def load1() -> float:
     return os.getloadavg()[0]
 
 
-def timed_pass(client: httpx.Client, requests: list[dict[str, str]]) -> tuple[list[float], float, float, int]:
-    """Each request once: latencies (ms), load average before and after, the last answer's total."""
+def timed_pass(client: httpx.Client, requests: list[dict[str, str]]) -> dict[str, Any]:
+    """Each request once: latencies (ms) of the answered ones, failures (status: count), the load
+    average before and after, the cells of the last answer."""
     out: list[float] = []
+    failed: dict[str, int] = {}
     before = load1()
     total = 0
     for params in requests:
         t0 = time.perf_counter()
         r = client.get("/api/v1/coverage/cells", params=params)
-        out.append((time.perf_counter() - t0) * 1000)
-        r.raise_for_status()
+        ms = (time.perf_counter() - t0) * 1000
+        if r.status_code != 200:
+            failed[str(r.status_code)] = failed.get(str(r.status_code), 0) + 1
+            continue
+        out.append(ms)
         total = int(r.json()["total"])
-    return out, before, load1(), total
+    return {"ms": out, "failed": failed, "load": (before, load1()), "features": total}
 
 
 def breakdown(db: Path, n: int, seed: int) -> dict[str, list[float]]:
@@ -480,8 +486,7 @@ def run_mode(args: argparse.Namespace, data: Path, work: Path, mode: str, run: i
                     for frm, to in windows(args.requests, rng, live=kind == "live")
                 ]
                 for temp in ("cold", "warm"):
-                    ms, lb, la, total = timed_pass(c, reqs)
-                    blocks[f"{kind} {temp}"] = {"ms": ms, "load": (lb, la), "features": total}
+                    blocks[f"{kind} {temp}"] = timed_pass(c, reqs)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -493,10 +498,15 @@ def run_mode(args: argparse.Namespace, data: Path, work: Path, mode: str, run: i
     return {"blocks": blocks, "writer": writer}
 
 
+def _rounded(ms: float) -> int | None:
+    return None if math.isnan(ms) else round(ms)
+
+
 def fmt_block(name: str, b: dict[str, Any]) -> str:
-    ms = b["ms"]
+    ms = b["ms"] or [float("nan")]
+    failed = "".join(f", {n} answered {code}" for code, n in b["failed"].items())
     return (
-        f"  {name:<16} p50 {pct(ms, 50):8.0f}  p95 {pct(ms, 95):8.0f} ms  (n={len(ms)}, "
+        f"  {name:<16} p50 {pct(ms, 50):8.0f}  p95 {pct(ms, 95):8.0f} ms  (n={len(b['ms'])}{failed}, "
         f"~{b['features']} cells)  load {b['load'][0]:.2f} -> {b['load'][1]:.2f}"
     )
 
@@ -573,16 +583,20 @@ def main() -> int:
     for mode in modes:
         names = list(results[mode][0]["blocks"]) if results[mode] else []
         for name in names:
-            p50s = [pct(r["blocks"][name]["ms"], 50) for r in results[mode]]
-            p95s = [pct(r["blocks"][name]["ms"], 95) for r in results[mode]]
+            answered = [r["blocks"][name]["ms"] or [float("nan")] for r in results[mode]]
+            p50s = [pct(ms, 50) for ms in answered]
+            p95s = [pct(ms, 95) for ms in answered]
+            failures = sum(sum(r["blocks"][name]["failed"].values()) for r in results[mode])
             loads = [x for r in results[mode] for x in r["blocks"][name]["load"]]
             print(
                 f"  {mode:<6} {name:<16} p50 {statistics.median(p50s):8.0f}  p95 {statistics.median(p95s):8.0f} ms"
                 f"  [{min(p95s):.0f}-{max(p95s):.0f}]  load {min(loads):.1f}-{max(loads):.1f}"
+                + (f"  ({failures} requests failed)" if failures else "")
             )
             summary[f"{mode} {name}"] = {
-                "p50_ms": round(statistics.median(p50s)),
-                "p95_ms": round(statistics.median(p95s)),
+                "p50_ms": _rounded(statistics.median(p50s)),
+                "p95_ms": _rounded(statistics.median(p95s)),
+                "failed": failures,
             }
         rates = [r["writer"]["rate"] for r in results[mode] if r["writer"].get("written")]
         if rates:
