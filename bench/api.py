@@ -297,7 +297,7 @@ class _Writer:
                     await asyncio.wait_for(stop.wait(), delay)
 
 
-async def _serve(db: Path, config: Path, rate: float, stats_path: Path) -> None:
+async def _serve(db: Path, config: Path, rate: float, stats_path: Path, memory_limit_mb: int) -> None:
     import uvicorn
 
     from api.cli import build_app
@@ -312,7 +312,10 @@ async def _serve(db: Path, config: Path, rate: float, stats_path: Path) -> None:
     settings = load_settings(ApiSettings, config)
     # As parkwatch serve: the process's connection, shared by the ingester's sink and the API.
     con = duckdb.connect(str(db))
-    sink = DuckdbSink(DuckdbSinkSettings(path=str(db)))
+    store = DuckdbSinkSettings(path=str(db))
+    if memory_limit_mb:  # [store] memory_limit_mb, for the whole database (the API's reads too)
+        store = DuckdbSinkSettings(path=str(db), memory_limit_mb=memory_limit_mb)
+    sink = DuckdbSink(store)
     await sink.start()
     backend = DuckDBQuery(connection=con, ingest_resolution=settings.coverage.ingest_resolution)
     registry = Registry(settings.api.registry_path)
@@ -429,7 +432,9 @@ def breakdown(db: Path, n: int, seed: int) -> dict[str, list[float]]:
     return out
 
 
-def start_server(work: Path, db: Path, port: int, rate: float) -> tuple[subprocess.Popen[bytes], Path]:
+def start_server(
+    work: Path, db: Path, port: int, rate: float, memory_limit_mb: int
+) -> tuple[subprocess.Popen[bytes], Path]:
     config = work / "api.toml"
     config.write_text(
         f'[api]\nhost = "127.0.0.1"\nport = {port}\nregistry_path = "{work / "registry.sqlite"}"\n'
@@ -441,7 +446,17 @@ def start_server(work: Path, db: Path, port: int, rate: float) -> tuple[subproce
     stats = work / "server-stats.json"
     stats.unlink(missing_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.api", "serve", str(db), str(config), str(rate), str(stats)],
+        [
+            sys.executable,
+            "-m",
+            "bench.api",
+            "serve",
+            str(db),
+            str(config),
+            str(rate),
+            str(stats),
+            str(memory_limit_mb),
+        ],
         cwd=Path(__file__).resolve().parents[1],
     )
     base = f"http://127.0.0.1:{port}"
@@ -469,7 +484,7 @@ def run_mode(args: argparse.Namespace, data: Path, work: Path, mode: str, run: i
     shutil.copyfile(data, db)
     rate = args.ingest_rate if mode == "ingest" else 0.0
     port = 18000 + (os.getpid() + run * 2 + (mode == "ingest")) % 1000
-    proc, stats_path = start_server(work, db, port, rate)
+    proc, stats_path = start_server(work, db, port, rate, args.memory_limit_mb)
     blocks: dict[str, Any] = {}
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": KEY}, timeout=600) as c:
@@ -513,8 +528,8 @@ def fmt_block(name: str, b: dict[str, Any]) -> str:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
-        db, config, rate, stats = sys.argv[2:6]
-        asyncio.run(_serve(Path(db), Path(config), float(rate), Path(stats)))
+        db, config, rate, stats, memory = sys.argv[2:7]
+        asyncio.run(_serve(Path(db), Path(config), float(rate), Path(stats), int(memory)))
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=10_000_000, help="cellular readings in the data set")
@@ -525,6 +540,12 @@ def main() -> int:
     ap.add_argument("--modes", default="static,ingest", help="comma-separated: static, ingest")
     ap.add_argument("--ingest-rate", type=float, default=20_000.0, help="readings/s of the writer")
     ap.add_argument("--settle-s", type=float, default=5.0, help="writer running before timing")
+    ap.add_argument(
+        "--memory-limit-mb",
+        type=int,
+        default=0,
+        help="[store] memory_limit_mb of the server (0: the shipped default), DuckDB's limit for the whole database",
+    )
     ap.add_argument("--breakdown", type=int, default=3, help="windows of the breakdown (0: none)")
     args = ap.parse_args()
     if args.quick:
@@ -534,6 +555,13 @@ def main() -> int:
         ap.error("--modes: static and/or ingest")
 
     print(f"start {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC, load {load1():.2f}, {os.cpu_count()} cores")
+    from settings.ingest import DuckdbSinkSettings
+
+    limit = args.memory_limit_mb or DuckdbSinkSettings().memory_limit_mb
+    print(
+        f"server: API and writer in one process over one DuckDB database, [store] memory_limit_mb = {limit}"
+        f"{'' if args.memory_limit_mb else ' (the default)'}; ingest rate {args.ingest_rate:,.0f} readings/s"
+    )
     if args.quick:
         print("QUICK RUN (1M readings, 1 run): smoke figures, NOT FOR QUOTING")
     data = dataset(Path(args.data_dir), args.rows)

@@ -9,6 +9,7 @@ ingester's connection (``parkwatch serve`` and the demo) or opens the file read-
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -86,6 +87,15 @@ def ranked_strings(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], npt.NDA
     return rank_of_code[codes], values
 
 
+@dataclass(frozen=True, slots=True)
+class _KeptNetworks:
+    """The networks of every stored reading of one filter, as of ``count`` rows up to row id ``last``."""
+
+    count: int
+    last: int
+    rows: dict[tuple[str, str, str], tuple[int, int]]
+
+
 class DuckDBQuery:
     """Aggregating reads from a DuckDB database file or an existing connection.
 
@@ -111,6 +121,7 @@ class DuckDBQuery:
         self._lock = threading.Lock()
         self._series: dict[int, tuple[Any, ...]] = {}
         self._hash_of_null: int | None = None
+        self._ever: dict[tuple[str, str], _KeptNetworks] = {}
         self._owned = connection is None
         if connection is not None:
             self._con = connection
@@ -328,19 +339,74 @@ class DuckDBQuery:
         table = self._fetch_arrow(sql, cell_params + params)
         return CellStats() if table is None else cell_stats_from_rows(table, constants=constants)
 
+    _NETWORKS_SQL: Final = """
+        SELECT park, operator, tech, count(*) AS samples, epoch_ms(max(ts)) AS last_ms
+        FROM cellular
+        WHERE {where} AND rsrp_dbm IS NOT NULL AND park IS NOT NULL
+          AND operator IS NOT NULL AND tech IS NOT NULL
+        GROUP BY park, operator, tech ORDER BY park, operator, tech
+    """
+
     def networks(self, scope: Scope, *, timed: bool = True) -> NetworkRows:
         where, params = self._where(scope, cellular=True, timed=timed)
-        rows = self._fetch(
-            f"""
-            SELECT park, operator, tech, count(*) AS samples, epoch_ms(max(ts)) AS last_ms
-            FROM cellular
-            WHERE {where} AND rsrp_dbm IS NOT NULL AND park IS NOT NULL
-              AND operator IS NOT NULL AND tech IS NOT NULL
-            GROUP BY park, operator, tech ORDER BY park, operator, tech
-            """,
-            params,
+        if not timed:
+            return self._networks_ever(where, params)
+        result: NetworkRows = NetworkRows.from_rows(
+            self._fetch(self._NETWORKS_SQL.format(where=where), params)
         )
-        result: NetworkRows = NetworkRows.from_rows(rows)
+        return result
+
+    def _networks_ever(self, where: str, params: list[Any]) -> NetworkRows:
+        """:meth:`networks` over every stored reading, kept per filter and brought up to date
+        from the rows appended since (by row id) instead of a scan of the whole table.
+
+        Appended rows get row ids above every stored one; when the table's count grew by exactly
+        the rows between the kept and the current highest row id, nothing was deleted and the
+        kept counts plus those rows' are the answer. Anything else (a retention delete) is
+        answered by the full query. On 10M readings the full query costs ~0.4-1.2 s, the
+        update a few ms per thousand new rows.
+        """
+        version = self._fetch("SELECT count(*) AS n, max(rowid) AS last FROM cellular", [])
+        if not version or version[0]["last"] is None:
+            return NetworkRows()
+        count, last = int(version[0]["n"]), int(version[0]["last"])
+        key = (where, repr(params))
+        with self._lock:
+            kept = self._ever.get(key)
+        rows: dict[tuple[str, str, str], tuple[int, int]] | None = None
+        if kept is not None and kept.last <= last:
+            if kept.count == count and kept.last == last:
+                rows = kept.rows
+            else:
+                span = "rowid > ? AND rowid <= ?"
+                added = self._fetch(f"SELECT count(*) AS n FROM cellular WHERE {span}", [kept.last, last])
+                if added and kept.count + int(added[0]["n"]) == count:
+                    rows = dict(kept.rows)
+                    new = self._fetch(
+                        self._NETWORKS_SQL.format(where=f"{span} AND {where}"), [kept.last, last, *params]
+                    )
+                    for r in new:
+                        k = (r["park"], r["operator"], r["tech"])
+                        samples, last_ms = rows.get(k, (0, int(r["last_ms"])))
+                        rows[k] = (samples + int(r["samples"]), max(last_ms, int(r["last_ms"])))
+        if rows is None:
+            # Bounded by the same row id, so that the next update starts where this one ends.
+            full = self._fetch(self._NETWORKS_SQL.format(where=f"rowid <= ? AND {where}"), [last, *params])
+            rows = {
+                (r["park"], r["operator"], r["tech"]): (int(r["samples"]), int(r["last_ms"])) for r in full
+            }
+            counted = self._fetch("SELECT count(*) AS n FROM cellular WHERE rowid <= ?", [last])
+            count = int(counted[0]["n"]) if counted else count
+        with self._lock:
+            self._ever[key] = _KeptNetworks(count=count, last=last, rows=rows)
+            while len(self._ever) > 64:
+                self._ever.pop(next(iter(self._ever)))
+        result: NetworkRows = NetworkRows.from_rows(
+            [
+                {"park": k[0], "operator": k[1], "tech": k[2], "samples": v[0], "last_ms": v[1]}
+                for k, v in sorted(rows.items())
+            ]
+        )
         return result
 
     def broadband_stats(self, scope: Scope, *, by: Literal["gw", "park"] = "gw") -> BroadbandStats:
