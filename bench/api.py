@@ -25,7 +25,7 @@ median over the runs. Before the runs, one breakdown of a cold request straight 
 file (no HTTP): cell statistics, the dead-zone samples and ``assess_cells``.
 
 Run: ``PYTHONPATH=$PWD python3 -m bench.api`` (10M readings: generating the data set takes about
-2 minutes once, each run about 5); ``--quick`` is a 1M-reading smoke run whose figures are not
+2 minutes once; each run 5-15 minutes on 2 busy cores); ``--quick`` is a 1M-reading smoke run whose figures are not
 for quoting. It prints figures; it never fails on timing.
 """
 
