@@ -418,11 +418,13 @@ class QueryBackend(Protocol):
         """The newest loss-ledger snapshot per gateway."""
         ...
 
-    def data_version(self) -> Hashable | None:
+    def data_version(self, scope: Scope | None = None) -> Hashable | None:
         """A cheap fingerprint of the stored cellular readings, or None when the database has none.
 
         Equal fingerprints mean every answer computed from the readings is still exact, so the
         API may keep such an answer beyond its cache TTL. None: no fingerprint, rely on the TTL.
+        With a ``scope``, the fingerprint covers only the readings of its time window: readings
+        appended outside the window leave it (and every answer over that window) unchanged.
         """
         ...
 

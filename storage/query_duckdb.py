@@ -9,6 +9,7 @@ ingester's connection (``parkwatch serve`` and the demo) or opens the file read-
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -17,6 +18,7 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from settings.api import DuckdbQuerySettings
 from storage.cell_aggregate import aggregate, cell_stats_from_rows, uint_codes
@@ -68,6 +70,32 @@ def learn_series_names(known: dict[int, tuple[Any, ...]], rows: list[dict[str, A
     return unique
 
 
+def ranked_strings(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]:
+    """A string column as each row's rank in SQL order (NULL last, after every value) and the
+    values by rank (``values[rank]`` is the column as Python objects, None for NULL).
+
+    DuckDB compares VARCHAR byte-wise in UTF-8, which orders as Python orders ``str``.
+    """
+    enc = pc.dictionary_encode(col).combine_chunks()
+    names: list[str] = enc.dictionary.to_pylist()
+    by_name = sorted(range(len(names)), key=names.__getitem__)
+    rank_of_code = np.empty(len(names) + 1, dtype=np.int64)
+    rank_of_code[by_name] = np.arange(len(names))
+    rank_of_code[len(names)] = len(names)
+    codes = pc.fill_null(enc.indices, len(names)).to_numpy(zero_copy_only=False).astype(np.int64)
+    values: npt.NDArray[np.object_] = np.array([*(names[i] for i in by_name), None, None], dtype=object)[:-1]
+    return rank_of_code[codes], values
+
+
+@dataclass(frozen=True, slots=True)
+class _KeptNetworks:
+    """The networks of every stored reading of one filter, as of ``count`` rows up to row id ``last``."""
+
+    count: int
+    last: int
+    rows: dict[tuple[str, str, str], tuple[int, int]]
+
+
 class DuckDBQuery:
     """Aggregating reads from a DuckDB database file or an existing connection.
 
@@ -93,6 +121,7 @@ class DuckDBQuery:
         self._lock = threading.Lock()
         self._series: dict[int, tuple[Any, ...]] = {}
         self._hash_of_null: int | None = None
+        self._ever: dict[tuple[str, str], _KeptNetworks] = {}
         self._owned = connection is None
         if connection is not None:
             self._con = connection
@@ -221,36 +250,45 @@ class DuckDBQuery:
             and_mask, or_bits = h3_parent_bits(resolution)
             cell = "((h3 & ?::UBIGINT) | ?::UBIGINT)"
             cell_params = [and_mask, or_bits]
+        # Sorted here rather than by ORDER BY, and strings built from each column's few
+        # distinct values: on a week of 10M readings (~830,000 rows) DuckDB's sort and Arrow's
+        # per-row string objects cost ~0.45 s and ~0.55 s, their replacements a tenth of that.
         sql = f"""
             SELECT park, {cell} AS h3, operator, tech, dev, epoch_ms(ts) AS ts_ms,
                    lat, lon, rsrp_dbm, sinr_db, cell_id::DOUBLE AS cell_id, pci::DOUBLE AS pci
             FROM cellular WHERE {where} AND rsrp_dbm IS NOT NULL
-            ORDER BY park, h3, operator, tech, dev, ts
         """
         table = self._fetch_arrow(sql, cell_params + params)
         if table is None or table.num_rows == 0:
             return CellSamples()
+        keys = {name: ranked_strings(table[name]) for name in ("park", "operator", "tech", "dev")}
+        h3 = table["h3"].to_numpy().astype(np.uint64)
+        ts_ms = table["ts_ms"].to_numpy().astype(np.int64)
+        # ORDER BY park, h3, operator, tech, dev, ts (NULL last): lexsort's last key is the first.
+        order = np.lexsort((ts_ms, keys["dev"][0], keys["tech"][0], keys["operator"][0], h3, keys["park"][0]))
 
-        def col(name: str) -> Any:
-            return table[name].to_numpy(zero_copy_only=False)
+        def num(name: str) -> npt.NDArray[np.float64]:
+            out: npt.NDArray[np.float64] = table[name].to_numpy().astype(np.float64)[order]
+            return out
 
         def strings(name: str) -> npt.NDArray[np.object_]:
-            out: npt.NDArray[np.object_] = np.array([*table[name].to_pylist(), None], dtype=object)[:-1]
+            rank, values = keys[name]
+            out: npt.NDArray[np.object_] = values[rank[order]]
             return out
 
         return CellSamples(
             park=strings("park"),
-            h3=col("h3").astype(np.uint64),
+            h3=h3[order],
             operator=strings("operator"),
             tech=strings("tech"),
             dev=strings("dev"),
-            ts_ms=col("ts_ms").astype(np.int64),
-            lat=col("lat").astype(np.float64),
-            lon=col("lon").astype(np.float64),
-            rsrp_dbm=col("rsrp_dbm").astype(np.float64),
-            sinr_db=col("sinr_db").astype(np.float64),
-            cell_id=col("cell_id").astype(np.float64),
-            pci=col("pci").astype(np.float64),
+            ts_ms=ts_ms[order],
+            lat=num("lat"),
+            lon=num("lon"),
+            rsrp_dbm=num("rsrp_dbm"),
+            sinr_db=num("sinr_db"),
+            cell_id=num("cell_id"),
+            pci=num("pci"),
         )
 
     def _null_hash(self) -> int:
@@ -301,19 +339,74 @@ class DuckDBQuery:
         table = self._fetch_arrow(sql, cell_params + params)
         return CellStats() if table is None else cell_stats_from_rows(table, constants=constants)
 
+    _NETWORKS_SQL: Final = """
+        SELECT park, operator, tech, count(*) AS samples, epoch_ms(max(ts)) AS last_ms
+        FROM cellular
+        WHERE {where} AND rsrp_dbm IS NOT NULL AND park IS NOT NULL
+          AND operator IS NOT NULL AND tech IS NOT NULL
+        GROUP BY park, operator, tech ORDER BY park, operator, tech
+    """
+
     def networks(self, scope: Scope, *, timed: bool = True) -> NetworkRows:
         where, params = self._where(scope, cellular=True, timed=timed)
-        rows = self._fetch(
-            f"""
-            SELECT park, operator, tech, count(*) AS samples, epoch_ms(max(ts)) AS last_ms
-            FROM cellular
-            WHERE {where} AND rsrp_dbm IS NOT NULL AND park IS NOT NULL
-              AND operator IS NOT NULL AND tech IS NOT NULL
-            GROUP BY park, operator, tech ORDER BY park, operator, tech
-            """,
-            params,
+        if not timed:
+            return self._networks_ever(where, params)
+        result: NetworkRows = NetworkRows.from_rows(
+            self._fetch(self._NETWORKS_SQL.format(where=where), params)
         )
-        result: NetworkRows = NetworkRows.from_rows(rows)
+        return result
+
+    def _networks_ever(self, where: str, params: list[Any]) -> NetworkRows:
+        """:meth:`networks` over every stored reading, kept per filter and brought up to date
+        from the rows appended since (by row id) instead of a scan of the whole table.
+
+        Appended rows get row ids above every stored one; when the table's count grew by exactly
+        the rows between the kept and the current highest row id, nothing was deleted and the
+        kept counts plus those rows' are the answer. Anything else (a retention delete) is
+        answered by the full query. On 10M readings the full query costs ~0.4-1.2 s, the
+        update a few ms per thousand new rows.
+        """
+        version = self._fetch("SELECT count(*) AS n, max(rowid) AS last FROM cellular", [])
+        if not version or version[0]["last"] is None:
+            return NetworkRows()
+        count, last = int(version[0]["n"]), int(version[0]["last"])
+        key = (where, repr(params))
+        with self._lock:
+            kept = self._ever.get(key)
+        rows: dict[tuple[str, str, str], tuple[int, int]] | None = None
+        if kept is not None and kept.last <= last:
+            if kept.count == count and kept.last == last:
+                rows = kept.rows
+            else:
+                span = "rowid > ? AND rowid <= ?"
+                added = self._fetch(f"SELECT count(*) AS n FROM cellular WHERE {span}", [kept.last, last])
+                if added and kept.count + int(added[0]["n"]) == count:
+                    rows = dict(kept.rows)
+                    new = self._fetch(
+                        self._NETWORKS_SQL.format(where=f"{span} AND {where}"), [kept.last, last, *params]
+                    )
+                    for r in new:
+                        k = (r["park"], r["operator"], r["tech"])
+                        samples, last_ms = rows.get(k, (0, int(r["last_ms"])))
+                        rows[k] = (samples + int(r["samples"]), max(last_ms, int(r["last_ms"])))
+        if rows is None:
+            # Bounded by the same row id, so that the next update starts where this one ends.
+            full = self._fetch(self._NETWORKS_SQL.format(where=f"rowid <= ? AND {where}"), [last, *params])
+            rows = {
+                (r["park"], r["operator"], r["tech"]): (int(r["samples"]), int(r["last_ms"])) for r in full
+            }
+            counted = self._fetch("SELECT count(*) AS n FROM cellular WHERE rowid <= ?", [last])
+            count = int(counted[0]["n"]) if counted else count
+        with self._lock:
+            self._ever[key] = _KeptNetworks(count=count, last=last, rows=rows)
+            while len(self._ever) > 64:
+                self._ever.pop(next(iter(self._ever)))
+        result: NetworkRows = NetworkRows.from_rows(
+            [
+                {"park": k[0], "operator": k[1], "tech": k[2], "samples": v[0], "last_ms": v[1]}
+                for k, v in sorted(rows.items())
+            ]
+        )
         return result
 
     def broadband_stats(self, scope: Scope, *, by: Literal["gw", "park"] = "gw") -> BroadbandStats:
@@ -457,12 +550,23 @@ class DuckDBQuery:
             for r in rows
         ]
 
-    def data_version(self) -> tuple[Any, ...]:
-        """A cheap fingerprint of the cellular table (row count and highest row id).
+    def data_version(self, scope: Scope | None = None) -> tuple[Any, ...]:
+        """A cheap fingerprint of the cellular table (row count and highest row id), or of the
+        rows of the ``scope``'s time window.
 
         Readings are only appended (and old ones deleted by retention), so an unchanged
-        fingerprint means every answer computed from the table is still exact.
+        fingerprint means every answer computed from the table is still exact. Appended rows get
+        row ids above every stored one: a row appended inside the window raises its highest row
+        id, a deleted one lowers its count. So the answers over a window of the past outlive an
+        ingester appending live readings. Reading it costs a scan of the window's ``ts`` column
+        (row groups outside it are skipped by their zone maps): ~10-20 ms for a week of 10M rows.
         """
+        if scope is not None:
+            rows = self._fetch(
+                "SELECT count(*) AS n, max(rowid) AS last FROM cellular WHERE ts >= ? AND ts < ?",
+                [_naive_utc(scope.start), _naive_utc(scope.end)],
+            )
+            return (rows[0]["n"], rows[0]["last"]) if rows else (0, None)
         rows = self._fetch("SELECT count(*) AS n, max(rowid) AS last FROM cellular", [])
         return (rows[0]["n"], rows[0]["last"]) if rows else (0, None)
 

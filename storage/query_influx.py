@@ -409,7 +409,7 @@ class InfluxQuery:
         )
         return merge_ledger([{**r, "ts_ms": r["time"]} for r in self._rows(series)])
 
-    def data_version(self) -> Hashable | None:
+    def data_version(self, scope: Scope | None = None) -> Hashable | None:
         """None: InfluxDB has no cheap fingerprint of a measurement; answers expire by their TTL."""
         return None
 

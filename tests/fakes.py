@@ -120,7 +120,7 @@ class FakeQuery:
         rows = [r for r in self.dead_letter_rows if scope.parks is None or r.park in scope.parks]
         return rows[flt.offset : flt.offset + flt.limit]
 
-    def data_version(self) -> Hashable | None:
+    def data_version(self, scope: Scope | None = None) -> Hashable | None:
         return self.version
 
     def ping(self) -> None:

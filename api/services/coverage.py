@@ -66,14 +66,17 @@ class CoverageService:
         merged.update({k: [tuple(pt) for pt in v] for k, v in self._registry_parks().items()})
         return merged
 
-    def _versioned(self, key: Hashable, compute: Callable[[], T]) -> T:
+    def _versioned(self, key: Hashable, scope: Scope, compute: Callable[[], T]) -> T:
         # The fingerprint is read before the value is computed (see ReadCache.get_or_compute).
-        version = self.backend.data_version() if self.cache.ttl_s > 0 else None
+        # It covers the scope's window only: live appends leave the answers of past windows valid.
+        version = self.backend.data_version(scope) if self.cache.ttl_s > 0 else None
         return self.cache.get_or_compute(key, compute, version=version)
 
     def cells(self, scope: Scope, resolution: int) -> Coverage:
         """Cell statistics of ``scope`` at ``resolution`` with their signal classes."""
-        stats = self._versioned(("cells", scope, resolution), lambda: self._cell_stats(scope, resolution))
+        stats = self._versioned(
+            ("cells", scope, resolution), scope, lambda: self._cell_stats(scope, resolution)
+        )
         return Coverage(
             stats=stats, classes=cell_classes(stats), min_samples=self.settings.coverage.min_samples
         )
@@ -147,7 +150,7 @@ class CoverageService:
         def compute() -> CellAssessment:
             return assess_cells(self.backend.cell_samples(scope, resolution=resolution), options=options)
 
-        return self._versioned(("assess", scope, resolution, options), compute)
+        return self._versioned(("assess", scope, resolution, options), scope, compute)
 
     def dead_zones(
         self, scope: Scope, resolution: int, max_class: str, kind: ZoneKind = "dead"
@@ -158,7 +161,7 @@ class CoverageService:
             # Inside: the data fingerprint is read before the cells it is computed from.
             return find_zones(self.assessment(scope, resolution, max_class), kind=kind)
 
-        return self._versioned(("zones", scope, resolution, max_class, kind), compute)
+        return self._versioned(("zones", scope, resolution, max_class, kind), scope, compute)
 
     def gaps(self, scope: Scope, resolution: int) -> list[tuple[str, int]]:
         """(park, cell) of every configured park cell without samples, for the scope's parks."""
