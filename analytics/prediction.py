@@ -8,8 +8,10 @@ modelled as
 * **trend**: with known cell sites (``sites``), ``a + b·log10(distance to the nearest site)``
   by least squares (log-distance path loss); without sites a plane ``a + b·x + c·y`` (a constant
   below :data:`MIN_TREND_CELLS` cells);
-* ``f``: a Gaussian process (scikit-learn's ``GaussianProcessRegressor``) with a Matérn (ν = 1.5)
-  covariance whose variance and range are fitted by marginal likelihood;
+* ``f``: a Gaussian process (scikit-learn's ``GaussianProcessRegressor``) whose covariance is a
+  Matérn (ν = 1.5) or a squared-exponential (RBF) one, whichever has the higher fitted marginal
+  likelihood on the layer's cells; its variance and range are fitted by marginal likelihood too
+  (the rough Matérn suits fields with sharp edges, the smooth RBF a slowly varying shadowing);
 * **nugget**: a ``WhiteKernel``, also fitted: variation between neighbouring cells that the
   smooth field does not carry (street readings that do not represent the whole cell, sub-cell
   shadowing);
@@ -18,19 +20,25 @@ modelled as
   passed to the GP as per-cell noise (``alpha``).
 
 A target cell's prediction is ``trend + GP mean`` with the interval
-``± z · sqrt(var_gp + measurement variance)``: ``var_gp`` is the GP's predictive variance of the
-cell median (latent field plus nugget), the measurement variance is 0 for an unmeasured cell (the
-interval is for its true median) and the cell's own for a held-out measured cell in the
-validation. ``z`` is the two-sided normal quantile of ``confidence`` (1.645 for 90 %). A cell is
+``± z · sqrt(var_gp + calibration variance)`` for its true median: ``var_gp`` is the GP's
+predictive variance of the cell median (latent field plus nugget); the **calibration variance**
+is what no spatial model can see, the error of the fleet's mean offset. Calibration (``offsets``)
+makes the devices of a layer agree with each other, not with the truth: their mean offset stays
+unknown, with variance ``s² / k`` for ``k`` devices whose calibrated offsets spread by ``s``
+(0 with a single device, which has no offset to spread). In the validation a held-out measured
+median is compared with ``± z · sqrt(var_gp + its measurement variance)``: it shares the fleet's
+offset with the training cells, so the calibration variance does not enter there.
+
+``z`` is the two-sided normal quantile of ``confidence`` (1.645 for 90 %). A cell is
 ``predicted_dead`` when the upper bound is at or below the threshold, ``predicted_ok`` when the
 lower bound is above it, ``predicted_uncertain`` otherwise. Measured cells are not in the
 predicted layer: predictions never join the measured dead zones of :mod:`analytics.deadzones`.
 
-**Cost bound.** The kernel's hyperparameters are fitted on at most ``max_local_cells`` measured
-cells (a seeded random subsample beyond that); predictions are made per square tile of
-``tile_m`` metres from the ``max_local_cells`` measured cells nearest the tile's centre, so one
-solve costs at most ``O(max_local_cells³)`` and a park costs that times its tile count, however
-many cells were measured.
+**Cost bound.** The two candidate kernels' hyperparameters are fitted on at most
+``max_local_cells`` measured cells (a seeded random subsample beyond that); predictions are made
+per square tile of ``tile_m`` metres from the ``max_local_cells`` measured cells nearest the
+tile's centre, so one solve costs at most ``O(max_local_cells³)`` and a park costs that times its
+tile count, however many cells were measured.
 
 **Validation** (:func:`cross_validate`): spatial block cross-validation on the layer's own cells.
 The cells are grouped into squares of ``cv_block_m`` metres, the squares dealt into
@@ -58,7 +66,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Kernel, Matern, WhiteKernel
 from threadpoolctl import threadpool_limits
 
 from analytics.calibration import DeviceOffset
@@ -130,6 +138,8 @@ class CellObservations:
     var_db2: FloatArray
     """Variance of each cell's median (measurement error), dB²."""
     samples: npt.NDArray[np.int64]
+    calibration_var_db2: float = 0.0
+    """Variance of the devices' mean offset, shared by every cell of the layer (module docstring)."""
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -140,6 +150,7 @@ class CellObservations:
             rsrp_median_dbm=self.rsrp_median_dbm[idx],
             var_db2=self.var_db2[idx],
             samples=self.samples[idx],
+            calibration_var_db2=self.calibration_var_db2,
         )
 
 
@@ -148,7 +159,8 @@ def observations(
 ) -> dict[tuple[str, str, str], CellObservations]:
     """Per (park, operator, technology): every measured cell's median RSRP and its variance.
 
-    ``offsets`` (from :func:`analytics.deadzones.assess_cells`) are subtracted first.
+    ``offsets`` (from :func:`analytics.deadzones.assess_cells`) are subtracted first; the spread of
+    the offsets of a layer's devices gives its calibration variance (module docstring).
     """
     if len(samples) == 0:
         return {}
@@ -188,13 +200,24 @@ def observations(
         dof = np.where(ok, counts - 1, 0).astype(np.float64)
         s2 = (dof * np.nan_to_num(within) + _POOL_WEIGHT * pooled) / (dof + _POOL_WEIGHT)
         park, operator, tech = key.split("\x1f")
+        devs = sorted({str(d) for d in samples.dev[sel].tolist()})
         out[(park, operator, tech)] = CellObservations(
             cells=cells_sorted[starts].astype(np.uint64),
             rsrp_median_dbm=medians.astype(np.float64),
             var_db2=(math.pi / 2.0) * s2 / counts,
             samples=counts,
+            calibration_var_db2=calibration_variance(
+                [shift[(operator, tech, d)] for d in devs if (operator, tech, d) in shift]
+            ),
         )
     return out
+
+
+def calibration_variance(offsets_db: Sequence[float]) -> float:
+    """Variance of the mean offset of ``k`` calibrated devices: ``s² / k`` (0 below 2 devices)."""
+    if len(offsets_db) < 2:
+        return 0.0
+    return float(np.var(np.asarray(offsets_db, dtype=np.float64), ddof=1)) / len(offsets_db)
 
 
 # -- geometry ---------------------------------------------------------------------------------------
@@ -269,26 +292,40 @@ def fit_trend(xy: FloatArray, y: FloatArray, *, sites_xy: FloatArray | None) -> 
 # -- Gaussian process -------------------------------------------------------------------------------
 
 
-def _kernel(var0: float) -> Kernel:
-    return ConstantKernel(max(var0, 1.0), (0.1, 1e3)) * Matern(
-        length_scale=150.0, length_scale_bounds=(20.0, 5000.0), nu=1.5
-    ) + WhiteKernel(noise_level=max(var0 / 4.0, 0.5), noise_level_bounds=(1e-2, 1e3))
+def _kernels(var0: float) -> tuple[Kernel, ...]:
+    """The candidate covariances (module docstring), each with a fitted variance, range and nugget."""
+
+    def scaled(base: Kernel) -> Kernel:
+        return ConstantKernel(max(var0, 1.0), (0.1, 1e3)) * base + WhiteKernel(
+            noise_level=max(var0 / 4.0, 0.5), noise_level_bounds=(1e-2, 1e3)
+        )
+
+    return (
+        scaled(Matern(length_scale=150.0, length_scale_bounds=(20.0, 5000.0), nu=1.5)),
+        scaled(RBF(length_scale=150.0, length_scale_bounds=(20.0, 5000.0))),
+    )
 
 
 def fit_kernel(
     xy: FloatArray, resid: FloatArray, var_db2: FloatArray, *, max_cells: int, seed: int
 ) -> Kernel:
-    """The kernel with hyperparameters fitted by marginal likelihood on at most ``max_cells`` cells."""
+    """The candidate kernel of highest marginal likelihood, its hyperparameters fitted on at most
+    ``max_cells`` cells."""
     if len(resid) > max_cells:
         idx = np.random.default_rng(seed).choice(len(resid), size=max_cells, replace=False)
         xy, resid, var_db2 = xy[idx], resid[idx], var_db2[idx]
-    gp = GaussianProcessRegressor(_kernel(float(np.var(resid))), alpha=var_db2, n_restarts_optimizer=0)
-    with warnings.catch_warnings():
-        # A bound reached is a fitted value, not a failure (e.g. no nugget needed).
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gp.fit(xy, resid)
-    kernel: Kernel = gp.kernel_
-    return kernel
+    best: tuple[float, Kernel] | None = None
+    for candidate in _kernels(float(np.var(resid))):
+        gp = GaussianProcessRegressor(candidate, alpha=var_db2, n_restarts_optimizer=0)
+        with warnings.catch_warnings():
+            # A bound reached is a fitted value, not a failure (e.g. no nugget needed).
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gp.fit(xy, resid)
+        lml = float(gp.log_marginal_likelihood_value_)
+        if best is None or lml > best[0]:
+            best = (lml, gp.kernel_)
+    assert best is not None
+    return best[1]
 
 
 def gp_predict(
@@ -545,6 +582,7 @@ class PredictedLayer:
     measured: npt.NDArray[np.bool_]
     predicted_dbm: FloatArray
     std_db: FloatArray
+    """Predictive standard deviation of each cell's true median (GP and calibration)."""
     lower_dbm: FloatArray
     upper_dbm: FloatArray
     cls: npt.NDArray[np.object_]
@@ -598,6 +636,7 @@ class PredictedLayer:
             "classes": counts,
             "trend": self.trend,
             "kernel": self.kernel,
+            "calibration_std_db": round(math.sqrt(self.observed.calibration_var_db2), 2),
         }
 
 
@@ -671,7 +710,7 @@ def predict_layer(
         cells, in_park = target_cells(obs.cells.tolist(), park_cells, options.margin_rings)
         mean, var = model.predict(cells, options)
     measured = np.isin(cells, obs.cells)
-    std = np.sqrt(var)
+    std = np.sqrt(var + obs.calibration_var_db2)
     half = options.z * std
     lower, upper = mean - half, mean + half
     return PredictedLayer(
