@@ -7,10 +7,10 @@ own spatial block cross-validation; every held-out cell inside a park is scored 
 **noise-free** true median of that cell (``firmware_sim.truth``), not against the predictor or the
 noisy readings. The interval scored is the one for a true median: ``± z·sqrt(var_gp + calibration
 variance)``. The baseline is inverse-distance weighting of the same training cells' medians on the
-same folds, twice: the predictor's own (power 2, 12 nearest cells, what the API reports) and the
-best of a grid of powers (1-4) and neighbourhoods (4-24 cells) **chosen against the truth** over
-every seed and layer of the run: a baseline tuned in hindsight, stronger than any IDW tuned on the
-data alone. True medians below -130 dBm (no service over most of the cell) count as -130, the
+same folds, twice: the predictor's own (power 2, 12 nearest cell medians, what the API reports)
+and the best of a grid — the cell medians or the same sub-cell medians the predictor is fitted on,
+powers 1-4, neighbourhoods 4-24 — **chosen against the truth** over every seed and layer of the
+run: a baseline tuned in hindsight, stronger than any IDW tuned on the data alone. True medians below -130 dBm (no service over most of the cell) count as -130, the
 value a no-service reading enters a median with.
 
     python bench/coverage_prediction.py              # seeds 1-5
@@ -88,7 +88,7 @@ def site_positions(scenario: Scenario) -> dict[tuple[str, str], list[tuple[float
     return out
 
 
-_GRID = [(k, p) for k in IDW_NEIGHBOURS for p in IDW_POWERS]
+_GRID = [(src, k, p) for src in ("cells", "points") for k in IDW_NEIGHBOURS for p in IDW_POWERS]
 
 
 def run_seed(
@@ -114,13 +114,18 @@ def run_seed(
         with threadpool_limits(limits=1, user_api="blas"):  # as predict_layer does
             model = fit_model(obs, sites=sites.get((operator, tech)) if use_sites else None, options=options)
             cv = cross_validate(model, options)
-        grid: dict[tuple[int, float], np.ndarray] = {kp: np.full(len(obs), np.nan) for kp in _GRID}
+        grid: dict[tuple[str, int, float], np.ndarray] = {kp: np.full(len(obs), np.nan) for kp in _GRID}
         for f in np.unique(cv.fold).tolist():
             test = cv.fold == f
             if (~test).sum() < 3:
                 continue
-            for kp, v in idw_grid(model.xy[~test], model.y[~test], model.xy[test]).items():
-                grid[kp][test] = v
+            rows = ~test[model.train_cell]
+            for src, (xy, y) in {
+                "cells": (model.xy[~test], model.y[~test]),
+                "points": (model.train_xy[rows], model.train_y[rows]),
+            }.items():
+                for (k, p), v in idw_grid(xy, y, model.xy[test]).items():
+                    grid[(src, k, p)][test] = v
         tm = true_median[(operator, tech)]
         for i, cell in enumerate(obs.cells.tolist()):
             t = tm.get(int(cell))
@@ -173,9 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     best = min(_GRID, key=lambda kp: _rmse(allrows[f"idw{kp}"]))
     tuned = f"idw{best}"
     print(
-        f"IDW = power 2, 12 nearest cells (the predictor's own baseline); IDW* = power {best[1]:g}, "
-        f"{best[0]} nearest cells, the best of powers {'/'.join(f'{p:g}' for p in IDW_POWERS)} x "
-        f"neighbours {'/'.join(str(k) for k in IDW_NEIGHBOURS)} against the truth over this run"
+        f"IDW = power 2, 12 nearest cell medians (the predictor's own baseline); IDW* = power {best[2]:g}, "
+        f"{best[1]} nearest {'cell' if best[0] == 'cells' else 'sub-cell'} medians, the best of cell or "
+        f"sub-cell medians x powers {'/'.join(f'{p:g}' for p in IDW_POWERS)} x neighbours "
+        f"{'/'.join(str(k) for k in IDW_NEIGHBOURS)} against the truth over this run"
     )
     print(
         f"\n{'operator':<20} {'tech':<4} {'cells':>6} {'RMSE':>6} {'IDW':>6} {'gain':>6} {'IDW*':>6} "

@@ -16,7 +16,6 @@ from analytics.prediction import (
     PredictOptions,
     calibration_variance,
     classify,
-    fit_kernel,
     fit_trend,
     observations,
     predict_layer,
@@ -256,18 +255,3 @@ def test_interval_widens_with_fewer_samples_and_with_the_calibration_variance() 
     # The calibration variance adds to every unmeasured cell's variance, whatever the field says.
     for c in west:
         assert std_cal[c] ** 2 == pytest.approx(std_many[c] ** 2 + 4.0, rel=0.05)
-
-
-def test_kernel_is_chosen_by_marginal_likelihood() -> None:
-    rng = np.random.default_rng(3)
-    grid_m = np.arange(0.0, 1500.0, 60.0)
-    xy = np.array([(x, y) for x in grid_m for y in grid_m])
-    noise = np.full(len(xy), 0.09)
-    smooth = 5.0 * np.sin(xy[:, 0] / 250.0) * np.cos(xy[:, 1] / 300.0) + rng.normal(0.0, 0.3, len(xy))
-    edges = (
-        np.where(xy[:, 0] > 700.0, 6.0, -6.0)
-        + np.where(np.hypot(xy[:, 0] - 300.0, xy[:, 1] - 900.0) < 200.0, -15.0, 0.0)
-        + rng.normal(0.0, 0.3, len(xy))
-    )
-    assert "RBF" in str(fit_kernel(xy, smooth, noise, max_cells=400, seed=0))
-    assert "Matern" in str(fit_kernel(xy, edges, noise, max_cells=400, seed=0))
