@@ -4,7 +4,7 @@ Per (park, operator, technology) the model is fitted on **sub-cell medians** (:f
 each measured cell's readings split by squares of :data:`POINT_M` metres, each square's median
 placed at the mean reported position of its readings. A street crosses a cell off its centre, and
 the readings near a neighbouring unmeasured cell say more about it than the median of the whole
-cell at the cell's centre: in the simulator this cut the held-out error from 3.3 to 2.8 dB. Each
+cell at the cell's centre: in the simulator this cut the held-out error from 3.5 to 2.8 dB. Each
 such median is modelled as
 
     median = trend(position) + f(position) + nugget + measurement error
