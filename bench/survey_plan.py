@@ -105,7 +105,15 @@ def drive_route(
         lon=lon,
         rsrp_dbm=np.where(lost, NO_SERVICE_RSRP_DBM, np.round(rsrp, 1)),
         sinr_db=np.where(lost, np.nan, np.round(m.sinr_db, 1)),
+        cell_id=np.full(n, np.nan),
+        pci=np.full(n, np.nan),
     )
+
+
+def _readings(survey: CellSamples) -> CellSamples:
+    """The survey's rows with the serving-cell columns it does not report filled with NaN."""
+    n = len(survey.park)
+    return dataclasses.replace(survey, cell_id=np.full(n, np.nan), pci=np.full(n, np.nan))
 
 
 def dead_map(
@@ -165,8 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         truth = ground_truth(scenario, env=env)
         sites = site_positions(scenario)
         drives = {
-            v: survey_samples(
-                drive_test(scenario, dataclasses.replace(HARD, vehicles=v), seed=seed * 7919 + 1, env=env)
+            v: _readings(
+                survey_samples(
+                    drive_test(scenario, dataclasses.replace(HARD, vehicles=v), seed=seed * 7919 + 1, env=env)
+                )
             )
             for v in (1, 2, 3)
         }

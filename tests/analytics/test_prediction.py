@@ -8,11 +8,13 @@ import h3
 import numpy as np
 import pytest
 
+from analytics.calibration import DeviceOffset
 from analytics.coverage import cell_center
 from analytics.prediction import (
     CLASSES,
     CellObservations,
     PredictOptions,
+    calibration_variance,
     classify,
     fit_trend,
     observations,
@@ -170,3 +172,156 @@ def test_local_neighbourhoods_bound_the_solve_and_still_predict() -> None:
     v = layer.validation
     # Blocks that hold the whole hole cannot be predicted from outside it: both methods miss it alike.
     assert v.rmse_db is not None and v.idw_rmse_db is not None and v.rmse_db < v.idw_rmse_db + 1.0
+
+
+@pytest.mark.parametrize(
+    ("offsets_db", "expected_db2"),
+    [
+        ((), 0.0),
+        ((2.5,), 0.0),  # one device: nothing to spread, its offset is the fleet's
+        ((1.0, -1.0), 1.0),  # s² = 2 over 2 devices
+        ((1.5, 0.0, -1.5), 0.75),  # s² = 2.25 over 3 devices
+    ],
+)
+def test_calibration_variance_is_the_spread_of_the_offsets_over_their_number(
+    offsets_db: tuple[float, ...], expected_db2: float
+) -> None:
+    assert calibration_variance(offsets_db) == pytest.approx(expected_db2)
+
+
+def test_observations_carry_the_calibration_variance_of_the_layers_devices() -> None:
+    cell = h3.str_to_int(h3.latlng_to_cell(LAT0, LON0, 10))
+    n = 6
+    samples = CellSamples(
+        park=np.full(n, "p", dtype=object),
+        h3=np.full(n, cell, dtype=np.uint64),
+        operator=np.full(n, "Alpha", dtype=object),
+        tech=np.array(["LTE"] * 4 + ["NR"] * 2, dtype=object),
+        dev=np.array(["a", "a", "b", "b", "c", "c"], dtype=object),
+        ts_ms=np.arange(n, dtype=np.int64),
+        lat=np.full(n, LAT0),
+        lon=np.full(n, LON0),
+        rsrp_dbm=np.array([-99.0, -101.0, -101.0, -103.0, -95.0, -96.0]),
+        sinr_db=np.full(n, 5.0),
+    )
+    offsets = [
+        DeviceOffset(operator="Alpha", tech="LTE", dev="a", offset_db=1.0, shared_cells=1),
+        DeviceOffset(operator="Alpha", tech="LTE", dev="b", offset_db=-1.0, shared_cells=1),
+        DeviceOffset(operator="Beta", tech="LTE", dev="z", offset_db=9.0, shared_cells=1),
+    ]
+    obs = observations(samples, offsets=offsets)
+    lte, nr = obs[("p", "Alpha", "LTE")], obs[("p", "Alpha", "NR")]
+    assert lte.rsrp_median_dbm[0] == -101.0  # a reads 1 dB high, b 1 dB low: both say -101 once calibrated
+    assert lte.calibration_var_db2 == pytest.approx(1.0)  # Beta's device is not in the layer
+    assert nr.calibration_var_db2 == 0.0  # one device, no offset
+
+
+def _gradient_layer(
+    var_db2: float, calibration_var_db2: float = 0.0
+) -> tuple[list[int], dict[int, float], float]:
+    """The unmeasured block of a gradient field with a wave, its cells' std and the layer's mean std."""
+    cells = _cells()
+    west = {c for c in cells if -420 < _xy(c)[0] < -250 and abs(_xy(c)[1]) < 200}
+    measured = [c for c in cells if c not in west]
+    truth = np.array([-90.0 + _xy(c)[0] / 100.0 + 3.0 * math.sin(_xy(c)[1] / 250.0) for c in measured])
+    obs = CellObservations(
+        cells=np.array(measured, dtype=np.uint64),
+        rsrp_median_dbm=truth + np.random.default_rng(4).normal(0.0, math.sqrt(var_db2), len(measured)),
+        var_db2=np.full(len(measured), var_db2),
+        samples=np.full(len(measured), 10, dtype=np.int64),
+        calibration_var_db2=calibration_var_db2,
+    )
+    layer = predict_layer(
+        obs,
+        park="p",
+        operator="Alpha",
+        tech="LTE",
+        threshold_dbm=THRESHOLD,
+        park_cells=frozenset(cells),
+        options=PredictOptions(margin_rings=0),
+        validate=False,
+    )
+    at = {int(c): i for i, c in enumerate(layer.cells.tolist())}
+    std = {c: float(layer.std_db[at[c]]) for c in west}
+    return sorted(west), std, float(layer.std_db[~layer.measured].mean())
+
+
+def test_interval_widens_with_fewer_samples_and_with_the_calibration_variance() -> None:
+    west, std_many, _ = _gradient_layer(0.05)  # medians of many readings: variance 0.05 dB²
+    _, std_few, _ = _gradient_layer(2.0)  # medians of a few noisy readings
+    _, std_cal, _ = _gradient_layer(0.05, calibration_var_db2=4.0)
+    assert len(west) >= 4
+    assert all(std_few[c] > std_many[c] for c in west)
+    # The calibration variance adds to every unmeasured cell's variance, whatever the field says.
+    for c in west:
+        assert std_cal[c] ** 2 == pytest.approx(std_many[c] ** 2 + 4.0, rel=0.05)
+
+
+def _readings_at(points: list[tuple[float, float, float]]) -> CellSamples:
+    """One reading per (east_m, north_m, rsrp_dbm) from the origin, all binned at resolution 10."""
+    lat = np.array([LAT0 + n / 110_574.0 for _, n, _ in points])
+    lon = np.array([LON0 + e / (111_320.0 * math.cos(math.radians(LAT0))) for e, _, _ in points])
+    n = len(points)
+    return CellSamples(
+        park=np.full(n, "p", dtype=object),
+        h3=np.array(
+            [h3.str_to_int(h3.latlng_to_cell(a, b, 10)) for a, b in zip(lat, lon, strict=True)],
+            dtype=np.uint64,
+        ),
+        operator=np.full(n, "Alpha", dtype=object),
+        tech=np.full(n, "LTE", dtype=object),
+        dev=np.full(n, "a", dtype=object),
+        ts_ms=np.arange(n, dtype=np.int64),
+        lat=lat,
+        lon=lon,
+        rsrp_dbm=np.array([r for _, _, r in points]),
+        sinr_db=np.full(n, 5.0),
+    )
+
+
+def test_observations_split_a_cell_into_sub_cell_medians_where_the_readings_were() -> None:
+    centre = h3.latlng_to_cell(LAT0, LON0, 10)
+    east_m, north_m = _xy(h3.str_to_int(centre))
+    west_spot = [(east_m - 30.0 + i, north_m, r) for i, r in enumerate([-100.0, -102.0, -104.0])]
+    east_spot = [(east_m + 30.0 + i, north_m, r) for i, r in enumerate([-90.0, -92.0])]
+    obs = observations(_readings_at(west_spot + east_spot))[("p", "Alpha", "LTE")]
+    assert obs.cells.tolist() == [h3.str_to_int(centre)] and obs.rsrp_median_dbm.tolist() == [-100.0]
+    pts = obs.points
+    assert pts is not None and len(pts) == 2 and pts.cell.tolist() == [0, 0]
+    by_median = dict(zip(pts.rsrp_median_dbm.tolist(), pts.lon.tolist(), strict=True))
+    assert set(by_median) == {-102.0, -91.0}
+    assert by_median[-102.0] < by_median[-91.0]  # the weak spot is the western one
+    # The median of 2 readings is less certain than the median of 3 with the same spread.
+    var = dict(zip(pts.rsrp_median_dbm.tolist(), pts.var_db2.tolist(), strict=True))
+    assert var[-91.0] > var[-102.0]
+    assert (
+        observations(_readings_at(west_spot + east_spot), point_m=None)[("p", "Alpha", "LTE")].points is None
+    )
+
+
+def test_a_street_off_the_centre_of_cells_is_placed_where_it_was_driven() -> None:
+    """A north-south gradient of 2 dB per 10 m, driven along one street: the sub-cell medians at the
+    street's position fit it, so an unmeasured cell north of the street is predicted from the street's
+    real distance, not from the measured cells' centres."""
+    rng = np.random.default_rng(5)
+    street = [
+        (e, n, -100.0 + 0.2 * n + rng.normal(0.0, 0.5))
+        for e in np.arange(-600.0, 600.0, 8.0)
+        for n in (0.0, 250.0)
+    ]
+    obs = observations(_readings_at(street))[("p", "Alpha", "LTE")]
+    assert obs.points is not None and len(obs.points) > len(obs)
+    layer = predict_layer(
+        obs, park="p", operator="Alpha", tech="LTE", threshold_dbm=THRESHOLD, validate=False
+    )
+    north = [
+        i
+        for i, c in enumerate(layer.cells.tolist())
+        if not layer.measured[i] and 100.0 < _xy(int(c))[1] < 150.0 and abs(_xy(int(c))[0]) < 300.0
+    ]
+    assert north
+    for i in north:
+        truth = -100.0 + 0.2 * _xy(int(layer.cells[i]))[1]
+        # From cell medians at the cells' centres: errors up to 1.5 dB and a std of 8.7 dB.
+        assert abs(layer.predicted_dbm[i] - truth) < 0.5 and layer.std_db[i] < 2.0
+        assert layer.lower_dbm[i] <= truth <= layer.upper_dbm[i]
