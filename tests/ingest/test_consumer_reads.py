@@ -57,6 +57,14 @@ async def test_every_message_arrives_whole_with_its_content_type(
         assert all(m.qos == 1 and not m.dup for m in received)
         consumer.ack(received)
         assert consumer.pending == 0 and consumer.pending_bytes == 0
+        # The broker handles a connection's packets in order, so a SUBACK after the acks proves it
+        # has taken them. Without this barrier the reconnect below (same client id, right after the
+        # DISCONNECT) can take the session over before the broker has read the old connection's
+        # last packets, and those acks are dropped with it.
+        consumer.link.subscribed.clear()
+        consumer.link.client.subscribe(f"{topic_root}-barrier", qos=1)
+        async with asyncio.timeout(20):
+            await consumer.link.subscribed.wait()
     finally:
         pub.close()
         await consumer.disconnect()
