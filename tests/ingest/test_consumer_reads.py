@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import pytest
 from paho.mqtt.packettypes import PacketTypes
@@ -27,14 +28,18 @@ pytestmark = pytest.mark.integration
 async def test_every_message_arrives_whole_with_its_content_type(
     mosquitto: ServerProcess, topic_root: str, unique: str, protocol: str
 ) -> None:
+    def session(deliver: Callable[[Message], None]) -> MqttConsumer:
+        # The same client id each time: the second connection resumes the first one's session.
+        return MqttConsumer(
+            broker=BrokerSettings(host=mosquitto.host, port=mosquitto.port, protocol=protocol),  # type: ignore[arg-type]
+            client_id=f"ing-{unique}",
+            filters=[f"{topic_root}/#"],
+            max_unacked=10_000,
+            deliver=deliver,
+        )
+
     received: list[Message] = []
-    consumer = MqttConsumer(
-        broker=BrokerSettings(host=mosquitto.host, port=mosquitto.port, protocol=protocol),  # type: ignore[arg-type]
-        client_id=f"ing-{unique}",
-        filters=[f"{topic_root}/#"],
-        max_unacked=10_000,
-        deliver=received.append,
-    )
+    consumer = session(received.append)
     task = asyncio.create_task(consumer.run())
     pub = Publisher(mosquitto.host, mosquitto.port, f"pub-{unique}")
     try:
@@ -73,13 +78,7 @@ async def test_every_message_arrives_whole_with_its_content_type(
             await task
     # The broker took every ack: a new connection of the same session gets nothing resent.
     again: list[Message] = []
-    resumed = MqttConsumer(
-        broker=BrokerSettings(host=mosquitto.host, port=mosquitto.port, protocol=protocol),  # type: ignore[arg-type]
-        client_id=f"ing-{unique}",
-        filters=[f"{topic_root}/#"],
-        max_unacked=10_000,
-        deliver=again.append,
-    )
+    resumed = session(again.append)
     task = asyncio.create_task(resumed.run())
     try:
         async with asyncio.timeout(20):
