@@ -2,8 +2,10 @@
 
 Loops (each a named task):
 
-``collectors``  one supervised task per device; a failure is logged, counted and retried with
-                capped, jittered backoff and never stops the others.
+``collectors``  one supervised task per device, except Modbus TCP devices: one task per poll
+                interval reads all of them on each tick (:mod:`edge_agent.collectors.modbus_tick`);
+                a device's failure is logged, counted and retried with capped, jittered
+                backoff and never stops the others.
 ``writer``      drains the bounded intake queue into the disk buffer (readings are durable
                 before anything is published).
 ``sealer``      turns staged readings into sequence-numbered batches (by size and by time).
@@ -38,7 +40,7 @@ from contract.readings import Broadband, Cellular, Reading, Wifi
 from edge_agent import remote_config
 from edge_agent.backlog_log import BacklogLog
 from edge_agent.buffer import DiskBuffer, Tx
-from edge_agent.collectors import Collector, build_collectors
+from edge_agent.collectors import Collector, TickGroup, build_collectors, tick_groups
 from edge_agent.confirm import GapRepair
 from edge_agent.errors import DeviceError, NotConnectedError, PermanentError
 from edge_agent.publisher import DownChannel, Publisher
@@ -253,8 +255,11 @@ class Agent:
         while True:
             self._restart.clear()
             self.collectors = build_collectors(self.settings.collectors)
-            tasks = [
-                asyncio.create_task(self._poll(c), name=f"collector-{c.device}") for c in self.collectors
+            groups, singles = tick_groups(self.settings.collectors, self.collectors)
+            tasks = [asyncio.create_task(self._poll(c), name=f"collector-{c.device}") for c in singles]
+            tasks += [
+                asyncio.create_task(self._poll_group(g), name=f"collectors-every-{g.interval_s:g}s")
+                for g in groups
             ]
             try:
                 await self._restart.wait()
@@ -263,6 +268,8 @@ class Agent:
                 for t in tasks:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                for g in groups:
+                    await g.aclose()
                 for c in self.collectors:
                     await c.aclose()
                 self.counters.failing.clear()
@@ -294,12 +301,67 @@ class Agent:
                 log.info("device %s is answering again", c.device)
             attempt = 0
             self.counters.failing.pop(c.device, None)
-            lat, lon = self.settings.agent.lat, self.settings.agent.lon
-            for r in readings:
-                await self._intake.put(self._encoder.encode(with_fixed_position(r, lat, lon)))
-            self.counters.readings += len(readings)
+            await self._stage(readings)
             tick, next_t = next_tick(loop.time(), c.interval_s, after=tick)
             await self._ticks.sleep_until(next_t)
+
+    async def _stage(self, readings: list[Reading]) -> None:
+        """Encode readings into the intake queue (waiting only while it is full)."""
+        lat, lon = self.settings.agent.lat, self.settings.agent.lon
+        encode, intake = self._encoder.encode, self._intake
+        for r in readings:
+            body = encode(with_fixed_position(r, lat, lon))
+            if intake.full():
+                await intake.put(body)
+            else:
+                intake.put_nowait(body)
+        self.counters.readings += len(readings)
+
+    async def _poll_group(self, group: TickGroup) -> None:
+        """:meth:`_poll` for a tick group: one read of all its devices per tick, each device with
+        its own error handling and backoff (a failing device is left out until its retry is due)."""
+        loop = asyncio.get_running_loop()
+        interval_s = group.interval_s
+        attempts: dict[str, int] = {}
+        retry_at: dict[str, float] = {}
+        # The first read is now; each read may wait for its answers until the next tick.
+        tick, until_s = next_tick(loop.time(), interval_s)
+        while True:
+            due: set[str] | None = None
+            if retry_at:
+                now = loop.time()
+                due = {d for d in group.devices if retry_at.get(d, 0.0) <= now}
+            readings: list[Reading] = []
+            for poll in await group.read(due, until_s=until_s):
+                device = poll.device
+                try:
+                    readings += poll.readings()
+                except DeviceError as exc:
+                    self.counters.device_errors += 1
+                    if self.counters.failing.get(device) != str(exc):
+                        log.warning("device %s failed (retrying with backoff): %s", device, exc)
+                    self.counters.failing[device] = str(exc)
+                except Exception as exc:
+                    # Top of a supervised loop: a collector bug must not stop the other devices.
+                    self.counters.loop_errors += 1
+                    self.counters.failing[device] = f"{type(exc).__name__}: {exc}"
+                    log.exception("collector %s crashed; restarting it with backoff", device)
+                else:
+                    if attempts.pop(device, 0):
+                        del retry_at[device]
+                        log.info("device %s is answering again", device)
+                        self.counters.failing.pop(device, None)
+                    continue
+                attempt = attempts[device] = attempts.get(device, 0) + 1
+                retry_at[device] = loop.time() + self._device_backoff(attempt)
+            if readings:
+                await self._stage(readings)
+            if loop.time() >= until_s + interval_s:
+                # Overran a whole interval: skip the missed ticks rather than read in a burst.
+                tick, until_s = next_tick(loop.time(), interval_s, after=tick)
+            await self._ticks.sleep_until(until_s)
+            tick += 1
+            until_s = tick * interval_s
 
     # ------------------------------------------------------------------ buffer and forwarding
 

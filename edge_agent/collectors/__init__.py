@@ -8,10 +8,14 @@ capped, jittered backoff, and never stops the others.
 from __future__ import annotations
 
 import importlib
-from typing import Final, Protocol, runtime_checkable
+from collections.abc import Container
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from contract.readings import Reading
-from settings.edge import CollectorSettings, CollectorType
+from settings.edge import CollectorSettings, CollectorType, ModbusCollector
+
+if TYPE_CHECKING:
+    from edge_agent.collectors.modbus_tick import Poll
 
 
 @runtime_checkable
@@ -54,3 +58,38 @@ def build_collectors(configs: list[CollectorSettings]) -> list[Collector]:
         module_name, _, func = COLLECTORS[kind].partition(":")
         out.extend(getattr(importlib.import_module(module_name), func)(cfg))
     return out
+
+
+class TickGroup(Protocol):
+    """Reads several devices of one interval in one task per tick (one event-loop wake-up for all).
+
+    Attributes:
+        devices: the device ids, for logs and the doctor's table.
+        interval_s: time between two reads.
+    """
+
+    devices: list[str]
+    interval_s: float
+
+    async def read(self, due: Container[str] | None, *, until_s: float) -> list[Poll]:
+        """Read the devices in ``due`` (``None``: all) and return every poll finished so far
+        (``poll.device``; ``poll.readings()`` raises its ``DeviceError``); waits at most until
+        ``until_s`` on the event loop's clock."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop reading (the collectors' own ``aclose`` releases their connections)."""
+        ...
+
+
+def tick_groups(
+    configs: list[CollectorSettings], collectors: list[Collector]
+) -> tuple[list[TickGroup], list[Collector]]:
+    """The collectors read in tick groups (Modbus TCP devices, one group per poll interval), and
+    the rest, which keep a task each."""
+    if not any(isinstance(cfg, ModbusCollector) for cfg in configs):
+        return [], collectors
+    from edge_agent.collectors.modbus_tick import tick_groups as modbus_groups
+
+    groups, rest = modbus_groups(collectors)
+    return list(groups), rest

@@ -62,8 +62,13 @@ class ModbusPoller:
         self._last: dict[str, Value] | None = None
         self._last_report = 0.0
 
-    async def read_values(self) -> dict[str, Value]:
-        """Read and decode every register of the map."""
+    @property
+    def blocks(self) -> list[tuple[int, int]]:
+        """The ``(start, count)`` reads of one poll: neighbouring registers share one request."""
+        return self._blocks
+
+    async def fetch(self) -> dict[int, bytes]:
+        """Read the raw bytes of every block of the map (``start -> bytes``)."""
         data: dict[int, bytes] = {}
         try:
             for start, count in self._blocks:
@@ -71,15 +76,31 @@ class ModbusPoller:
                     start, count, unit=self.cfg.unit_id, timeout_s=self.cfg.timeout_s
                 )
         except DeviceError as exc:
-            raise DeviceError(f"{self.device}: {exc}", fix=exc.fix) from exc
+            raise self.error(exc) from exc
+        return data
+
+    def error(self, exc: DeviceError) -> DeviceError:
+        """A bus error as this device's error (its id in front)."""
+        return DeviceError(f"{self.device}: {exc}", fix=exc.fix)
+
+    def decode(self, data: dict[int, bytes]) -> dict[str, Value]:
+        """Decode every register of the map from the blocks' raw bytes."""
         try:
             return self._decoder.decode(data)
         except ValueError as exc:
             raise DeviceError(f"{self.device}: {exc}") from exc
 
-    async def read(self) -> list[Reading]:
-        ts_ms = int(time.time() * 1000)
-        values = await self.read_values()
+    async def read_values(self) -> dict[str, Value]:
+        """Read and decode every register of the map."""
+        return self.decode(await self.fetch())
+
+    def readings(self, data: dict[int, bytes], ts_ms: int) -> list[Reading]:
+        """The reading of one poll from its raw blocks (none when ``report = "change"`` holds it back).
+
+        Raises:
+            DeviceError: a register does not decode, or a value is outside the contract's range.
+        """
+        values = self.decode(data)
         now = time.monotonic()
         if (
             self.cfg.report == "change"
@@ -91,6 +112,10 @@ class ModbusPoller:
         self._last = values
         self._last_report = now
         return [reading]
+
+    async def read(self) -> list[Reading]:
+        ts_ms = int(time.time() * 1000)
+        return self.readings(await self.fetch(), ts_ms)
 
     async def aclose(self) -> None:
         await self.bus.release()

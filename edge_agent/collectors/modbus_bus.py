@@ -215,37 +215,61 @@ class Bus:
         """:meth:`read_holding_bytes` on the Modbus TCP connection (same errors, same texts)."""
         async with self._lock:
             try:
-                conn = self._tcp
-                remaining_s = timeout_s
-                if conn is None or conn.closed:
-                    self._close()
-                    start_s = time.monotonic()
-                    try:
-                        async with asyncio.timeout(timeout_s):
-                            conn = self._tcp = await ModbusTcpConnection.open(
-                                self.settings.host, self.settings.port
-                            )
-                    except OSError as exc:
-                        raise DeviceError(
-                            f"no Modbus TCP answer at {self.name}: cannot connect ({exc})"
-                        ) from exc
-                    remaining_s = max(0.0, timeout_s - (time.monotonic() - start_s))
+                conn, remaining_s = await self.tcp_connection(unit=unit, timeout_s=timeout_s)
                 return await conn.read_holding(address, count, unit=unit, timeout_s=remaining_s)
-            except TimeoutError as exc:
-                # The answer may still come: drop the connection so it cannot be taken for the
-                # answer to the next request.
-                self._close()
-                raise DeviceError(
-                    f"no answer from unit {unit} at {self.name} within {timeout_s:g} s"
-                ) from exc
-            except ModbusExceptionAnswer as exc:
-                raise DeviceError(
-                    f"{self.name}: Modbus exception {exc.code} ({EXCEPTIONS.get(exc.code, 'unknown')}) "
-                    f"reading {count} registers at {address} of unit {unit}"
-                ) from exc
-            except ModbusTcpError as exc:
-                self._close()
-                raise DeviceError(f"Modbus request to unit {unit} at {self.name} failed: {exc}") from exc
+            except (TimeoutError, ModbusExceptionAnswer, ModbusTcpError) as exc:
+                raise self.tcp_error(exc, address, count, unit=unit, timeout_s=timeout_s) from exc
+
+    def live_tcp(self) -> ModbusTcpConnection | None:
+        """The open Modbus TCP connection, if there is one."""
+        conn = self._tcp
+        return conn if conn is not None and not conn.closed else None
+
+    async def tcp_connection(self, *, unit: int, timeout_s: float) -> tuple[ModbusTcpConnection, float]:
+        """The Modbus TCP connection, opened within ``timeout_s`` if there is none, and the time left.
+
+        The caller has the bus to itself (holds the lock, or is the tick group owning the bus).
+
+        Raises:
+            DeviceError: the connection was refused, or not made within ``timeout_s``.
+        """
+        conn = self.live_tcp()
+        if conn is not None:
+            return conn, timeout_s
+        self._close()
+        start_s = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout_s):
+                conn = self._tcp = await ModbusTcpConnection.open(self.settings.host, self.settings.port)
+        except OSError as exc:
+            raise DeviceError(f"no Modbus TCP answer at {self.name}: cannot connect ({exc})") from exc
+        except TimeoutError as exc:
+            raise self.tcp_error(exc, 0, 0, unit=unit, timeout_s=timeout_s) from exc
+        return conn, max(0.0, timeout_s - (time.monotonic() - start_s))
+
+    def tcp_error(
+        self,
+        exc: Exception,
+        address: int,
+        count: int,
+        *,
+        unit: int,
+        timeout_s: float,
+    ) -> DeviceError:
+        """The :class:`DeviceError` of a failed Modbus TCP read (``TimeoutError``,
+        ``ModbusExceptionAnswer``, ``ModbusTcpError``); drops the connection unless the device
+        answered (with an exception code)."""
+        if isinstance(exc, ModbusExceptionAnswer):
+            return DeviceError(
+                f"{self.name}: Modbus exception {exc.code} ({EXCEPTIONS.get(exc.code, 'unknown')}) "
+                f"reading {count} registers at {address} of unit {unit}"
+            )
+        # After a timeout the answer may still come: drop the connection so that it cannot be
+        # taken for the answer to the next request.
+        self._close()
+        if isinstance(exc, TimeoutError):
+            return DeviceError(f"no answer from unit {unit} at {self.name} within {timeout_s:g} s")
+        return DeviceError(f"Modbus request to unit {unit} at {self.name} failed: {exc}")
 
     def _close(self) -> None:
         client, self._client = self._client, None

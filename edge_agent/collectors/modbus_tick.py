@@ -1,0 +1,245 @@
+"""Modbus TCP devices of one poll interval, read by one task per tick.
+
+With one task per device, every poll of every device costs the event loop two task steps (the
+tick wakes the task, which sends its request and waits; the answer wakes it again) and a future
+per request: at 200 polls/s that was most of the agent's CPU on the development machine
+(``bench/edge.py``). A :class:`ModbusTickGroup` reads all the Modbus TCP devices of one interval
+in one task: at the tick it sends the first request to every device at once, each answer is
+handled in the event loop's read event of its connection (the next block of the same device, or
+the next device of the same line, is sent from there), and the task wakes once, when the last
+answer of the tick is in, to turn all of them into readings.
+
+What each device keeps from reading it alone (:meth:`ModbusPoller.read`):
+
+* the devices of one bus (several unit ids behind one Modbus TCP gateway) take turns on their
+  connection, one request at a time, as the bus lock makes them do;
+* each request has its own device's timeout (the connection's watchdog), and the texts of every
+  error, the closing of the connection after a timeout or a broken answer, and the reconnect on
+  the next poll are the bus's own (:meth:`Bus.tcp_connection`, :meth:`Bus.tcp_error`);
+* a device that does not answer never holds up the others: the task waits for the answers of
+  its tick only until the next tick; a line still waiting then (up to its device's timeout) is
+  skipped by the following ticks, and its answer or error is handed out with a later tick.
+
+A bus belongs to one group (:func:`tick_groups` keeps a bus whose devices have different poll
+intervals out of the groups), so nothing else sends on its connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Container, Sequence
+from dataclasses import dataclass
+
+from contract.readings import Reading
+from edge_agent.collectors import Collector
+from edge_agent.collectors.modbus import ModbusPoller
+from edge_agent.collectors.modbus_bus import Bus
+from edge_agent.collectors.modbus_tcp import ModbusTcpConnection, ModbusTcpError
+from edge_agent.errors import DeviceError
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One device's finished poll: its raw blocks (``start -> bytes``) or its error."""
+
+    poller: ModbusPoller
+    result: dict[int, bytes] | DeviceError
+    ts_ms: int
+    """When the poll's tick began, ms since the epoch (the reading's time)."""
+
+    @property
+    def device(self) -> str:
+        return self.poller.device
+
+    def readings(self) -> list[Reading]:
+        """The poll's reading (none when ``report = "change"`` holds it back).
+
+        Raises:
+            DeviceError: the poll failed, a register does not decode, or a value is out of range.
+        """
+        if isinstance(self.result, DeviceError):
+            raise self.result
+        return self.poller.readings(self.result, self.ts_ms)
+
+
+class _Line:
+    """The devices of one bus polled in one tick: one request after another on its connection."""
+
+    def __init__(self, group: ModbusTickGroup, bus: Bus, pollers: list[ModbusPoller]) -> None:
+        self.group = group
+        self.bus = bus
+        self.pollers = pollers
+        self.busy = False
+        self.round = 0
+        self._todo: deque[ModbusPoller] = deque()
+        self._poller = pollers[0]
+        self._block = 0
+        self._data: dict[int, bytes] = {}
+        self._ts_ms = 0
+        self.connecting: asyncio.Task[None] | None = None
+
+    def start(self, pollers: list[ModbusPoller], ts_ms: int, round_: int) -> None:
+        self.busy = True
+        self.round = round_
+        self._ts_ms = ts_ms
+        self._todo.extend(pollers)
+        self._next_device()
+
+    def _next_device(self) -> None:
+        if not self._todo or self.group.closed:
+            self._todo.clear()
+            self.busy = False
+            self.group.line_done(self)
+            return
+        self._poller = self._todo.popleft()
+        self._block = 0
+        self._data = {}
+        conn = self.bus.live_tcp()
+        if conn is None:
+            self.connecting = asyncio.create_task(self._connect(), name=f"modbus-connect-{self.bus.name}")
+        else:
+            self._send(conn, self._poller.cfg.timeout_s)
+
+    async def _connect(self) -> None:
+        p = self._poller
+        try:
+            conn, remaining_s = await self.bus.tcp_connection(unit=p.cfg.unit_id, timeout_s=p.cfg.timeout_s)
+        except DeviceError as exc:
+            self.connecting = None
+            self._finish(p.error(exc))
+            return
+        self.connecting = None
+        self._send(conn, remaining_s)
+
+    def _send(self, conn: ModbusTcpConnection, timeout_s: float) -> None:
+        p = self._poller
+        start, count = p.blocks[self._block]
+        try:
+            conn.send_read(start, count, unit=p.cfg.unit_id, timeout_s=timeout_s, answer=self._answer)
+        except ModbusTcpError as exc:
+            self._answer(exc)
+
+    def _answer(self, result: bytes | Exception) -> None:
+        p = self._poller
+        start, count = p.blocks[self._block]
+        if isinstance(result, Exception):
+            error = self.bus.tcp_error(result, start, count, unit=p.cfg.unit_id, timeout_s=p.cfg.timeout_s)
+            self._finish(p.error(error))
+            return
+        self._data[start] = result
+        self._block += 1
+        if self._block == len(p.blocks):
+            self._finish(self._data)
+            return
+        conn = self.bus.live_tcp()
+        if conn is None:
+            self._answer(ModbusTcpError("connection closed"))
+            return
+        self._send(conn, p.cfg.timeout_s)
+
+    def _finish(self, result: dict[int, bytes] | DeviceError) -> None:
+        if not self.group.closed:
+            self.group.done.append(Poll(self._poller, result, self._ts_ms))
+        self._next_device()
+
+
+class ModbusTickGroup:
+    """The Modbus TCP devices of one poll interval, read by one task per tick.
+
+    Args:
+        pollers: the devices (all with the same ``interval_s``); the devices of one bus must all
+            be here, as the group drives the bus's connection alone.
+    """
+
+    def __init__(self, pollers: Sequence[ModbusPoller]) -> None:
+        if not pollers:
+            raise ValueError("a tick group needs at least one device")
+        self.pollers = list(pollers)
+        self.interval_s = pollers[0].interval_s
+        self.devices = [p.device for p in pollers]
+        by_bus: dict[int, tuple[Bus, list[ModbusPoller]]] = {}
+        for p in pollers:
+            by_bus.setdefault(id(p.bus), (p.bus, []))[1].append(p)
+        self._lines = [_Line(self, bus, members) for bus, members in by_bus.values()]
+        self.done: list[Poll] = []
+        self.closed = False
+        self._round = 0
+        self._waiting_lines = 0
+        self._waiter: asyncio.Future[None] | None = None
+
+    def line_done(self, line: _Line) -> None:
+        """A line has no more requests for this round (called by the line)."""
+        if line.round == self._round:
+            self._waiting_lines -= 1
+            if self._waiting_lines == 0:
+                self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def read(self, due: Container[str] | None, *, until_s: float) -> list[Poll]:
+        """Poll the devices in ``due`` (``None``: all) and return the polls finished so far.
+
+        Waits until every line started now is done, or until ``until_s`` on the event loop's clock
+        (normally the next tick), whichever comes first. A line still busy from an earlier round
+        is not started again; its devices' polls come out of a later call.
+        """
+        self._round += 1
+        self._waiting_lines = 0
+        ts_ms = int(time.time() * 1000)
+        for line in self._lines:
+            if line.busy:
+                continue
+            todo = line.pollers if due is None else [p for p in line.pollers if p.device in due]
+            if todo:
+                self._waiting_lines += 1
+                line.start(todo, ts_ms, self._round)
+        if self._waiting_lines > 0:
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_at(until_s, self._wake)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        done, self.done = self.done, []
+        return done
+
+    async def aclose(self) -> None:
+        """Stop: no more requests; connections in progress are cancelled (the pollers' own
+        ``aclose`` releases the buses)."""
+        self.closed = True
+        self._wake()
+        tasks = [line.connecting for line in self._lines if line.connecting is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def tick_groups(collectors: Sequence[Collector]) -> tuple[list[ModbusTickGroup], list[Collector]]:
+    """Split ``collectors`` into tick groups (Modbus TCP devices, one group per poll interval) and
+    the rest, which keep a task each.
+
+    A bus whose devices have different poll intervals stays out of the groups (its devices take
+    turns with the bus lock), so that a connection is driven by one group or by the lock, never
+    by both.
+    """
+    by_bus: dict[int, list[ModbusPoller]] = {}
+    rest: list[Collector] = []
+    for c in collectors:
+        if isinstance(c, ModbusPoller) and c.bus.settings.transport == "tcp":
+            by_bus.setdefault(id(c.bus), []).append(c)
+        else:
+            rest.append(c)
+    by_interval: dict[float, list[ModbusPoller]] = {}
+    for members in by_bus.values():
+        if len({p.interval_s for p in members}) == 1:
+            by_interval.setdefault(members[0].interval_s, []).extend(members)
+        else:
+            rest.extend(members)
+    return [ModbusTickGroup(members) for members in by_interval.values()], rest
