@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import _unavailable
+from tests.edge_agent.modbus_peers import Peer, Script
 from tests.servers import ServerError, ServerProcess, mosquitto_server
 
 
@@ -28,3 +30,20 @@ def mosquitto_durable(tmp_path: Path) -> Iterator[ServerProcess]:
         _unavailable(str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[Callable[[Script], Awaitable[Peer]]]:
+    """Starts scripted Modbus TCP peers (:mod:`tests.edge_agent.modbus_peers`) on loopback ports."""
+    started: list[Peer] = []
+
+    async def start(script: Script) -> Peer:
+        p = Peer(script)
+        p.server = await asyncio.start_server(p._serve, "127.0.0.1", 0)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        assert p.server is not None
+        p.server.close()
