@@ -24,7 +24,15 @@ then the oldest staged readings. Every dropped reading is counted in ``dropped``
 and reported in the agent's status. A dropped batch's ``seq`` is simply never sent, so the
 receivers' loss ledger counts the gap.
 
-Synchronous on purpose: the agent runs it on one dedicated worker thread.
+Synchronous on purpose. The agent calls it on the event loop: every operation is a small
+transaction that, in WAL mode with ``synchronous=NORMAL``, writes to the operating system's page
+cache and never waits for the disk; handing each one to a worker thread cost more (two thread
+wake-ups each) than the work itself. The one operation that syncs to disk, folding the WAL into
+the database file, is :meth:`DiskBuffer.checkpoint`: with ``autocheckpoint=False`` SQLite never
+does it inside a commit, and the agent runs it on a worker thread (its own connection), so a slow
+SD card never stalls the event loop. Partial indexes on the publishing state let the cursor and
+the retention check skip the batches' payloads (SQLite reads a row's columns in order, and the
+state columns come after a payload of up to 256 KB).
 """
 
 from __future__ import annotations
@@ -47,6 +55,10 @@ CREATE TABLE IF NOT EXISTS batches (
     published_ms INTEGER, first_published_ms INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+_INDEXES: Final = """
+CREATE INDEX IF NOT EXISTS batches_unpublished ON batches (seq) WHERE published_ms IS NULL;
+CREATE INDEX IF NOT EXISTS batches_published ON batches (first_published_ms) WHERE published_ms IS NOT NULL;
 """
 _PUBLISHED_COLUMNS: Final = ("published_ms", "first_published_ms")
 """Columns added for gap repair; a buffer file from an older agent gets them on open."""
@@ -110,9 +122,19 @@ class DiskBuffer:
         gateway: gateway id written into every batch envelope.
         max_readings: cap on readings held.
         max_bytes: cap on reading bytes held.
+        autocheckpoint: let SQLite fold the WAL into the database inside commits (the default);
+            ``False``: the owner calls :meth:`checkpoint` regularly, off its event loop.
     """
 
-    def __init__(self, path: str | Path, *, gateway: str, max_readings: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        gateway: str,
+        max_readings: int,
+        max_bytes: int,
+        autocheckpoint: bool = True,
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.gateway = check_id(gateway, "gateway")
@@ -124,11 +146,15 @@ class DiskBuffer:
         # NORMAL in WAL mode survives a process crash (SIGKILL); only a power loss may lose
         # the last transactions.
         self._db.execute("PRAGMA synchronous=NORMAL")
+        if not autocheckpoint:
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer: sqlite3.Connection | None = None
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(batches)")}
         for column in _PUBLISHED_COLUMNS:
             if column not in columns:
                 self._db.execute(f"ALTER TABLE batches ADD COLUMN {column} INTEGER")
+        self._db.executescript(_INDEXES)
         self._staged, self._staged_bytes = self._db.execute(
             "SELECT count(*), coalesce(sum(length(body)), 0) FROM staged"
         ).fetchone()
@@ -153,8 +179,17 @@ class DiskBuffer:
             (key, value),
         )
 
+    def checkpoint(self) -> None:
+        """Fold the WAL into the database file on a connection of its own (``PASSIVE``: it never
+        waits for, nor blocks, the other operations). It syncs to disk: call it off the event loop."""
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def close(self) -> None:
         """Close the database (a checkpoint folds the WAL into the main file)."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._db.close()
 
     # ------------------------------------------------------------------ the cursor

@@ -84,8 +84,9 @@ class GapRepair:
     """Applies confirms to the buffer, resends what stays unconfirmed, expires what is too old.
 
     Args:
-        buffer: the agent's disk buffer (only touched on ``executor``, its one worker thread).
-        executor: the buffer's worker.
+        buffer: the agent's disk buffer.
+        executor: where the buffer is touched (one worker thread); ``None``: on the event loop,
+            as the agent does (see :mod:`edge_agent.buffer`).
         gateway: this gateway's id; a confirm for another gateway is refused.
         grace_s, retention_s: see :class:`settings.edge.BufferOptions`.
         wake: called after batches were made sendable again (wakes the forwarder).
@@ -96,7 +97,7 @@ class GapRepair:
         self,
         buffer: DiskBuffer,
         *,
-        executor: Executor,
+        executor: Executor | None = None,
         gateway: str,
         grace_s: float,
         retention_s: float,
@@ -133,6 +134,8 @@ class GapRepair:
             self.confirms_refused += 1
 
     async def _db(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._executor is None:
+            return fn(*args, **kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 

@@ -31,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from contract.readings import Reading
 from edge_agent.collectors import Collector
@@ -38,6 +39,13 @@ from edge_agent.collectors.modbus import ModbusPoller
 from edge_agent.collectors.modbus_bus import Bus
 from edge_agent.collectors.modbus_tcp import ModbusTcpConnection, ModbusTcpError
 from edge_agent.errors import DeviceError
+
+_COLLECT_S: Final = 0.01
+"""How long after the tick's requests went out their answers are read, in one pass. Modbus TCP
+devices on a LAN answer within milliseconds; a device that takes longer is read as its answer
+arrives (one event-loop wake-up of its own, as every answer used to cost)."""
+_IDLE_S: Final = 0.5
+"""A connection idle this long is checked for a hang-up before the next request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +99,20 @@ class _Line:
         if not self._todo or self.group.closed:
             self._todo.clear()
             self.busy = False
+            conn = self.bus.live_tcp()
+            if conn is not None:
+                conn.watch(False)
             self.group.line_done(self)
             return
         self._poller = self._todo.popleft()
         self._block = 0
         self._data = {}
         conn = self.bus.live_tcp()
+        if conn is not None and not conn.watching and conn.idle_s() > _IDLE_S:
+            # Unwatched, a device's hang-up while idle is only seen here: reconnect now rather
+            # than fail this poll.
+            conn.receive()
+            conn = self.bus.live_tcp()
         if conn is None:
             self.connecting = asyncio.create_task(self._connect(), name=f"modbus-connect-{self.bus.name}")
         else:
@@ -116,6 +132,9 @@ class _Line:
     def _send(self, conn: ModbusTcpConnection, timeout_s: float) -> None:
         p = self._poller
         start, count = p.blocks[self._block]
+        # Requests sent at the tick are collected in the group's one pass; any later one (the
+        # next block or device, after a reconnect) is read as it arrives.
+        conn.watch(not self.group.sending)
         try:
             conn.send_read(start, count, unit=p.cfg.unit_id, timeout_s=timeout_s, answer=self._answer)
         except ModbusTcpError as exc:
@@ -168,6 +187,10 @@ class ModbusTickGroup:
         self._round = 0
         self._waiting_lines = 0
         self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._until_s = 0.0
+        self.sending = False
+        """True while the tick's first requests go out (they are collected, not watched)."""
 
     def line_done(self, line: _Line) -> None:
         """A line has no more requests for this round (called by the line)."""
@@ -191,24 +214,52 @@ class ModbusTickGroup:
         self._round += 1
         self._waiting_lines = 0
         ts_ms = int(time.time() * 1000)
-        for line in self._lines:
-            if line.busy:
-                continue
-            todo = line.pollers if due is None else [p for p in line.pollers if p.device in due]
-            if todo:
-                self._waiting_lines += 1
-                line.start(todo, ts_ms, self._round)
+        self.sending = True
+        try:
+            for line in self._lines:
+                if line.busy:
+                    continue
+                todo = line.pollers if due is None else [p for p in line.pollers if p.device in due]
+                if todo:
+                    self._waiting_lines += 1
+                    line.start(todo, ts_ms, self._round)
+        finally:
+            self.sending = False
         if self._waiting_lines > 0:
             loop = asyncio.get_running_loop()
             self._waiter = waiter = loop.create_future()
-            timer = loop.call_at(until_s, self._wake)
+            self._until_s = until_s
+            self._timer = loop.call_at(min(loop.time() + _COLLECT_S, until_s), self._collect)
             try:
                 await waiter
             finally:
-                timer.cancel()
+                if self._timer is not None:
+                    self._timer.cancel()
+                    self._timer = None
                 self._waiter = None
         done, self.done = self.done, []
         return done
+
+    def _collect(self) -> None:
+        """The one pass over the tick's connections; those still waiting are watched from now on."""
+        self._timer = None
+        loop = asyncio.get_running_loop()
+        for line in self._lines:
+            if line.busy and line.round == self._round:
+                conn = line.bus.live_tcp()
+                if conn is not None and not conn.watching:
+                    conn.receive()
+        if self._waiting_lines == 0 or self._waiter is None:
+            return
+        for line in self._lines:
+            if line.busy and line.round == self._round:
+                conn = line.bus.live_tcp()
+                if conn is not None:
+                    conn.watch(True)
+        if loop.time() >= self._until_s:
+            self._wake()
+        else:
+            self._timer = loop.call_at(self._until_s, self._wake)
 
     async def aclose(self) -> None:
         """Stop: no more requests; connections in progress are cancelled (the pollers' own
