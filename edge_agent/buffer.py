@@ -179,12 +179,17 @@ class DiskBuffer:
             (key, value),
         )
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> tuple[int, int]:
         """Fold the WAL into the database file on a connection of its own (``PASSIVE``: it never
-        waits for, nor blocks, the other operations). It syncs to disk: call it off the event loop."""
+        waits for, nor blocks, the other operations). It syncs to disk: call it off the event loop.
+
+        Returns:
+            The WAL's frames and how many of them are now in the database file.
+        """
         if self._checkpointer is None:
             self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        _busy, frames, done = self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(frames), int(done)
 
     def close(self) -> None:
         """Close the database (a checkpoint folds the WAL into the main file)."""
