@@ -25,16 +25,21 @@ def to_reading(device: ModbusDevice, ts_ms: int, values: dict[str, Value]) -> Re
     Raises:
         DeviceError: a value is out of the contract's range (the device or its map is wrong).
     """
-    tags = dict(device.tags) if device.tags else None
+    doc: dict[str, object] = {
+        "ts": ts_ms,
+        "dev": device.id,
+        "tags": dict(device.tags) if device.tags else None,
+    }
     try:
         if device.kind == "generic":
-            return msgspec.convert({"ts": ts_ms, "dev": device.id, "tags": tags, "f": values}, Generic)
-        fields = {
-            k: (int(v) if k in INTEGER_FIELDS and not isinstance(v, str) else v) for k, v in values.items()
-        }
-        reading: Reading = msgspec.convert(
-            {"ts": ts_ms, "dev": device.id, "tags": tags, **fields}, KINDS[device.kind]
-        )
+            doc["f"] = values
+            return msgspec.convert(doc, Generic)
+        doc.update(values)
+        for k in INTEGER_FIELDS:
+            v = doc.get(k)
+            if isinstance(v, float):  # a scaled counter
+                doc[k] = int(v)
+        reading: Reading = msgspec.convert(doc, KINDS[device.kind])
     except msgspec.ValidationError as exc:
         raise DeviceError(f"{device.id}: value out of contract range: {exc}") from exc
     return reading
