@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from edge_agent.agent import Agent
 from edge_agent.main import load
 from tests.edge_agent.devices import ATModem, ModbusDevice, energy_registers, machine_registers
 from tests.edge_agent.helpers import Subscriber, agent_config, stored_readings
+from tests.edge_agent.modbus_peers import Peer, Script, answer, request
 from tests.servers import ServerProcess, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -27,7 +28,9 @@ FAST = lambda attempt: 0.1  # noqa: E731  (injected backoff: retry quickly in te
 
 
 @contextlib.asynccontextmanager
-async def running(config: str, tmp: Path, *, reconnect_s: float = 0.1) -> AsyncIterator[Agent]:
+async def running(
+    config: str, tmp: Path, *, reconnect_s: float = 0.1, device_backoff: Callable[[int], float] = FAST
+) -> AsyncIterator[Agent]:
     path = tmp / "edge.toml"
     path.write_text(config)
     settings, table = load(str(path))
@@ -35,7 +38,7 @@ async def running(config: str, tmp: Path, *, reconnect_s: float = 0.1) -> AsyncI
         settings,
         file_config=table,
         version="test",
-        device_backoff=FAST,
+        device_backoff=device_backoff,
         mqtt_backoff=lambda attempt: reconnect_s,
     )
     stop = asyncio.Event()
@@ -370,6 +373,54 @@ async def test_failing_device_does_not_stop_the_others(
             assert "cnc-dead" in agent.counters.failing and "modem-dead" in agent.counters.failing
             assert agent.counters.device_errors >= 2
         assert not sub.readings("cnc-dead")
+    finally:
+        sub.close()
+        await machine.stop()
+
+
+async def test_a_failing_modbus_tcp_device_of_a_tick_group_waits_its_backoff_and_recovers(
+    mosquitto: ServerProcess,
+    topic_root: str,
+    unique: str,
+    tmp_path: Path,
+    peer: Callable[[Script], Awaitable[Peer]],
+) -> None:
+    machine = ModbusDevice(machine_registers(**MACHINE))
+    await machine.start()
+    words = machine_registers(**MACHINE)
+    loop = asyncio.get_running_loop()
+    connected_s: list[float] = []
+
+    async def flaky(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
+        connected_s.append(loop.time())
+        if n <= 2:
+            return  # the first two connections hang up at once
+        while True:
+            tid, unit, address, count = await request(reader)
+            writer.write(answer(tid, unit, words[address : address + count]))
+
+    p = await peer(flaky)
+    sub = Subscriber(mosquitto.host, mosquitto.port, topic_root, f"sub-{unique}")
+    cfg = agent_config(
+        tmp_path,
+        port=mosquitto.port,
+        root=topic_root,
+        modbus=[("cnc-1", machine.port, "machine"), ("cnc-flaky", p.port, "machine")],
+        poll_s=0.1,
+    )
+    try:
+        async with running(cfg, tmp_path, device_backoff=lambda attempt: 0.5) as agent:
+            await sub.wait_for(lambda: len(sub.readings("cnc-flaky")) >= 3, what="the flaky device recovers")
+            assert "cnc-flaky" not in agent.counters.failing
+            assert agent.counters.device_errors >= 2
+        # Retried after its backoff (0.5 s), not on every 0.1 s tick of its group ...
+        assert len(connected_s) >= 3
+        assert connected_s[1] - connected_s[0] >= 0.45
+        assert connected_s[2] - connected_s[1] >= 0.45
+        # ... while its neighbour in the same group kept its rhythm.
+        healthy = sub.readings("cnc-1")
+        assert len(healthy) >= 10
+        assert all(isinstance(r.reading, Machine) and r.reading.parts_total == 70000 for r in healthy)
     finally:
         sub.close()
         await machine.stop()
