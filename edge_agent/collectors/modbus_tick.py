@@ -4,10 +4,12 @@ With one task per device, every poll of every device costs the event loop two ta
 tick wakes the task, which sends its request and waits; the answer wakes it again) and a future
 per request: at 200 polls/s that was most of the agent's CPU on the development machine
 (``bench/edge.py``). A :class:`ModbusTickGroup` reads all the Modbus TCP devices of one interval
-in one task: at the tick it sends the first request to every device at once, each answer is
-handled in the event loop's read event of its connection (the next block of the same device, or
-the next device of the same line, is sent from there), and the task wakes once, when the last
-answer of the tick is in, to turn all of them into readings.
+in one task: at the tick it sends the first request to every device at once; ``_COLLECT_S``
+later one pass reads every answer that has arrived from the (unregistered, non-blocking)
+sockets, so the answers of a tick cost one event-loop wake-up, not one each; a connection whose
+answer is not in yet is watched (read as its answer arrives). The next block of a device, or the
+next device of the same line, is sent as soon as the previous answer is read, and the task wakes
+once, when the last answer of the tick is in, to turn all of them into readings.
 
 What each device keeps from reading it alone (:meth:`ModbusPoller.read`):
 
