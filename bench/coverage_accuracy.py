@@ -103,6 +103,7 @@ def run_seed(
     levels = {f"conf {c:g}": dataclasses.replace(options, confidence=c) for c in TRADE_OFF}
     assessments = {name: assess_cells(survey_samples(survey), options=o) for name, o in levels.items()}
     main_cells = assess_cells(survey_samples(survey), options=options)
+    costs[(setting, seed)] = _cost(survey, options)
     dead_by_layer = detect_legacy(survey) if legacy else _dead(main_cells)
     true_cells = np.array(
         [
@@ -173,6 +174,39 @@ def survey_samples(survey: Survey) -> CellSamples:
     )
 
 
+costs: dict[tuple[str, int], tuple[str, int, float, float, int]] = {}
+"""Per (setting, seed): the largest park, its readings, the median time (s) of ``assess_cells`` on
+it without and with the area-weighted test, and the cells that test decided."""
+COST_RUNS = 3
+
+
+def _cost(survey: Survey, options: DetectOptions) -> tuple[str, int, float, float, int]:
+    """Time ``assess_cells`` on the park with the most readings, without and with the area-weighted
+    test (interleaved, median of :data:`COST_RUNS` each), and count the cells it decided."""
+    parks, counts = np.unique(survey.park.astype(str), return_counts=True)
+    park = str(parks[counts.argmax()])
+    whole = survey_samples(survey)
+    sel = survey.park == park
+    samples = CellSamples(
+        **{
+            k: getattr(whole, k)[sel]
+            for k in ("park", "h3", "operator", "tech", "dev", "ts_ms", "lat", "lon", "rsrp_dbm", "sinr_db")
+        }
+    )
+    plain = dataclasses.replace(options, area_weighted=False)
+    area = dataclasses.replace(options, area_weighted=True)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(COST_RUNS):
+        for o in (plain, area):
+            t0 = time.perf_counter()
+            assess_cells(samples, options=o)
+            times[o.area_weighted].append(time.perf_counter() - t0)
+    changed = int(
+        (assess_cells(samples, options=plain).state != assess_cells(samples, options=area).state).sum()
+    )
+    return park, len(samples), float(np.median(times[False])), float(np.median(times[True])), changed
+
+
 calibration: dict[tuple[str, int], tuple[list[float], list[float]]] = {}
 """Per (setting, seed): the device offsets' errors, relative to their park's fleet and absolute."""
 
@@ -240,9 +274,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--confidence", type=float, default=DetectOptions().confidence)
     ap.add_argument("--gnss-error-m", type=float, default=DetectOptions().gnss_error_m)
     ap.add_argument("--no-calibration", action="store_true")
+    ap.add_argument(
+        "--no-area-weighted", action="store_true", help="the readings-only test (no area-weighted test)"
+    )
     args = ap.parse_args(argv)
     options = DetectOptions(
-        confidence=args.confidence, gnss_error_m=args.gnss_error_m, calibrate=not args.no_calibration
+        confidence=args.confidence,
+        gnss_error_m=args.gnss_error_m,
+        calibrate=not args.no_calibration,
+        area_weighted=not args.no_area_weighted,
     )
     seeds = args.seeds[:2] if args.quick else args.seeds
     settings = ["hard"] if args.quick else args.settings
@@ -271,6 +311,14 @@ def main(argv: list[str] | None = None) -> int:
             _trade_off(per)
             rel = [e for seed in seeds for e in calibration[(setting, seed)][0]]
             ab = [e for seed in seeds for e in calibration[(setting, seed)][1]]
+            for seed in seeds:
+                park, n, t_plain, t_area, changed = costs[(setting, seed)]
+                print(
+                    f"setting {setting} seed {seed}: cost on the largest park ({park}, {n} readings): "
+                    f"assess_cells {t_plain:.3f} s readings-only, {t_area:.3f} s with the area-weighted "
+                    f"test (x{t_area / t_plain:.2f}, median of {COST_RUNS}); {changed} cells changed state; "
+                    f"load {os.getloadavg()[0]:.2f}"
+                )
             print(
                 f"\nsetting {setting}: device offsets ({len(ab)} estimated): error relative to the park's "
                 f"fleet RMS {_rms(rel):.2f} dB, absolute RMS {_rms(ab):.2f} dB, max |absolute| "
