@@ -51,7 +51,7 @@ AREA_POINTS_STEPS: Final = 2
 NEAREST_READINGS: Final = 10
 """Each area point spreads its weight over this many nearest readings (fading averages out over
 several, the nearest alone would be one faded reading)."""
-WITNESS_RADIUS_M: Final = 50.0
+WITNESS_RADIUS_M: Final = 35.0
 """A reading farther than this from an area point is not its witness."""
 MIN_REPRESENTED: Final = 0.5
 """The area test decides a cell only when at least this share of its area points has a witness."""

@@ -17,7 +17,10 @@ Per (park, operator, technology) and H3 cell, :func:`assess_cells` reads the raw
    :data:`SIGNED_RANK_MIN_N` readings on it is the Wilcoxon signed-rank test, which weighs how far
    readings lie from the threshold, so the spread within the cell (fading, shadowing) sets how
    many readings a decision needs.
-4. **Interference**: a cell that is not dead, whose SINR readings show the same way that their
+4. **Optionally, the cell's area** (``area_weighted``, off by default;
+   :mod:`analytics.cell_estimate`): a cell that step 3 leaves undecided is decided by the same
+   test with each reading weighted by the share of the cell's area it is the nearest witness of.
+5. **Interference**: a cell that is not dead, whose SINR readings show the same way that their
    median is below the profile's SINR floor, is an **interference** cell (an optimisation job).
 
 Cells that share an edge and have the same state form one zone (:func:`find_zones`). A zone
@@ -66,7 +69,9 @@ class DetectOptions:
             (a calibrated scanner: 0); each anchors the calibration of the devices that measured
             the same cells (:mod:`analytics.calibration`).
         area_weighted: a cell the readings-only test leaves undecided is decided by the
-            area-weighted test of its cell-area median (:mod:`analytics.cell_estimate`).
+            area-weighted test of its cell-area median (:mod:`analytics.cell_estimate`). Off by
+            default: on the confirmation seeds it bought recall with precision
+            (``docs/coverage.md``, "Tried and not adopted").
     """
 
     confidence: float = 0.9
@@ -74,7 +79,7 @@ class DetectOptions:
     gnss_error_m: float = 10.0
     calibrate: bool = True
     reference_offsets_db: tuple[tuple[str, float], ...] = ()
-    area_weighted: bool = True
+    area_weighted: bool = False
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1.0:

@@ -106,10 +106,10 @@ def test_an_undecided_cell_is_decided_by_the_area_it_represents() -> None:
         (lon - lon0) * 111_320.0 * math.cos(math.radians(lat0)) for lon, _ in area_points(h3.str_to_int(CELL))
     ]
     assert np.median([-121.0 if x < 5.0 else -113.0 for x in area_x]) <= -115.0  # the truth: a hole
-    plain = assess_cells(samples, options=DetectOptions(calibrate=False, area_weighted=False))
+    plain = assess_cells(samples, options=DetectOptions(calibrate=False))
     assert plain.tested[0] == 36  # every reading certainly inside
     assert plain.state[0] == "uncertain" and 0.5 < plain.confidence[0] < 0.9
-    area = assess_cells(samples, options=DetectOptions(calibrate=False))
+    area = assess_cells(samples, options=DetectOptions(calibrate=False, area_weighted=True))
     assert area.state[0] == "dead" and area.confidence[0] >= 0.9
     # The other columns are the readings-only test's.
     assert area.rsrp_median_dbm[0] == plain.rsrp_median_dbm[0] == -113.0
@@ -117,6 +117,20 @@ def test_an_undecided_cell_is_decided_by_the_area_it_represents() -> None:
 
 def test_a_decided_cell_is_left_to_the_readings_only_test() -> None:
     samples = _cell_readings([(0.0, 0.0)] * 12, [-125.0] * 12)
-    a = assess_cells(samples, options=DetectOptions(calibrate=False))
-    b = assess_cells(samples, options=DetectOptions(calibrate=False, area_weighted=False))
+    a = assess_cells(samples, options=DetectOptions(calibrate=False, area_weighted=True))
+    b = assess_cells(samples, options=DetectOptions(calibrate=False))
     assert a.state[0] == b.state[0] == "dead" and a.confidence[0] == b.confidence[0]
+
+
+def test_the_area_test_does_not_decide_from_few_readings_or_one_corner() -> None:
+    area = DetectOptions(calibrate=False, area_weighted=True)
+    few = assess_cells(_cell_readings([(0.0, 0.0)] * 3, [-120.0] * 3), options=area)
+    assert few.state[0] == "uncertain"  # 3 readings: the exact sign test's 87.5 % stands
+    # Twenty readings, all within the GNSS margin of one corner: the readings-only test uses none,
+    # and they witness too little of the cell for the area test.
+    lat0, lon0 = h3.cell_to_latlng(CELL)
+    corner_lat, corner_lon = h3.cell_to_boundary(CELL)[0]
+    x = (corner_lon - lon0) * 111_320.0 * math.cos(math.radians(lat0)) * 0.95
+    y = (corner_lat - lat0) * 110_574.0 * 0.95
+    corner = assess_cells(_cell_readings([(x, y)] * 20, [-130.0] * 20), options=area)
+    assert corner.tested[0] == 0 and corner.state[0] == "uncertain"
