@@ -26,9 +26,11 @@ is the usual test; unequal weights lower its effective number of readings, so a 
 short stretch of street represents is not decided on the readings' count alone.
 
 :func:`area_dead_confidence` applies this to the cells the readings-only test left undecided
-(``analytics.deadzones.assess_cells``); the readings are the calibrated ones, ``no_service`` as
--140 dBm (far below every threshold: they rank lowest, as in the readings-only test). A layer with
-readings without a position is left to the readings-only test.
+(``analytics.deadzones.assess_cells`` with ``DetectOptions(area_weighted=True)``; off by default:
+on the confirmation seeds it bought recall with precision, ``docs/coverage.md``). The readings
+are the calibrated ones, ``no_service`` as -140 dBm (far below every threshold: they rank lowest,
+as in the readings-only test). A layer with readings without a position is left to the
+readings-only test.
 """
 
 from __future__ import annotations
