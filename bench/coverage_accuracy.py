@@ -121,10 +121,12 @@ def run_seed(
         "detector": {},
         "ceiling": {},
         "band": {},
+        "flagged": {},
         **{name: {} for name in levels},
     }
     calibration[(setting, seed)] = _calibration_errors(main_cells, survey)
     dead_at = {name: _dead(a) for name, a in assessments.items()}
+    flagged_by_layer = _dead(main_cells, ("dead", "uncertain"))
     names = {op.id: op.name for op in scenario.operators}
     for (op_id, tech), layer in truth.layers.items():
         cell_ints = [_int(c) for c in layer.cells.tolist()]
@@ -145,6 +147,7 @@ def run_seed(
             ("detector", detected, surveyed),
             ("ceiling", oracle & inside, surveyed),
             ("band", detected, surveyed - near),
+            ("flagged", flagged_by_layer.get((names[op_id], tech), set()) & inside, surveyed),
             *((lv, dead_at[lv].get((names[op_id], tech), set()) & inside, surveyed) for lv in levels),
         ):
             p, r, iou, det, tru = score(found, true_dead, where)
@@ -229,10 +232,12 @@ def _calibration_errors(cells: CellAssessment, survey: Survey) -> tuple[list[flo
     return rel, [e for v in groups.values() for e in v]
 
 
-def _dead(cells: CellAssessment) -> dict[tuple[str, str], set[int]]:
-    """Dead cells per (operator, tech)."""
+def _dead(
+    cells: CellAssessment, states: tuple[str, ...] = ("dead",)
+) -> dict[tuple[str, str], set[int]]:
+    """Cells in ``states`` (dead by default) per (operator, tech)."""
     out: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for i in np.flatnonzero(cells.state == "dead").tolist():
+    for i in np.flatnonzero(np.isin(cells.state, states)).tolist():
         out[(str(cells.operator[i]), str(cells.tech[i]))].add(int(cells.h3[i]))
     return out
 
@@ -301,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         "detector": "the detector (what the API answers)",
         "ceiling": "ceiling: the noise-free field at the points driven, no detector (the best street samples allow)",
         "band": f"the detector without the cells whose true median is within {BAND_DB:g} dB of the threshold",
+        "flagged": "dead or uncertain: what the answer puts before a planner (dead zones plus the cells "
+        "listed for the next survey); recall here is the share of true hole area the planner is pointed at",
     }
     for setting in settings:
         per: dict[str, dict[tuple[str, str], list[tuple[float, ...]]]] = defaultdict(
