@@ -17,7 +17,10 @@ Per (park, operator, technology) and H3 cell, :func:`assess_cells` reads the raw
    :data:`SIGNED_RANK_MIN_N` readings on it is the Wilcoxon signed-rank test, which weighs how far
    readings lie from the threshold, so the spread within the cell (fading, shadowing) sets how
    many readings a decision needs.
-4. **Interference**: a cell that is not dead, whose SINR readings show the same way that their
+4. **Optionally, the cell's area** (``area_weighted``, off by default;
+   :mod:`analytics.cell_estimate`): a cell that step 3 leaves undecided is decided by the same
+   test with each reading weighted by the share of the cell's area it is the nearest witness of.
+5. **Interference**: a cell that is not dead, whose SINR readings show the same way that their
    median is below the profile's SINR floor, is an **interference** cell (an optimisation job).
 
 Cells that share an edge and have the same state form one zone (:func:`find_zones`). A zone
@@ -39,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.calibration import DeviceOffset, estimate_offsets
+from analytics.cell_estimate import area_dead_confidence
 from analytics.coverage import cell_area_m2, cell_center, cell_str
 from analytics.signal import DEFAULT_PROFILE, SignalProfile
 from storage.query import CellSamples
@@ -64,6 +68,10 @@ class DetectOptions:
         reference_offsets_db: ``(device, offset dB)`` of reference devices, whose offset is known
             (a calibrated scanner: 0); each anchors the calibration of the devices that measured
             the same cells (:mod:`analytics.calibration`).
+        area_weighted: a cell the readings-only test leaves undecided is decided by the
+            area-weighted test of its cell-area median (:mod:`analytics.cell_estimate`). Off by
+            default: on the confirmation seeds it bought recall with precision
+            (``docs/coverage.md``, "Tried and not adopted").
     """
 
     confidence: float = 0.9
@@ -71,6 +79,7 @@ class DetectOptions:
     gnss_error_m: float = 10.0
     calibrate: bool = True
     reference_offsets_db: tuple[tuple[str, float], ...] = ()
+    area_weighted: bool = False
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.confidence < 1.0:
@@ -367,6 +376,17 @@ def assess_cells(
     ns_used = np.bincount(g_used, weights=no_service[used].astype(np.float64), minlength=n_groups)
     dead_conf = grouped_median_below_confidence(g_used, level[used] - threshold[used], n_groups)
     covered_conf = grouped_median_below_confidence(g_used, threshold[used] - level[used], n_groups)
+    if options.area_weighted:
+        dead_conf, covered_conf = _area_weighted(
+            dead_conf,
+            covered_conf,
+            options.confidence,
+            g_of,
+            park_c * len(series) + series_c,
+            samples,
+            level,
+            threshold,
+        )
     sinr = samples.sinr_db.astype(np.float64)
     s_sel = used[~np.isnan(sinr[used]) & ~no_service[used]]
     interf_conf = grouped_median_below_confidence(
@@ -431,6 +451,39 @@ def assess_cells(
         "last_ms": last_ms,
     }
     return CellAssessment(**cols, offsets=tuple(offsets))
+
+
+def _area_weighted(
+    dead_conf: npt.NDArray[np.float64],
+    covered_conf: npt.NDArray[np.float64],
+    confidence: float,
+    g_of: npt.NDArray[np.int64],
+    layer: npt.NDArray[np.int64],
+    samples: CellSamples,
+    level: npt.NDArray[np.float64],
+    threshold: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The confidences with the undecided groups' replaced by the area-weighted test's."""
+    undecided = np.flatnonzero((dead_conf < confidence) & (covered_conf < confidence))
+    if len(undecided) == 0:
+        return dead_conf, covered_conf
+    first = np.full(len(dead_conf), -1, dtype=np.int64)
+    first[g_of[::-1]] = np.arange(len(g_of))[::-1]
+    rows = first[undecided]
+    area = area_dead_confidence(
+        layer=layer,
+        cell=samples.h3,
+        lon=samples.lon,
+        lat=samples.lat,
+        level_dbm=level,
+        threshold_dbm=threshold,
+        targets=list(zip(layer[rows].tolist(), samples.h3[rows].tolist(), strict=True)),
+    )
+    ok = ~np.isnan(area)
+    dead_conf, covered_conf = dead_conf.copy(), covered_conf.copy()
+    dead_conf[undecided[ok]] = area[ok]
+    covered_conf[undecided[ok]] = 1.0 - area[ok]
+    return dead_conf, covered_conf
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

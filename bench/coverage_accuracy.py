@@ -13,6 +13,10 @@ estimated device offsets against the simulator's (scoring only).
     python bench/coverage_accuracy.py            # 5 seeds, easy, hard and hard-ref
     python bench/coverage_accuracy.py --quick    # 2 seeds, hard only
     python bench/coverage_accuracy.py --seeds 11 12 13 --settings hard
+    python bench/coverage_accuracy.py --area-weighted  # with the (not adopted) area-weighted test
+
+Per setting it also times ``assess_cells`` on the largest park with and without the area-weighted
+test (``analytics.cell_estimate``), on the setting's first seed.
 
 Prints the load average: the figures are accuracy, not timing, but the run time is shown too.
 """
@@ -103,6 +107,8 @@ def run_seed(
     levels = {f"conf {c:g}": dataclasses.replace(options, confidence=c) for c in TRADE_OFF}
     assessments = {name: assess_cells(survey_samples(survey), options=o) for name, o in levels.items()}
     main_cells = assess_cells(survey_samples(survey), options=options)
+    if setting not in costs:  # once per setting (its first seed): seven runs of the largest park
+        costs[setting] = (seed, *_cost(survey, options))
     dead_by_layer = detect_legacy(survey) if legacy else _dead(main_cells)
     true_cells = np.array(
         [
@@ -115,10 +121,12 @@ def run_seed(
         "detector": {},
         "ceiling": {},
         "band": {},
+        "flagged": {},
         **{name: {} for name in levels},
     }
     calibration[(setting, seed)] = _calibration_errors(main_cells, survey)
     dead_at = {name: _dead(a) for name, a in assessments.items()}
+    flagged_by_layer = _dead(main_cells, ("dead", "uncertain"))
     names = {op.id: op.name for op in scenario.operators}
     for (op_id, tech), layer in truth.layers.items():
         cell_ints = [_int(c) for c in layer.cells.tolist()]
@@ -139,6 +147,7 @@ def run_seed(
             ("detector", detected, surveyed),
             ("ceiling", oracle & inside, surveyed),
             ("band", detected, surveyed - near),
+            ("flagged", flagged_by_layer.get((names[op_id], tech), set()) & inside, surveyed),
             *((lv, dead_at[lv].get((names[op_id], tech), set()) & inside, surveyed) for lv in levels),
         ):
             p, r, iou, det, tru = score(found, true_dead, where)
@@ -173,6 +182,39 @@ def survey_samples(survey: Survey) -> CellSamples:
     )
 
 
+costs: dict[str, tuple[int, str, int, float, float, int]] = {}
+"""Per setting, on its first seed: the seed, the largest park, its readings, the median time (s) of
+``assess_cells`` on it without and with the area-weighted test, and the cells whose state differs."""
+COST_RUNS = 3
+
+
+def _cost(survey: Survey, options: DetectOptions) -> tuple[str, int, float, float, int]:
+    """Time ``assess_cells`` on the park with the most readings, without and with the area-weighted
+    test (interleaved, median of :data:`COST_RUNS` each), and count the cells it decided."""
+    parks, counts = np.unique(survey.park.astype(str), return_counts=True)
+    park = str(parks[counts.argmax()])
+    whole = survey_samples(survey)
+    sel = survey.park == park
+    samples = CellSamples(
+        **{
+            k: getattr(whole, k)[sel]
+            for k in ("park", "h3", "operator", "tech", "dev", "ts_ms", "lat", "lon", "rsrp_dbm", "sinr_db")
+        }
+    )
+    plain = dataclasses.replace(options, area_weighted=False)
+    area = dataclasses.replace(options, area_weighted=True)
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(COST_RUNS):
+        for o in (plain, area):
+            t0 = time.perf_counter()
+            assess_cells(samples, options=o)
+            times[o.area_weighted].append(time.perf_counter() - t0)
+    changed = int(
+        (assess_cells(samples, options=plain).state != assess_cells(samples, options=area).state).sum()
+    )
+    return park, len(samples), float(np.median(times[False])), float(np.median(times[True])), changed
+
+
 calibration: dict[tuple[str, int], tuple[list[float], list[float]]] = {}
 """Per (setting, seed): the device offsets' errors, relative to their park's fleet and absolute."""
 
@@ -190,10 +232,12 @@ def _calibration_errors(cells: CellAssessment, survey: Survey) -> tuple[list[flo
     return rel, [e for v in groups.values() for e in v]
 
 
-def _dead(cells: CellAssessment) -> dict[tuple[str, str], set[int]]:
-    """Dead cells per (operator, tech)."""
+def _dead(
+    cells: CellAssessment, states: tuple[str, ...] = ("dead",)
+) -> dict[tuple[str, str], set[int]]:
+    """Cells in ``states`` (dead by default) per (operator, tech)."""
     out: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for i in np.flatnonzero(cells.state == "dead").tolist():
+    for i in np.flatnonzero(np.isin(cells.state, states)).tolist():
         out[(str(cells.operator[i]), str(cells.tech[i]))].add(int(cells.h3[i]))
     return out
 
@@ -240,9 +284,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--confidence", type=float, default=DetectOptions().confidence)
     ap.add_argument("--gnss-error-m", type=float, default=DetectOptions().gnss_error_m)
     ap.add_argument("--no-calibration", action="store_true")
+    ap.add_argument(
+        "--area-weighted",
+        action="store_true",
+        help="decide the cells the readings-only test leaves undecided with the area-weighted test",
+    )
     args = ap.parse_args(argv)
     options = DetectOptions(
-        confidence=args.confidence, gnss_error_m=args.gnss_error_m, calibrate=not args.no_calibration
+        confidence=args.confidence,
+        gnss_error_m=args.gnss_error_m,
+        calibrate=not args.no_calibration,
+        area_weighted=args.area_weighted,
     )
     seeds = args.seeds[:2] if args.quick else args.seeds
     settings = ["hard"] if args.quick else args.settings
@@ -254,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         "detector": "the detector (what the API answers)",
         "ceiling": "ceiling: the noise-free field at the points driven, no detector (the best street samples allow)",
         "band": f"the detector without the cells whose true median is within {BAND_DB:g} dB of the threshold",
+        "flagged": "dead or uncertain: what the answer puts before a planner (dead zones plus the cells "
+        "listed for the next survey); recall here is the share of true hole area the planner is pointed at",
     }
     for setting in settings:
         per: dict[str, dict[tuple[str, str], list[tuple[float, ...]]]] = defaultdict(
@@ -271,6 +325,14 @@ def main(argv: list[str] | None = None) -> int:
             _trade_off(per)
             rel = [e for seed in seeds for e in calibration[(setting, seed)][0]]
             ab = [e for seed in seeds for e in calibration[(setting, seed)][1]]
+            if setting in costs:
+                seed, park, n, t_plain, t_area, changed = costs[setting]
+                print(
+                    f"\nsetting {setting} seed {seed}: cost on the largest park ({park}, {n} readings): "
+                    f"assess_cells {t_plain:.3f} s readings-only, {t_area:.3f} s with the area-weighted "
+                    f"test (x{t_area / t_plain:.2f}, median of {COST_RUNS}); {changed} cells changed state; "
+                    f"load {os.getloadavg()[0]:.2f}"
+                )
             print(
                 f"\nsetting {setting}: device offsets ({len(ab)} estimated): error relative to the park's "
                 f"fleet RMS {_rms(rel):.2f} dB, absolute RMS {_rms(ab):.2f} dB, max |absolute| "
