@@ -232,9 +232,7 @@ def _calibration_errors(cells: CellAssessment, survey: Survey) -> tuple[list[flo
     return rel, [e for v in groups.values() for e in v]
 
 
-def _dead(
-    cells: CellAssessment, states: tuple[str, ...] = ("dead",)
-) -> dict[tuple[str, str], set[int]]:
+def _dead(cells: CellAssessment, states: tuple[str, ...] = ("dead",)) -> dict[tuple[str, str], set[int]]:
     """Cells in ``states`` (dead by default) per (operator, tech)."""
     out: dict[tuple[str, str], set[int]] = defaultdict(set)
     for i in np.flatnonzero(np.isin(cells.state, states)).tolist():
