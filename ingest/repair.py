@@ -70,7 +70,7 @@ class ConfirmOutbox:
         self._publish = publish
         # Keyed by the message object's id(): the service holds every message until it acks it,
         # so the id cannot be reused meanwhile (paho's mid can: 0 for QoS 0, and per connection).
-        self._received: dict[int, tuple[str, str, int]] = {}
+        self._received: dict[int, tuple[tuple[str, str], int]] = {}
         self._stored: dict[tuple[str, str], set[int]] = {}
         self._pending_seqs = 0
         self._ready = asyncio.Event()
@@ -83,19 +83,27 @@ class ConfirmOutbox:
         """Note the batch ``seq`` of ``gw`` carried by ``msg`` (not yet durable)."""
         if not self.enabled:
             return
-        self._received[id(msg)] = (park, gw, seq)
+        self._received[id(msg)] = ((park, gw), seq)
 
     def stored(self, messages: Iterable[object]) -> None:
         """The messages are durably stored (or spooled): their batches become confirmable."""
+        received, stored = self._received, self._stored
+        if not received:
+            return
+        pop = received.pop
+        added = 0
         for msg in messages:
-            noted = self._received.pop(id(msg), None)
+            noted = pop(id(msg), None)
             if noted is None:
                 continue
-            park, gw, seq = noted
-            seqs = self._stored.setdefault((park, gw), set())
-            if seq not in seqs:
-                seqs.add(seq)
-                self._pending_seqs += 1
+            key, seq = noted
+            seqs = stored.get(key)
+            if seqs is None:
+                seqs = stored[key] = set()
+            before = len(seqs)
+            seqs.add(seq)
+            added += len(seqs) - before
+        self._pending_seqs += added
         while self._pending_seqs > MAX_PENDING_SEQS and self._stored:
             key = next(iter(self._stored))
             n = len(self._stored.pop(key))
