@@ -90,6 +90,83 @@ def tls_context(tls: TlsSettings) -> ssl.SSLContext:
     return ctx
 
 
+def _topic_name(raw: bytes) -> str:
+    # MQTT requires UTF-8 topic names (brokers check them); a broken one is shown with
+    # replacement characters, so that its receiver can dead-letter it instead of failing.
+    return raw.decode("utf-8", "replace")
+
+
+class _TopicNames(dict[bytes, str]):
+    """Topic names by their bytes, decoded once (bounded: a fleet has a bounded set of topics)."""
+
+    def __missing__(self, raw: bytes) -> str:
+        if len(self) >= _TOPIC_NAMES_MAX:
+            self.clear()
+        name = self[raw] = _topic_name(raw)
+        return name
+
+
+def cut_publishes(
+    buf: bytes,
+    pos: int,
+    *,
+    v5: bool,
+    max_messages: int,
+    max_payload_bytes: int,
+    topic_name: Callable[[bytes], str] = _topic_name,
+) -> tuple[list[Publish], int, bool]:
+    """Cut the complete QoS 1 PUBLISH packets (MQTT v5: without properties) from ``buf[pos:]``.
+
+    Stops at the first packet that is incomplete or not such a PUBLISH, after ``max_messages``
+    publishes, or once their payloads reach ``max_payload_bytes`` (the one that crosses it
+    included). Returns the publishes, the position after the last one, and whether it stopped at
+    an incomplete packet that starts like a QoS 1 PUBLISH of at most 64 KiB (the caller reads
+    more and tries again). ``topic_name`` turns a topic's bytes into its name.
+    """
+    out: list[Publish] = []
+    end = len(buf)
+    props = 1 if v5 else 0  # v5: the property length byte (0: none; else paho decodes them)
+    taken_bytes = 0
+    while pos < end and len(out) < max_messages and taken_bytes < max_payload_bytes:
+        header = buf[pos]
+        if header & 0xF6 != 0x32:  # PUBLISH (0x30) with QoS 1; any DUP (0x08) and RETAIN (0x01)
+            break
+        # Remaining length: 1-4 bytes, 7 bits each, least significant first.
+        i = pos + 1
+        length = 0
+        shift = 0
+        while i < end and shift < 28:
+            byte = buf[i]
+            i += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        else:
+            return out, pos, i >= end  # incomplete (or malformed: paho reports it)
+        packet_end = i + length
+        if packet_end > end:
+            # Incomplete: worth completing here unless it is big (paho reads that into one
+            # growing buffer instead of having its start copied again with every read).
+            return out, pos, length <= _READ_CHUNK_BYTES
+        topic_end = i + 2 + (buf[i] << 8 | buf[i + 1]) if length >= 2 else packet_end + 1
+        payload_start = topic_end + 2 + props
+        if payload_start > packet_end or (props and buf[topic_end + 2]):
+            break  # with properties (or malformed): paho's path
+        payload = buf[payload_start:packet_end]
+        out.append(
+            (
+                topic_name(buf[i + 2 : topic_end]),
+                payload,
+                buf[topic_end] << 8 | buf[topic_end + 1],
+                header & 0x08 != 0,
+            )
+        )
+        taken_bytes += len(payload)
+        pos = packet_end
+    return out, pos, False
+
+
 class BufferedClient(mqtt.Client):
     """A paho client with a cheaper receive path, for callers that drive its reads themselves.
 
@@ -115,7 +192,7 @@ class BufferedClient(mqtt.Client):
         self._chunk = b""
         self._chunk_pos = 0
         self._filtered = False
-        self._topic_names: dict[bytes, str] = {}
+        self._topic_names = _TopicNames()
         self._deferred: BaseException | bytes | None = None
         self._short = False
         """The buffer ends in the first part of a small PUBLISH: :meth:`fill` appends to it."""
@@ -217,77 +294,26 @@ class BufferedClient(mqtt.Client):
         rc: MQTTErrorCode = super()._packet_write()
         return rc
 
-    def _topic_name(self, raw: bytes) -> str:
-        name = self._topic_names.get(raw)
-        if name is None:
-            # MQTT requires UTF-8 topic names (brokers check them); a broken one is shown with
-            # replacement characters, so that its owner can dead-letter it instead of failing.
-            name = raw.decode("utf-8", "replace")
-            if len(self._topic_names) >= _TOPIC_NAMES_MAX:
-                self._topic_names.clear()
-            self._topic_names[raw] = name
-        return name
-
     def take_publishes(self, max_messages: int, max_payload_bytes: int) -> list[Publish]:
-        """Cut the complete QoS 1 PUBLISH packets at the head of the read buffer into tuples.
+        """The complete QoS 1 PUBLISH packets at the head of the read buffer, as tuples
+        (:func:`cut_publishes`); paho reads whatever they stop at.
 
-        Stops at the first packet that is incomplete, not such a PUBLISH (paho reads it), or
-        after ``max_messages`` publishes or once their payloads reach ``max_payload_bytes`` (the
-        one that crosses it included: the owner's flow-control bounds). Empty unless
-        :attr:`on_publishes` is set, acks are manual and paho is not in the middle of a packet.
+        Empty unless :attr:`on_publishes` is set, acks are manual and paho is not in the middle
+        of a packet.
         """
-        out: list[Publish] = []
         if self.on_publishes is None or self._filtered or not self._manual_ack or self._in_packet["command"]:
-            return out
-        if self._protocol == mqtt.MQTTv5:
-            props = 1  # the property length byte: 0 for none, else paho decodes the properties
-        elif self._protocol == mqtt.MQTTv311:
-            props = 0
-        else:
-            return out
-        buf, pos = self._chunk, self._chunk_pos
-        end = len(buf)
-        self._short = False
-        taken_bytes = 0
-        topic_names = self._topic_names
-        while pos < end and len(out) < max_messages and taken_bytes < max_payload_bytes:
-            header = buf[pos]
-            if header & 0xF6 != 0x32:  # PUBLISH (0x30) with QoS 1; any DUP (0x08) and RETAIN (0x01)
-                break
-            # Remaining length: 1-4 bytes, 7 bits each, least significant first.
-            i = pos + 1
-            length = 0
-            shift = 0
-            while i < end and shift < 28:
-                byte = buf[i]
-                i += 1
-                length |= (byte & 0x7F) << shift
-                shift += 7
-                if byte < 0x80:
-                    break
-            else:
-                self._short = i >= end  # incomplete (or malformed: paho reports it)
-                break
-            packet_end = i + length
-            if packet_end > end:
-                # Incomplete: the next read is appended, unless the packet is big (paho reads
-                # that into one growing buffer instead of copying the start over and over).
-                self._short = length <= _READ_CHUNK_BYTES
-                break
-            topic_end = i + 2 + (buf[i] << 8 | buf[i + 1]) if length >= 2 else packet_end + 1
-            payload_start = topic_end + 2 + props
-            if payload_start > packet_end or (props and buf[topic_end + 2]):
-                break  # with properties (or malformed): paho's path
-            raw = buf[i + 2 : topic_end]
-            topic = topic_names.get(raw)
-            if topic is None:
-                topic = self._topic_name(raw)
-            payload = buf[payload_start:packet_end]
-            out.append((topic, payload, buf[topic_end] << 8 | buf[topic_end + 1], header & 0x08 != 0))
-            taken_bytes += len(payload)
-            pos = packet_end
+            return []
+        if self._protocol not in (mqtt.MQTTv5, mqtt.MQTTv311):
+            return []
+        out, self._chunk_pos, self._short = cut_publishes(
+            self._chunk,
+            self._chunk_pos,
+            v5=self._protocol == mqtt.MQTTv5,
+            max_messages=max_messages,
+            max_payload_bytes=max_payload_bytes,
+            topic_name=self._topic_names.__getitem__,
+        )
         if out:
-            self._chunk_pos = pos
             self._last_bytes_received = time.monotonic()  # paho's keepalive clock (time_func)
         return out
 
@@ -305,7 +331,7 @@ class BufferedClient(mqtt.Client):
         mid = int.from_bytes(packet[end : end + 2], "big")
         if batched and self.on_publishes is not None:
             raw = bytes(packet[2:end])
-            topic = self._topic_names.get(raw) or self._topic_name(raw)
+            topic = self._topic_names[raw]
             self.on_publishes([(topic, bytes(packet[end + 2 + v5 :]), mid, header & 0x08 != 0)])
             return MQTTErrorCode.MQTT_ERR_SUCCESS
         message = mqtt.MQTTMessage(mid=mid, topic=bytes(packet[2:end]))
