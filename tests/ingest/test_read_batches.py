@@ -32,8 +32,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 @pytest.mark.parametrize(
-    ("bounds", "hold"),
-    [({"max_unacked": 50}, 50), ({"max_unacked": 10_000, "max_unacked_bytes": 2_000}, 20)],
+    ("max_unacked", "max_unacked_bytes", "hold"),
+    [(50, 0, 50), (10_000, 2_000, 20)],
     ids=["count-bound", "byte-bound"],
 )
 async def test_batched_reads_stop_exactly_at_the_bounds(
@@ -41,7 +41,8 @@ async def test_batched_reads_stop_exactly_at_the_bounds(
     topic_root: str,
     unique: str,
     protocol: str,
-    bounds: dict[str, int],
+    max_unacked: int,
+    max_unacked_bytes: int,
     hold: int,
 ) -> None:
     received: list[Message] = []
@@ -58,7 +59,8 @@ async def test_batched_reads_stop_exactly_at_the_bounds(
         client_id=f"ing-{unique}",
         filters=[f"{topic_root}/#"],
         deliver=deliver,
-        **bounds,
+        max_unacked=max_unacked,
+        max_unacked_bytes=max_unacked_bytes,
     )
     task = asyncio.create_task(consumer.run())
     total = 400

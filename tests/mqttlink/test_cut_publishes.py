@@ -118,7 +118,7 @@ def test_cuts_exactly_the_complete_leading_publishes(
             break
         # The truth: paho's decoder on the packet's fixed-header byte and its body.
         decoded = decode_publish(packet.header(), packet.body(v5), 5 if v5 else 4)  # type: ignore[arg-type]
-        expected.append((decoded.topic.decode(), decoded.payload, decoded.mid, decoded.dup))
+        expected.append((decoded.topic.decode(), bytes(decoded.payload), decoded.mid, decoded.dup))
         taken_bytes += len(decoded.payload)
         expected_pos += len(frame)
     assert got == expected
@@ -140,7 +140,9 @@ def test_a_remaining_length_longer_than_four_bytes_is_left_to_paho() -> None:
 
 
 def _publishes(*payloads: bytes) -> bytes:
-    return b"".join(Packet("t/x", p, i + 1, 1, False, False, None).frame(True) for i, p in enumerate(payloads))
+    return b"".join(
+        Packet("t/x", p, i + 1, 1, False, False, None).frame(True) for i, p in enumerate(payloads)
+    )
 
 
 def test_budgets_stop_after_the_message_that_reaches_them() -> None:
@@ -157,4 +159,8 @@ def test_only_a_small_incomplete_publish_is_worth_completing() -> None:
     small, big = _publishes(b"s" * 1000), _publishes(b"b" * 70_000)
     assert cut_publishes(small[:500], 0, v5=True, max_messages=9, max_payload_bytes=1 << 62) == ([], 0, True)
     assert cut_publishes(small[:2], 0, v5=True, max_messages=9, max_payload_bytes=1 << 62) == ([], 0, True)
-    assert cut_publishes(big[:30_000], 0, v5=True, max_messages=9, max_payload_bytes=1 << 62) == ([], 0, False)
+    assert cut_publishes(big[:30_000], 0, v5=True, max_messages=9, max_payload_bytes=1 << 62) == (
+        [],
+        0,
+        False,
+    )
