@@ -63,6 +63,8 @@ _DAY_MS = 86_400_000
 _WRITE_QUEUE = 2
 """Batches between the processor and the writer: one being written, one or two filling."""
 _TOPIC_CACHE_MAX = 100_000
+_YIELD_EVERY = 256
+"""Messages processed back to back (a few ms) before the processor lets other tasks run."""
 DEGRADED_AFTER = 3
 """Failed tries of the same batch after which ``/healthz`` reports ``degraded``."""
 
@@ -133,6 +135,7 @@ class Ingester:
         self._delay = delay or (lambda attempt: backoff(attempt + 1))
         self._clock = UniqueClock()
         self._root = settings.broker.topic_root
+        self._refuse_unknown = opts.refuse_unknown != "none"
         self._topics: dict[str, Topic] = {}
         """Valid topics seen, parsed (one per gateway and channel: bounded by the fleet)."""
         share = opts.share_group or None
@@ -298,7 +301,7 @@ class Ingester:
             self._topics[msg.topic] = topic
         park, gw = topic.park, topic.gateway
         self.metrics.messages[topic.channel] += 1
-        unknown = self._unknown(park, gw)
+        unknown = self._unknown(park, gw) if self._refuse_unknown else ""
         if unknown:
             key = unknown.partition(":")[0]
             out.dead_letters.append(self._dead(msg, park, gw, unknown, msg.payload, key))
@@ -410,6 +413,7 @@ class Ingester:
         opts = self.settings.ingest
         pending = _Pending()
         inbox = self._inbox
+        since_yield = 0
         while True:
             if inbox.empty():
                 if pending.messages and (
@@ -434,7 +438,9 @@ class Ingester:
                             continue
             else:
                 item = inbox.get_nowait()
-                await asyncio.sleep(0)  # one read's messages at a time: let the reader and acks run
+                if since_yield >= _YIELD_EVERY:
+                    since_yield = 0
+                    await asyncio.sleep(0)  # let the MQTT reader and the writers' acks run
             if item is _WAKE:
                 continue
             if item is None:
@@ -442,6 +448,7 @@ class Ingester:
                 await self._writes.put(None)
                 return
             assert isinstance(item, list)
+            since_yield += len(item)
             take = self._take
             for msg in item:
                 take(msg, pending)
