@@ -43,9 +43,10 @@ packet is discarded by the broker (MQTT v5 section 3.1.2.11.4) and never occupie
 class Message(msgspec.Struct, kw_only=True, gc=False):
     """One received message and what is needed to acknowledge it.
 
-    A struct (one per message: built faster than a dataclass; ``gc=False``: it holds no
-    containers). Not frozen: the ingester drops ``payload`` once the message is decoded, so
-    that a message waiting for its write holds only its readings, not its bytes as well.
+    A struct (one per message: built faster than a dataclass; ``gc=False``: nothing it holds
+    can lead back to it). Not frozen: the ingester drops ``payload`` once the message is
+    decoded, so that a message waiting for its write holds only its readings, not its bytes
+    as well, and notes its batch for the gateway's confirm in ``confirm``.
     """
 
     topic: str
@@ -61,6 +62,8 @@ class Message(msgspec.Struct, kw_only=True, gc=False):
     its first :data:`contract.limits.MAX_DEAD_LETTER_RAW_BYTES` bytes (for the dead letter)."""
     size: int = 0
     """Payload bytes the consumer counted against ``max_unacked_bytes`` (released by the ack)."""
+    confirm: tuple[tuple[str, str], int] | None = None
+    """``((park, gw), seq)`` of its batch until stored (:class:`ingest.repair.ConfirmOutbox`)."""
 
 
 class MqttConsumer:
