@@ -301,6 +301,7 @@ class BufferedClient(mqtt.Client):
         Empty unless :attr:`on_publishes` is set, acks are manual and paho is not in the middle
         of a packet.
         """
+        self._short = False
         if self.on_publishes is None or self._filtered or not self._manual_ack or self._in_packet["command"]:
             return []
         if self._protocol not in (mqtt.MQTTv5, mqtt.MQTTv311):
