@@ -181,7 +181,7 @@ class MqttConsumer:
         for topic, payload, mid, dup in batch:
             n = len(payload)
             if n > limit:
-                msg = self._oversize(topic, payload, received_ms, mid, 1, dup)
+                msg = self._oversize(topic, payload, received_ms, mid, 1 if mid else 0, dup)
                 n = msg.size
             else:
                 msg = Message(
@@ -189,6 +189,7 @@ class MqttConsumer:
                     payload=payload,
                     received_ms=received_ms,
                     mid=mid,
+                    qos=1 if mid else 0,  # packet id 0: QoS 0
                     generation=generation,
                     dup=dup,
                     size=n,

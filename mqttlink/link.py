@@ -54,7 +54,8 @@ _PUBACK: Final = 0x40
 _TOPIC_NAMES_MAX: Final = 100_000
 
 Publish = tuple[str, bytes, int, bool]
-"""A received QoS 1 PUBLISH without properties: ``(topic, payload, packet id, dup)``."""
+"""A received QoS 0 or 1 PUBLISH without properties: ``(topic, payload, packet id, dup)``; the
+packet id is 0 for QoS 0 (a QoS 1 packet id is 1-65535)."""
 
 
 def _no_bound() -> tuple[int, int]:
@@ -115,13 +116,13 @@ def cut_publishes(
     max_payload_bytes: int,
     topic_name: Callable[[bytes], str] = _topic_name,
 ) -> tuple[list[Publish], int, bool]:
-    """Cut the complete QoS 1 PUBLISH packets (MQTT v5: without properties) from ``buf[pos:]``.
+    """Cut the complete QoS 0 and 1 PUBLISH packets (MQTT v5: without properties) from ``buf[pos:]``.
 
     Stops at the first packet that is incomplete or not such a PUBLISH, after ``max_messages``
     publishes, or once their payloads reach ``max_payload_bytes`` (the one that crosses it
     included). Returns the publishes, the position after the last one, and whether it stopped at
-    an incomplete packet that starts like a QoS 1 PUBLISH of at most 64 KiB (the caller reads
-    more and tries again). ``topic_name`` turns a topic's bytes into its name.
+    an incomplete packet that starts like a QoS 0 or 1 PUBLISH of at most 64 KiB (the caller
+    reads more and tries again). ``topic_name`` turns a topic's bytes into its name.
     """
     out: list[Publish] = []
     end = len(buf)
@@ -129,7 +130,8 @@ def cut_publishes(
     taken_bytes = 0
     while pos < end and len(out) < max_messages and taken_bytes < max_payload_bytes:
         header = buf[pos]
-        if header & 0xF6 != 0x32:  # PUBLISH (0x30) with QoS 1; any DUP (0x08) and RETAIN (0x01)
+        qos1 = header & 0x06
+        if header & 0xF0 != 0x30 or qos1 > 2:  # PUBLISH (0x30) with QoS 0 or 1 (bits 1-2)
             break
         # Remaining length: 1-4 bytes, 7 bits each, least significant first.
         i = pos + 1
@@ -150,15 +152,15 @@ def cut_publishes(
             # growing buffer instead of having its start copied again with every read).
             return out, pos, length <= _READ_CHUNK_BYTES
         topic_end = i + 2 + (buf[i] << 8 | buf[i + 1]) if length >= 2 else packet_end + 1
-        payload_start = topic_end + 2 + props
-        if payload_start > packet_end or (props and buf[topic_end + 2]):
+        payload_start = topic_end + qos1 + props  # QoS 1: a 2-byte packet id after the topic
+        if payload_start > packet_end or (props and buf[payload_start - 1]):
             break  # with properties (or malformed): paho's path
         payload = buf[payload_start:packet_end]
         out.append(
             (
                 topic_name(buf[i + 2 : topic_end]),
                 payload,
-                buf[topic_end] << 8 | buf[topic_end + 1],
+                buf[topic_end] << 8 | buf[topic_end + 1] if qos1 else 0,
                 header & 0x08 != 0,
             )
         )
@@ -174,12 +176,12 @@ class BufferedClient(mqtt.Client):
       its type byte, one per length byte and one for the rest (four system calls for a small
       message). Bytes in the buffer are invisible to ``select``, so only a caller that checks
       :attr:`buffered` may use it (:class:`MqttLink` does; paho's own blocking loop does not).
-    - With :attr:`on_publishes` set (and manual acks), a QoS 1 PUBLISH without properties
-      (MQTT v5) or any QoS 1 PUBLISH (3.1.1) never becomes a paho ``MQTTMessage`` (an object
+    - With :attr:`on_publishes` set (and manual acks), a QoS 0 or 1 PUBLISH without properties
+      (MQTT v5) or any QoS 0 or 1 PUBLISH (3.1.1) never becomes a paho ``MQTTMessage`` (an object
       with its own lock and condition per message): :meth:`take_publishes` cuts every complete
       one at the head of the buffer into a :data:`Publish` tuple, and a lone one that paho reads
       itself is handed over the same way, so the owner gets one call per read, not per message.
-      A PUBLISH with properties, of another QoS, or of another packet type takes paho's path.
+      A PUBLISH with properties or of QoS 2, or another packet type, takes paho's path.
     - PUBACKs queued together are written with one ``send``.
 
     It overrides paho's private ``_sock_recv``, ``_sock_close``, ``_handle_publish`` and
@@ -197,7 +199,7 @@ class BufferedClient(mqtt.Client):
         self._short = False
         """The buffer ends in the first part of a small PUBLISH: :meth:`fill` appends to it."""
         self.on_publishes: Callable[[list[Publish]], None] | None = None
-        """Takes QoS 1 publishes (manual ack) in batches instead of ``on_message`` one by one."""
+        """Takes QoS 0 and 1 publishes (manual ack) in batches instead of ``on_message`` one by one."""
 
     def message_callback_add(self, sub: str, callback: Any) -> None:
         self._filtered = True
@@ -295,7 +297,7 @@ class BufferedClient(mqtt.Client):
         return rc
 
     def take_publishes(self, max_messages: int, max_payload_bytes: int) -> list[Publish]:
-        """The complete QoS 1 PUBLISH packets at the head of the read buffer, as tuples
+        """The complete QoS 0 and 1 PUBLISH packets at the head of the read buffer, as tuples
         (:func:`cut_publishes`); paho reads whatever they stop at.
 
         Empty unless :attr:`on_publishes` is set, acks are manual and paho is not in the middle
@@ -323,6 +325,14 @@ class BufferedClient(mqtt.Client):
         packet: bytearray = self._in_packet["packet"]
         v5 = self._protocol == mqtt.MQTTv5
         batched = self.on_publishes is not None and not self._filtered
+        if batched and header & 0x06 == 0 and self._manual_ack:
+            # QoS 0 (a lone one paho read itself): no packet id.
+            end = 2 + int.from_bytes(packet[0:2], "big")
+            if len(packet) < end + v5 or (v5 and packet[end] != 0) or self.on_publishes is None:
+                return super()._handle_publish()
+            raw = bytes(packet[2:end])
+            self.on_publishes([(self._topic_names[raw], bytes(packet[end + v5 :]), 0, header & 0x08 != 0)])
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
         if header & 0x06 != 0x02 or not self._manual_ack or not (v5 or batched):
             return super()._handle_publish()
         # Variable header: topic (length-prefixed), packet id, property length (v5; 0: none).
@@ -451,8 +461,8 @@ class MqttLink:
         max_inflight: QoS 1 messages on the wire without PUBACK (0: paho's default).
         on_connected: called on the loop after every accepted CONNACK.
         on_message: called on the loop for every received message.
-        on_publishes: with ``manual_ack``, called on the loop with the QoS 1 messages without
-            properties (:data:`Publish`), a batch per read; the rest still go to ``on_message``.
+        on_publishes: with ``manual_ack``, called on the loop with the QoS 0 and 1 messages
+            without properties (:data:`Publish`), a batch per read; the rest go to ``on_message``.
         room: how many more messages and payload bytes ``on_publishes`` may take before its
             owner pauses reading (flow control; default: no bound).
         on_publish: called on the loop with ``(mid, reason_code)`` for every PUBACK.

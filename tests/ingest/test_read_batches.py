@@ -1,5 +1,8 @@
 """Messages arrive in batches (one list per socket read); the guarantees stay per message.
 
+QoS 0 messages (Sparkplug B nodes publish their data so) take the same path and are released
+from flow control without an acknowledgement.
+
 With Mosquitto queueing hundreds of small messages, one 64 KiB read carries many of them. The
 consumer still stops at its bounds exactly (on MQTT 3.1.1, where the broker knows no Receive
 Maximum, only the consumer holds the count bound), and the ingester acknowledges a message only
@@ -81,6 +84,60 @@ async def test_batched_reads_stop_exactly_at_the_bounds(
         assert max(n for n, _ in held) == hold  # reached, never passed (each payload: 100 bytes)
         assert max(b for _, b in held) == hold * 100
         assert max(batch_sizes) > 1  # reads carried several messages: the batched path was taken
+        assert consumer.pending == 0 and consumer.pending_bytes == 0
+    finally:
+        pub.close()
+        await consumer.disconnect()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.mark.parametrize("protocol", ["5", "3.1.1"])
+async def test_qos0_messages_take_the_batched_path_and_are_never_acked(
+    mosquitto: ServerProcess, topic_root: str, unique: str, protocol: str
+) -> None:
+    received: list[Message] = []
+    batch_sizes: list[int] = []
+
+    def deliver(batch: list[Message]) -> None:
+        received.extend(batch)
+        batch_sizes.append(len(batch))
+
+    consumer = MqttConsumer(
+        broker=BrokerSettings(host=mosquitto.host, port=mosquitto.port, protocol=protocol),  # type: ignore[arg-type]
+        client_id=f"ing-{unique}",
+        filters=[f"{topic_root}/#"],
+        deliver=deliver,
+        max_unacked=10_000,
+    )
+    acked: list[int] = []
+    link_ack = consumer.link.ack
+
+    def recorded_ack(mids: Sequence[int]) -> None:
+        acked.extend(mids)
+        link_ack(mids)
+
+    consumer.link.ack = recorded_ack  # type: ignore[method-assign]
+    task = asyncio.create_task(consumer.run())
+    pub = Publisher(mosquitto.host, mosquitto.port, f"pub-{unique}")
+    try:
+        async with asyncio.timeout(20):
+            await consumer.subscribed.wait()
+        infos = [pub.client.publish(f"{topic_root}/q0/{i}", b"zero %d" % i, qos=0) for i in range(300)]
+        infos.append(pub.publish(f"{topic_root}/q1", b"one"))  # QoS 1: after them, in order
+        for info in infos:
+            info.wait_for_publish(timeout=30)
+        await wait_until(lambda: len(received) == 301, what="301 messages")
+        assert [m.payload for m in received[:300]] == [b"zero %d" % i for i in range(300)]
+        assert all(
+            m.qos == 0 and m.mid == 0 and m.topic == f"{topic_root}/q0/{i}"
+            for i, m in enumerate(received[:300])
+        )
+        assert received[300].qos == 1 and received[300].mid > 0
+        assert max(batch_sizes) > 1  # several per read: the batched path, not paho's
+        consumer.ack(received)
+        assert acked == [received[300].mid]  # QoS 0 messages are released, never acknowledged
         assert consumer.pending == 0 and consumer.pending_bytes == 0
     finally:
         pub.close()

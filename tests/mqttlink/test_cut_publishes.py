@@ -1,9 +1,9 @@
-"""The receive fast path cuts QoS 1 PUBLISH packets out of a byte stream exactly as paho decodes them.
+"""The receive fast path cuts QoS 0/1 PUBLISH packets out of a byte stream exactly as paho decodes them.
 
 Packets are framed here from the MQTT specification (fixed header, remaining length, topic,
 packet id, v5 properties packed by paho's ``Properties``) and decoded one by one by paho's own
 ``decode_publish``, the truth. For any stream of mixed packets cut at any byte, the fast path must
-return exactly the leading QoS 1 PUBLISHes without properties that are complete, stop at the
+return exactly the leading QoS 0 and 1 PUBLISHes without properties that are complete, stop at the
 first other or incomplete packet (saying whether more bytes would complete a small PUBLISH), and
 respect the message and byte budgets.
 """
@@ -62,8 +62,8 @@ class Packet:
         return bytes([self.header()]) + _varint(len(body)) + body
 
     def fast(self, v5: bool) -> bool:
-        """Whether the fast path takes it: a QoS 1 PUBLISH, without properties on v5."""
-        return not self.other and self.qos == 1 and not (v5 and self.content_type is not None)
+        """Whether the fast path takes it: a QoS 0 or 1 PUBLISH, without properties on v5."""
+        return not self.other and self.qos < 2 and not (v5 and self.content_type is not None)
 
 
 publishes = st.builds(
@@ -71,7 +71,7 @@ publishes = st.builds(
     topic=st.text(min_size=1, max_size=40).filter(lambda t: "\x00" not in t),
     payload=st.one_of(st.binary(max_size=300), st.binary(min_size=16_000, max_size=20_000)),
     mid=st.integers(1, 65535),
-    qos=st.sampled_from([1, 1, 1, 1, 0, 2]),
+    qos=st.sampled_from([1, 1, 1, 0, 0, 2]),
     dup=st.booleans(),
     retain=st.booleans(),
     content_type=st.one_of(st.none(), st.none(), st.none(), st.just("application/msgpack")),
@@ -111,7 +111,7 @@ def test_cuts_exactly_the_complete_leading_publishes(
         if len(expected) >= max_messages or taken_bytes >= max_payload_bytes:
             break
         if expected_pos + len(frame) > cut:  # incomplete in what was read so far
-            starts_like_one = expected_pos < cut and not packet.other and packet.qos == 1
+            starts_like_one = expected_pos < cut and not packet.other and packet.qos < 2
             expected_short = starts_like_one and len(packet.body(v5)) <= 65536
             break
         if not packet.fast(v5):
