@@ -35,6 +35,13 @@ only between figures of the same run. Figures are medians of ``--repeat`` runs w
 per message moves least. Nothing here passes or fails: read the numbers. ``BENCH_INGEST_EXTRA``
 adds lines to the default runs' ``[ingest]`` section, e.g. ``BENCH_INGEST_EXTRA=$'max_unacked =
 4000'``, and ``BENCH_SINK_EXTRA`` to the DuckDB runs' ``[sink]`` section.
+
+To compare with another version of the code in one run, unpack it (``git archive REV | tar -x -C
+DIR``) and pass ``--baseline DIR``: its ingester runs with the defaults, interleaved with this
+tree's runs. ``--no-ceiling`` and ``--no-latency`` leave out the other measurements, e.g.
+``--shapes 1 --encodings json --no-tuned --no-ceiling --no-latency --memory-readings 0``.
+``BENCH_PYSPY=/tmp/prof`` records every ingester with ``py-spy record -f raw`` (collapsed
+stacks, ``/tmp/prof-<run>-<n>.txt``); py-spy's sampling slows the ingester a little.
 """
 
 from __future__ import annotations
@@ -358,13 +365,18 @@ class Run:
         return self.cpu_cores * self.seconds / max(self.messages, 1) * 1e6
 
 
-def start_ingester(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_ingester(config: Path, log: Path, code: Path | None = None) -> subprocess.Popen[bytes]:
+    """``python -m parkwatch ingest`` from this tree, or from the tree ``code`` (a baseline)."""
+    env = None
+    if code is not None:
+        env = {**os.environ, "PYTHONPATH": str(code)}
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "parkwatch", "ingest", "--config", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            cwd=ROOT,
+            cwd=code or ROOT,
+            env=env,
         )
 
 
@@ -399,6 +411,7 @@ def run_ingest(
     instances: int = 1,
     count_store: Any,
     extra: str | None = None,
+    code: Path | None = None,
 ) -> Run:
     """One measured run: ingester process(es) up, publisher process, wait for all readings written."""
     import psutil
@@ -410,6 +423,7 @@ def run_ingest(
     messages = len(msgspec.msgpack.decode(data_file.read_bytes()))
     share = f"g{tag}" if instances > 1 else ""
     procs, ports = [], []
+    spies: list[subprocess.Popen[bytes]] = []
     for i in range(instances):
         port = free_port()
         cfg = workdir / f"ingest-{tag}-{i}.toml"
@@ -422,7 +436,7 @@ def run_ingest(
             share=share,
             extra=extra,
         )
-        procs.append(start_ingester(cfg, workdir / f"ingest-{tag}-{i}.log"))
+        procs.append(start_ingester(cfg, workdir / f"ingest-{tag}-{i}.log", code))
         ports.append(port)
     try:
         deadline = time.monotonic() + 30
@@ -433,6 +447,27 @@ def run_ingest(
         time.sleep(0.3)  # subscriptions
         ps = [psutil.Process(p.pid) for p in procs]
         cpu0 = sum(p.cpu_times().user + p.cpu_times().system for p in ps)  # start-up imports excluded
+        profile = os.environ.get("BENCH_PYSPY", "")
+        spies.extend(
+            subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "-r",
+                    "200",
+                    "-f",
+                    "raw",
+                    "-o",
+                    f"{profile}-{tag}-{i}.txt",
+                    "--pid",
+                    str(p.pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for i, p in enumerate(procs)
+            if profile
+        )
         pub = subprocess.Popen(
             [
                 sys.executable,
@@ -451,15 +486,21 @@ def run_ingest(
         start = float(pub.stdout.readline().split()[1])
         peak_rss = 0
         deadline = time.monotonic() + 600
+        scrape_at = 0.0
         while True:
-            peak_rss = max(peak_rss, sum(p.memory_info().rss for p in ps))
-            written = sum(metrics(p).get("parkwatch_ingest_readings_total", 0) for p in ports)
-            if written >= total:
-                end = time.time()
-                break
+            peak_rss = max(peak_rss, sum(p.memory_info().rss for p in ps))  # costs the ingester nothing
+            if time.time() >= scrape_at:
+                written = sum(metrics(p).get("parkwatch_ingest_readings_total", 0) for p in ports)
+                if written >= total:
+                    end = time.time()
+                    break
+                # A scrape costs the ingester CPU (~1 ms to render): scrape every 20 ms only near
+                # the expected end, at most every 0.5 s before it (the end time stays within ~20 ms).
+                rate_so_far = written / max(time.time() - start, 1e-3)
+                scrape_at = time.time() + min(0.5, (total - written) / max(rate_so_far, 1.0) / 2)
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {written} of {total} readings written; see {workdir}")
-            time.sleep(0.05)
+            time.sleep(0.02)
         cpu = sum(p.cpu_times().user + p.cpu_times().system for p in ps) - cpu0
         done_line = pub.stdout.readline().split()
         publish_s = float(done_line[1]) - start if done_line else float("nan")
@@ -469,6 +510,9 @@ def run_ingest(
         p50 = histogram_quantile(0.5, latency)
         p99 = histogram_quantile(0.99, latency)
     finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+            spy.wait(60)
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:
@@ -630,8 +674,9 @@ class Sink:
 
 def print_runs(label: str, runs: list[Run], ceiling: float) -> float:
     rate = med([r.rate for r in runs])
+    of_ceiling = f"  {rate / ceiling:.2f} x ceiling" if ceiling else ""
     print(
-        f"  {label:<11} {spread([r.rate for r in runs]):>30} readings/s  {rate / ceiling:.2f} x ceiling"
+        f"  {label:<11} {spread([r.rate for r in runs]):>30} readings/s{of_ceiling}"
         f"   load {runs[0].load_before} -> {runs[-1].load_after}"
     )
     print(
@@ -660,15 +705,18 @@ def bench_shapes(workdir: Path, mqtt_port: int, sink: Sink, args: argparse.Names
                 f"\n-- {sink.name}, {encoding}, {size} reading(s) per message: {len(batches):,} messages,"
                 f" {n:,} readings per run, median (min-max) of {repeat}"
             )
-            settings_list: list[tuple[str, str | None]] = [("defaults", None)]
+            settings_list: list[tuple[str, str | None, Path | None]] = [("defaults", None, None)]
+            if args.baseline:
+                settings_list.append(("baseline", None, args.baseline))
             if args.compare_tuned:
-                settings_list.append(("hand-tuned", args.tuned))
-            rates = {}
-            for label, extra in settings_list:
-                runs = []
-                for i in range(repeat):
+                settings_list.append(("hand-tuned", args.tuned, None))
+            # Interleaved (defaults, baseline, hand-tuned, defaults, ...): a change in the load
+            # during the runs touches every label alike.
+            all_runs: dict[str, list[Run]] = {label: [] for label, _, _ in settings_list}
+            for i in range(repeat):
+                for label, extra, code in settings_list:
                     store = f"{label[:4]}_{encoding}_{size}_{i}"
-                    runs.append(
+                    all_runs[label].append(
                         run_ingest(
                             workdir=workdir,
                             mqtt_port=mqtt_port,
@@ -678,13 +726,22 @@ def bench_shapes(workdir: Path, mqtt_port: int, sink: Sink, args: argparse.Names
                             rate=0,
                             count_store=lambda s=store: sink.count(s),
                             extra=extra,
+                            code=code,
                         )
                     )
-                rates[label] = print_runs(label, runs, sink.ceiling)
+            rates = {label: print_runs(label, runs, sink.ceiling) for label, runs in all_runs.items()}
+            if args.baseline:
+                cpu = {k: med([r.cpu_us_per_message for r in v]) for k, v in all_runs.items()}
+                print(
+                    f"  defaults / baseline: CPU per message {cpu['defaults'] / cpu['baseline']:.2f},"
+                    f" readings/s {rates['defaults'] / rates['baseline']:.2f}   (baseline: {args.baseline})"
+                )
             if args.compare_tuned:
                 print(
                     f"  defaults / hand-tuned: {rates['defaults'] / rates['hand-tuned']:.2f}   goal >= 0.80"
                 )
+            if not args.latency:
+                continue
             half = rates["defaults"] / 2
             take = min(len(batches), max(int(half / size * LATENCY_RUN_S), 1))
             part = workdir / f"{sink.name}-{encoding}-{size}-half.msgpack"
@@ -754,10 +811,11 @@ def bench_duckdb(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> Non
     print(f"\n== DuckDB (ceiling: {sum(len(p.readings) for p in parts):,} points per sample,"
           f" appends of {batch_readings:,} readings as the ingester's batches)")  # fmt: skip
     sink = duckdb_sink(workdir)
-    sink.ceiling = ceiling_samples(
-        "ceiling, append",
-        lambda i: duckdb_ceiling(parts, workdir / f"ceil-{i}.duckdb", batch_readings, dedupe=False),
-    )
+    if args.ceiling:
+        sink.ceiling = ceiling_samples(
+            "ceiling, append",
+            lambda i: duckdb_ceiling(parts, workdir / f"ceil-{i}.duckdb", batch_readings, dedupe=False),
+        )
     bench_shapes(workdir, mqtt_port, sink, args)
 
 
@@ -777,14 +835,16 @@ def bench_influx(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> Non
         )
         influxd = server_process(influx.workdir)
         cpu0 = cpu_seconds(influxd)
-        ceiling = ceiling_samples(
-            "ceiling, pre-encoded gzip line protocol",
-            lambda i: influx_ceiling(
-                parts, influx.port, f"ceiling_{i}", defaults.max_lines_per_write, in_flight
-            ),
-        )
-        per_point = (cpu_seconds(influxd) - cpu0) / (CEILING_SAMPLES * len(parts) * 100) * 1e6
-        print(f"  influxd CPU per point at the ceiling: {per_point:.1f} us")
+        ceiling = 0.0
+        if args.ceiling:
+            ceiling = ceiling_samples(
+                "ceiling, pre-encoded gzip line protocol",
+                lambda i: influx_ceiling(
+                    parts, influx.port, f"ceiling_{i}", defaults.max_lines_per_write, in_flight
+                ),
+            )
+            per_point = (cpu_seconds(influxd) - cpu0) / (CEILING_SAMPLES * len(parts) * 100) * 1e6
+            print(f"  influxd CPU per point at the ceiling: {per_point:.1f} us")
         sink = Sink(
             name="InfluxDB",
             toml=lambda db: (
@@ -864,6 +924,21 @@ def main() -> None:
     )
     parser.add_argument(
         "--shared", action="store_true", help="also run two ingesters on a shared subscription"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run the ingester of another source tree (e.g. an unpacked `git archive`) with the"
+        " defaults, interleaved with this tree's runs, and print the ratios",
+    )
+    parser.add_argument(
+        "--no-latency", dest="latency", action="store_false", help="skip the runs at half rate (p50/p99)"
+    )
+    parser.add_argument(
+        "--no-ceiling",
+        dest="ceiling",
+        action="store_false",
+        help="skip the sink's ceiling (the 'x ceiling' column is then left out)",
     )
     parser.add_argument("--publish", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -9,6 +9,10 @@ messages or ``max_unacked_bytes`` of payload are outstanding (:attr:`MqttConsume
 The count bound lets many small messages in (one reading per message is common); the byte bound
 keeps memory in check when messages are large.
 
+Messages reach the service in lists, one per socket read (usually dozens to hundreds of small
+messages): the per-message work of the receive path is one tuple cut out of the read buffer and
+one :class:`Message`; the calls, the clock reading and the flow-control check are per read.
+
 Acknowledgements belong to one connection: after a reconnect the broker resends unacknowledged
 messages, so acks for messages of an earlier connection are dropped and the resent copies (written
 again, idempotently) are acked instead.
@@ -25,7 +29,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
 from contract.limits import MAX_DEAD_LETTER_RAW_BYTES
-from mqttlink import Backoff, MqttLink
+from mqttlink import Backoff, MqttLink, Publish
 from settings.common import BrokerSettings
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
@@ -39,24 +43,27 @@ packet is discarded by the broker (MQTT v5 section 3.1.2.11.4) and never occupie
 class Message(msgspec.Struct, kw_only=True, gc=False):
     """One received message and what is needed to acknowledge it.
 
-    A struct (one per message: built faster than a dataclass; ``gc=False``: it holds no
-    containers). Not frozen: the ingester drops ``payload`` once the message is decoded, so
-    that a message waiting for its write holds only its readings, not its bytes as well.
+    A struct (one per message: built faster than a dataclass; ``gc=False``: nothing it holds
+    can lead back to it). Not frozen: the ingester drops ``payload`` once the message is
+    decoded, so that a message waiting for its write holds only its readings, not its bytes
+    as well, and notes its batch for the gateway's confirm in ``confirm``.
     """
 
     topic: str
     payload: bytes
     received_ms: int
-    content_type: str | None
     mid: int
-    qos: int
     generation: int
+    content_type: str | None = None
+    qos: int = 1
     dup: bool = False
     oversize_bytes: int = 0
     """The payload's size when it exceeded the consumer's limit; ``payload`` then holds only
     its first :data:`contract.limits.MAX_DEAD_LETTER_RAW_BYTES` bytes (for the dead letter)."""
     size: int = 0
     """Payload bytes the consumer counted against ``max_unacked_bytes`` (released by the ack)."""
+    confirm: tuple[tuple[str, str], int] | None = None
+    """``((park, gw), seq)`` of its batch until stored (:class:`ingest.repair.ConfirmOutbox`)."""
 
 
 class MqttConsumer:
@@ -68,7 +75,7 @@ class MqttConsumer:
         filters: topic filters (QoS 1), shared subscriptions allowed with MQTT v5.
         max_unacked: bound on received-but-unacknowledged messages.
         max_unacked_bytes: bound on their payload bytes (0: no byte bound).
-        deliver: called in the event loop for every message.
+        deliver: called in the event loop with the messages of one read, in order.
         max_payload_bytes: larger payloads are delivered cut to their first bytes, with
             ``oversize_bytes`` set, and never copied (0: no limit).
         delay: reconnect delay by attempt (injectable for tests).
@@ -84,7 +91,7 @@ class MqttConsumer:
         filters: list[str],
         max_unacked: int,
         max_unacked_bytes: int = 0,
-        deliver: Callable[[Message], None],
+        deliver: Callable[[list[Message]], None],
         delay: Backoff | None = None,
         max_payload_bytes: int = 0,
         will: tuple[str, bytes] | None = None,
@@ -105,6 +112,8 @@ class MqttConsumer:
             receive_maximum=max_unacked,
             maximum_packet_size=max_payload_bytes * PACKET_HEADROOM,
             on_message=self._on_message,
+            on_publishes=self._on_publishes,
+            room=self._room,
             will=will,
             on_connected=on_connected,
             name="mqtt",
@@ -142,29 +151,80 @@ class MqttConsumer:
         """Number of connections ended so far: a message's ack is void after its connection ended."""
         return self.link.generation
 
+    def _room(self) -> tuple[int, int]:
+        """Messages and payload bytes that may arrive before reading pauses."""
+        room_bytes = self._max_unacked_bytes - self.pending_bytes if self._max_unacked_bytes else 1 << 62
+        return self._max_unacked - self.pending, room_bytes
+
+    def _oversize(
+        self, topic: str, payload: bytes | bytearray, received_ms: int, mid: int, qos: int, dup: bool
+    ) -> Message:
+        kept = bytes(payload[:MAX_DEAD_LETTER_RAW_BYTES])
+        return Message(
+            topic=topic,
+            payload=kept,
+            received_ms=received_ms,
+            mid=mid,
+            qos=qos,
+            generation=self.link.generation,
+            dup=dup,
+            oversize_bytes=len(payload),
+            size=len(kept),
+        )
+
+    def _on_publishes(self, batch: list[Publish]) -> None:
+        received_ms = int(time.time() * 1000)
+        generation = self.link.generation
+        limit = self._max_payload or 1 << 62
+        messages = []
+        size = 0
+        for topic, payload, mid, dup in batch:
+            n = len(payload)
+            if n > limit:
+                msg = self._oversize(topic, payload, received_ms, mid, 1 if mid else 0, dup)
+                n = msg.size
+            else:
+                msg = Message(
+                    topic=topic,
+                    payload=payload,
+                    received_ms=received_ms,
+                    mid=mid,
+                    qos=1 if mid else 0,  # packet id 0: QoS 0
+                    generation=generation,
+                    dup=dup,
+                    size=n,
+                )
+            messages.append(msg)
+            size += n
+        self.pending += len(messages)
+        self.pending_bytes += size
+        self._deliver(messages)
+        if self.intake_full:
+            self.link.pause_reading()
+
     def _on_message(self, msg: mqtt.MQTTMessage) -> None:
         ctype = None
         if self._v5 and msg.properties is not None:
             ctype = getattr(msg.properties, "ContentType", None)
-        self.pending += 1
+        received_ms = int(time.time() * 1000)
         size = len(msg.payload)
-        oversize = size if self._max_payload and size > self._max_payload else 0
-        payload = bytes(msg.payload[:MAX_DEAD_LETTER_RAW_BYTES]) if oversize else bytes(msg.payload)
-        self.pending_bytes += len(payload)
-        self._deliver(
-            Message(
+        if self._max_payload and size > self._max_payload:
+            message = self._oversize(msg.topic, msg.payload, received_ms, msg.mid, msg.qos, bool(msg.dup))
+        else:
+            message = Message(
                 topic=msg.topic,
-                payload=payload,
-                received_ms=int(time.time() * 1000),
-                content_type=ctype,
+                payload=bytes(msg.payload),
+                received_ms=received_ms,
                 mid=msg.mid,
                 qos=msg.qos,
                 generation=self.link.generation,
                 dup=bool(msg.dup),
-                oversize_bytes=oversize,
-                size=len(payload),
+                size=size,
             )
-        )
+        message.content_type = ctype
+        self.pending += 1
+        self.pending_bytes += message.size
+        self._deliver([message])
         if self.intake_full:
             self.link.pause_reading()
 
@@ -174,20 +234,17 @@ class MqttConsumer:
         self.link.reconnect = False
         self.link.pause_reading()
 
-    def ack(self, messages: list[Message]) -> None:
-        """Acknowledge messages whose content is durably stored (or dead-lettered)."""
-        generation = self.link.generation
-        connected = self.link.connected.is_set()
-        mids = []
-        for m in messages:
-            self.pending -= 1
-            self.pending_bytes -= m.size
-            if m.qos and m.generation == generation and connected:
-                if m.qos == 1:
-                    mids.append(m.mid)
-                else:
-                    self.link.client.ack(m.mid, m.qos)
-        self.link.ack(mids)
+    def ack(self, messages: list[Message], size: int | None = None) -> None:
+        """Acknowledge messages whose content is durably stored (or dead-lettered).
+
+        ``size``: their :attr:`Message.size` summed, when the caller kept the sum.
+        """
+        self.pending -= len(messages)
+        self.pending_bytes -= sum([m.size for m in messages]) if size is None else size
+        if self.link.connected.is_set():
+            generation = self.link.generation
+            # Subscriptions are QoS 1, so the broker sends QoS 0 or 1: a QoS 0 message needs no ack.
+            self.link.ack([m.mid for m in messages if m.generation == generation and m.qos == 1])
         if not self._stopping and not self.intake_full:
             self.link.resume_reading()
 

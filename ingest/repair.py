@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Final, Protocol
 
 from contract.codec import encode
 from contract.errors import ContractError
@@ -30,6 +30,16 @@ log = logging.getLogger(__name__)
 MAX_PENDING_SEQS: Final = 1_000_000
 """Bound on the sequence numbers held for confirms; beyond it the oldest gateways' are dropped
 (counted): the gateways resend those batches, nothing is lost."""
+
+
+Note = tuple[tuple[str, str], int]
+"""``((park, gw), seq)``: the batch a message carried."""
+
+
+class Confirmable(Protocol):
+    """A received message: the outbox notes its batch on it until it is stored."""
+
+    confirm: Note | None
 
 
 def to_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
@@ -68,9 +78,8 @@ class ConfirmOutbox:
         self.ingester = ingester
         self.interval_s = interval_s
         self._publish = publish
-        # Keyed by the message object's id(): the service holds every message until it acks it,
-        # so the id cannot be reused meanwhile (paho's mid can: 0 for QoS 0, and per connection).
-        self._received: dict[int, tuple[str, str, int]] = {}
+        # A received batch is noted on its message (paho's mid cannot identify it: 0 for QoS 0,
+        # and reused per connection), which the service holds until its ack.
         self._stored: dict[tuple[str, str], set[int]] = {}
         self._pending_seqs = 0
         self._ready = asyncio.Event()
@@ -79,23 +88,30 @@ class ConfirmOutbox:
         self.dropped_seqs = 0
         """Sequence numbers not confirmed because the pending bound was reached."""
 
-    def received(self, msg: object, park: str, gw: str, seq: int) -> None:
+    def received(self, msg: Confirmable, park: str, gw: str, seq: int) -> None:
         """Note the batch ``seq`` of ``gw`` carried by ``msg`` (not yet durable)."""
+        if self.enabled:
+            msg.confirm = ((park, gw), seq)
+
+    def stored(self, messages: Iterable[Confirmable]) -> None:
+        """The messages are durably stored (or spooled): their batches become confirmable."""
         if not self.enabled:
             return
-        self._received[id(msg)] = (park, gw, seq)
-
-    def stored(self, messages: Iterable[object]) -> None:
-        """The messages are durably stored (or spooled): their batches become confirmable."""
+        stored = self._stored
+        added = 0
         for msg in messages:
-            noted = self._received.pop(id(msg), None)
+            noted = msg.confirm
             if noted is None:
                 continue
-            park, gw, seq = noted
-            seqs = self._stored.setdefault((park, gw), set())
-            if seq not in seqs:
-                seqs.add(seq)
-                self._pending_seqs += 1
+            msg.confirm = None
+            key, seq = noted
+            seqs = stored.get(key)
+            if seqs is None:
+                seqs = stored[key] = set()
+            before = len(seqs)
+            seqs.add(seq)
+            added += len(seqs) - before
+        self._pending_seqs += added
         while self._pending_seqs > MAX_PENDING_SEQS and self._stored:
             key = next(iter(self._stored))
             n = len(self._stored.pop(key))

@@ -63,6 +63,8 @@ _DAY_MS = 86_400_000
 _WRITE_QUEUE = 2
 """Batches between the processor and the writer: one being written, one or two filling."""
 _TOPIC_CACHE_MAX = 100_000
+_YIELD_EVERY = 256
+"""Messages processed back to back (a few ms) before the processor lets other tasks run."""
 DEGRADED_AFTER = 3
 """Failed tries of the same batch after which ``/healthz`` reports ``degraded``."""
 
@@ -90,6 +92,8 @@ class _Pending:
     batch: WriteBatch = field(default_factory=WriteBatch)
     messages: list[Message] = field(default_factory=list)
     readings: int = 0
+    size: int = 0
+    """The messages' :attr:`Message.size` summed (released from flow control by their ack)."""
     started: float = 0.0
 
 
@@ -131,6 +135,7 @@ class Ingester:
         self._delay = delay or (lambda attempt: backoff(attempt + 1))
         self._clock = UniqueClock()
         self._root = settings.broker.topic_root
+        self._refuse_unknown = opts.refuse_unknown != "none"
         self._topics: dict[str, Topic] = {}
         """Valid topics seen, parsed (one per gateway and channel: bounded by the fleet)."""
         share = opts.share_group or None
@@ -154,10 +159,13 @@ class Ingester:
             )
             # Not shared: a node's seq and aliases only make sense to a host that sees all its messages.
             filters.extend(self.sparkplug.filters())
-        self._inbox: asyncio.Queue[Message | _Wake | None] = asyncio.Queue(maxsize=opts.max_unacked + 2)
+        # Lists of messages, one per socket read: never more lists than messages (max_unacked).
+        self._inbox: asyncio.Queue[list[Message] | _Wake | None] = asyncio.Queue(maxsize=opts.max_unacked + 2)
         self._wake_on_write = False
         """The processor waits for a free writer: the next finished write puts ``_WAKE`` in the inbox."""
-        self._writes: asyncio.Queue[tuple[WriteBatch, list[Message]] | None] = asyncio.Queue(_WRITE_QUEUE)
+        self._writes: asyncio.Queue[tuple[WriteBatch, list[Message], int] | None] = asyncio.Queue(
+            _WRITE_QUEUE
+        )
         concurrency = opts.write_concurrency
         if not concurrency:
             concurrency = 4 if isinstance(settings.sink, InfluxSinkSettings) else 1
@@ -293,7 +301,7 @@ class Ingester:
             self._topics[msg.topic] = topic
         park, gw = topic.park, topic.gateway
         self.metrics.messages[topic.channel] += 1
-        unknown = self._unknown(park, gw)
+        unknown = self._unknown(park, gw) if self._refuse_unknown else ""
         if unknown:
             key = unknown.partition(":")[0]
             out.dead_letters.append(self._dead(msg, park, gw, unknown, msg.payload, key))
@@ -370,6 +378,7 @@ class Ingester:
         if not pending.messages:
             pending.started = time.monotonic()
         pending.messages.append(msg)
+        pending.size += msg.size
         try:
             pending.readings += self.handle(msg, pending.batch)
         except Exception as exc:  # supervised: one bad message must not stop the intake
@@ -385,7 +394,7 @@ class Ingester:
         self.dead_letter_summary.tick(time.monotonic())
         if pending.messages:
             pending.batch.ledger.extend(self.ledger.drain(int(time.time() * 1000)))
-            await self._writes.put((pending.batch, pending.messages))
+            await self._writes.put((pending.batch, pending.messages, pending.size))
         return _Pending()
 
     def _writer_free(self) -> bool:
@@ -404,7 +413,7 @@ class Ingester:
         opts = self.settings.ingest
         pending = _Pending()
         inbox = self._inbox
-        taken = 0
+        since_yield = 0
         while True:
             if inbox.empty():
                 if pending.messages and (
@@ -414,33 +423,38 @@ class Ingester:
                     pending = await self._flush(pending)
                     continue
                 if not pending.messages:
-                    msg = await inbox.get()
+                    item = await inbox.get()
                 else:
                     remaining = opts.flush_interval_s - (time.monotonic() - pending.started)
                     if remaining <= 0:
                         # Due, but every writer is busy: wait for a message or a finished write.
                         self._wake_on_write = True
-                        msg = await inbox.get()
+                        item = await inbox.get()
                     else:
                         try:
                             async with asyncio.timeout(remaining):
-                                msg = await inbox.get()
+                                item = await inbox.get()
                         except TimeoutError:
                             continue
             else:
-                msg = inbox.get_nowait()
-                taken += 1
-                if taken % 64 == 0:
-                    await asyncio.sleep(0)  # let the MQTT reader and the writer's acks run
-            if msg is _WAKE:
+                item = inbox.get_nowait()
+                if since_yield >= _YIELD_EVERY:
+                    since_yield = 0
+                    await asyncio.sleep(0)  # let the MQTT reader and the writers' acks run
+            if item is _WAKE:
                 continue
-            if msg is None:
+            if item is None:
                 await self._flush(pending)
                 await self._writes.put(None)
                 return
-            assert isinstance(msg, Message)
-            self._take(msg, pending)
-            if pending.readings >= opts.batch_readings or (
+            assert isinstance(item, list)
+            since_yield += len(item)
+            take = self._take
+            for msg in item:
+                take(msg, pending)
+                if pending.readings >= opts.batch_readings:
+                    pending = await self._flush(pending)
+            if pending.messages and (
                 time.monotonic() - pending.started >= opts.flush_interval_s and self._writer_free()
             ):
                 pending = await self._flush(pending)
@@ -455,10 +469,9 @@ class Ingester:
         for _ in result.rejected:
             self.metrics.dead_letters["sink_refused"] += 1
         now_ms = time.time() * 1000
-        for part in batch.parts:
-            if part.sent_ms:
-                lat = max(0.0, (now_ms - part.sent_ms) / 1000)
-                self.metrics.e2e_latency.observe(lat)
+        self.metrics.e2e_latency.observe_many(
+            [(now_ms - part.sent_ms) / 1000 for part in batch.parts if part.sent_ms]
+        )
 
     async def _spool(self, batch: WriteBatch) -> None:
         attempt = 0
@@ -515,7 +528,7 @@ class Ingester:
         self._retry_at = time.monotonic() + wait
         log.warning("sink unavailable (%s); spooling, next try in %.1fs", exc, wait)
 
-    async def _write_one(self, batch: WriteBatch, messages: list[Message]) -> None:
+    async def _write_one(self, batch: WriteBatch, messages: list[Message], size: int) -> None:
         if time.monotonic() >= self._retry_at:
             started = time.monotonic()
             try:
@@ -531,18 +544,18 @@ class Ingester:
             else:
                 self._written(batch, result, started)
                 self.confirms.stored(messages)
-                self.consumer.ack(messages)
+                self.consumer.ack(messages, size)
                 return
         await self._spool(batch)
         self.confirms.stored(messages)
-        self.consumer.ack(messages)
+        self.consumer.ack(messages, size)
 
     async def _write_loop(self) -> None:
         slots = self._write_slots
 
-        async def guarded(batch: WriteBatch, messages: list[Message]) -> None:
+        async def guarded(batch: WriteBatch, messages: list[Message], size: int) -> None:
             try:
-                await self._write_one(batch, messages)
+                await self._write_one(batch, messages, size)
             finally:
                 slots.release()
                 if self._wake_on_write:

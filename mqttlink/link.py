@@ -51,6 +51,15 @@ _MISC_INTERVAL_S: Final = 1.0
 _READS_PER_WAKEUP: Final = 256
 _READ_CHUNK_BYTES: Final = 65536
 _PUBACK: Final = 0x40
+_TOPIC_NAMES_MAX: Final = 100_000
+
+Publish = tuple[str, bytes, int, bool]
+"""A received QoS 0 or 1 PUBLISH without properties: ``(topic, payload, packet id, dup)``; the
+packet id is 0 for QoS 0 (a QoS 1 packet id is 1-65535)."""
+
+
+def _no_bound() -> tuple[int, int]:
+    return 1 << 30, 1 << 62
 
 
 def jittered_backoff(min_s: float, max_s: float, *, rng: random.Random | None = None) -> Backoff:
@@ -82,6 +91,84 @@ def tls_context(tls: TlsSettings) -> ssl.SSLContext:
     return ctx
 
 
+def _topic_name(raw: bytes) -> str:
+    # MQTT requires UTF-8 topic names (brokers check them); a broken one is shown with
+    # replacement characters, so that its receiver can dead-letter it instead of failing.
+    return raw.decode("utf-8", "replace")
+
+
+class _TopicNames(dict[bytes, str]):
+    """Topic names by their bytes, decoded once (bounded: a fleet has a bounded set of topics)."""
+
+    def __missing__(self, raw: bytes) -> str:
+        if len(self) >= _TOPIC_NAMES_MAX:
+            self.clear()
+        name = self[raw] = _topic_name(raw)
+        return name
+
+
+def cut_publishes(
+    buf: bytes,
+    pos: int,
+    *,
+    v5: bool,
+    max_messages: int,
+    max_payload_bytes: int,
+    topic_name: Callable[[bytes], str] = _topic_name,
+) -> tuple[list[Publish], int, bool]:
+    """Cut the complete QoS 0 and 1 PUBLISH packets (MQTT v5: without properties) from ``buf[pos:]``.
+
+    Stops at the first packet that is incomplete or not such a PUBLISH, after ``max_messages``
+    publishes, or once their payloads reach ``max_payload_bytes`` (the one that crosses it
+    included). Returns the publishes, the position after the last one, and whether it stopped at
+    an incomplete packet that starts like a QoS 0 or 1 PUBLISH of at most 64 KiB (the caller
+    reads more and tries again). ``topic_name`` turns a topic's bytes into its name.
+    """
+    out: list[Publish] = []
+    end = len(buf)
+    props = 1 if v5 else 0  # v5: the property length byte (0: none; else paho decodes them)
+    taken_bytes = 0
+    while pos < end and len(out) < max_messages and taken_bytes < max_payload_bytes:
+        header = buf[pos]
+        qos1 = header & 0x06
+        if header & 0xF0 != 0x30 or qos1 > 2:  # PUBLISH (0x30) with QoS 0 or 1 (bits 1-2)
+            break
+        # Remaining length: 1-4 bytes, 7 bits each, least significant first.
+        i = pos + 1
+        length = 0
+        shift = 0
+        while i < end and shift < 28:
+            byte = buf[i]
+            i += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        else:
+            return out, pos, i >= end  # incomplete (or malformed: paho reports it)
+        packet_end = i + length
+        if packet_end > end:
+            # Incomplete: worth completing here unless it is big (paho reads that into one
+            # growing buffer instead of having its start copied again with every read).
+            return out, pos, length <= _READ_CHUNK_BYTES
+        topic_end = i + 2 + (buf[i] << 8 | buf[i + 1]) if length >= 2 else packet_end + 1
+        payload_start = topic_end + qos1 + props  # QoS 1: a 2-byte packet id after the topic
+        if payload_start > packet_end or (props and buf[payload_start - 1]):
+            break  # with properties (or malformed): paho's path
+        payload = buf[payload_start:packet_end]
+        out.append(
+            (
+                topic_name(buf[i + 2 : topic_end]),
+                payload,
+                buf[topic_end] << 8 | buf[topic_end + 1] if qos1 else 0,
+                header & 0x08 != 0,
+            )
+        )
+        taken_bytes += len(payload)
+        pos = packet_end
+    return out, pos, False
+
+
 class BufferedClient(mqtt.Client):
     """A paho client with a cheaper receive path, for callers that drive its reads themselves.
 
@@ -89,14 +176,17 @@ class BufferedClient(mqtt.Client):
       its type byte, one per length byte and one for the rest (four system calls for a small
       message). Bytes in the buffer are invisible to ``select``, so only a caller that checks
       :attr:`buffered` may use it (:class:`MqttLink` does; paho's own blocking loop does not).
-    - A QoS 1 MQTT v5 PUBLISH without properties skips paho's generic property parser, which
-      builds its tables of property names and types anew for every packet (a third of the
-      ingester's CPU per one-reading message); one with properties takes paho's path.
-
+    - With :attr:`on_publishes` set (and manual acks), a QoS 0 or 1 PUBLISH without properties
+      (MQTT v5) or any QoS 0 or 1 PUBLISH (3.1.1) never becomes a paho ``MQTTMessage`` (an object
+      with its own lock and condition per message): :meth:`take_publishes` cuts every complete
+      one at the head of the buffer into a :data:`Publish` tuple, and a lone one that paho reads
+      itself is handed over the same way, so the owner gets one call per read, not per message.
+      A PUBLISH with properties or of QoS 2, or another packet type, takes paho's path.
     - PUBACKs queued together are written with one ``send``.
 
     It overrides paho's private ``_sock_recv``, ``_sock_close``, ``_handle_publish`` and
-    ``_packet_write``; paho's version is pinned and the MQTT tests run through this class.
+    ``_packet_write`` and reads and resets ``_in_packet``, ``_last_bytes_received``; paho's
+    version is pinned and the MQTT tests run through this class against Mosquitto.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -104,6 +194,12 @@ class BufferedClient(mqtt.Client):
         self._chunk = b""
         self._chunk_pos = 0
         self._filtered = False
+        self._topic_names = _TopicNames()
+        self._deferred: BaseException | bytes | None = None
+        self._short = False
+        """The buffer ends in the first part of a small PUBLISH: :meth:`fill` appends to it."""
+        self.on_publishes: Callable[[list[Publish]], None] | None = None
+        """Takes QoS 0 and 1 publishes (manual ack) in batches instead of ``on_message`` one by one."""
 
     def message_callback_add(self, sub: str, callback: Any) -> None:
         self._filtered = True
@@ -114,7 +210,45 @@ class BufferedClient(mqtt.Client):
         """Bytes received from the socket that paho has not read yet."""
         return len(self._chunk) - self._chunk_pos
 
+    @property
+    def short(self) -> bool:
+        """Whether :meth:`take_publishes` stopped at a small PUBLISH whose end is still to come."""
+        return self._short
+
+    def fill(self) -> bool | None:
+        """Read the socket (up to 64 KiB) into the buffer if it is empty (or holds only the
+        start of a small PUBLISH, see :meth:`take_publishes`), between packets.
+
+        Returns True when bytes are buffered, None when the socket has nothing now, False when
+        paho must read (it is in the middle of a packet; or the connection was closed or broke,
+        which is kept for paho's next read to report).
+        """
+        if self._chunk_pos < len(self._chunk) and not self._short:
+            return True
+        if self._in_packet["command"] or self._sock is None or self._deferred is not None:
+            return False
+        try:
+            data: bytes = super()._sock_recv(_READ_CHUNK_BYTES)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            self._deferred = exc
+            return False
+        if not data:
+            self._deferred = data
+            return False
+        if self._short:
+            data = self._chunk[self._chunk_pos :] + data
+            self._short = False
+        self._chunk, self._chunk_pos = data, 0
+        return True
+
     def _sock_recv(self, bufsize: int) -> bytes:
+        if self._deferred is not None:
+            deferred, self._deferred = self._deferred, None
+            if isinstance(deferred, BaseException):
+                raise deferred
+            return deferred
         pos = self._chunk_pos
         if pos >= len(self._chunk):
             data: bytes = super()._sock_recv(max(bufsize, _READ_CHUNK_BYTES))
@@ -126,6 +260,8 @@ class BufferedClient(mqtt.Client):
 
     def _sock_close(self) -> None:
         self._chunk, self._chunk_pos = b"", 0  # what was left belongs to the closed connection
+        self._deferred = None
+        self._short = False
         super()._sock_close()
 
     def ack_many(self, mids: Sequence[int]) -> None:
@@ -160,18 +296,56 @@ class BufferedClient(mqtt.Client):
         rc: MQTTErrorCode = super()._packet_write()
         return rc
 
+    def take_publishes(self, max_messages: int, max_payload_bytes: int) -> list[Publish]:
+        """The complete QoS 0 and 1 PUBLISH packets at the head of the read buffer, as tuples
+        (:func:`cut_publishes`); paho reads whatever they stop at.
+
+        Empty unless :attr:`on_publishes` is set, acks are manual and paho is not in the middle
+        of a packet.
+        """
+        self._short = False
+        if self.on_publishes is None or self._filtered or not self._manual_ack or self._in_packet["command"]:
+            return []
+        if self._protocol not in (mqtt.MQTTv5, mqtt.MQTTv311):
+            return []
+        out, self._chunk_pos, self._short = cut_publishes(
+            self._chunk,
+            self._chunk_pos,
+            v5=self._protocol == mqtt.MQTTv5,
+            max_messages=max_messages,
+            max_payload_bytes=max_payload_bytes,
+            topic_name=self._topic_names.__getitem__,
+        )
+        if out:
+            self._last_bytes_received = time.monotonic()  # paho's keepalive clock (time_func)
+        return out
+
     def _handle_publish(self) -> MQTTErrorCode:
         header: int = self._in_packet["command"]
         packet: bytearray = self._in_packet["packet"]
-        if self._protocol != mqtt.MQTTv5 or header & 0x06 != 0x02 or not self._manual_ack:
+        v5 = self._protocol == mqtt.MQTTv5
+        batched = self.on_publishes is not None and not self._filtered
+        if batched and header & 0x06 == 0 and self._manual_ack:
+            # QoS 0 (a lone one paho read itself): no packet id.
+            end = 2 + int.from_bytes(packet[0:2], "big")
+            if len(packet) < end + v5 or (v5 and packet[end] != 0) or self.on_publishes is None:
+                return super()._handle_publish()
+            raw = bytes(packet[2:end])
+            self.on_publishes([(self._topic_names[raw], bytes(packet[end + v5 :]), 0, header & 0x08 != 0)])
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        if header & 0x06 != 0x02 or not self._manual_ack or not (v5 or batched):
             return super()._handle_publish()
-        # Variable header: topic (length-prefixed), packet id, property length (0: none).
+        # Variable header: topic (length-prefixed), packet id, property length (v5; 0: none).
         end = 2 + int.from_bytes(packet[0:2], "big")
-        if len(packet) < end + 3 or packet[end + 2] != 0:
+        if len(packet) < end + 2 + v5 or (v5 and packet[end + 2] != 0):
             return super()._handle_publish()
-        message = mqtt.MQTTMessage(
-            mid=int.from_bytes(packet[end : end + 2], "big"), topic=bytes(packet[2:end])
-        )
+        mid = int.from_bytes(packet[end : end + 2], "big")
+        if batched and self.on_publishes is not None:
+            raw = bytes(packet[2:end])
+            topic = self._topic_names[raw]
+            self.on_publishes([(topic, bytes(packet[end + 2 + v5 :]), mid, header & 0x08 != 0)])
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        message = mqtt.MQTTMessage(mid=mid, topic=bytes(packet[2:end]))
         message.dup = bool(header & 0x08)
         message.qos = 1
         message.retain = bool(header & 0x01)
@@ -287,6 +461,10 @@ class MqttLink:
         max_inflight: QoS 1 messages on the wire without PUBACK (0: paho's default).
         on_connected: called on the loop after every accepted CONNACK.
         on_message: called on the loop for every received message.
+        on_publishes: with ``manual_ack``, called on the loop with the QoS 0 and 1 messages
+            without properties (:data:`Publish`), a batch per read; the rest go to ``on_message``.
+        room: how many more messages and payload bytes ``on_publishes`` may take before its
+            owner pauses reading (flow control; default: no bound).
         on_publish: called on the loop with ``(mid, reason_code)`` for every PUBACK.
         name: names the background tasks and log lines.
     """
@@ -307,6 +485,8 @@ class MqttLink:
         max_inflight: int = 0,
         on_connected: Callable[[], None] | None = None,
         on_message: Callable[[mqtt.MQTTMessage], None] | None = None,
+        on_publishes: Callable[[list[Publish]], None] | None = None,
+        room: Callable[[], tuple[int, int]] | None = None,
         on_publish: Callable[[int, ReasonCode], None] | None = None,
         name: str = "mqtt",
     ) -> None:
@@ -318,6 +498,8 @@ class MqttLink:
         assert isinstance(client, BufferedClient)
         self.client: mqtt.Client = client
         self._buffer = client
+        client.on_publishes = on_publishes if manual_ack else None
+        self._room = room or _no_bound
         if will is not None:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
         if max_inflight:
@@ -490,12 +672,26 @@ class MqttLink:
 
     def _readable(self) -> None:
         # Read what is buffered in one wakeup (up to a bound), not one packet per wakeup.
+        client = self._buffer
+        deliver = client.on_publishes
         for _ in range(_READS_PER_WAKEUP):
             if self._paused or self._fd is None:
                 return
-            if self.client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or self._paused:
+            if deliver is not None:
+                filled = client.fill()
+                if filled is None:
+                    return  # nothing more to read now
+                if filled:
+                    # Every complete small PUBLISH of the buffer in one call; paho reads the rest.
+                    batch = client.take_publishes(*self._room())
+                    if batch:
+                        deliver(batch)
+                        continue
+                    if client.short:
+                        continue  # the next fill appends the rest of the packet
+            if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or self._paused:
                 return
-            if self._buffer.buffered:
+            if client.buffered:
                 continue
             sock = self._sock
             if sock is None or self._fd is None:

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 async def test_every_message_arrives_whole_with_its_content_type(
     mosquitto: ServerProcess, topic_root: str, unique: str, protocol: str
 ) -> None:
-    def session(deliver: Callable[[Message], None]) -> MqttConsumer:
+    def session(deliver: Callable[[list[Message]], None]) -> MqttConsumer:
         # The same client id each time: the second connection resumes the first one's session.
         return MqttConsumer(
             broker=BrokerSettings(host=mosquitto.host, port=mosquitto.port, protocol=protocol),  # type: ignore[arg-type]
@@ -39,7 +39,7 @@ async def test_every_message_arrives_whole_with_its_content_type(
         )
 
     received: list[Message] = []
-    consumer = session(received.append)
+    consumer = session(received.extend)
     task = asyncio.create_task(consumer.run())
     pub = Publisher(mosquitto.host, mosquitto.port, f"pub-{unique}")
     try:
@@ -78,7 +78,7 @@ async def test_every_message_arrives_whole_with_its_content_type(
             await task
     # The broker took every ack: a new connection of the same session gets nothing resent.
     again: list[Message] = []
-    resumed = session(again.append)
+    resumed = session(again.extend)
     task = asyncio.create_task(resumed.run())
     try:
         async with asyncio.timeout(20):

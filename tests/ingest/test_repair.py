@@ -6,7 +6,7 @@ import pytest
 
 from contract import Confirm, decode_message
 from contract.messages import MAX_CONFIRM_RANGES
-from ingest.repair import ConfirmOutbox, to_ranges
+from ingest.repair import ConfirmOutbox, Note, to_ranges
 
 
 class FakeLink:
@@ -22,7 +22,9 @@ class FakeLink:
 
 
 class Msg:
-    """Stands for an MQTT message: only its identity matters to the outbox."""
+    """Stands for an MQTT message: the outbox notes its batch on it."""
+
+    confirm: Note | None = None
 
 
 @pytest.mark.parametrize(

@@ -219,7 +219,7 @@ async def test_ingest_consumer(tls_broker: TlsBroker, topic_root: str, unique: s
         client_id=f"ing-{unique}",
         filters=[f"{topic_root}/#"],
         max_unacked=10,
-        deliver=got.append,
+        deliver=got.extend,
         delay=failed,
     )
     task = asyncio.create_task(consumer.run())
