@@ -152,6 +152,11 @@ _DEV_PATTERN: Final = f"Expected `str` matching regex {ID.pattern!r}"
 when the decoder itself checked the device id)."""
 
 
+def _finite(value: object) -> bool:
+    """Whether a generic value is no NaN or infinity (strings, integers and booleans are)."""
+    return type(value) is not float or math.isfinite(value)
+
+
 def _check_dev(dev: str) -> Reason | None:
     """The device id's pattern (its length was checked by the decoder)."""
     if dev in _KNOWN_DEVICES:
@@ -233,13 +238,14 @@ def decode_batch(
     for r in decoded:
         # The common case inline (a call per reading costs more than these tests); anything
         # that may be at fault goes to the full check below.
-        if r.dev not in known:
-            if _check_dev(r.dev) is not None:
-                # As when the decoder checked the pattern: the reading is refused alone, with its
-                # own bytes, whatever else is wrong with it.
-                return _decode_one_by_one(payload, enc, lo, hi)
+        if r.dev not in known and _check_dev(r.dev) is not None:
+            # As when the decoder checked the pattern: the reading is refused alone, with its
+            # own bytes, whatever else is wrong with it.
+            return _decode_one_by_one(payload, enc, lo, hi)
         ts = r.ts
-        if ts < lo or ts > hi or r.tags is not None or type(r) is Generic:
+        if ts < lo or ts > hi or r.tags is not None:
+            break
+        if type(r) is Generic and not all(map(_finite, r.f.values())):
             break
         lat = r.lat
         if lat is None:
