@@ -136,14 +136,14 @@ _SPECS: Final[dict[type[Reading], _KindSpec]] = {
 
 
 def _line_format(spec: _KindSpec, present: tuple[bool, ...]) -> str:
-    """``"%s key=%s,key=%si,... %s000000"``: prefix, the present fields' texts, timestamp (ms)."""
+    """``"%s key=%s,key=%si,... %s"``: prefix, the present fields' texts, timestamp (ns)."""
     texts = [
         escape_key(name).replace("%", "%%") + ("=%si" if typ == "int" else "=%s")
         for (name, typ, _), here in zip(spec.fields, present, strict=True)
         if here
     ]
     # A reading with only its identity still marks that the device reported.
-    return "%s " + (",".join(texts) or "present=true") + " %s000000"
+    return "%s " + (",".join(texts) or "present=true") + " %s"
 
 
 def _prefix_order(shape: tuple[Any, ...], spec: _KindSpec) -> list[str]:
@@ -257,7 +257,7 @@ class LineEncoder:
         row = _astuple(reading)
         own = row[spec.tags]
         base_key = ("generic", park, gw, row[spec.dev], h3, tuple(own.items()) if own else None)
-        ts = f" {row[spec.ts]}000000"
+        ts = f" {row[spec.ts] * _MS_TO_NS}"
         fields = [f"{key}{fmt(row[idx])}" for key, idx, fmt in _FIELDS[Generic] if row[idx] is not None]
         out = []
         for name, value in reading.f.items():
@@ -366,7 +366,7 @@ class LineEncoder:
                 columns.append(list(map(_BOOL_TEXT.__getitem__, map(truth, column))))
             else:
                 columns.append(column)
-        columns.append(list(map(spec.ts, group)))
+        columns.append(list(map(_MS_TO_NS.__mul__, map(spec.ts, group))))
         return list(map(fmt.__mod__, zip(*columns, strict=True)))
 
     def _split_lines(
@@ -451,7 +451,7 @@ class LineEncoder:
                     members.append(i)
         slots: list[Any] = [None] * n
         failed: dict[int, LineProtocolError] = {}
-        generic = by_kind.pop(Generic, None)  # type: ignore[call-overload]
+        generic = by_kind.pop(Generic, None)
         for i in generic or ():
             try:
                 slots[i] = self._generic_lines(parks[i], gws[i], readings[i], cells[i])  # type: ignore[arg-type]

@@ -276,9 +276,7 @@ def test_a_batch_spliced_from_encoded_readings_decodes_as_the_batch_itself(
     assert payload == encode(msgspec.structs.replace(batch, sent=sent_ms))
 
 
-_DEV_REASON = (
-    "Expected `str` matching regex '^(?:[A-Za-z0-9][A-Za-z0-9_.\\\\-]{0,63})(?!\\\\n)$'"
-)
+_DEV_REASON = "Expected `str` matching regex '^(?:[A-Za-z0-9][A-Za-z0-9_.\\\\-]{0,63})(?!\\\\n)$'"
 """msgspec's own words for a string outside the id pattern: the codec checks device ids itself
 (once per distinct id) and must say the same."""
 

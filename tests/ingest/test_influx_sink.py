@@ -90,7 +90,9 @@ async def test_overload_is_retryable_with_retry_after(status: int) -> None:
         ("http://influx.test", False, False),
     ],
 )
-async def test_gzip_auto_sends_plain_bodies_to_a_loopback_server(url: str, setting: object, compressed: bool) -> None:
+async def test_gzip_auto_sends_plain_bodies_to_a_loopback_server(
+    url: str, setting: object, compressed: bool
+) -> None:
     bodies: list[tuple[str | None, bytes]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
