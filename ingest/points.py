@@ -177,6 +177,7 @@ class LineEncoder:
     def __init__(self) -> None:
         self._prefixes: dict[tuple[Any, ...], str] = {}
         self._tag_texts: dict[Any, str] = {}
+        self._cells: dict[int, str] = {}
         self._prefix_formats: dict[tuple[Any, ...], str] = {}
         self._formats: dict[tuple[type[Reading], tuple[bool, ...]], str] = {}
 
@@ -244,7 +245,12 @@ class LineEncoder:
                 if fmt is None:
                     fmt = self._prefix_formats[shape] = _prefix_format(spec, shape)
                 if h3:
-                    pairs["h3"] = h3lib.int_to_str(h3)
+                    cell = self._cells.get(h3)
+                    if cell is None:
+                        if len(self._cells) >= _PREFIX_CACHE_MAX:
+                            self._cells.clear()
+                        cell = self._cells[h3] = h3lib.int_to_str(h3)
+                    pairs["h3"] = cell
                 prefix = fmt % tuple(pairs[name] for name in sorted(pairs))
                 if len(self._prefixes) >= _PREFIX_CACHE_MAX:
                     self._prefixes.clear()
