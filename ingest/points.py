@@ -28,6 +28,7 @@ from storage.lineprotocol import (
     escape_key,
     escape_measurement,
     escape_name,
+    format_float,
     quote_string,
     tag_value_problem,
 )
@@ -39,8 +40,9 @@ _MS_TO_NS: Final = 1_000_000
 
 
 def _fmt_float(value: Any) -> str:
-    # Contract ranges exclude NaN/inf; ``float()`` turns a JSON integer into ``1.0``, never ``1``.
-    return repr(float(value))
+    # ``float()`` turns a JSON integer into ``1.0``, never ``1``; NaN and infinities (which the
+    # contract's ranges exclude) raise LineProtocolError, as encode_point does.
+    return format_float(float(value))
 
 
 def _fmt_int(value: Any) -> str:
