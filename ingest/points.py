@@ -148,19 +148,16 @@ def _line_format(spec: _KindSpec, present: tuple[bool, ...]) -> str:
     return "%s " + (",".join(texts) or "present=true") + " %s"
 
 
-def _prefix_order(shape: tuple[Any, ...], spec: _KindSpec) -> list[str]:
-    """The tag keys of a series of ``shape`` (kind, has a cell, which of dev and dims are set), sorted."""
-    names = ["park", "gw", *(n for n, here in zip(spec.ident_names, shape[2:], strict=True) if here)]
-    if shape[1]:
-        names.append("h3")
-    return sorted(names)
-
-
-def _prefix_format(spec: _KindSpec, shape: tuple[Any, ...]) -> str:
+def _prefix_format(spec: _KindSpec, shape: tuple[Any, ...]) -> tuple[str, tuple[int, ...]]:
+    """The format of the prefix of a series of ``shape`` (kind, has a cell, which of dev and the
+    dimensions are set) and, in tag key order, the position of each value in
+    ``(park, gw, dev, dims..., h3)``."""
+    names = ["park", "gw", *spec.ident_names, "h3"]
+    present = [True, True, *shape[2:], shape[1]]
+    order = sorted((name, i) for i, (name, here) in enumerate(zip(names, present, strict=True)) if here)
     head = escape_measurement(spec.name).replace("%", "%%")
-    return head + "".join(
-        f",{escape_name('tag key', n).replace('%', '%%')}=%s" for n in _prefix_order(shape, spec)
-    )
+    tags = "".join(f",{escape_name('tag key', name).replace('%', '%%')}=%s" for name, _ in order)
+    return head + tags, tuple(i for _, i in order)
 
 
 class LineEncoder:
@@ -180,7 +177,7 @@ class LineEncoder:
         self._prefixes: dict[tuple[Any, ...], str] = {}
         self._tag_texts: dict[Any, str] = {}
         self._cells: dict[int, str] = {}
-        self._prefix_formats: dict[tuple[Any, ...], str] = {}
+        self._prefix_formats: dict[tuple[Any, ...], tuple[str, tuple[int, ...]]] = {}
         self._formats: dict[tuple[type[Reading], tuple[bool, ...]], str] = {}
 
     def _prefix(
@@ -233,27 +230,22 @@ class LineEncoder:
         tags, a value to refuse or leave out) goes through :func:`encode_point`.
         """
         _, park, gw, h3, *ident, own = key
-        pairs: dict[str, str] = {}
         if own is None:
-            for name, value in zip(("park", "gw", *spec.ident_names), (park, gw, *ident), strict=True):
-                if value is not None:
-                    text = self._escaped(value)
-                    if text is None:
-                        break
-                    pairs[name] = text
-            else:
+            texts = [self._escaped(v) if v is not None else "" for v in (park, gw, *ident)]
+            if None not in texts:
                 shape = (spec.name, h3 != 0, *(v is not None for v in ident))
-                fmt = self._prefix_formats.get(shape)
-                if fmt is None:
-                    fmt = self._prefix_formats[shape] = _prefix_format(spec, shape)
+                found = self._prefix_formats.get(shape)
+                if found is None:
+                    found = self._prefix_formats[shape] = _prefix_format(spec, shape)
+                fmt, order = found
                 if h3:
                     cell = self._cells.get(h3)
                     if cell is None:
                         if len(self._cells) >= _PREFIX_CACHE_MAX:
                             self._cells.clear()
                         cell = self._cells[h3] = h3lib.int_to_str(h3)
-                    pairs["h3"] = cell
-                prefix = fmt % tuple(pairs[name] for name in sorted(pairs))
+                    texts.append(cell)
+                prefix = fmt % tuple(map(texts.__getitem__, order))
                 if len(self._prefixes) >= _PREFIX_CACHE_MAX:
                     self._prefixes.clear()
                 self._prefixes[key] = prefix
