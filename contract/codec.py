@@ -17,6 +17,7 @@ from typing import Any, Final, Literal, TypeVar
 import msgspec
 
 from contract.errors import PayloadError
+from contract.ids import ID
 from contract.limits import CONTRACT_VERSION, MAX_AGE_MS, MAX_FUTURE_MS, MAX_PAYLOAD_BYTES
 from contract.messages import Batch, Command, ConfigUpdate, Confirm, RawBatch, Status
 from contract.readings import (
@@ -28,7 +29,7 @@ from contract.readings import (
     measurement_fields,
     normalise_tech,
 )
-from contract.reasons import Reason, classify_validation
+from contract.reasons import Reason, classify_validation, fmt_value
 
 Encoding = Literal["json", "msgpack"]
 CONTENT_TYPES: Final[dict[Encoding, str]] = {"json": "application/json", "msgpack": "application/msgpack"}
@@ -143,8 +144,37 @@ def _decode_reason(exc: Exception) -> str:
     return _reason(exc)
 
 
+_KNOWN_DEVICES: Final[set[str]] = set()
+"""Device ids that matched :data:`contract.ids.ID` (ids repeat: the pattern runs once per id)."""
+_KNOWN_DEVICES_MAX: Final = 100_000
+_DEV_PATTERN: Final = f"Expected `str` matching regex {ID.pattern!r}"
+"""What msgspec says of a string that does not match the pattern (the reason stays the same as
+when the decoder itself checked the device id)."""
+
+
+def _finite(value: object) -> bool:
+    """Whether a generic value is no NaN or infinity (strings, integers and booleans are)."""
+    return type(value) is not float or math.isfinite(value)
+
+
+def _check_dev(dev: str) -> Reason | None:
+    """The device id's pattern (its length was checked by the decoder)."""
+    if dev in _KNOWN_DEVICES:
+        return None
+    if ID.regex.search(dev) is None:  # re.search, as msgspec's Meta(pattern=...) does
+        return Reason("malformed", "dev", f"dev={fmt_value(dev)}: {_DEV_PATTERN}")
+    if len(_KNOWN_DEVICES) >= _KNOWN_DEVICES_MAX:
+        _KNOWN_DEVICES.clear()
+    _KNOWN_DEVICES.add(dev)
+    return None
+
+
 def _check_reading(r: Reading, lo_ms: int, hi_ms: int) -> Reason | None:
-    """Checks msgspec cannot express: the clock window, coordinates, non-finite generic values."""
+    """Checks msgspec does not make: the device id's pattern, the clock window, coordinates,
+    tag keys that clash, non-finite generic values."""
+    why = _check_dev(r.dev)
+    if why is not None:
+        return why
     if r.ts < lo_ms:
         days = (hi_ms - MAX_FUTURE_MS - lo_ms) / 86_400_000
         return Reason("too_old", "ts", f"timestamp {r.ts} is older than the accepted window ({days:g} days)")
@@ -203,12 +233,36 @@ def decode_batch(
         # string, nesting beyond the decoder's depth limit): find the bad readings one by one.
         # A broken envelope fails there too and becomes a PayloadError.
         return _decode_one_by_one(payload, enc, lo, hi)
+    decoded = batch.readings
+    known = _KNOWN_DEVICES
+    for r in decoded:
+        # The common case inline (a call per reading costs more than these tests); anything
+        # that may be at fault goes to the full check below.
+        if r.dev not in known and _check_dev(r.dev) is not None:
+            # As when the decoder checked the pattern: the reading is refused alone, with its
+            # own bytes, whatever else is wrong with it.
+            return _decode_one_by_one(payload, enc, lo, hi)
+        ts = r.ts
+        if ts < lo or ts > hi or r.tags is not None:
+            break
+        if type(r) is Generic and not all(map(_finite, r.f.values())):
+            break
+        lat = r.lat
+        if lat is None:
+            if r.lon is not None:
+                break
+        elif r.lon is None or (lat == 0.0 and r.lon == 0.0):
+            break
+    else:
+        return DecodedBatch(gw=batch.gw, seq=batch.seq, sent=batch.sent, readings=decoded, rejected=[])
     readings: list[AnyReading] = []
     rejected: list[Rejected] = []
-    for i, r in enumerate(batch.readings):
+    for i, r in enumerate(decoded):
         why = _check_reading(r, lo, hi)
         if why is None:
             readings.append(r)
+        elif why.field == "dev":
+            return _decode_one_by_one(payload, enc, lo, hi)
         else:
             rejected.append(_rejected(i, why, _json_enc.encode(r)))
     return DecodedBatch(gw=batch.gw, seq=batch.seq, sent=batch.sent, readings=readings, rejected=rejected)
@@ -370,15 +424,21 @@ def _decode_one_by_one(payload: bytes, enc: Encoding, lo: int, hi: int) -> Decod
     readings: list[AnyReading] = []
     rejected: list[Rejected] = []
     for i, blob in enumerate(blobs):
+        notes: list[Reason] = []
         try:
             r: AnyReading = _READING.decode(blob, enc)  # type: ignore[assignment]
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             salvaged, notes = _salvage(blob, enc, exc)
-            rejected.extend(_rejected(i, n, blob, dropped=salvaged is not None) for n in notes)
             if salvaged is None:
+                rejected.extend(_rejected(i, n, blob) for n in notes)
                 continue
             r = salvaged
         why = _check_reading(r, lo, hi)
+        if why is not None and why.field == "dev":
+            # A device id outside the pattern refuses the reading alone (no field dropped).
+            rejected.append(_rejected(i, why, blob))
+            continue
+        rejected.extend(_rejected(i, n, blob, dropped=True) for n in notes)
         if why is None:
             readings.append(r)
         else:

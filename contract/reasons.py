@@ -61,7 +61,8 @@ class Reason:
         return f"{self.code}: {self.detail}"
 
 
-def _fmt(value: object) -> str:
+def fmt_value(value: object) -> str:
+    """A value as reasons quote it (cut to 60 characters)."""
     if isinstance(value, float) and value.is_integer():
         return f"{value:.1f}"
     text = repr(value) if isinstance(value, str) else str(value)
@@ -94,14 +95,14 @@ def classify_validation(message: str, obj: dict[str, object] | None = None) -> R
     bound = _BOUND.match(text)
     if bound and "length" not in text:
         op = _VIOLATED[bound["op"]]
-        return Reason("out_of_range", field, f"{field}={_fmt(value)} {op} {_bound(bound['bound'])}")
+        return Reason("out_of_range", field, f"{field}={fmt_value(value)} {op} {_bound(bound['bound'])}")
     if "of length" in text:
         code = "too_long" if "<=" in text else "invalid_value"
         return Reason(code, field, f"{field}: {text}")
     if text.startswith("Invalid enum value") or text.startswith("Invalid value"):
-        return Reason("invalid_value", field, f"{field}={_fmt(value)} is not one of the allowed values")
+        return Reason("invalid_value", field, f"{field}={fmt_value(value)} is not one of the allowed values")
     if "matching regex" in text:
-        what = f"{field}={_fmt(value)}" if value is not None else field
+        what = f"{field}={fmt_value(value)}" if value is not None else field
         return Reason("malformed", field, f"{what}: {text}")
     if text.startswith("Expected `"):
         return Reason("wrong_type", field, f"{field}: {text}" if field else text)

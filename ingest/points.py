@@ -8,8 +8,11 @@ nanoseconds. A reading that line protocol cannot carry exactly comes back as a d
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from math import isfinite
+from operator import attrgetter, truth
 from typing import Any, Final
 
 import h3 as h3lib
@@ -18,8 +21,18 @@ import msgspec
 from contract.limits import MAX_DEAD_LETTER_RAW_BYTES
 from contract.readings import Generic, Reading
 from ingest.model import DeadLetter, LedgerRow, Part, StatusRow, WriteBatch
-from storage.lineprotocol import FieldValue, LineProtocolError, encode_point, escape_key, quote_string
-from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_LAYOUTS, LOSS_LEDGER, KindLayout
+from storage.lineprotocol import (
+    FieldValue,
+    LineProtocolError,
+    encode_point,
+    escape_key,
+    escape_measurement,
+    escape_name,
+    format_float,
+    quote_string,
+    tag_value_problem,
+)
+from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_LAYOUTS, LOSS_LEDGER, FieldType, KindLayout
 
 _astuple = msgspec.structs.astuple
 _json = msgspec.json.Encoder()
@@ -27,8 +40,9 @@ _MS_TO_NS: Final = 1_000_000
 
 
 def _fmt_float(value: Any) -> str:
-    # Contract ranges exclude NaN/inf; ``float()`` turns a JSON integer into ``1.0``, never ``1``.
-    return repr(float(value))
+    # ``float()`` turns a JSON integer into ``1.0``, never ``1``; NaN and infinities (which the
+    # contract's ranges exclude) raise LineProtocolError, as encode_point does.
+    return format_float(float(value))
 
 
 def _fmt_int(value: Any) -> str:
@@ -68,64 +82,103 @@ def truncate_raw(raw: bytes) -> str:
     return raw[:MAX_DEAD_LETTER_RAW_BYTES].decode("utf-8", errors="replace")
 
 
-_FIELD_FSTRING: Final[dict[str, str]] = {
-    "float": "{v!r}",  # the contract decoder gives float fields floats (a JSON 1 becomes 1.0)
-    "int": "{v}i",
-    "str": "{_quote(v)}",
-    "bool": "{'true' if v else 'false'}",
-}
-"""f-string formatting of a field value ``v`` of each stored type (as ``_FORMATTERS``)."""
+_FLOAT_CHARS: Final = b"0123456789.-,"
+_BOOL_TEXT: Final = ("false", "true")
 
 
-def _kind_line_source(layout: KindLayout) -> str:
-    """Source of ``line(r, park, gw, h3)``: the line of one reading of a non-generic kind.
+def _float_texts(values: list[Any]) -> list[str] | None:
+    """``repr`` of each float of a column; None when one is not a finite float.
 
-    Generated once per kind and encoder, as :mod:`dataclasses` generates ``__init__``: one
-    local per value, one ``if`` and one f-string per optional field run about twice as fast
-    as a loop over (index, formatter) pairs, and this is the ingester's hottest code. The series
-    prefix comes from the encoder's cache (``_prefixes``), keyed by everything in the tags.
+    msgspec's C encoder writes a whole column about 6x faster than ``repr`` per value, with the
+    same shortest round-trip digits but its own exponent notation (``1e16`` and ``0.00001`` where
+    ``repr`` writes ``1e+16`` and ``1e-05``). Its text is taken when it holds only digits,
+    points, signs and commas and no number starts with 5 decimal zeros: there the two agree
+    exactly (the tests check every binade). Otherwise ``repr`` writes the column.
     """
-    fields = [("lat", "float"), ("lon", "float"), ("alt_m", "float")] + [
-        (c.name, c.type) for c, _ in layout.columns if not c.dimension
+    blob = _json.encode(values)
+    if blob.translate(None, _FLOAT_CHARS) == b"[]" and not (
+        b"[0.0000" in blob or b",0.0000" in blob or b"-0.0000" in blob
+    ):
+        return blob[1:-1].decode().split(",")
+    if all(type(v) is float and isfinite(v) for v in values):
+        return list(map(repr, values))
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _KindSpec:
+    """Where the values of one kind's readings come from, as getters over the structs."""
+
+    name: str
+    fields: tuple[tuple[str, FieldType, Callable[[Any], Any]], ...]
+    """Every field (non-tag value) in line order: position, then the non-dimension columns."""
+    ident: tuple[Callable[[Any], Any], ...]
+    """``dev`` and the dimensions: with park, gateway, cell and tags, the identity of a series."""
+    ident_names: tuple[str, ...]
+    tags: Callable[[Any], Any]
+    ts: Callable[[Any], Any]
+
+
+def _kind_spec(layout: KindLayout) -> _KindSpec:
+    fields: list[tuple[str, FieldType]] = [("lat", "float"), ("lon", "float"), ("alt_m", "float")]
+    fields += [(c.name, c.type) for c, _ in layout.columns if not c.dimension]
+    return _KindSpec(
+        name=layout.name,
+        fields=tuple((name, typ, attrgetter(name)) for name, typ in fields),
+        ident=tuple(map(attrgetter, ["dev", *(name for name, _ in layout.dims)])),
+        ident_names=("dev", *(name for name, _ in layout.dims)),
+        tags=attrgetter("tags"),
+        ts=attrgetter("ts"),
+    )
+
+
+_SPECS: Final[dict[type[Reading], _KindSpec]] = {
+    kind: _kind_spec(layout) for kind, layout in KIND_LAYOUTS.items() if kind is not Generic
+}
+
+
+def _line_format(spec: _KindSpec, present: tuple[bool, ...]) -> str:
+    """``"%s key=%s,key=%si,... %s"``: prefix, the present fields' texts, timestamp (ns)."""
+    texts = [
+        escape_key(name).replace("%", "%%") + ("=%si" if typ == "int" else "=%s")
+        for (name, typ, _), here in zip(spec.fields, present, strict=True)
+        if here
     ]
-    dims = "".join(f"r.{name}, " for name, _ in layout.dims)
-    body = [
-        "def line(r, park, gw, h3):",
-        "    tags = r.tags",
-        f"    key = ({layout.name!r}, park, gw, r.dev, h3, {dims}tuple(tags.items()) if tags else None)",
-        "    prefix = _prefixes.get(key)",
-        "    if prefix is None:",
-        "        prefix = _make_prefix(key, r, park, gw, h3, None)",
-        "    out = []",
-    ]
-    for name, typ in fields:
-        text = escape_key(name).replace("{", "{{").replace("}", "}}") + "=" + _FIELD_FSTRING[typ]
-        body += [f"    v = r.{name}", "    if v is not None:", f"        out.append(f{text!r})"]
-    body += [
-        "    if out:",
-        "        return f\"{prefix} {','.join(out)} {r.ts}000000\"",
-        # A reading with only its identity still marks that the device reported.
-        "    return f'{prefix} present=true {r.ts}000000'",
-    ]
-    return "\n".join(body)
+    # A reading with only its identity still marks that the device reported.
+    return "%s " + (",".join(texts) or "present=true") + " %s"
+
+
+def _prefix_format(spec: _KindSpec, shape: tuple[Any, ...]) -> tuple[str, tuple[int, ...]]:
+    """The format of the prefix of a series of ``shape`` (kind, has a cell, which of dev and the
+    dimensions are set) and, in tag key order, the position of each value in
+    ``(park, gw, dev, dims..., h3)``."""
+    names = ["park", "gw", *spec.ident_names, "h3"]
+    present = [True, True, *shape[2:], shape[1]]
+    order = sorted((name, i) for i, (name, here) in enumerate(zip(names, present, strict=True)) if here)
+    head = escape_measurement(spec.name).replace("%", "%%")
+    tags = "".join(f",{escape_name('tag key', name).replace('%', '%%')}=%s" for name, _ in order)
+    return head + tags, tuple(i for _, i in order)
 
 
 class LineEncoder:
-    """Readings to lines. Series repeat (bounded cardinality), so the escaped
-    ``measurement,tags`` prefix of each series is built once and cached."""
+    """Readings to lines, a whole write batch at once.
+
+    The readings of a batch are grouped by kind and by the set of fields they carry (a device
+    sends the same fields every time, so groups are large), and each group is formatted column by
+    column: its values are taken out a column at a time (``map`` over attribute getters, in C),
+    floats are written by msgspec's encoder a whole column at a time, one ``%`` template per group
+    makes each line, and the escaped ``measurement,tags`` prefix of each series is built once and
+    cached (series repeat: bounded cardinality). Lines come out in reading order, exactly as
+    :func:`storage.lineprotocol.encode_point` writes each reading (a property test holds the
+    two together).
+    """
 
     def __init__(self) -> None:
         self._prefixes: dict[tuple[Any, ...], str] = {}
-        namespace: dict[str, Any] = {
-            "_quote": quote_string,
-            "_prefixes": self._prefixes,
-            "_make_prefix": self._prefix,
-        }
-        self._line: dict[type[Reading], Callable[[Reading, str, str, int], str]] = {}
-        for kind, layout in KIND_LAYOUTS.items():
-            if kind is not Generic:
-                exec(_kind_line_source(layout), namespace)  # source built from the schema only
-                self._line[kind] = namespace.pop("line")
+        self._tag_texts: dict[Any, str] = {}
+        self._cells: dict[int, str] = {}
+        self._prefix_formats: dict[tuple[Any, ...], tuple[str, tuple[int, ...]]] = {}
+        self._formats: dict[tuple[type[Reading], tuple[bool, ...]], str] = {}
 
     def _prefix(
         self,
@@ -153,21 +206,63 @@ class LineEncoder:
         line = encode_point(spec.name, tags, [("x", True)], 0)
         prefix = line[: -len(" x=true 0")]
         if len(self._prefixes) >= _PREFIX_CACHE_MAX:
-            self._prefixes.clear()  # in place: the generated functions hold this dict
+            self._prefixes.clear()
         self._prefixes[key] = prefix
         return prefix
 
-    def _generic_lines(self, part: Part, reading: Generic, h3: int) -> list[str]:
+    def _escaped(self, value: Any) -> str | None:
+        """A tag value escaped, or None when it is empty or not storable (then the general path
+        leaves it out or names the problem). Tag values repeat: cached."""
+        text = self._tag_texts.get(value)
+        if text is None:
+            if type(value) is not str or not value or tag_value_problem(value) is not None:
+                return None
+            if len(self._tag_texts) >= _PREFIX_CACHE_MAX:
+                self._tag_texts.clear()
+            text = self._tag_texts[value] = escape_key(value)
+        return text
+
+    def _series_prefix(self, spec: _KindSpec, key: tuple[Any, ...], reading: Reading) -> str:
+        """The prefix of a series not in the cache (key: kind, park, gw, h3, dev, dims..., tags).
+
+        Without the reading's own tags the tag keys and their order are known per kind, cell and
+        present dimensions: the escaped values go into a format made once. Anything else (own
+        tags, a value to refuse or leave out) goes through :func:`encode_point`.
+        """
+        _, park, gw, h3, *ident, own = key
+        if own is None:
+            texts = [self._escaped(v) if v is not None else "" for v in (park, gw, *ident)]
+            if None not in texts:
+                shape = (spec.name, h3 != 0, *(v is not None for v in ident))
+                found = self._prefix_formats.get(shape)
+                if found is None:
+                    found = self._prefix_formats[shape] = _prefix_format(spec, shape)
+                fmt, order = found
+                if h3:
+                    cell = self._cells.get(h3)
+                    if cell is None:
+                        if len(self._cells) >= _PREFIX_CACHE_MAX:
+                            self._cells.clear()
+                        cell = self._cells[h3] = h3lib.int_to_str(h3)
+                    texts.append(cell)
+                prefix = fmt % tuple(map(texts.__getitem__, order))
+                if len(self._prefixes) >= _PREFIX_CACHE_MAX:
+                    self._prefixes.clear()
+                self._prefixes[key] = prefix
+                return prefix
+        return self._prefix(key, reading, park, gw, h3, None)
+
+    def _generic_lines(self, park: str, gw: str, reading: Generic, h3: int) -> list[str]:
         spec = KIND_LAYOUTS[Generic]
         row = _astuple(reading)
         own = row[spec.tags]
-        base_key = ("generic", part.park, part.gw, row[spec.dev], h3, tuple(own.items()) if own else None)
-        ts = f" {row[spec.ts]}000000"
+        base_key = ("generic", park, gw, row[spec.dev], h3, tuple(own.items()) if own else None)
+        ts = f" {row[spec.ts] * _MS_TO_NS}"
         fields = [f"{key}{fmt(row[idx])}" for key, idx, fmt in _FIELDS[Generic] if row[idx] is not None]
         out = []
         for name, value in reading.f.items():
             key = (*base_key, name)
-            prefix = self._prefixes.get(key) or self._prefix(key, reading, part.park, part.gw, h3, name)
+            prefix = self._prefixes.get(key) or self._prefix(key, reading, park, gw, h3, name)
             if type(value) is bool:
                 vf = f"flag={_fmt_bool(value)}"
             elif isinstance(value, str):
@@ -177,30 +272,233 @@ class LineEncoder:
             out.append(f"{prefix} {','.join([*fields, vf])}{ts}")
         return out
 
+    def _key(self, reading: Reading, park: str, gw: str, h3: int) -> tuple[Any, ...]:
+        spec = _SPECS[type(reading)]
+        tags = reading.tags
+        return (
+            spec.name,
+            park,
+            gw,
+            h3,
+            *(get(reading) for get in spec.ident),
+            tuple(tags.items()) if tags else None,
+        )
+
+    def _reference_line(self, reading: Reading, park: str, gw: str, h3: int) -> str:
+        """One reading's line through :func:`encode_point` (a value that is no finite float in a
+        float field: only a reading built without the contract's decoder has one)."""
+        key = self._key(reading, park, gw, h3)
+        prefix = self._prefixes.get(key) or self._prefix(key, reading, park, gw, h3, None)
+        fields: list[tuple[str, FieldValue]] = []
+        for name, typ, get in _SPECS[type(reading)].fields:
+            value = get(reading)
+            if value is not None:
+                fields.append((name, float(value) if typ == "float" else value))
+        line = encode_point("x", [], fields or [("present", True)], reading.ts * _MS_TO_NS)
+        return prefix + line[1:]
+
+    def _kind_lines(
+        self,
+        kind: type[Reading],
+        group: list[Reading],
+        parks: list[str],
+        gws: list[str],
+        cells: list[int],
+        refused: dict[int, LineProtocolError],
+    ) -> list[str | None]:
+        """The line of each reading of one kind (None where ``refused`` says why not)."""
+        spec = _SPECS[kind]
+        m = len(group)
+        values = [list(map(get, group)) for _, _, get in spec.fields]
+        counts = [column.count(None) for column in values]
+        if any(0 < c < m for c in counts):
+            return self._split_lines(kind, group, values, parks, gws, cells, refused)
+        tags = list(map(spec.tags, group))
+        tag_keys: Any = repeat(None)
+        if tags.count(None) != m:
+            tag_keys = [tuple(t.items()) if t else None for t in tags]
+        present = tuple(c == 0 for c in counts)
+        fmt = self._formats.get((kind, present))
+        if fmt is None:
+            fmt = self._formats[(kind, present)] = _line_format(spec, present)
+        keys = list(
+            zip(repeat(spec.name), parks, gws, cells, *(map(get, group) for get in spec.ident), tag_keys)
+        )
+        prefixes: list[str | None] = list(map(self._prefixes.get, keys))
+        if None in prefixes:
+            bad = []
+            for j, prefix in enumerate(prefixes):
+                if prefix is None:
+                    try:
+                        prefixes[j] = self._series_prefix(spec, keys[j], group[j])
+                    except LineProtocolError as exc:
+                        refused[j] = exc
+                        bad.append(j)
+            if bad:  # rare: a tag value InfluxDB cannot hold; the others are formatted alone
+                keep = [j for j in range(m) if j not in refused]
+                lines: list[str | None] = [None] * m
+                if keep:
+                    sub: dict[int, LineProtocolError] = {}
+                    got = self._kind_lines(
+                        kind,
+                        [group[j] for j in keep],
+                        [parks[j] for j in keep],
+                        [gws[j] for j in keep],
+                        [cells[j] for j in keep],
+                        sub,
+                    )
+                    for j, line in zip(keep, got, strict=True):
+                        lines[j] = line
+                    refused.update((keep[j], exc) for j, exc in sub.items())
+                return lines
+        columns: list[Any] = [prefixes]
+        for (_, typ, _), column, here in zip(spec.fields, values, present, strict=True):
+            if not here:
+                continue
+            if typ == "float":
+                texts = _float_texts(column)
+                if texts is None:
+                    return self._reference_lines(group, parks, gws, cells, refused)
+                columns.append(texts)
+            elif typ == "str":
+                columns.append(list(map(quote_string, column)))
+            elif typ == "bool":
+                columns.append(list(map(_BOOL_TEXT.__getitem__, map(truth, column))))
+            else:
+                columns.append(column)
+        columns.append(list(map(_MS_TO_NS.__mul__, map(spec.ts, group))))
+        return list(map(fmt.__mod__, zip(*columns, strict=True)))
+
+    def _split_lines(
+        self,
+        kind: type[Reading],
+        group: list[Reading],
+        values: list[list[Any]],
+        parks: list[str],
+        gws: list[str],
+        cells: list[int],
+        refused: dict[int, LineProtocolError],
+    ) -> list[str | None]:
+        """:meth:`_kind_lines` for a group whose readings carry different sets of fields: one
+        sub-group per set."""
+        signatures = list(zip(*(map(type, column) for column in values), strict=True))
+        subgroups: dict[tuple[type, ...], list[int]] = {}
+        for j, signature in enumerate(signatures):
+            subgroups.setdefault(signature, []).append(j)
+        lines: list[str | None] = [None] * len(group)
+        for picks in subgroups.values():
+            sub: dict[int, LineProtocolError] = {}
+            got = self._kind_lines(
+                kind,
+                [group[j] for j in picks],
+                [parks[j] for j in picks],
+                [gws[j] for j in picks],
+                [cells[j] for j in picks],
+                sub,
+            )
+            for j, line in zip(picks, got, strict=True):
+                lines[j] = line
+            refused.update((picks[j], exc) for j, exc in sub.items())
+        return lines
+
+    def _reference_lines(
+        self,
+        group: list[Reading],
+        parks: list[str],
+        gws: list[str],
+        cells: list[int],
+        refused: dict[int, LineProtocolError],
+    ) -> list[str | None]:
+        lines: list[str | None] = []
+        for j, reading in enumerate(group):
+            try:
+                lines.append(self._reference_line(reading, parks[j], gws[j], cells[j]))
+            except LineProtocolError as exc:
+                refused[j] = exc
+                lines.append(None)
+        return lines
+
+    def encode(
+        self, parts: Sequence[Part]
+    ) -> tuple[list[str], int, list[tuple[Part, Reading, LineProtocolError]]]:
+        """The lines of every reading of ``parts``, in order; how many readings they hold; the
+        readings that line protocol cannot carry (with their part and the reason)."""
+        readings: list[Reading] = []
+        cells: list[int] = []
+        parks: list[str] = []
+        gws: list[str] = []
+        owner: list[int] = []
+        for p, part in enumerate(parts):
+            k = len(part.readings)
+            readings += part.readings
+            cells += part.h3
+            parks += repeat(part.park, k)
+            gws += repeat(part.gw, k)
+            owner += repeat(p, k)
+        n = len(readings)
+        if not n:
+            return [], 0, []
+        kinds = list(map(type, readings))
+        by_kind: dict[type[Reading], list[int]] = {}
+        if kinds.count(kinds[0]) == n:
+            by_kind[kinds[0]] = list(range(n))
+        else:
+            for i, kind in enumerate(kinds):
+                members = by_kind.get(kind)
+                if members is None:
+                    by_kind[kind] = [i]
+                else:
+                    members.append(i)
+        slots: list[Any] = [None] * n
+        failed: dict[int, LineProtocolError] = {}
+        generic = by_kind.pop(Generic, None)
+        for i in generic or ():
+            try:
+                slots[i] = self._generic_lines(parks[i], gws[i], readings[i], cells[i])  # type: ignore[arg-type]
+            except LineProtocolError as exc:
+                failed[i] = exc
+        for kind, members in by_kind.items():
+            whole = len(members) == n
+            refused: dict[int, LineProtocolError] = {}
+            lines = self._kind_lines(
+                kind,
+                readings if whole else list(map(readings.__getitem__, members)),
+                parks if whole else list(map(parks.__getitem__, members)),
+                gws if whole else list(map(gws.__getitem__, members)),
+                cells if whole else list(map(cells.__getitem__, members)),
+                refused,
+            )
+            if whole and not refused:
+                slots = lines
+            else:
+                list(map(slots.__setitem__, members, lines))
+                failed.update((members[j], exc) for j, exc in refused.items())
+        out: list[str]
+        if generic:
+            out = []
+            for slot in slots:
+                if type(slot) is str:
+                    out.append(slot)
+                elif slot is not None:
+                    out += slot
+        elif failed:
+            out = [slot for slot in slots if slot is not None]
+        else:
+            out = slots
+        problems = [(parts[owner[i]], readings[i], failed[i]) for i in sorted(failed)]
+        return out, n - len(failed), problems
+
     def lines(self, part: Part, reading: Reading, h3: int) -> list[str]:
         """The line(s) of one reading (several for ``generic``: one per named value).
 
         Raises:
             LineProtocolError: a tag value that InfluxDB cannot store exactly.
         """
-        line = self._line.get(type(reading))
-        if line is not None:
-            return [line(reading, part.park, part.gw, h3)]
-        assert isinstance(reading, Generic)
-        return self._generic_lines(part, reading, h3)
-
-    def extend(self, out: list[str], part: Part, reading: Reading, h3: int) -> None:
-        """Append the line(s) of one reading to ``out`` (as :meth:`lines`, without a list per reading).
-
-        Raises:
-            LineProtocolError: a tag value that InfluxDB cannot store exactly; ``out`` is unchanged.
-        """
-        line = self._line.get(type(reading))
-        if line is not None:
-            out.append(line(reading, part.park, part.gw, h3))
-        else:
-            assert isinstance(reading, Generic)
-            out.extend(self._generic_lines(part, reading, h3))
+        one = Part(park=part.park, gw=part.gw, readings=[reading], h3=[h3])  # type: ignore[list-item]
+        lines, _, problems = self.encode([one])
+        if problems:
+            raise problems[0][2]
+        return lines
 
 
 _default_encoder = LineEncoder()
@@ -281,31 +579,22 @@ def encode_batch(batch: WriteBatch, *, src: str, now_ns: int, encoder: LineEncod
     Raises:
         LineProtocolError: a dead-letter or ledger row that line protocol cannot carry.
     """
-    extend = (encoder or _default_encoder).extend
-    lines: list[str] = []
+    lines, readings, refused = (encoder or _default_encoder).encode(batch.parts)
     rejected: list[DeadLetter] = []
-    readings = 0
     seq = 0
-    for part in batch.parts:
-        topic = f"{part.park}/{part.gw}"
-        for reading, h3 in zip(part.readings, part.h3, strict=True):
-            try:
-                extend(lines, part, reading, h3)
-            except LineProtocolError as exc:
-                seq += 1
-                rejected.append(
-                    DeadLetter(
-                        ts_ns=now_ns + seq,
-                        topic=topic,
-                        park=part.park,
-                        gw=part.gw,
-                        reason=f"not storable in InfluxDB: {exc}",
-                        raw=truncate_raw(_json.encode(reading)),
-                        src=src,
-                    )
-                )
-                continue
-            readings += 1
+    for part, reading, exc in refused:
+        seq += 1
+        rejected.append(
+            DeadLetter(
+                ts_ns=now_ns + seq,
+                topic=f"{part.park}/{part.gw}",
+                park=part.park,
+                gw=part.gw,
+                reason=f"not storable in InfluxDB: {exc}",
+                raw=truncate_raw(_json.encode(reading)),
+                src=src,
+            )
+        )
     for d in [*batch.dead_letters, *rejected]:
         lines.append(dead_letter_line(d))
     for s in batch.statuses:

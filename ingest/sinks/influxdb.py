@@ -31,6 +31,7 @@ from storage.influx_http import (
     InfluxRetryableError,
     InfluxTooLargeError,
     quote_ident,
+    use_gzip,
 )
 from storage.ledger_snapshot import LedgerSnapshot
 from storage.lineprotocol import LineProtocolError
@@ -62,7 +63,7 @@ class InfluxSink:
             username=settings.username,
             password=settings.password,
             timeout_s=settings.timeout_s,
-            gzip=settings.gzip,
+            gzip=use_gzip(settings.gzip, settings.url),
             transport=transport,
         )
         self._last_ns = 0

@@ -14,6 +14,11 @@ NOW = 1_790_000_000_000
 
 
 def _for_type(t: msgspec.inspect.Type) -> st.SearchStrategy[Any]:
+    if isinstance(t, msgspec.inspect.Metadata):  # a pattern the codec checks (contract.readings.DeviceId)
+        pattern = (t.extra_json_schema or {}).get("pattern")
+        if isinstance(t.type, msgspec.inspect.StrType) and pattern:
+            return st.from_regex(pattern, fullmatch=True).filter(lambda s: s.isascii())
+        return _for_type(t.type)
     if isinstance(t, msgspec.inspect.UnionType):
         inner = [x for x in t.types if not isinstance(x, msgspec.inspect.NoneType)]
         return st.one_of(*(_for_type(x) for x in inner))

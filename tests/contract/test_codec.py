@@ -274,3 +274,34 @@ def test_a_batch_spliced_from_encoded_readings_decodes_as_the_batch_itself(
     assert (decoded.gw, decoded.seq, decoded.sent) == (batch.gw, batch.seq, sent_ms)
     assert decoded.readings == batch.readings
     assert payload == encode(msgspec.structs.replace(batch, sent=sent_ms))
+
+
+_DEV_REASON = "Expected `str` matching regex '^(?:[A-Za-z0-9][A-Za-z0-9_.\\\\-]{0,63})(?!\\\\n)$'"
+"""msgspec's own words for a string outside the id pattern: the codec checks device ids itself
+(once per distinct id) and must say the same."""
+
+
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+@pytest.mark.parametrize("dev", ["a b", "m1\n", "-m1", "a/b", "m1\u2028", ""])
+def test_bad_device_id_refuses_only_its_reading_with_msgspecs_reason(encoding: Encoding, dev: str) -> None:
+    good = {"kind": "machine", "ts": NOW, "dev": "m1", "state": "idle"}
+    # The bad reading also has a bad optional field: the id refuses it, nothing is dropped from it.
+    bad = {"kind": "machine", "ts": NOW, "dev": dev, "spindle_temp_c": 999.0}
+    body = {"v": 1, "gw": "gw-1", "seq": 1, "readings": [good, bad, {**good, "dev": "m2"}]}
+    payload = msgspec.json.encode(body) if encoding == "json" else msgspec.msgpack.encode(body)
+    for _ in range(2):  # the second time with the good ids known to the codec
+        out = decode_batch(payload, now_ms=NOW)
+        assert [r.dev for r in out.readings] == ["m1", "m2"]
+        assert len(out.rejected) == 1
+        rej = out.rejected[0]
+        assert rej.index == 1 and not rej.dropped and rej.key == "malformed:dev"
+        assert rej.reason == f"malformed: dev={dev!r}: {_DEV_REASON}"
+        enc = msgspec.json.encode if encoding == "json" else msgspec.msgpack.encode
+        assert rej.raw == enc(bad)  # the reading's own bytes
+
+
+def test_bad_device_id_after_a_dropped_field_still_refuses_the_reading_alone() -> None:
+    bad = f'{{"kind":"machine","ts":{NOW},"spindle_temp_c":999,"dev":"x y"}}'
+    out = decode_batch(_batch_json(GOOD, bad), now_ms=NOW)
+    assert [r.dev for r in out.readings] == ["m1"]
+    assert [(r.index, r.key, r.dropped) for r in out.rejected] == [(1, "malformed:dev", False)]

@@ -79,3 +79,32 @@ async def test_overload_is_retryable_with_retry_after(status: int) -> None:
         await sink.write(_batch(5))
     await sink.aclose()
     assert info.value.retry_after_s == 3.0
+
+
+@pytest.mark.parametrize(
+    ("url", "setting", "compressed"),
+    [
+        ("http://127.0.0.1:8086", "auto", False),
+        ("http://influx.test", "auto", True),
+        ("http://127.0.0.1:8086", True, True),
+        ("http://influx.test", False, False),
+    ],
+)
+async def test_gzip_auto_sends_plain_bodies_to_a_loopback_server(
+    url: str, setting: object, compressed: bool
+) -> None:
+    bodies: list[tuple[str | None, bytes]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append((request.headers.get("Content-Encoding"), request.content))
+        return httpx.Response(204)
+
+    settings = InfluxSinkSettings(url=url, gzip=setting)  # type: ignore[arg-type]
+    sink = InfluxSink(settings, src="ing-t", transport=httpx.MockTransport(handler))
+    result = await sink.write(_batch(3))
+    await sink.aclose()
+    assert result.readings == 3
+    ((encoding, body),) = bodies
+    assert encoding == ("gzip" if compressed else None)
+    text = (gzip.decompress(body) if compressed else body).decode()
+    assert [line.split(",", 1)[0] for line in text.split("\n")] == ["cellular", "machine", "energy"]

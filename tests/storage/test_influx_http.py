@@ -15,6 +15,8 @@ from storage.influx_http import (
     InfluxRejectedError,
     InfluxRetryableError,
     InfluxTooLargeError,
+    is_loopback_url,
+    use_gzip,
 )
 
 
@@ -106,3 +108,23 @@ async def test_query_returns_results() -> None:
     http = _client(lambda _r: httpx.Response(200, json=body))
     assert (await http.query("SELECT v FROM m"))[0]["series"][0]["values"] == [[1, 2]]
     await http.aclose()
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://127.0.0.1:8086", True),
+        ("http://127.3.2.1:8086", True),
+        ("http://localhost:8086", True),
+        ("http://LOCALHOST", True),
+        ("http://[::1]:8086", True),
+        ("http://10.0.0.5:8086", False),
+        ("https://influx.example.com", False),
+        ("http://127.0.0.1.example.com:8086", False),
+        ("http://[::2]:8086", False),
+    ],
+)
+def test_gzip_auto_is_off_on_loopback_only(url: str, loopback: bool) -> None:
+    assert is_loopback_url(url) is loopback
+    assert use_gzip("auto", url) is (not loopback)
+    assert use_gzip(True, url) is True and use_gzip(False, url) is False
