@@ -9,9 +9,9 @@ Run from the repository root as a module (``bench/ingest.py`` would shadow the `
 What it does, with a real Mosquitto and InfluxDB 1.x from ``tests.servers`` (or a DuckDB file):
 
 1. measures the sink's ceiling: the same points written straight to the sink with the same
-   client settings as the ingester (points per request, requests in flight, gzip), encoded and
-   compressed *before* the timed loop, so that it holds none of the ingester's work: the median of
-   3 timed samples of at least 100,000 points each, every sample printed with the load average;
+   client settings as the ingester (points per request, requests in flight, gzip exactly when the
+   ingester compresses: not on a loopback url by default), encoded (and compressed) *before* the
+   timed loop, so that it holds none of the ingester's work: the median of 3 timed samples of at least 100,000 points each, every sample printed with the load average;
 2. pre-generates contract batches (mixed kinds) of exactly 1, 10 and 500 readings per message
    (``--shapes``), JSON and MessagePack (``--encodings``);
 3. for each, starts ``python -m parkwatch ingest`` as a subprocess, then a publisher subprocess
@@ -582,9 +582,12 @@ def duckdb_ceiling(parts: list[Any], path: Path, batch_readings: int, dedupe: bo
     return total / elapsed
 
 
-def influx_ceiling(parts: list[Any], port: int, db: str, lines_per_write: int, in_flight: int) -> float:
-    """Readings/s of posting the same points as line protocol encoded and gzip-compressed before
-    the timed loop, with the ingester's points per request and requests in flight."""
+def influx_ceiling(
+    parts: list[Any], port: int, db: str, lines_per_write: int, in_flight: int, *, gzip_bodies: bool
+) -> float:
+    """Readings/s of posting the same points as line protocol encoded (and gzip-compressed when the
+    ingester would compress them) before the timed loop, with the ingester's points per request and
+    requests in flight."""
     import gzip
 
     import httpx
@@ -593,10 +596,12 @@ def influx_ceiling(parts: list[Any], port: int, db: str, lines_per_write: int, i
     from ingest.points import encode_batch
 
     enc = encode_batch(WriteBatch(parts=parts), src="ceiling", now_ns=0)
-    bodies = [
-        gzip.compress("\n".join(enc.lines[i : i + lines_per_write]).encode(), compresslevel=1)
+    raw = [
+        "\n".join(enc.lines[i : i + lines_per_write]).encode()
         for i in range(0, len(enc.lines), lines_per_write)
     ]
+    bodies = [gzip.compress(b, compresslevel=1) for b in raw] if gzip_bodies else raw
+    headers = {"Content-Encoding": "gzip"} if gzip_bodies else {}
 
     async def go() -> float:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
@@ -605,9 +610,7 @@ def influx_ceiling(parts: list[Any], port: int, db: str, lines_per_write: int, i
 
             async def one(body: bytes) -> None:
                 async with sem:
-                    resp = await http.post(
-                        "/write", params={"db": db}, content=body, headers={"Content-Encoding": "gzip"}
-                    )
+                    resp = await http.post("/write", params={"db": db}, content=body, headers=headers)
                     resp.raise_for_status()
 
             t0 = time.perf_counter()
@@ -821,6 +824,7 @@ def bench_duckdb(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> Non
 
 def bench_influx(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> None:
     from settings.ingest import InfluxSinkSettings
+    from storage.influx_http import use_gzip
     from tests.servers import influxdb_server
 
     influx = influxdb_server(workdir / "influxdb")
@@ -828,19 +832,27 @@ def bench_influx(workdir: Path, mqtt_port: int, args: argparse.Namespace) -> Non
     try:
         defaults = InfluxSinkSettings(url="http://127.0.0.1:8086", database="x")
         in_flight = 4  # the ingester's write_concurrency for InfluxDB (0 = 4)
+        # The ceiling compresses exactly when the ingester does for this (loopback) url.
+        gzip_bodies = use_gzip(defaults.gzip, defaults.url)
+        compression = "gzip" if gzip_bodies else f"no gzip (gzip = {defaults.gzip!r} on a loopback url)"
         parts = _parts(generate(max(CEILING_POINTS, args.readings), sizes=(100, 100)))
         print(
             f"\n== InfluxDB 1.x (ceiling: {sum(len(p.readings) for p in parts):,} points per sample,"
-            f" {defaults.max_lines_per_write:,} points per request, {in_flight} requests in flight, gzip)"
+            f" {defaults.max_lines_per_write:,} points per request, {in_flight} requests in flight, {compression})"
         )
         influxd = server_process(influx.workdir)
         cpu0 = cpu_seconds(influxd)
         ceiling = 0.0
         if args.ceiling:
             ceiling = ceiling_samples(
-                "ceiling, pre-encoded gzip line protocol",
+                f"ceiling, pre-encoded line protocol, {compression}",
                 lambda i: influx_ceiling(
-                    parts, influx.port, f"ceiling_{i}", defaults.max_lines_per_write, in_flight
+                    parts,
+                    influx.port,
+                    f"ceiling_{i}",
+                    defaults.max_lines_per_write,
+                    in_flight,
+                    gzip_bodies=gzip_bodies,
                 ),
             )
             per_point = (cpu_seconds(influxd) - cpu0) / (CEILING_SAMPLES * len(parts) * 100) * 1e6
