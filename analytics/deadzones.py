@@ -329,13 +329,15 @@ def assess_cells(
     no_service = rsrp <= NO_SERVICE_RSRP_DBM
     # Series "operator\x1ftech" numbered in sorted order, from the codes of the two columns.
     op_c, op_names = string_codes(samples.operator)
-    pair_ids, pair_c = np.unique(op_c * len(tech_names) + tech_c, return_inverse=True)
+    present = np.bincount(op_c * len(tech_names) + tech_c, minlength=len(op_names) * len(tech_names)) > 0
+    pair_ids = np.flatnonzero(present)
+    pair_c = (np.cumsum(present) - 1)[op_c * len(tech_names) + tech_c]
     pair_names = [
         f"{op_names[p // len(tech_names)]}\x1f{tech_names[p % len(tech_names)]}" for p in pair_ids.tolist()
     ]
     series = sorted(set(pair_names))
     series_of_pair = np.array([series.index(name) for name in pair_names], dtype=np.int64)
-    series_c = series_of_pair[pair_c.ravel()]
+    series_c = series_of_pair[pair_c]
     dev_c, devs = string_codes(samples.dev, none_as="")
     h3_ids, h3_c = np.unique(samples.h3, return_inverse=True)
     h3_c = h3_c.ravel().astype(np.int64)

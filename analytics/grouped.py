@@ -20,10 +20,16 @@ _RADIX_MAX: Final = 1 << 16
 
 
 def stable_order(group: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
-    """``np.argsort(group, kind="stable")`` for non-negative ids, as a radix sort when they are small."""
-    if len(group) and int(group.max()) < _RADIX_MAX:
+    """``np.argsort(group, kind="stable")`` for non-negative ids: one radix pass per 16 bits
+    (least significant first) when they are below 2**32."""
+    top = int(group.max()) if len(group) else 0
+    if top < _RADIX_MAX:
         order: npt.NDArray[np.intp] = np.argsort(group.astype(np.uint16), kind="stable")
         return order
+    if top < _RADIX_MAX * _RADIX_MAX:
+        low = np.argsort((group & (_RADIX_MAX - 1)).astype(np.uint16), kind="stable")
+        high: npt.NDArray[np.intp] = low[np.argsort((group[low] >> 16).astype(np.uint16), kind="stable")]
+        return high
     out: npt.NDArray[np.intp] = np.argsort(group, kind="stable")
     return out
 
