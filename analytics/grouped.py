@@ -36,9 +36,21 @@ def stable_order(group: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
 
 def group_value_order(group: npt.NDArray[np.int64], values: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
     """Indices that sort by ``group`` (non-negative ids), then by ``values`` (NaN last): the
-    order of ``np.lexsort((values, group))`` up to elements equal in both."""
+    order of ``np.lexsort((values, group))`` up to elements whose values are the same bits.
+
+    Equal non-zero numbers are the same bits; zeros (0.0 and -0.0 compare equal) and NaNs are
+    put back in row order, as the stable lexsort has them, so every value read in this order
+    is the value lexsort's order gives, bit for bit (a median of 0.0 and -0.0 keeps its sign).
+    """
     by_value = np.argsort(values)
     out: npt.NDArray[np.intp] = by_value[stable_order(group[by_value])]
+    if values.dtype.kind == "f":
+        v = values[out]
+        nan = np.isnan(v)
+        fix = np.flatnonzero((v == 0) | nan)
+        if len(fix):
+            rows = out[fix]
+            out[fix] = rows[np.lexsort((rows, nan[fix], group[rows]))]
     return out
 
 
