@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import ThreadpoolController
 
-from analytics.grouped import group_value_order
+from analytics.grouped import dense_ids, group_value_order
 
 MIN_SAMPLES_PER_DEVICE_CELL: Final = 3
 """A device's median in a cell counts for calibration from this many readings on."""
@@ -109,10 +109,12 @@ def estimate_offsets(
     second = first + np.arange(len(first)) - np.repeat(np.cumsum(partners) - partners, partners) + 1
     da, db = d_of[first], d_of[second]
     diff = medians[first] - medians[second]
-    pair_key, first_seen, pair_of, n_diffs = np.unique(
-        da * n_devices + db, return_index=True, return_inverse=True, return_counts=True
-    )
-    pair_of = pair_of.ravel()
+    pair_of, n_pairs = dense_ids(da * n_devices + db)  # numbered in (a, b) order
+    pair_key = np.empty(n_pairs, dtype=np.int64)
+    pair_key[pair_of] = da * n_devices + db
+    first_seen = np.full(n_pairs, len(pair_of), dtype=np.int64)
+    np.minimum.at(first_seen, pair_of, np.arange(len(pair_of)))
+    n_diffs = np.bincount(pair_of, minlength=n_pairs)
     # The median of each pair's differences, as np.median computes it (mean of the middle two).
     by_pair = group_value_order(pair_of, diff)
     d_sorted = diff[by_pair]
@@ -121,7 +123,6 @@ def estimate_offsets(
     listed = np.argsort(first_seen, kind="stable")
     pair_a, pair_b = np.divmod(pair_key[listed], n_devices)
     pairs = list(zip(pair_a.tolist(), pair_b.tolist(), strict=True))
-    n_pairs = len(pairs)
     rows = np.zeros((n_pairs + 1, n_devices))
     rows[np.arange(n_pairs), pair_a] = 1.0
     rows[np.arange(n_pairs), pair_b] = -1.0

@@ -296,8 +296,8 @@ def _edge_distance_m(
     # One edge at a time (the same arithmetic per edge as one (readings, 6) array, less memory).
     out: npt.NDArray[np.float64] = np.full(len(inv), np.inf)
     for k in range(6):
-        e = edges[:, k, :][inv]
-        np.minimum(out, e[:, 2] - (e[:, 0] * dx + e[:, 1] * dy), out=out)
+        nx, ny, d = (np.ascontiguousarray(edges[:, k, j])[inv] for j in range(3))
+        np.minimum(out, d - (nx * dx + ny * dy), out=out)
     return out
 
 

@@ -85,9 +85,13 @@ def string_codes(
     """Integer codes of ``values`` as strings (``str(v)``; None as ``none_as`` when given),
     numbered in sorted order of the strings, and the sorted strings.
 
-    One dictionary look-up per row; the strings are built and sorted once per distinct value.
+    One dictionary look-up per run of equal neighbours (columns ordered by key, as the backends
+    return them, have long runs); the strings are built and sorted once per distinct value.
     """
-    items = values.tolist()
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64), []
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    items = values[starts].tolist()
     distinct = list(dict.fromkeys(items))
 
     def text(v: Any) -> str:
@@ -96,4 +100,6 @@ def string_codes(
     uniq = sorted({text(v) for v in distinct})
     rank = {u: i for i, u in enumerate(uniq)}
     code_of = {v: rank[text(v)] for v in distinct}
-    return np.fromiter(map(code_of.__getitem__, items), dtype=np.int64, count=len(items)), uniq
+    run_codes = np.fromiter(map(code_of.__getitem__, items), dtype=np.int64, count=len(items))
+    out: npt.NDArray[np.int64] = np.repeat(run_codes, np.diff(np.r_[starts, len(values)]))
+    return out, uniq
