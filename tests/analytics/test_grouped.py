@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from analytics.calibration import estimate_offsets
+from analytics.coverage import cell_center
 from analytics.deadzones import (
     _cell_edges,
     _edge_distance_m,
     _grouped_median_confidences,
     assess_cells,
-    cell_center,
     grouped_median_below_confidence,
 )
 from analytics.grouped import dense_ids, distinct_count, group_value_order, stable_order, string_codes
