@@ -44,6 +44,7 @@ import numpy.typing as npt
 from analytics.calibration import DeviceOffset, estimate_offsets
 from analytics.cell_estimate import area_dead_confidence
 from analytics.coverage import cell_area_m2, cell_center, cell_str
+from analytics.grouped import dense_ids, distinct_count, group_value_order, string_codes
 from analytics.signal import DEFAULT_PROFILE, SignalProfile
 from storage.query import CellSamples
 
@@ -213,20 +214,32 @@ def grouped_median_below_confidence(
     """:func:`median_below_confidence` of every group at once: ``group`` holds each value's group
     (``0 .. n_groups - 1``, any order). The same test and the same figures, bit for bit: ranks are
     half-integers, so their sums are exact in any order."""
+    return _grouped_median_confidences(group, diff, n_groups)[0]
+
+
+def _grouped_median_confidences(
+    group: npt.NDArray[np.int64], diff: npt.NDArray[np.float64], n_groups: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """:func:`grouped_median_below_confidence` of ``diff`` and of ``-diff`` (the median above 0),
+    from one sort: both tests rank the same ``|diff|``."""
     out = np.zeros(n_groups)
+    out_above = np.zeros(n_groups)
     if len(diff) == 0:
-        return out
+        return out, out_above
     n = np.bincount(group, minlength=n_groups)
     below = np.bincount(group, weights=(diff <= 0).astype(np.float64), minlength=n_groups)
+    above = np.bincount(group, weights=(diff >= 0).astype(np.float64), minlength=n_groups)
     for g in np.flatnonzero((n > 0) & (n < SIGNED_RANK_MIN_N)).tolist():
         out[g] = sign_test_confidence(int(n[g]), int(below[g]))
+        out_above[g] = sign_test_confidence(int(n[g]), int(above[g]))
     big = n >= SIGNED_RANK_MIN_N
     out[big] = 0.5  # until shown otherwise: no reading off the threshold, or no spread
+    out_above[big] = 0.5
     sel = big[group] & (diff != 0)
     if not sel.any():
-        return out
+        return out, out_above
     g_sel, d = group[sel], diff[sel]
-    order = np.lexsort((np.abs(d), g_sel))
+    order = group_value_order(g_sel, np.abs(d))
     gs, a_s, neg = g_sel[order], np.abs(d)[order], d[order] < 0
     m = np.bincount(gs, minlength=n_groups)
     first = np.r_[0, np.cumsum(m)[:-1]]
@@ -236,16 +249,17 @@ def grouped_median_below_confidence(
     run_len = np.diff(np.r_[run_at, len(gs)])
     run_start = pos[run_at]
     ranks = ((2 * run_start + run_len + 1) / 2.0)[np.cumsum(new_run) - 1]
-    w_minus = np.bincount(gs, weights=np.where(neg, ranks, 0.0), minlength=n_groups)
     ties = np.bincount(gs[run_at], weights=(run_len**3 - run_len).astype(np.float64), minlength=n_groups)
     tested = np.flatnonzero(m > 0)
     mt = m[tested]
     mean = mt * (mt + 1) / 4.0
     var = mt * (mt + 1) * (2 * mt + 1) / 24.0 - ties[tested] / 48.0
     ok = var > 0
-    z = (w_minus[tested][ok] - mean[ok] - 0.5) / np.sqrt(var[ok])
-    out[tested[ok]] = [1.0 - 0.5 * math.erfc(v / math.sqrt(2.0)) for v in z.tolist()]
-    return out
+    for target, negative in ((out, neg), (out_above, ~neg)):
+        w_minus = np.bincount(gs, weights=np.where(negative, ranks, 0.0), minlength=n_groups)
+        z = (w_minus[tested][ok] - mean[ok] - 0.5) / np.sqrt(var[ok])
+        target[tested[ok]] = [1.0 - 0.5 * math.erfc(v / math.sqrt(2.0)) for v in z.tolist()]
+    return out, out_above
 
 
 @lru_cache(maxsize=65536)
@@ -271,31 +285,34 @@ def _cell_edges(cell: int) -> tuple[tuple[float, float, float], ...]:
 
 
 def _edge_distance_m(
-    cells: npt.NDArray[np.uint64], lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]
+    cells: npt.NDArray[np.uint64],
+    lat: npt.NDArray[np.float64],
+    lon: npt.NDArray[np.float64],
+    *,
+    cell_codes: tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]] | None = None,
 ) -> npt.NDArray[np.float64]:
-    """Metres from each reading's reported position to its cell's border (negative: outside)."""
-    uniq, inv = np.unique(cells, return_inverse=True)
+    """Metres from each reading's reported position to its cell's border (negative: outside).
+
+    ``cell_codes``: ``np.unique(cells, return_inverse=True)`` when the caller has it already.
+    """
+    uniq, inv = np.unique(cells, return_inverse=True) if cell_codes is None else cell_codes
     centres = np.array([cell_center(int(c)) for c in uniq.tolist()], dtype=np.float64).reshape(-1, 2)
     edges = np.array([_cell_edges(int(c)) for c in uniq.tolist()], dtype=np.float64).reshape(-1, 6, 3)
     inv = inv.ravel()
     c_lon, c_lat = centres[inv, 0], centres[inv, 1]
     dx = (lon - c_lon) * 111_320.0 * np.cos(np.radians(c_lat))
     dy = (lat - c_lat) * 110_574.0
-    e = edges[inv]
-    out: npt.NDArray[np.float64] = (e[:, :, 2] - (e[:, :, 0] * dx[:, None] + e[:, :, 1] * dy[:, None])).min(
-        axis=1
-    )
+    # One edge at a time (the same arithmetic per edge as one (readings, 6) array, less memory).
+    out: npt.NDArray[np.float64] = np.full(len(inv), np.inf)
+    for k in range(6):
+        nx, ny, d = (np.ascontiguousarray(edges[:, k, j])[inv] for j in range(3))
+        np.minimum(out, d - (nx * dx + ny * dy), out=out)
     return out
 
 
 def _codes(values: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int64], list[str]]:
     """Integer codes of ``values`` (as strings) numbered in sorted order, and the sorted strings."""
-    items = values.tolist()
-    distinct = list(dict.fromkeys(items))
-    uniq = sorted({str(v) for v in distinct})
-    rank = {u: i for i, u in enumerate(uniq)}
-    code_of = {v: rank[str(v)] for v in distinct}
-    return np.fromiter(map(code_of.__getitem__, items), dtype=np.int64, count=len(items)), uniq
+    return string_codes(values)
 
 
 def assess_cells(
@@ -310,30 +327,44 @@ def assess_cells(
     """
     if len(samples) == 0:
         return CellAssessment()
-    tech_c, tech_names = _codes(samples.tech)
+    tech_c, tech_names = string_codes(samples.tech)
     known = np.array([t in profile.techs for t in tech_names], dtype=bool)[tech_c]
     if not known.all():
         samples = samples.take(known)
+        tech_c = tech_c[known]
         if len(samples) == 0:
             return CellAssessment()
     rsrp = samples.rsrp_dbm.astype(np.float64).copy()
     no_service = rsrp <= NO_SERVICE_RSRP_DBM
-    series_c, series = _codes(
-        np.array([f"{o}\x1f{t}" for o, t in zip(samples.operator, samples.tech, strict=True)])
-    )
-    dev_c, devs = _codes(np.array(["" if d is None else d for d in samples.dev.tolist()], dtype=object))
+    # Series "operator\x1ftech" numbered in sorted order, from the codes of the two columns.
+    op_c, op_names = string_codes(samples.operator)
+    present = np.bincount(op_c * len(tech_names) + tech_c, minlength=len(op_names) * len(tech_names)) > 0
+    pair_ids = np.flatnonzero(present)
+    pair_c = (np.cumsum(present) - 1)[op_c * len(tech_names) + tech_c]
+    pair_names = [
+        f"{op_names[p // len(tech_names)]}\x1f{tech_names[p % len(tech_names)]}" for p in pair_ids.tolist()
+    ]
+    series = sorted(set(pair_names))
+    series_of_pair = np.array([series.index(name) for name in pair_names], dtype=np.int64)
+    series_c = series_of_pair[pair_c]
+    dev_c, devs = string_codes(samples.dev, none_as="")
+    h3_ids, h3_c = np.unique(samples.h3, return_inverse=True)
+    h3_c = h3_c.ravel().astype(np.int64)
     offsets: list[DeviceOffset] = []
     reference = dict(options.reference_offsets_db)
     if options.calibrate:
         for s_i, name in enumerate(series):
             operator, tech = name.split("\x1f")
             sel = np.flatnonzero((series_c == s_i) & ~no_service)
-            local, d_codes = np.unique(dev_c[sel], return_inverse=True)
-            c_codes = np.unique(samples.h3[sel], return_inverse=True)[1].ravel()
+            # Devices numbered in code order, cells by the codes of all rows (ascending cell, as
+            # dense codes of the series' own cells would be).
+            present = np.bincount(dev_c[sel], minlength=len(devs)) > 0
+            local = np.flatnonzero(present)
+            d_codes = (np.cumsum(present) - 1)[dev_c[sel]]
             anchors = {j: reference[devs[d]] for j, d in enumerate(local.tolist()) if devs[d] in reference}
             off, shared = estimate_offsets(
-                c_codes.astype(np.int64),
-                d_codes.ravel().astype(np.int64),
+                h3_c[sel],
+                d_codes.astype(np.int64),
                 rsrp[sel],
                 len(local),
                 known=anchors,
@@ -351,18 +382,17 @@ def assess_cells(
                         )
                     )
             rsrp[sel] -= off[d_codes.ravel()]
-    inside = _edge_distance_m(samples.h3, samples.lat, samples.lon) > options.gnss_error_m
+    inside = (
+        _edge_distance_m(samples.h3, samples.lat, samples.lon, cell_codes=(h3_ids, h3_c))
+        > options.gnss_error_m
+    )
     # Readings without a position are binned by the gateway's fixed place: keep them.
     inside |= np.isnan(samples.lat) | np.isnan(samples.lon)
-    park_c, parks = _codes(samples.park)
-    order = np.lexsort((samples.h3, series_c, park_c))
-    keys = np.c_[park_c[order], series_c[order], samples.h3[order].view(np.int64)]
-    new = np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)]
-    starts = np.flatnonzero(new)
-    n_groups = len(starts)
-    g_of = np.empty(len(order), dtype=np.int64)
-    g_of[order] = np.cumsum(new) - 1
-    first_row = order[starts]
+    park_c, parks = string_codes(samples.park)
+    # Groups numbered in (park, series, cell) order.
+    g_of, n_groups = dense_ids((park_c * len(series) + series_c) * len(h3_ids) + h3_c)
+    first_row = np.empty(n_groups, dtype=np.int64)
+    first_row[g_of] = np.arange(len(g_of))
     g_series = series_c[first_row]
     tech_of = [name.split("\x1f")[1] for name in series]
     thresholds = np.array([profile.thresholds(t).dead_threshold_dbm(options.max_class) for t in tech_of])
@@ -374,8 +404,8 @@ def assess_cells(
     n = np.bincount(g_used, minlength=n_groups)
     k = np.bincount(g_used, weights=(level[used] <= threshold[used]).astype(np.float64), minlength=n_groups)
     ns_used = np.bincount(g_used, weights=no_service[used].astype(np.float64), minlength=n_groups)
-    dead_conf = grouped_median_below_confidence(g_used, level[used] - threshold[used], n_groups)
-    covered_conf = grouped_median_below_confidence(g_used, threshold[used] - level[used], n_groups)
+    # Dead: the median below the threshold; covered: above it (the same ranks, one sort).
+    dead_conf, covered_conf = _grouped_median_confidences(g_used, level[used] - threshold[used], n_groups)
     if options.area_weighted:
         dead_conf, covered_conf = _area_weighted(
             dead_conf,
@@ -402,14 +432,14 @@ def assess_cells(
     cause[is_interf] = "interference"
     cause[is_dead] = np.where(2 * ns_used[is_dead] > n[is_dead], "no_service", "coverage")
     # Order statistics of all readings (calibrated, no_service as -140) and of the SINR readings.
-    by_level = np.lexsort((level, g_of))
+    by_level = group_value_order(g_of, level)
     sorted_level = level[by_level]
     count = np.bincount(g_of, minlength=n_groups)
     lo = np.r_[0, np.cumsum(count)[:-1]]
     median = (sorted_level[lo + (count - 1) // 2] + sorted_level[lo + count // 2]) / 2.0
     r10 = np.maximum(1, np.floor(count * 0.1 + 0.5).astype(np.int64))
     p10 = sorted_level[lo + r10 - 1]
-    by_sinr = np.lexsort((sinr, g_of))  # NaN sorts last within each group
+    by_sinr = group_value_order(g_of, sinr)  # NaN sorts last within each group
     sorted_sinr = sinr[by_sinr]
     s_count = np.bincount(g_of, weights=(~np.isnan(sinr)).astype(np.float64), minlength=n_groups).astype(
         np.int64
@@ -423,8 +453,7 @@ def assess_cells(
     np.minimum.at(first_ms, g_of, ts)
     np.maximum.at(last_ms, g_of, ts)
     named = np.array([d != "" for d in devs], dtype=bool)[dev_c]
-    pairs = np.unique(g_of[named] * max(len(devs), 1) + dev_c[named])
-    devices = np.bincount(pairs // max(len(devs), 1), minlength=n_groups)
+    devices = distinct_count(g_of[named], dev_c[named], n_groups)
     parks_arr = np.array([*parks, None], dtype=object)[:-1]
     series_op = np.array([*(name.split("\x1f")[0] for name in series), None], dtype=object)[:-1]
     series_tech = np.array([*tech_of, None], dtype=object)[:-1]

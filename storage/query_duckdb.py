@@ -8,6 +8,7 @@ ingester's connection (``parkwatch serve`` and the demo) or opens the file read-
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analytics.grouped import dense_ids, stable_order
 from settings.api import DuckdbQuerySettings
 from storage.cell_aggregate import aggregate, cell_stats_from_rows, uint_codes
 from storage.dead_letters import DeadLetterFilter, DeadLetterRow
@@ -85,6 +87,41 @@ def ranked_strings(col: pa.ChunkedArray) -> tuple[npt.NDArray[np.int64], npt.NDA
     codes = pc.fill_null(enc.indices, len(names)).to_numpy(zero_copy_only=False).astype(np.int64)
     values: npt.NDArray[np.object_] = np.array([*(names[i] for i in by_name), None, None], dtype=object)[:-1]
     return rank_of_code[codes], values
+
+
+def ranked_uints(col: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """An unsigned integer column as each row's rank among its distinct values (NULL last),
+    from a hash encoding and a sort of the distinct values only."""
+    enc = pc.dictionary_encode(col).combine_chunks()
+    values = enc.dictionary.to_numpy(zero_copy_only=False)
+    rank_of_code = np.empty(len(values) + 1, dtype=np.int64)
+    rank_of_code[np.argsort(values, kind="stable")] = np.arange(len(values))
+    rank_of_code[len(values)] = len(values)
+    codes = pc.fill_null(enc.indices, len(values)).to_numpy(zero_copy_only=False).astype(np.int64)
+    out: npt.NDArray[np.int64] = rank_of_code[codes]
+    return out
+
+
+def sql_order(ranks: list[npt.NDArray[np.int64]], ts_ms: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+    """The row order of ``ORDER BY key_1, ..., key_n, ts`` (rows equal in all of them in their
+    order), given each key as dense ranks ``0 .. k`` (NULL ranking last): the same permutation
+    as ``np.lexsort((ts_ms, *reversed(ranks)))``.
+
+    The keys are packed into one integer per row and numbered densely; then a stable sort by
+    time and a stable radix sort by that number (several multi-key merge sorts cost ~3 times as
+    much on a week of 10M readings).
+    """
+    sizes = [int(r.max()) + 1 if len(r) else 1 for r in ranks]
+    if math.prod(sizes) >= 1 << 62:
+        lex: npt.NDArray[np.intp] = np.lexsort((ts_ms, *reversed(ranks)))
+        return lex
+    key = np.zeros(len(ts_ms), dtype=np.int64)
+    for r, size in zip(ranks, sizes, strict=True):
+        key = key * size + r
+    group, _ = dense_ids(key)
+    by_ts = np.argsort(ts_ms, kind="stable")
+    out: npt.NDArray[np.intp] = by_ts[stable_order(group[by_ts])]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +301,16 @@ class DuckDBQuery:
         keys = {name: ranked_strings(table[name]) for name in ("park", "operator", "tech", "dev")}
         h3 = table["h3"].to_numpy().astype(np.uint64)
         ts_ms = table["ts_ms"].to_numpy().astype(np.int64)
-        # ORDER BY park, h3, operator, tech, dev, ts (NULL last): lexsort's last key is the first.
-        order = np.lexsort((ts_ms, keys["dev"][0], keys["tech"][0], keys["operator"][0], h3, keys["park"][0]))
+        order = sql_order(
+            [
+                keys["park"][0],
+                ranked_uints(table["h3"]),
+                keys["operator"][0],
+                keys["tech"][0],
+                keys["dev"][0],
+            ],
+            ts_ms,
+        )
 
         def num(name: str) -> npt.NDArray[np.float64]:
             out: npt.NDArray[np.float64] = table[name].to_numpy().astype(np.float64)[order]
