@@ -338,18 +338,7 @@ class LineEncoder:
                 keep = [j for j in range(m) if j not in refused]
                 lines: list[str | None] = [None] * m
                 if keep:
-                    sub: dict[int, LineProtocolError] = {}
-                    got = self._kind_lines(
-                        kind,
-                        [group[j] for j in keep],
-                        [parks[j] for j in keep],
-                        [gws[j] for j in keep],
-                        [cells[j] for j in keep],
-                        sub,
-                    )
-                    for j, line in zip(keep, got, strict=True):
-                        lines[j] = line
-                    refused.update((keep[j], exc) for j, exc in sub.items())
+                    self._subset_lines(kind, group, parks, gws, cells, keep, lines, refused)
                 return lines
         columns: list[Any] = [prefixes]
         for (_, typ, _), column, here in zip(spec.fields, values, present, strict=True):
@@ -387,19 +376,34 @@ class LineEncoder:
             subgroups.setdefault(signature, []).append(j)
         lines: list[str | None] = [None] * len(group)
         for picks in subgroups.values():
-            sub: dict[int, LineProtocolError] = {}
-            got = self._kind_lines(
-                kind,
-                [group[j] for j in picks],
-                [parks[j] for j in picks],
-                [gws[j] for j in picks],
-                [cells[j] for j in picks],
-                sub,
-            )
-            for j, line in zip(picks, got, strict=True):
-                lines[j] = line
-            refused.update((picks[j], exc) for j, exc in sub.items())
+            self._subset_lines(kind, group, parks, gws, cells, picks, lines, refused)
         return lines
+
+    def _subset_lines(
+        self,
+        kind: type[Reading],
+        group: list[Reading],
+        parks: list[str],
+        gws: list[str],
+        cells: list[int],
+        picks: list[int],
+        lines: list[str | None],
+        refused: dict[int, LineProtocolError],
+    ) -> None:
+        """:meth:`_kind_lines` of the readings at ``picks``, written into ``lines`` and
+        ``refused`` at their places in ``group``."""
+        sub: dict[int, LineProtocolError] = {}
+        got = self._kind_lines(
+            kind,
+            [group[j] for j in picks],
+            [parks[j] for j in picks],
+            [gws[j] for j in picks],
+            [cells[j] for j in picks],
+            sub,
+        )
+        for j, line in zip(picks, got, strict=True):
+            lines[j] = line
+        refused.update((picks[j], exc) for j, exc in sub.items())
 
     def _reference_lines(
         self,
