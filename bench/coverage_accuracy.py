@@ -89,7 +89,7 @@ def run_seed(
 
     Scorers: ``detector`` (what the API answers); ``ceiling`` (no detector at all: the median of the
     noise-free field at the points really driven in each cell, against the threshold — what perfect
-    readings along those streets would say, so the best any detector of street samples can reach
+    readings along those streets would say, so the best a test of the street samples' medians can reach
     on a truth defined over the whole cell); ``band`` (the detector, leaving out cells whose true
     median lies within ``BAND_DB`` of the threshold, where the driven streets and the whole cell
     disagree by chance).
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seeds {seeds}; scores by H3 cell area over surveyed cells inside the parks")
     titles = {
         "detector": "the detector (what the API answers)",
-        "ceiling": "ceiling: the noise-free field at the points driven, no detector (the best street samples allow)",
+        "ceiling": "ceiling: the noise-free field at the points driven, no detector (the best the street medians allow)",
         "band": f"the detector without the cells whose true median is within {BAND_DB:g} dB of the threshold",
         "flagged": "dead or uncertain: what the answer puts before a planner (dead zones plus the cells "
         "listed for the next survey); recall here is the share of true hole area the planner is pointed at",
