@@ -17,13 +17,13 @@ The same two endpoints are served by InfluxDB 1.x, 2.x (token auth; DBRP mapping
 from __future__ import annotations
 
 import asyncio
-import gzip as gzip_mod
 import ipaddress
 import json
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 import httpx
+from isal import igzip
 
 from settings.errors import RetryableError
 
@@ -46,8 +46,8 @@ def is_loopback_url(url: str) -> bool:
 def use_gzip(setting: bool | Literal["auto"], url: str) -> bool:
     """Whether to compress write bodies: as set, or for ``"auto"`` unless ``url`` is on loopback.
 
-    On loopback compression buys nothing (no network to save) and costs the writer about a
-    quarter of its CPU per point at level 1 (and the server the decompression).
+    On loopback compression saves no network; it costs the writer about 0.5 us of CPU per point
+    (ISA-L level 1), and InfluxDB 1.x was measured taking gzip bodies faster than plain ones.
     """
     return (not is_loopback_url(url)) if setting == "auto" else setting
 
@@ -165,10 +165,10 @@ class InfluxHTTP:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self._gzip:
             if len(body) >= _GZIP_IN_THREAD_BYTES:
-                # zlib releases the GIL: the event loop goes on (decoding the next batch) meanwhile.
-                body = await asyncio.to_thread(gzip_mod.compress, body, 1)
+                # ISA-L releases the GIL: the event loop goes on (decoding the next batch) meanwhile.
+                body = await asyncio.to_thread(igzip.compress, body, 1)
             else:
-                body = gzip_mod.compress(body, compresslevel=1)
+                body = igzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         try:
             resp = await self._client.post("/write", params=params, content=body, headers=headers)
