@@ -1,19 +1,24 @@
 """Durable store-and-forward buffer: SQLite in WAL mode, used as a transactional cursor.
 
-Readings are written to disk before anything is published:
+Readings are written to disk before anything is published, and each reading is written once:
 
-1. :meth:`DiskBuffer.put` stages encoded readings (one row each).
-2. :meth:`DiskBuffer.seal` turns staged readings, oldest first, into encoded telemetry batches
-   and gives each its sequence number there and then. A batch is stored with its final bytes,
-   so every resend (after a reconnect, or after a restart) carries the same ``seq``, ``sent``
-   and readings. The next sequence number is stored in the same transaction, so it survives
-   restarts and never goes backwards.
+1. :meth:`DiskBuffer.put` stores encoded readings as one *chunk* row: their JSON joined by
+   commas, exactly the bytes they take inside a batch's ``readings`` array. Every chunk is
+   numbered by its first reading (readings are numbered in order of arrival), so chunk numbers
+   keep the readings' order.
+2. :meth:`DiskBuffer.seal` groups the staged chunks, oldest first, into telemetry batches and
+   gives each its sequence number and ``sent`` stamp there and then: a batch row is a few
+   integers (``seq``, ``sent``, its first and last chunk) and never copies the readings. The
+   next sequence number is stored in the same transaction, so it survives restarts and never
+   goes backwards. A chunk larger than a batch may hold is split when it is sealed.
 3. :meth:`DiskBuffer.begin` hands out the oldest stored batch not yet published (in a seq
-   range, skipping those already in flight); :meth:`DiskBuffer.commit` deletes it after the
-   broker's PUBACK. A crash between the two replays the batch.
+   range, skipping those already in flight), its payload built from its chunks by the codec's
+   envelope: the same bytes on every resend (after a reconnect, or after a restart), with the
+   same ``seq``, ``sent`` and readings. :meth:`DiskBuffer.commit` deletes it (and its chunks)
+   after the broker's PUBACK. A crash between the two replays the batch.
 4. Held until confirmed (gap repair): instead of :meth:`~DiskBuffer.commit`,
-   :meth:`DiskBuffer.mark_published` keeps the PUBACKed batch, marked published, until
-   :meth:`DiskBuffer.confirm` deletes it when an ingester reports it stored.
+   :meth:`DiskBuffer.mark_published` keeps the PUBACKed batch, marked published in its small
+   row, until :meth:`DiskBuffer.confirm` deletes it when an ingester reports it stored.
    :meth:`DiskBuffer.requeue` makes a published batch sendable again (same bytes, same ``seq``);
    :meth:`DiskBuffer.expire` deletes published batches still unconfirmed after the retention
    age and counts their readings in ``expired`` (persisted).
@@ -30,40 +35,53 @@ cache and never waits for the disk; handing each one to a worker thread cost mor
 wake-ups each) than the work itself. The one operation that syncs to disk, folding the WAL into
 the database file, is :meth:`DiskBuffer.checkpoint`: with ``autocheckpoint=False`` SQLite never
 does it inside a commit, and the agent runs it on a worker thread (its own connection), so a slow
-SD card never stalls the event loop. Partial indexes on the publishing state let the cursor and
-the retention check skip the batches' payloads (SQLite reads a row's columns in order, and the
-state columns come after a payload of up to 256 KB).
+SD card never stalls the event loop.
+
+A buffer file of an older agent (one row per staged reading, batches stored as whole payloads)
+is converted when it is opened, in one transaction: its staged readings become a chunk, its
+batches keep their stored payload (column ``payload``, empty for every newer batch), ``seq`` and
+publishing state.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+
+import msgspec
 
 from contract.codec import encode_raw_batch
 from contract.ids import check_id
 from contract.limits import MAX_PAYLOAD_BYTES, MAX_READINGS_PER_BATCH
 
 _SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS staged (id INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, n INTEGER NOT NULL, nbytes INTEGER NOT NULL, body BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS batches (
-    seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, nbytes INTEGER NOT NULL, payload BLOB NOT NULL,
-    published_ms INTEGER, first_published_ms INTEGER
+    seq INTEGER PRIMARY KEY, n INTEGER NOT NULL, nbytes INTEGER NOT NULL,
+    first_chunk INTEGER NOT NULL, last_chunk INTEGER NOT NULL, sent_ms INTEGER NOT NULL,
+    published_ms INTEGER, first_published_ms INTEGER, payload BLOB
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
-_INDEXES: Final = """
 CREATE INDEX IF NOT EXISTS batches_unpublished ON batches (seq) WHERE published_ms IS NULL;
 CREATE INDEX IF NOT EXISTS batches_published ON batches (first_published_ms) WHERE published_ms IS NOT NULL;
 """
-_PUBLISHED_COLUMNS: Final = ("published_ms", "first_published_ms")
-"""Columns added for gap repair; a buffer file from an older agent gets them on open."""
 _ENVELOPE_RESERVE: Final = 200
 """Bytes kept free in a batch payload for the envelope (version, gateway, seq, sent)."""
+_BUDGET: Final = MAX_PAYLOAD_BYTES - _ENVELOPE_RESERVE
+"""Bytes a batch's readings may take, one comma each included."""
+_RAW_LIST: Final = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def _split(body: bytes) -> list[bytes]:
+    """The readings of a chunk body, each as its exact bytes."""
+    return [bytes(r) for r in _RAW_LIST.decode(b"[" + body + b"]")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,24 +167,70 @@ class DiskBuffer:
         if not autocheckpoint:
             self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._checkpointer: sqlite3.Connection | None = None
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(batches)")}
-        for column in _PUBLISHED_COLUMNS:
-            if column not in columns:
-                self._db.execute(f"ALTER TABLE batches ADD COLUMN {column} INTEGER")
-        self._db.executescript(_INDEXES)
-        self._staged, self._staged_bytes = self._db.execute(
-            "SELECT count(*), coalesce(sum(length(body)), 0) FROM staged"
-        ).fetchone()
-        self._batched, self._batches, self._batched_bytes = self._db.execute(
-            "SELECT coalesce(sum(n), 0), count(*), coalesce(sum(nbytes), 0) FROM batches"
-        ).fetchone()
-        self._unconfirmed, self._unconfirmed_batches = self._db.execute(
-            "SELECT coalesce(sum(n), 0), count(*) FROM batches WHERE published_ms IS NOT NULL"
-        ).fetchone()
-        self._next_seq = self._meta("next_seq")
-        self._dropped = self._meta("dropped")
-        self._expired = self._meta("expired")
+        self._staged = self._staged_bytes = self._next_id = 0
+        self._pending: deque[list[int]] = deque()
+        """Staged chunks, oldest first: ``[id, readings, reading bytes]``."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            old = self._old_tables()
+            if old:
+                self._rename_old(old)
+            # One statement at a time: executescript() would commit the transaction first.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            if old:
+                self._convert_old(old)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._db.close()
+            raise
+        self._reload_counters()
+
+    # ------------------------------------------------------------------ older buffer files
+
+    def _old_tables(self) -> set[str]:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        old = tables & {"staged"}
+        if "batches" in tables:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(batches)")}
+            if "first_chunk" not in columns:
+                old.add("batches")
+        return old
+
+    def _rename_old(self, old: set[str]) -> None:
+        self._db.execute("DROP INDEX IF EXISTS batches_unpublished")
+        self._db.execute("DROP INDEX IF EXISTS batches_published")
+        if "batches" in old:
+            self._db.execute("ALTER TABLE batches RENAME TO old_batches")
+
+    def _convert_old(self, old: set[str]) -> None:
+        """Move an older file's batches and staged readings into chunks, in order."""
+        if "batches" in old:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(old_batches)")}
+            published = "published_ms, first_published_ms" if "published_ms" in columns else "NULL, NULL"
+            rows = self._db.execute(
+                f"SELECT seq, n, nbytes, payload, {published} FROM old_batches ORDER BY seq"
+            ).fetchall()
+            # Kept as they are (no chunks: an empty chunk range), so they stay byte-identical.
+            self._db.executemany(
+                "INSERT INTO batches (seq, n, nbytes, first_chunk, last_chunk, sent_ms, published_ms, "
+                "first_published_ms, payload) VALUES (?, ?, ?, 0, -1, 0, ?, ?, ?)",
+                [
+                    (seq, n, nbytes, pub, first_pub, payload)
+                    for seq, n, nbytes, payload, pub, first_pub in rows
+                ],
+            )
+            self._db.execute("DROP TABLE old_batches")
+        if "staged" in old:
+            bodies = [b for (b,) in self._db.execute("SELECT body FROM staged ORDER BY id")]
+            self._next_id = 0
+            if bodies:
+                self._insert_chunks(bodies)
+            self._db.execute("DROP TABLE staged")
+
+    # ------------------------------------------------------------------ housekeeping
 
     def _meta(self, key: str) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -205,9 +269,7 @@ class DiskBuffer:
             return 0
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany("INSERT INTO staged (body) VALUES (?)", [(b,) for b in bodies])
-            self._staged += len(bodies)
-            self._staged_bytes += sum(len(b) for b in bodies)
+            self._insert_chunks(bodies)
             dropped = self._enforce_cap()
             self._db.execute("COMMIT")
         except BaseException:
@@ -216,70 +278,135 @@ class DiskBuffer:
             raise
         return dropped
 
+    def _insert_chunks(self, bodies: Sequence[bytes]) -> None:
+        """Store staged readings as chunks that each fit in a batch, inside the caller's transaction."""
+        nbytes = sum(map(len, bodies))
+        if len(bodies) <= MAX_READINGS_PER_BATCH and nbytes + len(bodies) <= _BUDGET:
+            groups: list[Sequence[bytes]] = [bodies]
+        else:
+            groups = self._fit(bodies, MAX_READINGS_PER_BATCH)
+        for group in groups:
+            n, size = len(group), nbytes if len(groups) == 1 else sum(map(len, group))
+            self._db.execute(
+                "INSERT INTO chunks (id, n, nbytes, body) VALUES (?, ?, ?, ?)",
+                (self._next_id, n, size, b",".join(group)),
+            )
+            self._pending.append([self._next_id, n, size])
+            self._next_id += n
+            self._staged += n
+            self._staged_bytes += size
+
+    @staticmethod
+    def _fit(bodies: Sequence[bytes], max_readings: int) -> list[Sequence[bytes]]:
+        """Cut readings into groups of at most ``max_readings`` within the byte budget."""
+        groups: list[Sequence[bytes]] = []
+        first = size = 0
+        for i, body in enumerate(bodies):
+            if i > first and (i - first >= max_readings or size + len(body) + 1 > _BUDGET):
+                groups.append(bodies[first:i])
+                first, size = i, 0
+            size += len(body) + 1
+        groups.append(bodies[first:])
+        return groups
+
+    def _resplit(self, chunk: list[int], max_readings: int) -> list[list[int]]:
+        """Replace a staged chunk by pieces that each fit in a batch (inside the caller's
+        transaction); return the pieces as ``[id, readings, reading bytes]``."""
+        chunk_id = chunk[0]
+        (body,) = self._db.execute("SELECT body FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
+        self._db.execute("DELETE FROM chunks WHERE id = ?", (chunk_id,))
+        pieces: list[list[int]] = []
+        offset = 0
+        for group in self._fit(_split(body), max_readings):
+            size = sum(map(len, group))
+            self._db.execute(
+                "INSERT INTO chunks (id, n, nbytes, body) VALUES (?, ?, ?, ?)",
+                (chunk_id + offset, len(group), size, b",".join(group)),
+            )
+            pieces.append([chunk_id + offset, len(group), size])
+            offset += len(group)
+        return pieces
+
     def seal(self, *, max_readings: int = MAX_READINGS_PER_BATCH, now_ms: int | None = None) -> int:
         """Turn every staged reading into batches of at most ``max_readings``; return the count.
 
         A batch also stays under the contract's payload limit.
         """
-        if self._staged == 0:
+        if not self._pending:
             return 0
         max_readings = max(1, min(max_readings, MAX_READINGS_PER_BATCH))
         sent = int(time.time() * 1000) if now_ms is None else now_ms
-        budget = MAX_PAYLOAD_BYTES - _ENVELOPE_RESERVE
-        formed = 0
+        rows: list[tuple[int, int, int, int, int, int]] = []
+        seq = self._next_seq
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            rows = self._db.execute("SELECT id, body FROM staged ORDER BY id").fetchall()
-            chunk: list[bytes] = []
-            size = 0
-            last_id = 0
-            for row_id, body in rows:
-                if chunk and (len(chunk) >= max_readings or size + len(body) + 1 > budget):
-                    self._store_batch(chunk, sent)
-                    formed += 1
-                    chunk, size = [], 0
-                chunk.append(body)
-                size += len(body) + 1
-                last_id = row_id
-            if chunk:
-                self._store_batch(chunk, sent)
-                formed += 1
-            self._db.execute("DELETE FROM staged WHERE id <= ?", (last_id,))
-            self._set_meta("next_seq", self._next_seq)
+            # [first chunk, last chunk, readings, reading bytes] of the batch being filled
+            batch: list[int] | None = None
+            for chunk in self._pending:
+                pieces = [chunk]
+                if chunk[1] > max_readings or chunk[2] + chunk[1] > _BUDGET:
+                    pieces = self._resplit(chunk, max_readings)
+                for chunk_id, n, size in pieces:
+                    if batch is not None and (
+                        batch[2] + n > max_readings or batch[3] + batch[2] + size + n > _BUDGET
+                    ):
+                        rows.append((seq, batch[2], batch[3], batch[0], batch[1], sent))
+                        seq += 1
+                        batch = None
+                    if batch is None:
+                        batch = [chunk_id, chunk_id, n, size]
+                    else:
+                        batch[1] = chunk_id
+                        batch[2] += n
+                        batch[3] += size
+            if batch is not None:
+                rows.append((seq, batch[2], batch[3], batch[0], batch[1], sent))
+                seq += 1
+            self._db.executemany(
+                "INSERT INTO batches (seq, n, nbytes, first_chunk, last_chunk, sent_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._set_meta("next_seq", seq)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             self._reload_counters()
             raise
-        self._staged = 0
-        self._staged_bytes = 0
-        return formed
-
-    def _store_batch(self, bodies: list[bytes], sent_ms: int) -> None:
-        seq = self._next_seq
-        payload = encode_raw_batch(gw=self.gateway, seq=seq, sent_ms=sent_ms, readings=bodies)
-        nbytes = sum(len(b) for b in bodies)
-        self._db.execute(
-            "INSERT INTO batches (seq, n, nbytes, payload) VALUES (?, ?, ?, ?)",
-            (seq, len(bodies), nbytes, payload),
-        )
-        self._next_seq = seq + 1
-        self._batched += len(bodies)
-        self._batches += 1
-        self._batched_bytes += nbytes
+        self._next_seq = seq
+        self._batched += self._staged
+        self._batched_bytes += self._staged_bytes
+        self._batches += len(rows)
+        self._pending.clear()
+        self._staged = self._staged_bytes = 0
+        return len(rows)
 
     def begin(
         self, *, min_seq: int = 0, max_seq: int | None = None, exclude: Collection[int] = ()
     ) -> Tx | None:
         """The oldest unpublished batch with ``min_seq <= seq < max_seq`` not in ``exclude``, or None."""
         hi = 2**63 - 1 if max_seq is None else max_seq
-        sql = "SELECT seq, n, payload FROM batches WHERE seq >= ? AND seq < ? AND published_ms IS NULL"
+        sql = (
+            "SELECT seq, n, first_chunk, last_chunk, sent_ms, payload FROM batches "
+            "WHERE seq >= ? AND seq < ? AND published_ms IS NULL"
+        )
         params: list[int] = [min_seq, hi]
         if exclude:
             sql += f" AND seq NOT IN ({','.join('?' * len(exclude))})"
             params.extend(exclude)
         row = self._db.execute(sql + " ORDER BY seq LIMIT 1", params).fetchone()
-        return None if row is None else Tx(seq=row[0], readings=row[1], payload=row[2])
+        if row is None:
+            return None
+        seq, n, first, last, sent_ms, payload = row
+        if payload is not None:  # a batch from an older buffer file
+            return Tx(seq=seq, readings=n, payload=payload)
+        bodies = [
+            b
+            for (b,) in self._db.execute(
+                "SELECT body FROM chunks WHERE id BETWEEN ? AND ? ORDER BY id", (first, last)
+            )
+        ]
+        payload = encode_raw_batch(gw=self.gateway, seq=seq, sent_ms=sent_ms, readings=bodies)
+        return Tx(seq=seq, readings=n, payload=payload)
 
     def commit(self, tx: Tx) -> None:
         """Delete an acknowledged batch (a no-op if the cap already dropped it)."""
@@ -296,16 +423,14 @@ class DiskBuffer:
 
     def mark_published(self, tx: Tx, *, now_ms: int) -> None:
         """Keep an acknowledged batch until confirmed (a no-op if it is gone already)."""
-        row = self._db.execute("SELECT n, published_ms FROM batches WHERE seq = ?", (tx.seq,)).fetchone()
-        if row is None or row[1] is not None:
-            return
-        self._db.execute(
+        cur = self._db.execute(
             "UPDATE batches SET published_ms = ?, first_published_ms = coalesce(first_published_ms, ?) "
-            "WHERE seq = ?",
+            "WHERE seq = ? AND published_ms IS NULL",
             (now_ms, now_ms, tx.seq),
         )
-        self._unconfirmed += row[0]
-        self._unconfirmed_batches += 1
+        if cur.rowcount:
+            self._unconfirmed += tx.readings
+            self._unconfirmed_batches += 1
 
     def confirm(self, ranges: Sequence[tuple[int, int]]) -> int:
         """Delete the batches in the inclusive seq ranges (published or not); return how many."""
@@ -377,21 +502,24 @@ class DiskBuffer:
         return int(n)
 
     def _delete_where(self, where: str, params: tuple[int, ...]) -> int:
-        """Delete matching batches inside the caller's transaction; return how many."""
-        n, nbytes, count, un, un_count = self._db.execute(
-            "SELECT coalesce(sum(n), 0), coalesce(sum(nbytes), 0), count(*), "
-            "coalesce(sum(CASE WHEN published_ms IS NOT NULL THEN n END), 0), "
-            f"count(published_ms) FROM batches WHERE {where}",
+        """Delete matching batches and their chunks inside the caller's transaction; return how many."""
+        rows = self._db.execute(
+            f"SELECT first_chunk, last_chunk, n, nbytes, published_ms IS NOT NULL FROM batches WHERE {where}",
             params,
-        ).fetchone()
-        if count:
+        ).fetchall()
+        if rows:
             self._db.execute(f"DELETE FROM batches WHERE {where}", params)
-            self._batched -= n
-            self._batches -= count
-            self._batched_bytes -= nbytes
-            self._unconfirmed -= un
-            self._unconfirmed_batches -= un_count
-        return int(count)
+            self._db.executemany(
+                "DELETE FROM chunks WHERE id BETWEEN ? AND ?", [(first, last) for first, last, *_ in rows]
+            )
+            for _first, _last, n, nbytes, published in rows:
+                self._batched -= n
+                self._batched_bytes -= nbytes
+                if published:
+                    self._unconfirmed -= n
+                    self._unconfirmed_batches -= 1
+            self._batches -= len(rows)
+        return len(rows)
 
     # ------------------------------------------------------------------ cap and stats
 
@@ -401,20 +529,32 @@ class DiskBuffer:
             seq, n = self._db.execute("SELECT seq, n FROM batches ORDER BY seq LIMIT 1").fetchone()
             self._delete_where("seq = ?", (seq,))
             dropped += n
-        if self._over_cap():
-            excess = max(
-                self._staged + self._batched - self.max_readings,
-                1 if self._staged_bytes + self._batched_bytes > self.max_bytes else 0,
-            )
-            while self._over_cap() and self._staged:
-                rows = self._db.execute(
-                    "SELECT id, length(body) FROM staged ORDER BY id LIMIT ?", (max(1, excess),)
-                ).fetchall()
-                self._db.execute("DELETE FROM staged WHERE id <= ?", (rows[-1][0],))
-                self._staged -= len(rows)
-                self._staged_bytes -= sum(r[1] for r in rows)
-                dropped += len(rows)
-                excess = 1
+        while self._over_cap() and self._pending:
+            chunk_id, n, nbytes = self._pending[0]
+            excess = self._staged + self._batched - self.max_readings
+            excess_bytes = self._staged_bytes + self._batched_bytes - self.max_bytes
+            if excess >= n or excess_bytes >= nbytes:
+                self._db.execute("DELETE FROM chunks WHERE id = ?", (chunk_id,))
+                self._pending.popleft()
+                k, freed = n, nbytes
+            else:
+                # Drop the chunk's oldest readings only: keep its tail as a chunk of its own.
+                (body,) = self._db.execute("SELECT body FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
+                self._db.execute("DELETE FROM chunks WHERE id = ?", (chunk_id,))
+                readings = _split(body)
+                k = freed = 0
+                while k < excess or freed < excess_bytes:
+                    freed += len(readings[k])
+                    k += 1
+                tail = readings[k:]
+                self._db.execute(
+                    "INSERT INTO chunks (id, n, nbytes, body) VALUES (?, ?, ?, ?)",
+                    (chunk_id + k, n - k, nbytes - freed, b",".join(tail)),
+                )
+                self._pending[0] = [chunk_id + k, n - k, nbytes - freed]
+            self._staged -= k
+            self._staged_bytes -= freed
+            dropped += k
         if dropped:
             self._dropped += dropped
             self._set_meta("dropped", self._dropped)
@@ -427,15 +567,26 @@ class DiskBuffer:
         )
 
     def _reload_counters(self) -> None:
-        self._staged, self._staged_bytes = self._db.execute(
-            "SELECT count(*), coalesce(sum(length(body)), 0) FROM staged"
-        ).fetchone()
-        self._batched, self._batches, self._batched_bytes = self._db.execute(
-            "SELECT coalesce(sum(n), 0), count(*), coalesce(sum(nbytes), 0) FROM batches"
+        self._batched, self._batches, self._batched_bytes, last_chunk = self._db.execute(
+            "SELECT coalesce(sum(n), 0), count(*), coalesce(sum(nbytes), 0), coalesce(max(last_chunk), -1) "
+            "FROM batches"
         ).fetchone()
         self._unconfirmed, self._unconfirmed_batches = self._db.execute(
             "SELECT coalesce(sum(n), 0), count(*) FROM batches WHERE published_ms IS NOT NULL"
         ).fetchone()
+        # Chunks are sealed oldest first and deleted with their batch: those after the newest
+        # batch's last chunk are the staged ones.
+        self._pending = deque(
+            [
+                list(r)
+                for r in self._db.execute(
+                    "SELECT id, n, nbytes FROM chunks WHERE id > ? ORDER BY id", (last_chunk,)
+                )
+            ]
+        )
+        self._staged = sum(c[1] for c in self._pending)
+        self._staged_bytes = sum(c[2] for c in self._pending)
+        (self._next_id,) = self._db.execute("SELECT coalesce(max(id + n), 0) FROM chunks").fetchone()
         self._next_seq = self._meta("next_seq")
         self._dropped = self._meta("dropped")
         self._expired = self._meta("expired")

@@ -162,15 +162,13 @@ def stored_readings(db: Path) -> tuple[set[int], list[int]]:
     con = sqlite3.connect(db)
     try:
         tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not {"staged", "batches"} <= tables:  # the agent is still creating its schema
+        if not {"chunks", "batches"} <= tables:  # the agent is still creating its schema
             return set(), []
+        seqs = [seq for (seq,) in con.execute("SELECT seq FROM batches ORDER BY seq")]
         ts: set[int] = set()
-        seqs = []
-        for seq, payload in con.execute("SELECT seq, payload FROM batches ORDER BY seq"):
-            seqs.append(seq)
-            ts.update(r.ts for r in decode_batch(payload, now_ms=int(time.time() * 1000)).readings)
-        for (body,) in con.execute("SELECT body FROM staged"):
-            ts.add(msgspec.json.decode(body, type=AnyReading).ts)
+        # A chunk is its readings' JSON joined by commas (batched or staged alike).
+        for (body,) in con.execute("SELECT body FROM chunks"):
+            ts.update(r.ts for r in msgspec.json.decode(b"[" + body + b"]", type=list[AnyReading]))
     finally:
         con.close()
     return ts, seqs
