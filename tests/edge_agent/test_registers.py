@@ -124,7 +124,7 @@ def test_generic_device_puts_values_under_f() -> None:
     st.sampled_from(["uint16", "int16", "uint32", "int32", "float32", "uint64"]),
     st.sampled_from(["big", "little"]),
     st.sampled_from(["big", "little"]),
-    st.sampled_from([1.0, 0.1, 0.001]),
+    st.sampled_from([1.0, 0.1, 0.01, 0.001, 1e-6, 0.5]),
     st.integers(min_value=0, max_value=12),
 )
 def test_block_decoder_equals_the_reference_decoder(
@@ -146,7 +146,16 @@ def test_block_decoder_equals_the_reference_decoder(
     by_start = {start: raw[2 * start : 2 * (start + count)] for start, count in blocks}
     expected = decode_block(regs, {start: words[start : start + count] for start, count in blocks})
     got = BlockDecoder(regs, blocks).decode(by_start)
-    assert got.keys() == expected.keys()
+    assert list(got) == list(expected)
     for k in expected:
         # NaN float32 patterns compare by their bits.
         assert got[k] == expected[k] or (got[k] != got[k] and expected[k] != expected[k])
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6])
+def test_decimal_scales_divide_to_the_same_float_as_rounding(k: int) -> None:
+    # BlockDecoder divides 16- and 32-bit values by 10**k where the reference rounds v * 1e-k to
+    # 6 digits: every 16-bit value (signed and unsigned) and the 32-bit extremes agree.
+    scale = float(f"1e-{k}")
+    values = [*range(-0x8000, 0x10000), -(2**31), 2**31 - 1, 2**32 - 1, 123_456_789, 4_000_000_001]
+    assert [v / 10**k for v in values] == [float(round(v * scale, 6)) for v in values]
