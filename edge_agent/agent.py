@@ -6,7 +6,8 @@ Loops (each a named task):
                 interval reads all of them on each tick (:mod:`edge_agent.collectors.modbus_tick`);
                 a device's failure is logged, counted and retried with capped, jittered
                 backoff and never stops the others.
-``writer``      drains the bounded intake queue into the disk buffer (readings are durable
+``writer``      drains the bounded intake list into the disk buffer every 0.2 s at most, on a
+                tick of the fastest collectors, so it wakes with them (readings are durable
                 before anything is published). The buffer's operations run on the event loop
                 (:mod:`edge_agent.buffer`: small transactions that never wait for the disk);
                 its WAL checkpoints, which do, run on the ``edge-buffer`` worker thread.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +74,7 @@ R = TypeVar("R")
 _INTAKE_MAX: Final = 10_000
 _DOWNLINK_MAX: Final = 16
 _WRITE_COALESCE_S: Final = 0.2
+"""Readings reach the disk buffer at most this long after they were read."""
 _CHECKPOINT_S: Final = 10.0
 """How often the disk buffer's WAL is folded into its file (at 200 readings/s about 2 MB of WAL)."""
 
@@ -147,7 +150,14 @@ class Agent:
             wake=self._sealed_set,
         )
         self.collectors: list[Collector] = []
-        self._intake: asyncio.Queue[bytes] = asyncio.Queue(maxsize=_INTAKE_MAX)
+        # Encoded readings waiting for the writer: a list, not a queue, as the writer takes them
+        # all at once; bounded by _stage waiting for _intake_room.
+        self._intake: list[bytes] = []
+        self._intake_ready = asyncio.Event()
+        self._intake_room = asyncio.Event()
+        self._intake_room.set()
+        self._writer_stop = False
+        self._tick_s: float | None = None
         self._downlink: asyncio.Queue[tuple[DownChannel, bytes]] = asyncio.Queue(maxsize=_DOWNLINK_MAX)
         self._restart = asyncio.Event()
         self._seal_now = asyncio.Event()
@@ -241,7 +251,8 @@ class Agent:
                 collectors.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await collectors
-                await self._intake.put(b"")
+                self._writer_stop = True
+                self._intake_ready.set()
                 await writer
                 await self._db(self.buffer.seal, max_readings=self.settings.batch.max_readings)
                 self._sealed.set()
@@ -270,6 +281,9 @@ class Agent:
             self._restart.clear()
             self.collectors = build_collectors(self.settings.collectors)
             groups, singles = tick_groups(self.settings.collectors, self.collectors)
+            intervals = [g.interval_s for g in groups] + [c.interval_s for c in singles]
+            fastest = min(intervals, default=None)
+            self._tick_s = fastest if fastest is not None and fastest <= _WRITE_COALESCE_S else None
             tasks = [asyncio.create_task(self._poll(c), name=f"collector-{c.device}") for c in singles]
             tasks += [
                 asyncio.create_task(self._poll_group(g), name=f"collectors-every-{g.interval_s:g}s")
@@ -320,16 +334,15 @@ class Agent:
             await self._ticks.sleep_until(next_t)
 
     async def _stage(self, readings: list[Reading]) -> None:
-        """Encode readings into the intake queue (waiting only while it is full)."""
+        """Encode readings into the intake list (waiting only while it is full)."""
         lat, lon = self.settings.agent.lat, self.settings.agent.lon
-        encode, intake = self._encoder.encode, self._intake
-        for r in readings:
-            body = encode(with_fixed_position(r, lat, lon))
-            if intake.full():
-                await intake.put(body)
-            else:
-                intake.put_nowait(body)
+        encode = self._encoder.encode
+        self._intake += [encode(with_fixed_position(r, lat, lon)) for r in readings]
         self.counters.readings += len(readings)
+        self._intake_ready.set()
+        if len(self._intake) >= _INTAKE_MAX:
+            self._intake_room.clear()
+            await self._intake_room.wait()
 
     async def _poll_group(self, group: TickGroup) -> None:
         """:meth:`_poll` for a tick group: one read of all its devices per tick, each device with
@@ -380,28 +393,42 @@ class Agent:
     # ------------------------------------------------------------------ buffer and forwarding
 
     async def _writer_loop(self) -> None:
-        # Coalescing for a few milliseconds turns hundreds of tiny SQLite transactions per second
-        # into a few larger ones; an empty body is the shutdown sentinel.
+        # Coalescing for up to 0.2 s turns hundreds of readings a second into a few SQLite
+        # transactions.
         while True:
-            bodies = [await self._intake.get()]
-            if bodies[0]:
-                await asyncio.sleep(_WRITE_COALESCE_S)
-            while len(bodies) < 5000 and not self._intake.empty():
-                bodies.append(self._intake.get_nowait())
-            stopping = not all(bodies)
-            dropped = await self._db(self.buffer.put, [b for b in bodies if b])
-            if dropped and time.monotonic() - self._drop_logged >= 60.0:
-                self._drop_logged = time.monotonic()
-                log.warning(
-                    "disk buffer full: dropping the oldest readings (%d so far; raise [buffer] max_readings/max_mb "
-                    "or fix the uplink)",
-                    self.buffer.stats().dropped,
-                )
-            if self.buffer.stats().staged >= self.settings.batch.max_readings:
-                self._seal_now.set()
+            await self._intake_ready.wait()
+            if not self._writer_stop:
+                await self._coalesce()
+            self._intake_ready.clear()
+            bodies, self._intake = self._intake, []
+            self._intake_room.set()
+            if bodies:
+                dropped = await self._db(self.buffer.put, bodies)
+                if dropped and time.monotonic() - self._drop_logged >= 60.0:
+                    self._drop_logged = time.monotonic()
+                    log.warning(
+                        "disk buffer full: dropping the oldest readings (%d so far; raise [buffer] "
+                        "max_readings/max_mb or fix the uplink)",
+                        self.buffer.stats().dropped,
+                    )
+                if self.buffer.stats().staged >= self.settings.batch.max_readings:
+                    self._seal_now.set()
             await self._checkpoint()
-            if stopping and self._intake.empty():
+            if self._writer_stop and not self._intake:
                 return
+
+    async def _coalesce(self) -> None:
+        """Wait up to ``_WRITE_COALESCE_S``: until the last tick of the fastest collectors within
+        it, when they read at least that often (one wake-up for both), else the whole time."""
+        tick_s = self._tick_s
+        if tick_s is None:
+            await asyncio.sleep(_WRITE_COALESCE_S)
+            return
+        now = asyncio.get_running_loop().time()
+        # k * tick_s: the very float the collectors' ticks use, so Ticks shares their timer.
+        when = math.floor((now + _WRITE_COALESCE_S) / tick_s) * tick_s
+        if when > now:
+            await self._ticks.sleep_until(when)
 
     async def _sealer_loop(self) -> None:
         while True:
