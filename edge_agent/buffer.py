@@ -168,6 +168,9 @@ class DiskBuffer:
             self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._checkpointer: sqlite3.Connection | None = None
         self._staged = self._staged_bytes = self._next_id = 0
+        self._batched = self._batches = self._batched_bytes = 0
+        self._unconfirmed = self._unconfirmed_batches = 0
+        self._next_seq = self._dropped = self._expired = 0
         self._pending: deque[list[int]] = deque()
         """Staged chunks, oldest first: ``[id, readings, reading bytes]``."""
         self._db.execute("BEGIN IMMEDIATE")

@@ -153,7 +153,7 @@ def _decimal_divisor(scale: float) -> int:
     """
     for k in range(1, 7):
         if scale == float(f"1e-{k}"):
-            return 10**k
+            return int(10**k)
     return 0
 
 
@@ -216,16 +216,16 @@ class BlockDecoder:
         """
         out: dict[str, Value] = {}
         if self._blocks is not None:
-            for start, st, fields in self._blocks:
-                for (reg, enum, divisor), value in zip(fields, st.unpack_from(data[start]), strict=True):
+            for start, block, fields in self._blocks:
+                for (reg, enum, divisor), raw in zip(fields, block.unpack_from(data[start]), strict=True):
                     if enum is not None:
-                        if not 0 <= value < len(enum):
-                            raise ValueError(f"{reg.field}: raw value {value} has no name in {reg.enum}")
-                        out[reg.field] = enum[value]
+                        if not 0 <= raw < len(enum):
+                            raise ValueError(f"{reg.field}: raw value {raw} has no name in {reg.enum}")
+                        out[reg.field] = enum[raw]
                     elif divisor:
-                        out[reg.field] = value / divisor
+                        out[reg.field] = raw / divisor
                     else:
-                        out[reg.field] = value if reg.scale == 1.0 else float(round(value * reg.scale, 6))
+                        out[reg.field] = raw if reg.scale == 1.0 else float(round(raw * reg.scale, 6))
             return out
         for reg, start, off, st, enum in self._plan:
             if st is None:
