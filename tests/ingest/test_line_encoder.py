@@ -356,20 +356,3 @@ def test_caches_that_fill_up_start_again_without_changing_a_line(monkeypatch: An
     encoder = LineEncoder()
     for _ in range(2):
         _check([Part(park="hp-1", gw="gw-01", readings=readings, h3=cells)], encoder)  # type: ignore[arg-type]
-
-
-def test_encoding_leaves_the_cycle_collector_as_it_found_it() -> None:
-    import gc
-
-    from contract import Energy
-
-    part = Part(park="hp-1", gw="gw-01", readings=[Energy(ts=TS, dev="e1", power_kw=1.0)], h3=[0])
-    assert gc.isenabled()
-    LineEncoder().encode([part])
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        LineEncoder().encode([part])
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
