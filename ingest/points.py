@@ -107,7 +107,8 @@ def _float_texts(values: Sequence[Any]) -> list[str] | None:
 
 @dataclass(frozen=True, slots=True)
 class _KindSpec:
-    """Where the values of one kind's readings come from, as getters over the structs."""
+    """Where the values of one kind's readings come from: getters over the structs, and places in
+    their tuples (``msgspec.structs.astuple``)."""
 
     name: str
     fields: tuple[tuple[str, FieldType, Callable[[Any], Any]], ...]
@@ -115,8 +116,6 @@ class _KindSpec:
     ident: tuple[Callable[[Any], Any], ...]
     """``dev`` and the dimensions: with park, gateway, cell and tags, the identity of a series."""
     ident_names: tuple[str, ...]
-    tags: Callable[[Any], Any]
-    ts: Callable[[Any], Any]
     field_at: tuple[int, ...]
     """Where each of ``fields`` sits in ``msgspec.structs.astuple(reading)``."""
     ident_at: tuple[int, ...]
@@ -132,8 +131,6 @@ def _kind_spec(layout: KindLayout) -> _KindSpec:
         fields=tuple((name, typ, attrgetter(name)) for name, typ in fields),
         ident=tuple(map(attrgetter, ["dev", *(name for name, _ in layout.dims)])),
         ident_names=("dev", *(name for name, _ in layout.dims)),
-        tags=attrgetter("tags"),
-        ts=attrgetter("ts"),
         field_at=(layout.lat, layout.lon, layout.alt_m, *(i for c, i in layout.columns if not c.dimension)),
         ident_at=(layout.dev, *(i for _, i in layout.dims)),
         tags_at=layout.tags,
