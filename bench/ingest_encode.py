@@ -19,7 +19,8 @@ fresh series in every run, as a live stream has):
 With ``--against`` the same payloads (written once to a temporary file) are measured by a
 subprocess per checkout, the checkouts taking turns, so that both see the same machine load.
 Figures are medians of ``--repeat`` runs (each on data of its own seed) in microseconds per
-reading, printed with the 1-minute load average; compare checkouts only within one run.
+reading, printed with the 1-minute load average; compare checkouts only within one run. The
+workers set the cycle collector as ``parkwatch ingest`` does (``gc.freeze()``, threshold 100,000).
 Nothing here passes or fails.
 """
 
@@ -108,7 +109,13 @@ def measure(data_path: Path, key: str, root: str) -> dict[str, float]:
 
 
 def _worker(args: argparse.Namespace) -> None:
+    import gc
+
     sys.path.insert(0, args.root)
+    # The ingester's cycle-collector settings (ingest/cli.py), so that collections cost here
+    # what they cost there (with Python's default threshold they would cost several times more).
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     print(json.dumps(measure(Path(args.data), args.key, args.root)))
 
 

@@ -43,6 +43,10 @@ class Reading(
     forbid_unknown_fields=True,
     omit_defaults=True,
     tag_field="kind",
+    # Not tracked by the cycle collector: a reading holds only scalars and dicts of scalars, so
+    # it can be part of no reference cycle, and untracked structs make a batch's decoding about
+    # a fifth cheaper (fewer allocations counted towards a collection, none to traverse).
+    gc=False,
 ):
     """Fields common to every reading.
 

@@ -8,9 +8,9 @@ nanoseconds. A reading that line protocol cannot carry exactly comes back as a d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, islice, repeat
 from math import isfinite
 from operator import attrgetter, truth
 from typing import Any, Final
@@ -86,7 +86,7 @@ _FLOAT_CHARS: Final = b"0123456789.-,"
 _BOOL_TEXT: Final = ("false", "true")
 
 
-def _float_texts(values: list[Any]) -> list[str] | None:
+def _float_texts(values: Sequence[Any]) -> list[str] | None:
     """``repr`` of each float of a column; None when one is not a finite float.
 
     msgspec's C encoder writes a whole column about 6x faster than ``repr`` per value, with the
@@ -107,7 +107,8 @@ def _float_texts(values: list[Any]) -> list[str] | None:
 
 @dataclass(frozen=True, slots=True)
 class _KindSpec:
-    """Where the values of one kind's readings come from, as getters over the structs."""
+    """Where the values of one kind's readings come from: getters over the structs, and places in
+    their tuples (``msgspec.structs.astuple``)."""
 
     name: str
     fields: tuple[tuple[str, FieldType, Callable[[Any], Any]], ...]
@@ -115,8 +116,11 @@ class _KindSpec:
     ident: tuple[Callable[[Any], Any], ...]
     """``dev`` and the dimensions: with park, gateway, cell and tags, the identity of a series."""
     ident_names: tuple[str, ...]
-    tags: Callable[[Any], Any]
-    ts: Callable[[Any], Any]
+    field_at: tuple[int, ...]
+    """Where each of ``fields`` sits in ``msgspec.structs.astuple(reading)``."""
+    ident_at: tuple[int, ...]
+    tags_at: int
+    ts_at: int
 
 
 def _kind_spec(layout: KindLayout) -> _KindSpec:
@@ -127,9 +131,17 @@ def _kind_spec(layout: KindLayout) -> _KindSpec:
         fields=tuple((name, typ, attrgetter(name)) for name, typ in fields),
         ident=tuple(map(attrgetter, ["dev", *(name for name, _ in layout.dims)])),
         ident_names=("dev", *(name for name, _ in layout.dims)),
-        tags=attrgetter("tags"),
-        ts=attrgetter("ts"),
+        field_at=(layout.lat, layout.lon, layout.alt_m, *(i for c, i in layout.columns if not c.dimension)),
+        ident_at=(layout.dev, *(i for _, i in layout.dims)),
+        tags_at=layout.tags,
+        ts_at=layout.ts,
     )
+
+
+def _columns(group: list[Any]) -> list[tuple[Any, ...]]:
+    """The values of a group of structs of one kind, one tuple per struct field: each struct to
+    a tuple, then transposed by ``zip`` (both in C; cheaper than a getter per field and value)."""
+    return list(zip(*map(_astuple, group), strict=True))
 
 
 _SPECS: Final[dict[type[Reading], _KindSpec]] = {
@@ -137,48 +149,175 @@ _SPECS: Final[dict[type[Reading], _KindSpec]] = {
 }
 
 
-def _line_format(spec: _KindSpec, present: tuple[bool, ...]) -> str:
-    """``"%s key=%s,key=%si,... %s"``: prefix, the present fields' texts, timestamp (ns)."""
+_TagColumn = tuple[str, list[str]]
+"""A tag key and the escaped value of each row ("" where the row has no such tag)."""
+_FieldColumn = tuple[str, FieldType, Sequence[Any]]
+"""A field key, its type and the value of each row (None where the row has no such field)."""
+
+_get_dev = attrgetter("dev")
+_get_tags = attrgetter("tags")
+_get_ts = attrgetter("ts")
+_get_f = attrgetter("f")
+_GENERIC_POSITION: Final = tuple((name, attrgetter(name)) for name in ("lat", "lon", "alt_m"))
+
+
+def _picked(column: Sequence[Any], picks: list[int]) -> list[Any]:
+    return list(map(column.__getitem__, picks))
+
+
+def _template(head: str, tag_keys: tuple[str, ...], fields: tuple[tuple[str, FieldType], ...]) -> str:
+    """``"head,key=%s,... key=%s,key=%si,... %s"``: the tag values, field texts and timestamp (ns)
+    of one line. ``head`` "%s" takes a whole escaped ``measurement,tags`` prefix instead."""
+    if head != "%s":
+        tags = "".join(f",{escape_name('tag key', k).replace('%', '%%')}=%s" for k in tag_keys)
+        head = escape_measurement(head).replace("%", "%%") + tags
     texts = [
-        escape_key(name).replace("%", "%%") + ("=%si" if typ == "int" else "=%s")
-        for (name, typ, _), here in zip(spec.fields, present, strict=True)
-        if here
+        escape_key(name).replace("%", "%%") + ("=%si" if typ == "int" else "=%s") for name, typ in fields
     ]
     # A reading with only its identity still marks that the device reported.
-    return "%s " + (",".join(texts) or "present=true") + " %s"
-
-
-def _prefix_format(spec: _KindSpec, shape: tuple[Any, ...]) -> tuple[str, tuple[int, ...]]:
-    """The format of the prefix of a series of ``shape`` (kind, has a cell, which of dev and the
-    dimensions are set) and, in tag key order, the position of each value in
-    ``(park, gw, dev, dims..., h3)``."""
-    names = ["park", "gw", *spec.ident_names, "h3"]
-    present = [True, True, *shape[2:], shape[1]]
-    order = sorted((name, i) for i, (name, here) in enumerate(zip(names, present, strict=True)) if here)
-    head = escape_measurement(spec.name).replace("%", "%%")
-    tags = "".join(f",{escape_name('tag key', name).replace('%', '%%')}=%s" for name, _ in order)
-    return head + tags, tuple(i for _, i in order)
+    return head + " " + (",".join(texts) or "present=true") + " %s"
 
 
 class LineEncoder:
     """Readings to lines, a whole write batch at once.
 
-    The readings of a batch are grouped by kind and by the set of fields they carry (a device
-    sends the same fields every time, so groups are large), and each group is formatted column by
-    column: its values are taken out a column at a time (``map`` over attribute getters, in C),
-    floats are written by msgspec's encoder a whole column at a time, one ``%`` template per group
-    makes each line, and the escaped ``measurement,tags`` prefix of each series is built once and
-    cached (series repeat: bounded cardinality). Lines come out in reading order, exactly as
-    :func:`storage.lineprotocol.encode_point` writes each reading (a property test holds the
-    two together).
+    The readings of a batch are grouped by kind and formatted column by column, without a Python
+    call per reading: each value is taken out a column at a time (``map`` over attribute
+    getters, in C); tag values are escaped through a cache (``map(dict.get)``: values repeat);
+    floats are written by msgspec's encoder a whole column at a time; one ``%`` template per
+    group, with a slot for every tag value, makes each line. Rows whose tags or fields are absent
+    in some rows only are split by their shape first, so that each template fits its rows.
+    ``generic`` readings are flattened to one row per named value, their value in a ``flag``,
+    ``text`` or ``num`` column by its type.
+
+    Readings with tags of their own, or a tag value that has to be refused, take a slower path:
+    their escaped ``measurement,tags`` prefix comes from :func:`encode_point` once per series and
+    is cached. Lines come out in reading order, exactly as :func:`storage.lineprotocol.encode_point`
+    writes each reading (a property test holds the two together).
     """
 
     def __init__(self) -> None:
         self._prefixes: dict[tuple[Any, ...], str] = {}
         self._tag_texts: dict[Any, str] = {}
         self._cells: dict[int, str] = {}
-        self._prefix_formats: dict[tuple[Any, ...], tuple[str, tuple[int, ...]]] = {}
-        self._formats: dict[tuple[type[Reading], tuple[bool, ...]], str] = {}
+        self._templates: dict[tuple[Any, ...], str] = {}
+        self._reset_texts()
+
+    def _reset_texts(self) -> None:
+        # None and "" are no tag at all (encode_point leaves an empty tag value out); cell 0 is
+        # no cell. Preset, so that ``map(dict.get)`` gives "" for them and None only for a miss.
+        self._tag_texts.clear()
+        self._tag_texts.update({None: "", "": ""})
+        self._cells.clear()
+        self._cells[0] = ""
+
+    def _texts(self, column: Sequence[Any]) -> tuple[list[str | None], bool]:
+        """The escaped tag value of each row ("" for none), and whether every value can be a tag
+        value (where one cannot: None, and the row goes to :meth:`_keyed_lines`, which says why).
+
+        Values repeat: their texts are cached, and looked up with ``map(dict.__getitem__)``,
+        which stops at the first value not cached instead of scanning the results for misses.
+        """
+        cache = self._tag_texts
+        try:
+            return list(map(cache.__getitem__, column)), True
+        except KeyError:
+            pass
+        if len(cache) >= _PREFIX_CACHE_MAX:
+            self._reset_texts()
+        storable = True
+        for value in set(column).difference(cache):
+            if type(value) is str and tag_value_problem(value) is None:
+                cache[value] = escape_key(value)
+            else:
+                storable = False
+        return list(map(cache.get, column)), storable
+
+    def _cell_texts(self, cells: Sequence[int]) -> list[str]:
+        cache = self._cells
+        try:
+            return list(map(cache.__getitem__, cells))
+        except KeyError:
+            pass
+        if len(cache) >= _PREFIX_CACHE_MAX:
+            self._reset_texts()
+        for cell in set(cells).difference(cache):
+            cache[cell] = h3lib.int_to_str(cell)
+        return list(map(cache.__getitem__, cells))
+
+    def _format(
+        self, head: str, tags: list[_TagColumn], fields: list[_FieldColumn], ts: Sequence[int]
+    ) -> list[str] | None:
+        """The lines of rows given by columns (tag texts all storable); None when a float column
+        holds a value that is no finite float (the caller then goes reading by reading)."""
+        m = len(ts)
+        # all(): a truth test per text, cheaper than comparing each with "" (no blank: no count)
+        tag_blanks = [0 if all(texts) else texts.count("") for _, texts in tags]
+        field_blanks = [values.count(None) for _, _, values in fields]
+        if any(0 < c < m for c in tag_blanks) or any(0 < c < m for c in field_blanks):
+            return self._format_shapes(head, tags, fields, ts, tag_blanks, field_blanks)
+        tags = sorted(t for t, c in zip(tags, tag_blanks, strict=True) if not c)
+        fields = [f for f, c in zip(fields, field_blanks, strict=True) if not c]
+        # Milliseconds (integers, the contract's type) to nanoseconds by writing six zeros after
+        # them (no product to make and write), except for 0 ms, which is "0" in nanoseconds too.
+        ns_text = min(ts) > 0
+        shape = (head, ns_text, *(key for key, _ in tags), *((key, typ) for key, typ, _ in fields))
+        fmt = self._templates.get(shape)
+        if fmt is None:
+            fmt = self._templates[shape] = _template(
+                head, tuple(key for key, _ in tags), tuple((key, typ) for key, typ, _ in fields)
+            ) + ("000000" if ns_text else "")
+        columns: list[Any] = [texts for _, texts in tags]
+        for _, typ, values in fields:
+            if typ == "float":
+                texts = _float_texts(values)
+                if texts is None:
+                    return None
+                columns.append(texts)
+            elif typ == "str":
+                columns.append(list(map(quote_string, values)))
+            elif typ == "bool":
+                columns.append(list(map(_BOOL_TEXT.__getitem__, map(truth, values))))
+            else:
+                columns.append(values)
+        columns.append(ts if ns_text else list(map(_MS_TO_NS.__mul__, ts)))
+        return list(map(fmt.__mod__, zip(*columns, strict=True)))
+
+    def _format_shapes(
+        self,
+        head: str,
+        tags: list[_TagColumn],
+        fields: list[_FieldColumn],
+        ts: Sequence[int],
+        tag_blanks: list[int],
+        field_blanks: list[int],
+    ) -> list[str] | None:
+        """:meth:`_format` of rows that differ in which tags and fields they have: one template
+        per shape (a shape is the set of tags and fields a row has)."""
+        m = len(ts)
+        mixed: list[Iterator[Any]] = [
+            map(bool, texts) for (_, texts), c in zip(tags, tag_blanks, strict=True) if 0 < c < m
+        ]
+        mixed += [map(type, v) for (_, _, v), c in zip(fields, field_blanks, strict=True) if 0 < c < m]
+        shapes: dict[tuple[Any, ...], list[int]] = {}
+        for j, shape in enumerate(zip(*mixed, strict=True)):
+            picks = shapes.get(shape)
+            if picks is None:
+                shapes[shape] = [j]
+            else:
+                picks.append(j)
+        lines: list[str] = [""] * m
+        for picks in shapes.values():
+            got = self._format(
+                head,
+                [(key, _picked(texts, picks)) for key, texts in tags],
+                [(key, typ, _picked(values, picks)) for key, typ, values in fields],
+                _picked(ts, picks),
+            )
+            if got is None:
+                return None
+            list(map(lines.__setitem__, picks, got))
+        return lines
 
     def _prefix(
         self,
@@ -189,6 +328,11 @@ class LineEncoder:
         h3: int,
         name: str | None,
     ) -> str:
+        """The escaped ``measurement,tags`` of one series, by :func:`encode_point` (cached).
+
+        Raises:
+            LineProtocolError: a tag value that InfluxDB cannot store exactly.
+        """
         spec = KIND_LAYOUTS[type(reading)]
         row = _astuple(reading)
         tags: list[tuple[str, str]] = [("dev", row[spec.dev]), ("gw", gw), ("park", park)]
@@ -210,49 +354,8 @@ class LineEncoder:
         self._prefixes[key] = prefix
         return prefix
 
-    def _escaped(self, value: Any) -> str | None:
-        """A tag value escaped, or None when it is empty or not storable (then the general path
-        leaves it out or names the problem). Tag values repeat: cached."""
-        text = self._tag_texts.get(value)
-        if text is None:
-            if type(value) is not str or not value or tag_value_problem(value) is not None:
-                return None
-            if len(self._tag_texts) >= _PREFIX_CACHE_MAX:
-                self._tag_texts.clear()
-            text = self._tag_texts[value] = escape_key(value)
-        return text
-
-    def _series_prefix(self, spec: _KindSpec, key: tuple[Any, ...], reading: Reading) -> str:
-        """The prefix of a series not in the cache (key: kind, park, gw, h3, dev, dims..., tags).
-
-        Without the reading's own tags the tag keys and their order are known per kind, cell and
-        present dimensions: the escaped values go into a format made once. Anything else (own
-        tags, a value to refuse or leave out) goes through :func:`encode_point`.
-        """
-        _, park, gw, h3, *ident, own = key
-        if own is None:
-            texts = [self._escaped(v) if v is not None else "" for v in (park, gw, *ident)]
-            if None not in texts:
-                shape = (spec.name, h3 != 0, *(v is not None for v in ident))
-                found = self._prefix_formats.get(shape)
-                if found is None:
-                    found = self._prefix_formats[shape] = _prefix_format(spec, shape)
-                fmt, order = found
-                if h3:
-                    cell = self._cells.get(h3)
-                    if cell is None:
-                        if len(self._cells) >= _PREFIX_CACHE_MAX:
-                            self._cells.clear()
-                        cell = self._cells[h3] = h3lib.int_to_str(h3)
-                    texts.append(cell)
-                prefix = fmt % tuple(map(texts.__getitem__, order))
-                if len(self._prefixes) >= _PREFIX_CACHE_MAX:
-                    self._prefixes.clear()
-                self._prefixes[key] = prefix
-                return prefix
-        return self._prefix(key, reading, park, gw, h3, None)
-
     def _generic_lines(self, park: str, gw: str, reading: Generic, h3: int) -> list[str]:
+        """The lines of one ``generic`` reading, one by one (own tags, or a value to refuse)."""
         spec = KIND_LAYOUTS[Generic]
         row = _astuple(reading)
         own = row[spec.tags]
@@ -309,74 +412,69 @@ class LineEncoder:
         """The line of each reading of one kind (None where ``refused`` says why not)."""
         spec = _SPECS[kind]
         m = len(group)
-        values = [list(map(get, group)) for _, _, get in spec.fields]
-        counts = [column.count(None) for column in values]
-        if any(0 < c < m for c in counts):
-            return self._split_lines(kind, group, values, parks, gws, cells, refused)
-        tags = list(map(spec.tags, group))
-        tag_keys: Any = repeat(None)
-        if tags.count(None) != m:
-            tag_keys = [tuple(t.items()) if t else None for t in tags]
-        present = tuple(c == 0 for c in counts)
-        fmt = self._formats.get((kind, present))
-        if fmt is None:
-            fmt = self._formats[(kind, present)] = _line_format(spec, present)
-        keys = list(
-            zip(repeat(spec.name), parks, gws, cells, *(map(get, group) for get in spec.ident), tag_keys)
-        )
-        prefixes: list[str | None] = list(map(self._prefixes.get, keys))
-        if None in prefixes:
-            bad = []
-            for j, prefix in enumerate(prefixes):
-                if prefix is None:
-                    try:
-                        prefixes[j] = self._series_prefix(spec, keys[j], group[j])
-                    except LineProtocolError as exc:
-                        refused[j] = exc
-                        bad.append(j)
-            if bad:  # rare: a tag value InfluxDB cannot hold; the others are formatted alone
-                keep = [j for j in range(m) if j not in refused]
-                lines: list[str | None] = [None] * m
-                if keep:
-                    self._subset_lines(kind, group, parks, gws, cells, keep, lines, refused)
-                return lines
-        columns: list[Any] = [prefixes]
-        for (_, typ, _), column, here in zip(spec.fields, values, present, strict=True):
-            if not here:
-                continue
-            if typ == "float":
-                texts = _float_texts(column)
-                if texts is None:
-                    return self._reference_lines(group, parks, gws, cells, refused)
-                columns.append(texts)
-            elif typ == "str":
-                columns.append(list(map(quote_string, column)))
-            elif typ == "bool":
-                columns.append(list(map(_BOOL_TEXT.__getitem__, map(truth, column))))
-            else:
-                columns.append(column)
-        columns.append(list(map(_MS_TO_NS.__mul__, map(spec.ts, group))))
-        return list(map(fmt.__mod__, zip(*columns, strict=True)))
+        columns = _columns(group)
+        texts = [self._texts(parks), self._texts(gws), *(self._texts(columns[i]) for i in spec.ident_at)]
+        tags: list[Any] = [
+            ("h3", self._cell_texts(cells)),
+            *zip(("park", "gw", *spec.ident_names), (t for t, _ in texts), strict=True),
+        ]
+        own = columns[spec.tags_at]
+        if own.count(None) != m or not all(storable for _, storable in texts):
+            # Rare: tags of the readings' own, or a value to refuse: these rows take the keyed path.
+            keyed = [j for j in range(m) if own[j] is not None or any(t[j] is None for _, t in tags)]
+            lines: list[str | None] = [None] * m
+            self._subset_lines(kind, group, parks, gws, cells, keyed, lines, refused, keyed=True)
+            plain = sorted(set(range(m)).difference(keyed))
+            if plain:
+                self._subset_lines(kind, group, parks, gws, cells, plain, lines, refused, keyed=False)
+            return lines
+        fields: list[_FieldColumn] = [
+            (name, typ, columns[i]) for (name, typ, _), i in zip(spec.fields, spec.field_at, strict=True)
+        ]
+        got = self._format(spec.name, tags, fields, columns[spec.ts_at])
+        if got is None:
+            return self._reference_lines(group, parks, gws, cells, refused)
+        return got  # type: ignore[return-value]
 
-    def _split_lines(
+    def _keyed_lines(
         self,
         kind: type[Reading],
         group: list[Reading],
-        values: list[list[Any]],
         parks: list[str],
         gws: list[str],
         cells: list[int],
         refused: dict[int, LineProtocolError],
     ) -> list[str | None]:
-        """:meth:`_kind_lines` for a group whose readings carry different sets of fields: one
-        sub-group per set."""
-        signatures = list(zip(*(map(type, column) for column in values), strict=True))
-        subgroups: dict[tuple[type, ...], list[int]] = {}
-        for j, signature in enumerate(signatures):
-            subgroups.setdefault(signature, []).append(j)
+        """:meth:`_kind_lines` of readings with tags of their own (or a tag value to refuse):
+        the whole ``measurement,tags`` prefix of each series is made once and cached."""
+        spec = _SPECS[kind]
+        prefixes: list[str | None] = []
+        for j, reading in enumerate(group):
+            key = self._key(reading, parks[j], gws[j], cells[j])
+            try:
+                prefixes.append(
+                    self._prefixes.get(key) or self._prefix(key, reading, parks[j], gws[j], cells[j], None)
+                )
+            except LineProtocolError as exc:
+                refused[j] = exc
+                prefixes.append(None)
+        keep = [j for j, prefix in enumerate(prefixes) if prefix is not None]
         lines: list[str | None] = [None] * len(group)
-        for picks in subgroups.values():
-            self._subset_lines(kind, group, parks, gws, cells, picks, lines, refused)
+        if not keep:
+            return lines
+        sub = _picked(group, keep)
+        columns = _columns(sub)
+        fields: list[_FieldColumn] = [
+            (name, typ, columns[i]) for (name, typ, _), i in zip(spec.fields, spec.field_at, strict=True)
+        ]
+        got = self._format("%s", [("", _picked(prefixes, keep))], fields, columns[spec.ts_at])
+        if got is None:
+            sub_refused: dict[int, LineProtocolError] = {}
+            got = self._reference_lines(  # type: ignore[assignment]
+                sub, _picked(parks, keep), _picked(gws, keep), _picked(cells, keep), sub_refused
+            )
+            refused.update((keep[j], exc) for j, exc in sub_refused.items())
+        list(map(lines.__setitem__, keep, got))  # type: ignore[arg-type]
         return lines
 
     def _subset_lines(
@@ -389,20 +487,21 @@ class LineEncoder:
         picks: list[int],
         lines: list[str | None],
         refused: dict[int, LineProtocolError],
+        *,
+        keyed: bool,
     ) -> None:
-        """:meth:`_kind_lines` of the readings at ``picks``, written into ``lines`` and
-        ``refused`` at their places in ``group``."""
+        """:meth:`_kind_lines` (or :meth:`_keyed_lines`) of the readings at ``picks``, written
+        into ``lines`` and ``refused`` at their places in ``group``."""
         sub: dict[int, LineProtocolError] = {}
-        got = self._kind_lines(
+        got = (self._keyed_lines if keyed else self._kind_lines)(
             kind,
-            [group[j] for j in picks],
-            [parks[j] for j in picks],
-            [gws[j] for j in picks],
-            [cells[j] for j in picks],
+            _picked(group, picks),
+            _picked(parks, picks),
+            _picked(gws, picks),
+            _picked(cells, picks),
             sub,
         )
-        for j, line in zip(picks, got, strict=True):
-            lines[j] = line
+        list(map(lines.__setitem__, picks, got))
         refused.update((picks[j], exc) for j, exc in sub.items())
 
     def _reference_lines(
@@ -421,6 +520,95 @@ class LineEncoder:
                 refused[j] = exc
                 lines.append(None)
         return lines
+
+    def _generic_group(
+        self,
+        group: list[Generic],
+        parks: list[str],
+        gws: list[str],
+        cells: list[int],
+        refused: dict[int, LineProtocolError],
+    ) -> list[Any]:
+        """The lines of each ``generic`` reading: a line, or a list of lines (several named
+        values), or None where ``refused`` says why not.
+
+        The named values of all readings become rows of one table (a reading's columns repeated
+        for each of its values), formatted like any kind with ``name`` as a tag.
+        """
+        m = len(group)
+        fs: list[dict[str, Any]] = list(map(_get_f, group))
+        lens = list(map(len, fs))
+        single = lens.count(1) == m
+        # Row i belongs to reading owner[i] (the identity when every reading has one value).
+        owner = list(range(m)) if single else list(chain.from_iterable(map(repeat, range(m), lens)))
+
+        def rows(column: Sequence[Any]) -> Sequence[Any]:
+            return column if single else _picked(column, owner)
+
+        texts = [self._texts(parks), self._texts(gws), self._texts(list(map(_get_dev, group)))]
+        tags: list[Any] = [
+            ("h3", rows(self._cell_texts(cells))),
+            *zip(("park", "gw", "dev"), (rows(t) for t, _ in texts), strict=True),
+        ]
+        names, storable = self._texts(list(chain.from_iterable(fs)))
+        tags.append(("name", names))
+        own = list(map(_get_tags, group))
+        if own.count(None) != m or not storable or not all(ok for _, ok in texts):
+            # Rare: tags of the readings' own, or a value to refuse: these readings one by one.
+            slow = {j for j in range(m) if own[j] is not None}
+            for _, texts in tags:
+                slow.update(owner[i] for i, text in enumerate(texts) if text is None)
+            return self._generic_split(group, parks, gws, cells, refused, sorted(slow))
+        values = list(chain.from_iterable(map(dict.values, fs)))
+        types = list(map(type, values))
+        fields: list[_FieldColumn] = [
+            (name, "float", rows(list(map(get, group)))) for name, get in _GENERIC_POSITION
+        ]
+        if types.count(float) == len(values):
+            fields.append(("num", "float", values))
+        else:  # each value in the column its type calls for (numbers are stored as floats)
+            fields += [
+                ("flag", "bool", [v if t is bool else None for v, t in zip(values, types, strict=True)]),
+                ("text", "str", [v if t is str else None for v, t in zip(values, types, strict=True)]),
+                (
+                    "num",
+                    "float",
+                    [None if t is bool or t is str else float(v) for v, t in zip(values, types, strict=True)],
+                ),
+            ]
+        got = self._format("generic", tags, fields, rows(list(map(_get_ts, group))))
+        if got is None:  # a value that is no finite float: those readings are refused one by one
+            return self._generic_split(group, parks, gws, cells, refused, list(range(m)))
+        if single:
+            return got
+        lines = iter(got)
+        return [list(islice(lines, k)) for k in lens]
+
+    def _generic_split(
+        self,
+        group: list[Generic],
+        parks: list[str],
+        gws: list[str],
+        cells: list[int],
+        refused: dict[int, LineProtocolError],
+        slow: list[int],
+    ) -> list[Any]:
+        """:meth:`_generic_group` with the readings at ``slow`` encoded one by one."""
+        out: list[Any] = [None] * len(group)
+        for j in slow:
+            try:
+                out[j] = self._generic_lines(parks[j], gws[j], group[j], cells[j])
+            except LineProtocolError as exc:
+                refused[j] = exc
+        fast = sorted(set(range(len(group))).difference(slow))
+        if fast:
+            sub: dict[int, LineProtocolError] = {}
+            got = self._generic_group(
+                _picked(group, fast), _picked(parks, fast), _picked(gws, fast), _picked(cells, fast), sub
+            )
+            list(map(out.__setitem__, fast, got))
+            refused.update((fast[j], exc) for j, exc in sub.items())
+        return out
 
     def encode(
         self, parts: Sequence[Part]
@@ -455,30 +643,29 @@ class LineEncoder:
                     members.append(i)
         slots: list[Any] = [None] * n
         failed: dict[int, LineProtocolError] = {}
-        generic = by_kind.pop(Generic, None)
-        for i in generic or ():
-            try:
-                slots[i] = self._generic_lines(parks[i], gws[i], readings[i], cells[i])  # type: ignore[arg-type]
-            except LineProtocolError as exc:
-                failed[i] = exc
+        flat = True  # every slot holds one line (or None)
         for kind, members in by_kind.items():
             whole = len(members) == n
             refused: dict[int, LineProtocolError] = {}
-            lines = self._kind_lines(
-                kind,
-                readings if whole else list(map(readings.__getitem__, members)),
-                parks if whole else list(map(parks.__getitem__, members)),
-                gws if whole else list(map(gws.__getitem__, members)),
-                cells if whole else list(map(cells.__getitem__, members)),
+            args = (
+                readings if whole else _picked(readings, members),
+                parks if whole else _picked(parks, members),
+                gws if whole else _picked(gws, members),
+                cells if whole else _picked(cells, members),
                 refused,
             )
+            if kind is Generic:
+                lines: list[Any] = self._generic_group(*args)  # type: ignore[arg-type]
+                flat = flat and not any(type(line) is list for line in lines)
+            else:
+                lines = self._kind_lines(kind, *args)
             if whole and not refused:
                 slots = lines
             else:
                 list(map(slots.__setitem__, members, lines))
                 failed.update((members[j], exc) for j, exc in refused.items())
         out: list[str]
-        if generic:
+        if not flat:
             out = []
             for slot in slots:
                 if type(slot) is str:

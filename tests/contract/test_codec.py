@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import time
 
 import msgspec
@@ -42,6 +43,17 @@ def test_valid_batch_decodes_with_types_kept() -> None:
     cell, mach = out.readings
     assert isinstance(cell, Cellular) and cell.rsrp_dbm == -95.0 and isinstance(cell.rsrp_dbm, float)
     assert isinstance(mach, Machine) and mach.parts_total == 10 and isinstance(mach.parts_total, int)
+
+
+def test_decoded_readings_are_left_to_reference_counting() -> None:
+    """Readings hold no references that could form a cycle: the cycle collector never tracks
+    them (``gc=False``), which makes decoding cheaper; their tags and values still decode."""
+    tagged = f'{{"kind":"machine","ts":{NOW},"dev":"m1","tags":{{"line":"L1"}}}}'
+    generic = f'{{"kind":"generic","ts":{NOW},"dev":"m1","f":{{"a":1.5,"b":"x"}}}}'
+    out = decode_batch(_batch_json(GOOD, tagged, generic), now_ms=NOW)
+    assert out.rejected == [] and len(out.readings) == 3
+    assert not any(gc.is_tracked(r) for r in out.readings)
+    assert out.readings[1].tags == {"line": "L1"} and out.readings[2].f == {"a": 1.5, "b": "x"}  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

@@ -200,3 +200,159 @@ def test_float_columns_match_repr_in_every_binade() -> None:
     for start in range(0, len(finite), 7):  # small columns: one odd value sends only its column to repr
         column = finite[start : start + 7]
         assert _float_texts(column) == [repr(v) for v in column]
+
+
+def _expected(batch: list[Part]) -> tuple[list[str], list[tuple[int, str]]]:
+    """Lines and refusals (reading id, reason) as encode_point makes them, reading by reading."""
+    lines: list[str] = []
+    refused: list[tuple[int, str]] = []
+    for part in batch:
+        for reading, h3 in zip(part.readings, part.h3, strict=True):
+            try:
+                if isinstance(reading, Generic):
+                    lines += _generic_reference(reading, part.park, part.gw, h3)
+                else:
+                    lines.append(_reference(reading, part.park, part.gw, h3))
+            except LineProtocolError as exc:
+                refused.append((id(reading), str(exc)))
+    return lines, refused
+
+
+def _check(batch: list[Part], encoder: LineEncoder | None = None) -> list[str]:
+    lines, count, refused = (encoder or LineEncoder()).encode(batch)
+    want_lines, want_refused = _expected(batch)
+    assert lines == want_lines
+    assert [(id(r), str(exc)) for _, r, exc in refused] == want_refused
+    assert count == sum(len(p.readings) for p in batch) - len(want_refused)
+    return lines
+
+
+TS = 1_790_000_000_000
+
+
+def test_large_groups_of_every_rare_shape_match_the_generic_writer() -> None:
+    """Groups large enough that each rare path runs inside a group of plain readings: fields
+    present in some readings only, dimensions and cells absent in some, tags of the readings'
+    own, tag values InfluxDB cannot store, a NaN, and generic values of every type."""
+    from contract import Broadband, Cellular, Wifi
+
+    readings: list[Reading] = []
+    cells: list[int] = []
+    for i in range(300):
+        ts = TS + i
+        readings.append(
+            Cellular(
+                ts=ts,
+                dev=f"m{i % 7}",
+                operator="bad\\" if i == 150 else ("a b,c=d" if i % 50 == 0 else ["Viettel", "VNPT"][i % 2]),
+                tech="LTE",
+                rsrp_dbm=-100.5 + i % 10,
+                sinr_db=None if i % 3 else 4.25,
+                pci=i if i % 5 else None,
+                lat=20.8 + i * 1e-4,
+                lon=106.7,
+                tags={"line": f"L{i % 3}"} if i % 11 == 0 else None,
+            )
+        )
+        cells.append(h3i.latlng_to_cell(20.8 + i * 1e-4, 106.7, 10))
+        readings.append(
+            Wifi(
+                ts=ts,
+                dev="w1",
+                ssid=None if i % 4 == 0 else ("" if i % 9 == 0 else f"net {i % 3}"),
+                rssi_dbm=-60.0,
+            )
+        )
+        cells.append(0 if i % 2 else CELL)
+        readings.append(
+            Broadband(
+                ts=ts,
+                dev="b1",
+                target="vnix-hn",
+                latency_ms=float("nan") if i == 123 else 12.5,
+                ipv6_ok=bool(i % 2),
+            )
+        )
+        cells.append(0)
+        choices: list[dict[str, Any]] = [
+            {"level_m": 1.5 + i},
+            {"level_m": 2.0, "mode": "auto" if i % 2 else 'say "hi"\\', "ok": bool(i % 3), "n": i},
+            {"x": i},
+            {"bad": float("inf")} if i == 79 else {"flag": False},
+        ]
+        values = choices[i % 4]
+        readings.append(
+            Generic(
+                ts=ts,
+                dev=f"g{i % 3}",
+                f=values,
+                lat=20.9 if i % 6 == 0 else None,
+                lon=106.6 if i % 6 == 0 else None,
+            )
+        )
+        cells.append(CELL if i % 6 == 0 else 0)
+    batch = [
+        Part(park="hp-1", gw="gw-01", readings=readings[:600], h3=cells[:600]),  # type: ignore[arg-type]
+        Part(park="hp 2", gw="gw=02", readings=readings[600:], h3=cells[600:]),  # type: ignore[arg-type]
+    ]
+    encoder = LineEncoder()
+    lines = _check(batch, encoder)
+    assert len(lines) > 1000
+    _, _, refused = LineEncoder().encode(batch)
+    # operator "bad\\" (i = 150), the NaN (i = 123), the infinity (i = 79)
+    assert sorted(r.ts - TS for _, r, _ in refused) == [79, 123, 150]
+    assert any(",line=L0" in line for line in lines) and any(",ssid=net\\ 1" in line for line in lines)
+    _check(batch, encoder)  # again, every tag text and prefix from the caches
+
+
+def test_generic_values_of_every_type_in_one_batch() -> None:
+    readings = [
+        Generic(ts=TS + i, dev="g1", f={"v": value})
+        for i, value in enumerate(
+            list[Any]([1.5, 2, True, False, "text", 'q"uote\\', 0.0, -(2**63), 2**63 - 1, 1e300])
+        )
+    ]
+    lines = _check([Part(park="hp-1", gw="gw-01", readings=readings, h3=[0] * len(readings))])  # type: ignore[arg-type]
+    assert [line.split(" ")[1] for line in lines[:6]] == [
+        "num=1.5",
+        "num=2.0",
+        "flag=true",
+        "flag=false",
+        'text="text"',
+        'text="q\\"uote\\\\"',
+    ]
+
+
+def test_bad_tag_values_are_refused_with_the_generic_writers_reason() -> None:
+    from contract import Cellular
+
+    readings = [
+        Cellular(ts=TS + i, dev="m1", operator=op, tech="LTE", rsrp_dbm=-90.0)
+        for i, op in enumerate(["ok", "ends\\", "two\nlines", "ok"])
+    ]
+    _, count, refused = LineEncoder().encode(
+        [Part(park="hp-1", gw="gw-01", readings=readings, h3=[0] * 4)]  # type: ignore[arg-type]
+    )
+    assert count == 2
+    assert [r.operator for _, r, _ in refused] == ["ends\\", "two\nlines"]  # type: ignore[attr-defined]
+    assert "backslash at its end" in str(refused[0][2]) and "line break" in str(refused[1][2])
+    _check([Part(park="hp-1", gw="gw-01", readings=readings, h3=[0] * 4)])  # type: ignore[arg-type]
+
+
+def test_caches_that_fill_up_start_again_without_changing_a_line(monkeypatch: Any) -> None:
+    import ingest.points
+
+    monkeypatch.setattr(ingest.points, "_PREFIX_CACHE_MAX", 3)
+    from contract import Cellular
+
+    readings = [
+        Cellular(
+            ts=TS + i, dev=f"m{i}", operator=f"op{i % 5}", tech="NR", lat=20.0 + i / 100, lon=106.0,
+            tags={"line": f"L{i}"} if i % 4 == 0 else None,
+        )
+        for i in range(40)
+    ]  # fmt: skip
+    cells = [h3i.latlng_to_cell(r.lat, r.lon, 10) for r in readings]
+    encoder = LineEncoder()
+    for _ in range(2):
+        _check([Part(park="hp-1", gw="gw-01", readings=readings, h3=cells)], encoder)  # type: ignore[arg-type]
