@@ -125,6 +125,7 @@ class Ingester:
         self.dropped_fields: Counter[str] = Counter()
         """Fields dropped from kept readings, by reason key (the rest of dead_letter_reasons refused)."""
         self.operators = OperatorNames(opts.operator_aliases, opts.operators_by_plmn)
+        self._renames = bool(self.operators)
         self.dead_letter_summary = DeadLetterSummary(opts.dead_letter_summary_s, time.monotonic())
         self.known_parks: frozenset[str] | None = None
         """Parks of the registry (None: no registry read yet); gateways likewise, as (park, gw)."""
@@ -364,7 +365,7 @@ class Ingester:
             out.dead_letters.append(self._dead(msg, park, gw, rej.reason, rej.raw, cls, rej.key))
         if not decoded.readings:
             return 0
-        readings = self.operators.apply(decoded.readings)
+        readings = self.operators.apply(decoded.readings) if self._renames else decoded.readings
         out.parts.append(
             Part(
                 park=park,

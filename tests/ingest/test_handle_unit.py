@@ -113,3 +113,25 @@ def test_a_refused_topic_is_refused_again_with_the_same_reason(tmp_path: Path) -
     assert ing.handle(_message(topic_for("vsip", "gw-01", "telemetry", root=ROOT), payload), good) == 1
     assert ing.handle(_message(topic_for("vsip", "gw-01", "telemetry", root=ROOT), payload), good) == 1
     assert ing.metrics.messages["telemetry"] == 2 and len(good.parts) == 2 and not good.dead_letters
+
+
+def test_metrics_show_the_channels_seen_and_only_those(tmp_path: Path) -> None:
+    ing = _ingester(tmp_path, FakeSink())
+    assert b"parkwatch_ingest_messages_total{" not in ing.metrics.render()
+    payload = encode(batch_for("gw-01", 0, 1))
+    out = WriteBatch()
+    for seq in range(2):
+        ing.handle(
+            _message(topic_for("vsip", "gw-01", "telemetry", root=ROOT), encode(batch_for("gw-01", seq, 1))),
+            out,
+        )
+    ing.handle(_message(f"{ROOT}/v1/vsip/gw-01/up", payload), out)
+    lines = [
+        line
+        for line in ing.metrics.render().decode().splitlines()
+        if line.startswith("parkwatch_ingest_messages_total")
+    ]
+    assert sorted(lines) == [
+        'parkwatch_ingest_messages_total{channel="invalid"} 1.0',
+        'parkwatch_ingest_messages_total{channel="telemetry"} 2.0',
+    ]
