@@ -110,13 +110,20 @@ class Latency:
         self._counts = [0] * (len(LATENCY_BUCKETS_S) + 1)  # the last one: above every bound
         self.sum_s = 0.0
 
-    def observe_many(self, values_s: list[float]) -> None:
-        """Count each value (a negative one, from a sender's clock ahead of ours, as 0)."""
+    def observe_since_ms(self, now_ms: float, stamps_ms: list[int]) -> None:
+        """Count the time from each stamp to ``now_ms`` in seconds; a stamp of 0 (none) is left
+        out, a time below 0 (a sender's clock ahead of ours) counts as 0."""
         counts = self._counts
         find = bisect.bisect_left
-        for v in values_s:
-            counts[find(LATENCY_BUCKETS_S, v)] += 1
-        self.sum_s += sum([v for v in values_s if v > 0])
+        bounds = LATENCY_BUCKETS_S
+        total = 0.0
+        for stamp in stamps_ms:
+            if stamp:
+                v = (now_ms - stamp) / 1000
+                counts[find(bounds, v)] += 1
+                if v > 0:
+                    total += v
+        self.sum_s += total
 
     @property
     def count(self) -> int:

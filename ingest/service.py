@@ -504,10 +504,7 @@ class Ingester:
         self.metrics.batches_written += 1
         for _ in result.rejected:
             self.metrics.dead_letters["sink_refused"] += 1
-        now_ms = time.time() * 1000
-        self.metrics.e2e_latency.observe_many(
-            [(now_ms - part.sent_ms) / 1000 for part in batch.parts if part.sent_ms]
-        )
+        self.metrics.e2e_latency.observe_since_ms(time.time() * 1000, [part.sent_ms for part in batch.parts])
 
     async def _spool(self, batch: WriteBatch) -> None:
         attempt = 0

@@ -14,6 +14,7 @@ import pytest
 from contract import encode, topic_for
 from contract.errors import TopicError
 from contract.topics import parse_topic
+from ingest.metrics import Latency
 from ingest.model import WriteBatch
 from ingest.mqtt import Message
 from ingest.service import Ingester
@@ -135,3 +136,20 @@ def test_metrics_show_the_channels_seen_and_only_those(tmp_path: Path) -> None:
         'parkwatch_ingest_messages_total{channel="invalid"} 1.0',
         'parkwatch_ingest_messages_total{channel="telemetry"} 2.0',
     ]
+
+
+def test_the_latency_histogram_counts_each_stamped_message_once() -> None:
+    hist = Latency("x_seconds", "test")
+    now_ms = 1_000_000.0
+    # No stamp (0), 40 ms, 40 ms, 2 s, and a sender's clock 300 ms ahead (counted as 0).
+    hist.observe_since_ms(now_ms, [0, 999_960, 999_960, 998_000, 1_000_300])
+    assert hist.count == 4
+    assert hist.sum_s == pytest.approx(0.04 + 0.04 + 2.0)
+    buckets = {s.labels["le"]: s.value for s in hist.metric().samples if s.name.endswith("_bucket")}
+    assert (buckets["0.005"], buckets["0.05"], buckets["1.5"], buckets["2.5"], buckets["+Inf"]) == (
+        1,
+        3,
+        3,
+        4,
+        4,
+    )
