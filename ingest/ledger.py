@@ -55,6 +55,10 @@ class LossLedger:
     def __init__(
         self, window: int = 4096, *, ingester: str = "", restart_window: int = RESTART_WINDOW
     ) -> None:
+        if restart_window < 1:
+            raise ValueError(
+                f"restart_window must be at least 1 (the next number is no restart), not {restart_window}"
+            )
         self._window = window
         self._restart_window = restart_window
         self.ingester = ingester
@@ -94,18 +98,27 @@ class LossLedger:
         if g is None:
             g = self._gws[gw] = _Gateway(park=park)
         g.park = park
+        last = g.last_seq
+        if seq == last + 1 and last >= 0:
+            # The common case (the next batch) first, with the window's memory inline.
+            g.received += 1
+            g.last_seq = seq
+            g.seen.add(seq)
+            order = g.order
+            order.append(seq)
+            if len(order) > self._window:
+                g.seen.discard(order.popleft())
+            return "next"
         outcome: Outcome
-        if g.last_seq < 0:
+        if last < 0:
             outcome = "first"
-        elif abs(seq - g.last_seq) > self._restart_window:
+        elif abs(seq - last) > self._restart_window:
             g.restarts += 1
             g.seen.clear()
             g.order.clear()
             outcome = "restart"
-        elif seq == g.last_seq + 1:
-            outcome = "next"
-        elif seq > g.last_seq:
-            g.missing += seq - g.last_seq - 1
+        elif seq > last:
+            g.missing += seq - last - 1
             outcome = "gap"
         elif seq in g.seen or g.missing == 0:
             # Nothing is missing, so an old number can only be a re-sent batch (this also

@@ -22,6 +22,8 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from contract.topics import DOWN_CHANNELS, UP_CHANNELS
+
 LATENCY_BUCKETS_S: Final = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0
 )  # fmt: skip
@@ -34,7 +36,10 @@ class Metrics:
     """Everything ``/metrics`` shows. Gauges that live elsewhere are read through callbacks.
 
     Attributes:
-        messages: MQTT messages received by channel (``invalid`` for a topic that is not ours).
+        messages: MQTT messages received by channel (``invalid`` for a topic that is not ours,
+            ``sparkplug`` for Sparkplug B). A plain dict holding every key from the start (0 until
+            one arrives; only the seen ones are shown): counted once per message, and an exact
+            dict's ``+= 1`` costs a quarter of a ``Counter``'s.
         readings_stored, batches_written, batches_spooled, batches_replayed: running totals.
         dead_letters: rejected readings, batches and points by reason class.
         dead_letter_reasons: dead-lettered readings and dropped fields by reason key
@@ -52,7 +57,9 @@ class Metrics:
     """
 
     def __init__(self) -> None:
-        self.messages: Counter[str] = Counter()
+        self.messages: dict[str, int] = dict.fromkeys(
+            sorted([*UP_CHANNELS, *DOWN_CHANNELS, "invalid", "sparkplug"]), 0
+        )
         self.readings_stored = 0
         self.batches_written = 0
         self.batches_spooled = 0
@@ -103,13 +110,20 @@ class Latency:
         self._counts = [0] * (len(LATENCY_BUCKETS_S) + 1)  # the last one: above every bound
         self.sum_s = 0.0
 
-    def observe_many(self, values_s: list[float]) -> None:
-        """Count each value (a negative one, from a sender's clock ahead of ours, as 0)."""
+    def observe_since_ms(self, now_ms: float, stamps_ms: list[int]) -> None:
+        """Count the time from each stamp to ``now_ms`` in seconds; a stamp of 0 (none) is left
+        out, a time below 0 (a sender's clock ahead of ours) counts as 0."""
         counts = self._counts
         find = bisect.bisect_left
-        for v in values_s:
-            counts[find(LATENCY_BUCKETS_S, v)] += 1
-        self.sum_s += sum([v for v in values_s if v > 0])
+        bounds = LATENCY_BUCKETS_S
+        total = 0.0
+        for stamp in stamps_ms:
+            if stamp:
+                v = (now_ms - stamp) / 1000
+                counts[find(bounds, v)] += 1
+                if v > 0:
+                    total += v
+        self.sum_s += total
 
     @property
     def count(self) -> int:
@@ -145,7 +159,8 @@ class _Counts(Collector):
 
     def collect(self) -> Iterator[Metric]:
         m = self._m
-        yield _labelled("messages", "MQTT messages received by channel.", "channel", m.messages)
+        seen = {channel: n for channel, n in m.messages.items() if n}
+        yield _labelled("messages", "MQTT messages received by channel.", "channel", seen)
         yield _counter("readings", "Readings durably written.", m.readings_stored)
         yield m.e2e_latency.metric()
         yield _labelled(

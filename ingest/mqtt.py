@@ -46,7 +46,7 @@ class Message(msgspec.Struct, kw_only=True, gc=False):
     A struct (one per message: built faster than a dataclass; ``gc=False``: nothing it holds
     can lead back to it). Not frozen: the ingester drops ``payload`` once the message is
     decoded, so that a message waiting for its write holds only its readings, not its bytes
-    as well, and notes its batch for the gateway's confirm in ``confirm``.
+    as well.
     """
 
     topic: str
@@ -62,8 +62,6 @@ class Message(msgspec.Struct, kw_only=True, gc=False):
     its first :data:`contract.limits.MAX_DEAD_LETTER_RAW_BYTES` bytes (for the dead letter)."""
     size: int = 0
     """Payload bytes the consumer counted against ``max_unacked_bytes`` (released by the ack)."""
-    confirm: tuple[tuple[str, str], int] | None = None
-    """``((park, gw), seq)`` of its batch until stored (:class:`ingest.repair.ConfirmOutbox`)."""
 
 
 class MqttConsumer:

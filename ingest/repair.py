@@ -1,7 +1,8 @@
 """Gap repair, ingester side: tell each gateway which of its batches are durably stored.
 
-A sequence number is noted when a telemetry message is processed (:meth:`ConfirmOutbox.received`)
-and becomes confirmable only when the message is acknowledged to the broker
+A sequence number is noted, with the write batch that carries its readings, when a telemetry
+message is processed (:meth:`ConfirmOutbox.received`, into that batch's :data:`Notes`) and becomes
+confirmable only when the batch's messages are acknowledged to the broker
 (:meth:`ConfirmOutbox.stored`), which the service does after the sink wrote the batch or the disk
 spool holds it: a confirm never runs ahead of durability. :meth:`ConfirmOutbox.run` publishes a
 contract ``Confirm`` (inclusive ranges) on the gateway's ``down/confirm`` topic at most once per
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from typing import Final, Protocol
+from typing import Final
 
 from contract.codec import encode
 from contract.errors import ContractError
@@ -32,14 +33,12 @@ MAX_PENDING_SEQS: Final = 1_000_000
 (counted): the gateways resend those batches, nothing is lost."""
 
 
-Note = tuple[tuple[str, str], int]
-"""``((park, gw), seq)``: the batch a message carried."""
+Notes = dict[tuple[str, str], list[int]]
+"""``(park, gw)`` → sequence numbers of the gateway's batches received into one write batch.
 
-
-class Confirmable(Protocol):
-    """A received message: the outbox notes its batch on it until it is stored."""
-
-    confirm: Note | None
+A write batch's messages are acknowledged together, after the write: one note list per write
+batch, not one note per message (paho's mid cannot identify a batch: 0 for QoS 0, and reused
+per connection)."""
 
 
 def to_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
@@ -78,8 +77,6 @@ class ConfirmOutbox:
         self.ingester = ingester
         self.interval_s = interval_s
         self._publish = publish
-        # A received batch is noted on its message (paho's mid cannot identify it: 0 for QoS 0,
-        # and reused per connection), which the service holds until its ack.
         self._stored: dict[tuple[str, str], set[int]] = {}
         self._pending_seqs = 0
         self._ready = asyncio.Event()
@@ -88,29 +85,29 @@ class ConfirmOutbox:
         self.dropped_seqs = 0
         """Sequence numbers not confirmed because the pending bound was reached."""
 
-    def received(self, msg: Confirmable, park: str, gw: str, seq: int) -> None:
-        """Note the batch ``seq`` of ``gw`` carried by ``msg`` (not yet durable)."""
+    def received(self, notes: Notes, park: str, gw: str, seq: int) -> None:
+        """Note the batch ``seq`` of ``gw`` in ``notes``, those of one write batch (not yet durable)."""
         if self.enabled:
-            msg.confirm = ((park, gw), seq)
+            key = (park, gw)
+            seqs = notes.get(key)
+            if seqs is None:
+                notes[key] = [seq]
+            else:
+                seqs.append(seq)
 
-    def stored(self, messages: Iterable[Confirmable]) -> None:
-        """The messages are durably stored (or spooled): their batches become confirmable."""
-        if not self.enabled:
+    def stored(self, notes: Notes) -> None:
+        """The write batch of ``notes`` is durably stored (or spooled): its batches become confirmable."""
+        if not self.enabled or not notes:
             return
         stored = self._stored
         added = 0
-        for msg in messages:
-            noted = msg.confirm
-            if noted is None:
-                continue
-            msg.confirm = None
-            key, seq = noted
-            seqs = stored.get(key)
-            if seqs is None:
-                seqs = stored[key] = set()
-            before = len(seqs)
-            seqs.add(seq)
-            added += len(seqs) - before
+        for key, seqs in notes.items():
+            have = stored.get(key)
+            if have is None:
+                have = stored[key] = set()
+            before = len(have)
+            have.update(seqs)
+            added += len(have) - before
         self._pending_seqs += added
         while self._pending_seqs > MAX_PENDING_SEQS and self._stored:
             key = next(iter(self._stored))

@@ -45,7 +45,7 @@ from ingest.model import DeadLetter, Part, StatusRow, WriteBatch, WriteResult
 from ingest.mqtt import Message, MqttConsumer
 from ingest.normalise import OperatorNames
 from ingest.points import truncate_raw
-from ingest.repair import ConfirmOutbox
+from ingest.repair import ConfirmOutbox, Notes
 from ingest.sinks.base import Sink, load_sink
 from ingest.sparkplug.topics import NAMESPACE as SPARKPLUG_NAMESPACE
 from ingest.spool import Spool, SpoolCorrupt, SpoolFull
@@ -94,6 +94,8 @@ class _Pending:
     readings: int = 0
     size: int = 0
     """The messages' :attr:`Message.size` summed (released from flow control by their ack)."""
+    notes: Notes = field(default_factory=dict)
+    """The gateways' batches the messages carried, confirmed once the batch is durable."""
     started: float = 0.0
 
 
@@ -123,6 +125,7 @@ class Ingester:
         self.dropped_fields: Counter[str] = Counter()
         """Fields dropped from kept readings, by reason key (the rest of dead_letter_reasons refused)."""
         self.operators = OperatorNames(opts.operator_aliases, opts.operators_by_plmn)
+        self._renames = bool(self.operators)
         self.dead_letter_summary = DeadLetterSummary(opts.dead_letter_summary_s, time.monotonic())
         self.known_parks: frozenset[str] | None = None
         """Parks of the registry (None: no registry read yet); gateways likewise, as (park, gw)."""
@@ -136,8 +139,8 @@ class Ingester:
         self._clock = UniqueClock()
         self._root = settings.broker.topic_root
         self._refuse_unknown = opts.refuse_unknown != "none"
-        self._topics: dict[str, Topic] = {}
-        """Valid topics seen, parsed (one per gateway and channel: bounded by the fleet)."""
+        self._topics: dict[str, Topic | str] = {}
+        """Topics seen, parsed, or why they are refused (bounded: cleared when full)."""
         share = opts.share_group or None
         filters = [
             subscription("telemetry", root=self._root, park=opts.park, share_group=share),
@@ -163,7 +166,7 @@ class Ingester:
         self._inbox: asyncio.Queue[list[Message] | _Wake | None] = asyncio.Queue(maxsize=opts.max_unacked + 2)
         self._wake_on_write = False
         """The processor waits for a free writer: the next finished write puts ``_WAKE`` in the inbox."""
-        self._writes: asyncio.Queue[tuple[WriteBatch, list[Message], int] | None] = asyncio.Queue(
+        self._writes: asyncio.Queue[tuple[WriteBatch, list[Message], int, Notes] | None] = asyncio.Queue(
             _WRITE_QUEUE
         )
         concurrency = opts.write_concurrency
@@ -279,26 +282,26 @@ class Ingester:
             src=self.src,
         )
 
-    def handle(self, msg: Message, out: WriteBatch, *, imported: bool = False) -> int:
+    def handle(
+        self, msg: Message, out: WriteBatch, *, imported: bool = False, notes: Notes | None = None
+    ) -> int:
         """Validate and enrich one message into ``out``; return the number of valid readings.
 
         ``imported``: the message comes from ``parkwatch import`` (its own age limit applies,
         and its readings are always checked against what is already stored).
+        ``notes``: where the gateway's batch number goes to be confirmed once ``out`` is durable
+        (:meth:`ConfirmOutbox.stored`); None: it is not confirmed.
         """
         if self.sparkplug is not None and msg.topic.startswith(SPARKPLUG_NAMESPACE + "/"):
             self.metrics.messages["sparkplug"] += 1
             return self.sparkplug.handle(msg, out)
         topic = self._topics.get(msg.topic)
         if topic is None:
-            try:
-                topic = parse_topic(msg.topic, root=self._root)
-            except TopicError as exc:
-                self.metrics.messages["invalid"] += 1
-                out.dead_letters.append(self._dead(msg, "", "", exc.reason, msg.payload, "topic"))
-                return 0
-            if len(self._topics) >= _TOPIC_CACHE_MAX:
-                self._topics.clear()
-            self._topics[msg.topic] = topic
+            topic = self._parse_topic(msg.topic)
+        if isinstance(topic, str):
+            self.metrics.messages["invalid"] += 1
+            out.dead_letters.append(self._dead(msg, "", "", topic, msg.payload, "topic"))
+            return 0
         park, gw = topic.park, topic.gateway
         self.metrics.messages[topic.channel] += 1
         unknown = self._unknown(park, gw) if self._refuse_unknown else ""
@@ -353,7 +356,8 @@ class Ingester:
         outcome: Outcome = "first"
         if not imported:  # an import is no gateway: it has no loss ledger and gets no confirms
             outcome = self.ledger.observe(park, gw, decoded.seq)
-            self.confirms.received(msg, park, gw, decoded.seq)
+            if notes is not None:
+                self.confirms.received(notes, park, gw, decoded.seq)
         for rej in decoded.rejected:
             cls = "field" if rej.dropped else "reading"
             if rej.dropped:
@@ -361,7 +365,7 @@ class Ingester:
             out.dead_letters.append(self._dead(msg, park, gw, rej.reason, rej.raw, cls, rej.key))
         if not decoded.readings:
             return 0
-        readings = self.operators.apply(decoded.readings)
+        readings = self.operators.apply(decoded.readings) if self._renames else decoded.readings
         out.parts.append(
             Part(
                 park=park,
@@ -374,27 +378,59 @@ class Ingester:
         )
         return len(readings)
 
-    def _take(self, msg: Message, pending: _Pending) -> None:
-        if not pending.messages:
-            pending.started = time.monotonic()
-        pending.messages.append(msg)
-        pending.size += msg.size
+    def _parse_topic(self, name: str) -> Topic | str:
+        """Parse a topic name, or say why it is refused; both are cached per name (a fleet has a
+        bounded set of topics, and a sender of a bad topic usually repeats it)."""
+        parsed: Topic | str
         try:
-            pending.readings += self.handle(msg, pending.batch)
-        except Exception as exc:  # supervised: one bad message must not stop the intake
-            self.metrics.loop_errors["process"] += 1
-            log.exception("processing a message on %s failed; dead-lettered", msg.topic[:200])
-            pending.batch.dead_letters.append(
-                self._dead(msg, "", "", f"internal error: {exc!r}"[:300], msg.payload, "internal")
-            )
-        # Decoded (or dead-lettered with its raw bytes): until its ack the message needs no payload.
-        msg.payload = b""
+            parsed = parse_topic(name, root=self._root)
+        except TopicError as exc:
+            parsed = exc.reason
+        if len(self._topics) >= _TOPIC_CACHE_MAX:
+            self._topics.clear()
+        self._topics[name] = parsed
+        return parsed
+
+    def _take(self, messages: list[Message], start: int, pending: _Pending) -> int:
+        """Handle ``messages[start:]`` into ``pending`` until it holds ``batch_readings``; return
+        the index after the last message taken (``len(messages)``: all of them)."""
+        limit = self.settings.ingest.batch_readings
+        handle = self.handle
+        batch = pending.batch
+        notes = pending.notes
+        taken = pending.messages
+        if not taken:
+            pending.started = time.monotonic()
+        readings = pending.readings
+        size = 0
+        end = len(messages)
+        i = start
+        while i < end:
+            msg = messages[i]
+            i += 1
+            taken.append(msg)
+            size += msg.size
+            try:
+                readings += handle(msg, batch, notes=notes)
+            except Exception as exc:  # supervised: one bad message must not stop the intake
+                self.metrics.loop_errors["process"] += 1
+                log.exception("processing a message on %s failed; dead-lettered", msg.topic[:200])
+                batch.dead_letters.append(
+                    self._dead(msg, "", "", f"internal error: {exc!r}"[:300], msg.payload, "internal")
+                )
+            # Decoded (or dead-lettered with its raw bytes): until its ack it needs no payload.
+            msg.payload = b""
+            if readings >= limit:
+                break
+        pending.readings = readings
+        pending.size += size
+        return i
 
     async def _flush(self, pending: _Pending) -> _Pending:
         self.dead_letter_summary.tick(time.monotonic())
         if pending.messages:
             pending.batch.ledger.extend(self.ledger.drain(int(time.time() * 1000)))
-            await self._writes.put((pending.batch, pending.messages, pending.size))
+            await self._writes.put((pending.batch, pending.messages, pending.size, pending.notes))
         return _Pending()
 
     def _writer_free(self) -> bool:
@@ -449,11 +485,11 @@ class Ingester:
                 return
             assert isinstance(item, list)
             since_yield += len(item)
-            take = self._take
-            for msg in item:
-                take(msg, pending)
-                if pending.readings >= opts.batch_readings:
-                    pending = await self._flush(pending)
+            taken = self._take(item, 0, pending)
+            while pending.readings >= opts.batch_readings:
+                pending = await self._flush(pending)
+                if taken < len(item):
+                    taken = self._take(item, taken, pending)
             if pending.messages and (
                 time.monotonic() - pending.started >= opts.flush_interval_s and self._writer_free()
             ):
@@ -468,10 +504,7 @@ class Ingester:
         self.metrics.batches_written += 1
         for _ in result.rejected:
             self.metrics.dead_letters["sink_refused"] += 1
-        now_ms = time.time() * 1000
-        self.metrics.e2e_latency.observe_many(
-            [(now_ms - part.sent_ms) / 1000 for part in batch.parts if part.sent_ms]
-        )
+        self.metrics.e2e_latency.observe_since_ms(time.time() * 1000, [part.sent_ms for part in batch.parts])
 
     async def _spool(self, batch: WriteBatch) -> None:
         attempt = 0
@@ -528,7 +561,7 @@ class Ingester:
         self._retry_at = time.monotonic() + wait
         log.warning("sink unavailable (%s); spooling, next try in %.1fs", exc, wait)
 
-    async def _write_one(self, batch: WriteBatch, messages: list[Message], size: int) -> None:
+    async def _write_one(self, batch: WriteBatch, messages: list[Message], size: int, notes: Notes) -> None:
         if time.monotonic() >= self._retry_at:
             started = time.monotonic()
             try:
@@ -543,19 +576,19 @@ class Ingester:
                 self._retry_at = time.monotonic() + self._delay(0)
             else:
                 self._written(batch, result, started)
-                self.confirms.stored(messages)
+                self.confirms.stored(notes)
                 self.consumer.ack(messages, size)
                 return
         await self._spool(batch)
-        self.confirms.stored(messages)
+        self.confirms.stored(notes)
         self.consumer.ack(messages, size)
 
     async def _write_loop(self) -> None:
         slots = self._write_slots
 
-        async def guarded(batch: WriteBatch, messages: list[Message], size: int) -> None:
+        async def guarded(batch: WriteBatch, messages: list[Message], size: int, notes: Notes) -> None:
             try:
-                await self._write_one(batch, messages, size)
+                await self._write_one(batch, messages, size, notes)
             finally:
                 slots.release()
                 if self._wake_on_write:

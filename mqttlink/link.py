@@ -125,27 +125,37 @@ def cut_publishes(
     reads more and tries again). ``topic_name`` turns a topic's bytes into its name.
     """
     out: list[Publish] = []
+    append = out.append
     end = len(buf)
     props = 1 if v5 else 0  # v5: the property length byte (0: none; else paho decodes them)
+    room = max_messages
     taken_bytes = 0
-    while pos < end and len(out) < max_messages and taken_bytes < max_payload_bytes:
+    while pos < end and room > 0 and taken_bytes < max_payload_bytes:
         header = buf[pos]
         qos1 = header & 0x06
         if header & 0xF0 != 0x30 or qos1 > 2:  # PUBLISH (0x30) with QoS 0 or 1 (bits 1-2)
             break
-        # Remaining length: 1-4 bytes, 7 bits each, least significant first.
-        i = pos + 1
-        length = 0
-        shift = 0
-        while i < end and shift < 28:
-            byte = buf[i]
+        # Remaining length: 1-4 bytes, 7 bits each, least significant first; small packets
+        # (below 16 KiB: one or two bytes) without the loop.
+        i = pos + 2
+        if i < end and (length := buf[pos + 1]) < 0x80:
+            pass
+        elif i < end and buf[i] < 0x80:
+            length = (length & 0x7F) | buf[i] << 7
             i += 1
-            length |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                break
         else:
-            return out, pos, i >= end  # incomplete (or malformed: paho reports it)
+            i = pos + 1
+            length = 0
+            shift = 0
+            while i < end and shift < 28:
+                byte = buf[i]
+                i += 1
+                length |= (byte & 0x7F) << shift
+                shift += 7
+                if byte < 0x80:
+                    break
+            else:
+                return out, pos, i >= end  # incomplete (or malformed: paho reports it)
         packet_end = i + length
         if packet_end > end:
             # Incomplete: worth completing here unless it is big (paho reads that into one
@@ -156,7 +166,7 @@ def cut_publishes(
         if payload_start > packet_end or (props and buf[payload_start - 1]):
             break  # with properties (or malformed): paho's path
         payload = buf[payload_start:packet_end]
-        out.append(
+        append(
             (
                 topic_name(buf[i + 2 : topic_end]),
                 payload,
@@ -164,7 +174,8 @@ def cut_publishes(
                 header & 0x08 != 0,
             )
         )
-        taken_bytes += len(payload)
+        room -= 1
+        taken_bytes += packet_end - payload_start
         pos = packet_end
     return out, pos, False
 

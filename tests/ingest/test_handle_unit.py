@@ -9,7 +9,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from contract import encode, topic_for
+from contract.errors import TopicError
+from contract.topics import parse_topic
+from ingest.metrics import Latency
 from ingest.model import WriteBatch
 from ingest.mqtt import Message
 from ingest.service import Ingester
@@ -79,3 +84,72 @@ def test_malformed_json_and_a_bad_topic_are_dead_letters_not_errors(tmp_path: Pa
     assert ing.handle(_message(topic_for("vsip", "gw-01", "telemetry", root=ROOT), b"{not json"), out) == 0
     assert ing.handle(_message(f"{ROOT}/v1/vsip/gw-01\n/up/telemetry", b"{}"), out) == 0
     assert len(out.dead_letters) == 2 and not out.parts
+
+
+def test_a_refused_topic_is_refused_again_with_the_same_reason(tmp_path: Path) -> None:
+    """Topic names are parsed once and cached, refusals included: a repeat gets the same answer."""
+    ing = _ingester(tmp_path, FakeSink())
+    bad = [
+        f"{ROOT}/v1/vsip/gw-01\n/up/telemetry",  # an id ending in a newline
+        f"{ROOT}/v1/vsip/gw-01/up",  # a segment short
+        f"{ROOT}/v1/vsip/gw 01/up/telemetry",  # not an id
+        f"{ROOT}/v1/vsip/gw-01/up/firmware",  # no such channel
+        "other/v1/vsip/gw-01/up/telemetry",  # another root
+    ]
+    expected = []
+    for topic in bad:
+        with pytest.raises(TopicError) as refused:
+            parse_topic(topic, root=ROOT)
+        expected.append(refused.value.reason)
+    payload = encode(batch_for("gw-01", 0, 1))
+    for _ in range(3):
+        out = WriteBatch()
+        for topic in bad:
+            assert ing.handle(_message(topic, payload), out) == 0
+        assert [d.reason for d in out.dead_letters] == expected
+        assert [d.topic for d in out.dead_letters] == bad and not out.parts
+    assert ing.metrics.messages["invalid"] == 3 * len(bad)
+    assert ing.metrics.dead_letters["topic"] == 3 * len(bad)
+    good = WriteBatch()
+    assert ing.handle(_message(topic_for("vsip", "gw-01", "telemetry", root=ROOT), payload), good) == 1
+    assert ing.handle(_message(topic_for("vsip", "gw-01", "telemetry", root=ROOT), payload), good) == 1
+    assert ing.metrics.messages["telemetry"] == 2 and len(good.parts) == 2 and not good.dead_letters
+
+
+def test_metrics_show_the_channels_seen_and_only_those(tmp_path: Path) -> None:
+    ing = _ingester(tmp_path, FakeSink())
+    assert b"parkwatch_ingest_messages_total{" not in ing.metrics.render()
+    payload = encode(batch_for("gw-01", 0, 1))
+    out = WriteBatch()
+    for seq in range(2):
+        ing.handle(
+            _message(topic_for("vsip", "gw-01", "telemetry", root=ROOT), encode(batch_for("gw-01", seq, 1))),
+            out,
+        )
+    ing.handle(_message(f"{ROOT}/v1/vsip/gw-01/up", payload), out)
+    lines = [
+        line
+        for line in ing.metrics.render().decode().splitlines()
+        if line.startswith("parkwatch_ingest_messages_total")
+    ]
+    assert sorted(lines) == [
+        'parkwatch_ingest_messages_total{channel="invalid"} 1.0',
+        'parkwatch_ingest_messages_total{channel="telemetry"} 2.0',
+    ]
+
+
+def test_the_latency_histogram_counts_each_stamped_message_once() -> None:
+    hist = Latency("x_seconds", "test")
+    now_ms = 1_000_000.0
+    # No stamp (0), 40 ms, 40 ms, 2 s, and a sender's clock 300 ms ahead (counted as 0).
+    hist.observe_since_ms(now_ms, [0, 999_960, 999_960, 998_000, 1_000_300])
+    assert hist.count == 4
+    assert hist.sum_s == pytest.approx(0.04 + 0.04 + 2.0)
+    buckets = {s.labels["le"]: s.value for s in hist.metric().samples if s.name.endswith("_bucket")}
+    assert (buckets["0.005"], buckets["0.05"], buckets["1.5"], buckets["2.5"], buckets["+Inf"]) == (
+        1,
+        3,
+        3,
+        4,
+        4,
+    )

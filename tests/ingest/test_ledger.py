@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ingest.ledger import LossLedger
 from storage.ledger_snapshot import LedgerSnapshot
@@ -173,3 +177,68 @@ def test_merge_ledger_adds_restarts_and_keeps_missing_sane() -> None:
     merged = {r["gw"]: r for r in merge_ledger(rows).rows()}
     assert (merged["g"]["restarts"], merged["g"]["missing"], merged["g"]["received"]) == (1, 3, 15)
     assert (merged["h"]["restarts"], merged["h"]["missing"]) == (0, 0)
+
+
+class _Reference:
+    """The ledger's rules written out plainly, one branch per outcome (the truth for the property below)."""
+
+    def __init__(self, window: int, restart_window: int) -> None:
+        self.window, self.restart_window = window, restart_window
+        self.last = -1
+        self.received = self.missing = self.duplicated = self.late = self.restarts = 0
+        self.recent: list[int] = []
+
+    def remember(self, seq: int) -> None:
+        self.recent = [*self.recent, seq][-self.window :]
+
+    def observe(self, seq: int) -> str:
+        if self.last < 0:
+            outcome = "first"
+        elif abs(seq - self.last) > self.restart_window:
+            self.restarts += 1
+            self.recent = []
+            outcome = "restart"
+        elif seq == self.last + 1:
+            outcome = "next"
+        elif seq > self.last:
+            self.missing += seq - self.last - 1
+            outcome = "gap"
+        elif seq in self.recent or self.missing == 0:
+            self.duplicated += 1
+            return "duplicate"
+        else:
+            self.missing -= 1
+            self.late += 1
+            self.received += 1
+            self.remember(seq)
+            return "late"
+        self.received += 1
+        self.last = seq
+        self.remember(seq)
+        return outcome
+
+
+@given(
+    # Steps from one number to the next: mostly +1, some gaps and steps back, a few far jumps.
+    steps=st.lists(st.sampled_from([1, 1, 1, 1, 2, 3, 0, -1, -2, -3, 30, -30]), max_size=80),
+    window=st.integers(min_value=1, max_value=6),
+    restart_window=st.integers(min_value=1, max_value=20),
+)
+def test_every_outcome_and_counter_matches_the_plain_rules(
+    steps: list[int], window: int, restart_window: int
+) -> None:
+    seqs = list(accumulate(steps, lambda seq, step: max(0, seq + step), initial=40))
+    ledger = LossLedger(window, restart_window=restart_window)
+    ref = _Reference(window, restart_window)
+    outcomes = [ledger.observe("p", "g", s) for s in seqs]
+    assert outcomes == [ref.observe(s) for s in seqs]
+    if seqs:
+        t = ledger.totals()
+        got = tuple(t[k]["g"] for k in ("received", "missing", "duplicated", "late", "restarts"))
+        assert got == (ref.received, ref.missing, ref.duplicated, ref.late, ref.restarts)
+        assert ledger.last_seq("g") == ref.last
+
+
+def test_a_restart_window_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        LossLedger(restart_window=0)

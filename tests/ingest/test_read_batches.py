@@ -233,6 +233,8 @@ async def test_acks_follow_the_durable_write_or_spool_and_all_arrive(
             sink.permits.release()  # everything else, replays included, goes through
         await wait_until(lambda: len(acked) == total, what="every message acknowledged")
         await wait_until(lambda: len(_ids(sink.batches)) == total, what="every reading stored")
+        # Reads hold more messages than a batch takes: each batch is cut at batch_readings.
+        assert max(b.reading_count() for b in sink.batches) == 50
         assert ing.metrics.batches_replayed >= 1
         assert ing.consumer.pending == 0 and ing.consumer.pending_bytes == 0
     finally:
