@@ -132,6 +132,7 @@ def coverage_cells(p: Viewer, ctx: Ctx, sel: CoverageArea, pg: Page1000) -> Resp
         feats,
         resolution=sel.resolution,
         window=sel.window,
+        **sel.as_of,
         **_latest(services, sel, not paged["total"]),
         **paged,
     )
@@ -149,6 +150,7 @@ def _zone_answer(
         resolution=sel.resolution,
         **extra,
         window=sel.window,
+        **sel.as_of,
         **_latest(ctx.services, sel, not paged["total"]),
         **paged,
     )
@@ -201,7 +203,9 @@ def coverage_gaps(p: Viewer, ctx: Ctx, sel: CoverageSelection, pg: Page1000) -> 
     ]
     total_area = sum(cell_area_m2(c) for _, c in gaps)
     return json_response(
-        feature_collection(feats, resolution=sel.resolution, gap_area_m2=round(total_area, 1), **paged),
+        feature_collection(
+            feats, resolution=sel.resolution, gap_area_m2=round(total_area, 1), **sel.as_of, **paged
+        ),
         geo=True,
     )
 

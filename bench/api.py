@@ -297,7 +297,15 @@ class _Writer:
                     await asyncio.wait_for(stop.wait(), delay)
 
 
-async def _serve(db: Path, config: Path, rate: float, stats_path: Path, memory_limit_mb: int) -> None:
+def data_clock(clock0: float) -> datetime:
+    """The bench's "now": the data set's end plus the seconds since ``clock0`` (wall time), the
+    time the writer stamps its readings with."""
+    return END + timedelta(seconds=time.time() - clock0)
+
+
+async def _serve(
+    db: Path, config: Path, rate: float, stats_path: Path, memory_limit_mb: int, clock0: float
+) -> None:
     import uvicorn
 
     from api.cli import build_app
@@ -319,7 +327,7 @@ async def _serve(db: Path, config: Path, rate: float, stats_path: Path, memory_l
     await sink.start()
     backend = DuckDBQuery(connection=con, ingest_resolution=settings.coverage.ingest_resolution)
     registry = Registry(settings.api.registry_path)
-    app = build_app(settings, backend=backend, registry=registry)
+    app = build_app(settings, backend=backend, registry=registry, clock=lambda: data_clock(clock0))
     tune_gc_for_server()
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning")
@@ -401,6 +409,42 @@ def timed_pass(client: httpx.Client, requests: list[dict[str, str]]) -> dict[str
     return {"ms": out, "failed": failed, "load": (before, load1()), "features": total}
 
 
+DASHBOARD_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+"""The dashboard's window choices measured (it also offers the last hour)."""
+
+
+def dashboard_pass(
+    client: httpx.Client, clock0: float, plan: list[tuple[str, str]], pace_s: float
+) -> dict[str, Any]:
+    """What the dashboard asks: ``from`` = now - window, no ``to``, ``limit`` 5000, so every
+    request is another window. The views of ``plan`` in turn, one every ``pace_s``: latencies
+    (ms) and the age of each answer's ``as_of`` (s, against the bench's clock)."""
+    out: list[float] = []
+    ages: list[float] = []
+    failed: dict[str, int] = {}
+    before = load1()
+    total = 0
+    for park, win in plan:
+        t_next = time.monotonic() + pace_s
+        frm = data_clock(clock0) - DASHBOARD_WINDOWS[win]
+        t0 = time.perf_counter()
+        r = client.get(
+            "/api/v1/coverage/cells",
+            params={"park": park, "from": frm.isoformat(timespec="milliseconds"), "limit": "5000"},
+        )
+        ms = (time.perf_counter() - t0) * 1000
+        if r.status_code != 200:
+            failed[str(r.status_code)] = failed.get(str(r.status_code), 0) + 1
+            continue
+        out.append(ms)
+        body = r.json()
+        total = int(body["total"])
+        if "as_of" in body:
+            ages.append((data_clock(clock0) - datetime.fromisoformat(body["as_of"])).total_seconds())
+        time.sleep(max(0.0, t_next - time.monotonic()))
+    return {"ms": out, "failed": failed, "load": (before, load1()), "features": total, "ages": ages}
+
+
 def breakdown(db: Path, n: int, seed: int) -> dict[str, list[float]]:
     """A cold request's parts straight on the stored file (read-only, no HTTP), ms per window."""
     from analytics.deadzones import assess_cells
@@ -434,7 +478,7 @@ def breakdown(db: Path, n: int, seed: int) -> dict[str, list[float]]:
 
 def start_server(
     work: Path, db: Path, port: int, rate: float, memory_limit_mb: int
-) -> tuple[subprocess.Popen[bytes], Path]:
+) -> tuple[subprocess.Popen[bytes], Path, float]:
     config = work / "api.toml"
     config.write_text(
         f'[api]\nhost = "127.0.0.1"\nport = {port}\nregistry_path = "{work / "registry.sqlite"}"\n'
@@ -445,6 +489,7 @@ def start_server(
     )
     stats = work / "server-stats.json"
     stats.unlink(missing_ok=True)
+    clock0 = time.time()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -456,6 +501,7 @@ def start_server(
             str(rate),
             str(stats),
             str(memory_limit_mb),
+            repr(clock0),
         ],
         cwd=Path(__file__).resolve().parents[1],
     )
@@ -466,7 +512,7 @@ def start_server(
             raise RuntimeError(f"the bench server exited with {proc.returncode}")
         try:
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return proc, stats
+                return proc, stats, clock0
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
@@ -484,7 +530,7 @@ def run_mode(args: argparse.Namespace, data: Path, work: Path, mode: str, run: i
     shutil.copyfile(data, db)
     rate = args.ingest_rate if mode == "ingest" else 0.0
     port = 18000 + (os.getpid() + run * 2 + (mode == "ingest")) % 1000
-    proc, stats_path = start_server(work, db, port, rate, args.memory_limit_mb)
+    proc, stats_path, clock0 = start_server(work, db, port, rate, args.memory_limit_mb)
     blocks: dict[str, Any] = {}
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": KEY}, timeout=600) as c:
@@ -502,6 +548,14 @@ def run_mode(args: argparse.Namespace, data: Path, work: Path, mode: str, run: i
                 ]
                 for temp in ("cold", "warm"):
                     blocks[f"{kind} {temp}"] = timed_pass(c, reqs)
+            if mode == "ingest" and args.dashboard_s > 0:
+                # Live views: each park's last 24 h and 7 days, first asked here (computed on
+                # request), then asked again and again while the refresher keeps them current.
+                views = [(park, win) for park in PARKS for win in DASHBOARD_WINDOWS]
+                rng = random.Random(f"{run}-dashboard")
+                blocks["dashboard first"] = dashboard_pass(c, clock0, views, 0.0)
+                plan = [rng.choice(views) for _ in range(int(args.dashboard_s))]
+                blocks["dashboard"] = dashboard_pass(c, clock0, plan, 1.0)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -520,6 +574,8 @@ def _rounded(ms: float) -> int | None:
 def fmt_block(name: str, b: dict[str, Any]) -> str:
     ms = b["ms"] or [float("nan")]
     failed = "".join(f", {n} answered {code}" for code, n in b["failed"].items())
+    if b.get("ages"):
+        failed += f", as_of age p50 {pct(b['ages'], 50):.0f} s max {max(b['ages']):.0f} s"
     return (
         f"  {name:<16} p50 {pct(ms, 50):8.0f}  p95 {pct(ms, 95):8.0f} ms  (n={len(b['ms'])}{failed}, "
         f"~{b['features']} cells)  load {b['load'][0]:.2f} -> {b['load'][1]:.2f}"
@@ -528,8 +584,8 @@ def fmt_block(name: str, b: dict[str, Any]) -> str:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
-        db, config, rate, stats, memory = sys.argv[2:7]
-        asyncio.run(_serve(Path(db), Path(config), float(rate), Path(stats), int(memory)))
+        db, config, rate, stats, memory, clock0 = sys.argv[2:8]
+        asyncio.run(_serve(Path(db), Path(config), float(rate), Path(stats), int(memory), float(clock0)))
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=10_000_000, help="cellular readings in the data set")
@@ -545,6 +601,12 @@ def main() -> int:
         type=int,
         default=0,
         help="[store] memory_limit_mb of the server (0: the shipped default), DuckDB's limit for the whole database",
+    )
+    ap.add_argument(
+        "--dashboard-s",
+        type=float,
+        default=90.0,
+        help="seconds of dashboard requests (live views: no `to`) in the ingest mode (0: none)",
     )
     ap.add_argument("--breakdown", type=int, default=3, help="windows of the breakdown (0: none)")
     args = ap.parse_args()
