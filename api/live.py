@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from storage.query import Scope
@@ -55,7 +55,8 @@ class LiveView:
 class _State:
     end: datetime
     """The newest end whose results are computed (or being computed by a first request)."""
-    asked: float = field(default_factory=time.monotonic)
+    asked: datetime
+    """When a request last asked for the view."""
 
 
 @dataclass(slots=True)
@@ -118,21 +119,21 @@ class LiveViews:
         with self._lock:
             state = self._views.get(view)
             if state is None or (now - state.end).total_seconds() > self.max_age_s:
-                state = _State(end=now.replace(microsecond=0))
+                state = _State(end=now.replace(microsecond=0), asked=now)
                 self._views[view] = state
                 while len(self._views) > MAX_VIEWS:
                     oldest = min(self._views, key=lambda v: self._views[v].asked)
                     del self._views[oldest]
-            state.asked = time.monotonic()
+            state.asked = now
             end = state.end
         return window_of(view, end)
 
     def due(self) -> list[LiveView]:
         """The views to refresh now, the one with the oldest end first; forgets views nobody asked
         for within ``keep_s``."""
-        now, mono = self.clock(), time.monotonic()
+        now = self.clock()
         with self._lock:
-            for v in [v for v, s in self._views.items() if mono - s.asked > self.keep_s]:
+            for v in [v for v, s in self._views.items() if (now - s.asked).total_seconds() > self.keep_s]:
                 del self._views[v]
             due = [
                 (s.end, i, v)

@@ -204,7 +204,12 @@ def coverage_gaps(p: Viewer, ctx: Ctx, sel: CoverageSelection, pg: Page1000) -> 
     total_area = sum(cell_area_m2(c) for _, c in gaps)
     return json_response(
         feature_collection(
-            feats, resolution=sel.resolution, gap_area_m2=round(total_area, 1), **sel.as_of, **paged
+            feats,
+            resolution=sel.resolution,
+            gap_area_m2=round(total_area, 1),
+            window=sel.window,
+            **sel.as_of,
+            **paged,
         ),
         geo=True,
     )
