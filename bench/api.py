@@ -409,6 +409,9 @@ def timed_pass(client: httpx.Client, requests: list[dict[str, str]]) -> dict[str
     return {"ms": out, "failed": failed, "load": (before, load1()), "features": total}
 
 
+MODES = ("static", "ingest", "dashboard")
+"""Server runs of the bench: a static store; appending with distinct explicit windows (cold and
+warm); appending with the dashboard's requests (live views, no ``to``)."""
 DASHBOARD_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
 """The dashboard's window choices measured (it also offers the last hour)."""
 
@@ -528,8 +531,8 @@ def run_mode(args: argparse.Namespace, data: Path, work: Path, mode: str, run: i
     for p in work.glob("registry.sqlite*"):
         p.unlink()
     shutil.copyfile(data, db)
-    rate = args.ingest_rate if mode == "ingest" else 0.0
-    port = 18000 + (os.getpid() + run * 2 + (mode == "ingest")) % 1000
+    rate = args.ingest_rate if mode in ("ingest", "dashboard") else 0.0
+    port = 18000 + (os.getpid() + run * 3 + MODES.index(mode)) % 1000
     proc, stats_path, clock0 = start_server(work, db, port, rate, args.memory_limit_mb)
     blocks: dict[str, Any] = {}
     try:
@@ -539,7 +542,16 @@ def run_mode(args: argparse.Namespace, data: Path, work: Path, mode: str, run: i
                 c.get("/api/v1/coverage/cells", params={"park": "vsip", "from": frm, "to": to, "limit": "1"})
             if rate > 0:
                 time.sleep(args.settle_s)  # the writer runs at its rate before the first timed request
-            kinds = ["historical", "live"] if mode == "ingest" else ["historical"]
+            if mode == "dashboard":
+                # A server of its own (its refresher does not run beside the other blocks):
+                # each park's last 24 h and 7 days, first asked here (computed on request), then
+                # again and again while the refresher keeps them current.
+                views = [(park, win) for park in PARKS for win in DASHBOARD_WINDOWS]
+                rng = random.Random(f"{run}-dashboard")
+                blocks["dashboard first"] = dashboard_pass(c, clock0, views, 0.0)
+                plan = [rng.choice(views) for _ in range(int(args.dashboard_s))]
+                blocks["dashboard"] = dashboard_pass(c, clock0, plan, 1.0)
+            kinds = {"static": ["historical"], "ingest": ["historical", "live"]}.get(mode, [])
             for kind in kinds:
                 rng = random.Random(f"{run}-{mode}-{kind}")
                 reqs = [
@@ -548,14 +560,6 @@ def run_mode(args: argparse.Namespace, data: Path, work: Path, mode: str, run: i
                 ]
                 for temp in ("cold", "warm"):
                     blocks[f"{kind} {temp}"] = timed_pass(c, reqs)
-            if mode == "ingest" and args.dashboard_s > 0:
-                # Live views: each park's last 24 h and 7 days, first asked here (computed on
-                # request), then asked again and again while the refresher keeps them current.
-                views = [(park, win) for park in PARKS for win in DASHBOARD_WINDOWS]
-                rng = random.Random(f"{run}-dashboard")
-                blocks["dashboard first"] = dashboard_pass(c, clock0, views, 0.0)
-                plan = [rng.choice(views) for _ in range(int(args.dashboard_s))]
-                blocks["dashboard"] = dashboard_pass(c, clock0, plan, 1.0)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -593,7 +597,7 @@ def main() -> int:
     ap.add_argument("--data-dir", default="/tmp/parkwatch-bench-api", help="where the data set is kept")
     ap.add_argument("--runs", type=int, default=3, help="runs (each: a fresh copy, both modes)")
     ap.add_argument("--requests", type=int, default=6, help="distinct windows per block")
-    ap.add_argument("--modes", default="static,ingest", help="comma-separated: static, ingest")
+    ap.add_argument("--modes", default=",".join(MODES), help=f"comma-separated: {', '.join(MODES)}")
     ap.add_argument("--ingest-rate", type=float, default=20_000.0, help="readings/s of the writer")
     ap.add_argument("--settle-s", type=float, default=5.0, help="writer running before timing")
     ap.add_argument(
@@ -605,16 +609,16 @@ def main() -> int:
     ap.add_argument(
         "--dashboard-s",
         type=float,
-        default=90.0,
-        help="seconds of dashboard requests (live views: no `to`) in the ingest mode (0: none)",
+        default=60.0,
+        help="seconds of dashboard requests (live views: no `to`) in the dashboard mode",
     )
     ap.add_argument("--breakdown", type=int, default=3, help="windows of the breakdown (0: none)")
     args = ap.parse_args()
     if args.quick:
         args.rows, args.runs, args.requests = 1_000_000, 1, 4
     modes = [m for m in args.modes.split(",") if m]
-    if any(m not in ("static", "ingest") for m in modes):
-        ap.error("--modes: static and/or ingest")
+    if any(m not in MODES for m in modes):
+        ap.error(f"--modes: any of {', '.join(MODES)}")
 
     print(f"start {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC, load {load1():.2f}, {os.cpu_count()} cores")
     from settings.ingest import DuckdbSinkSettings
@@ -677,11 +681,13 @@ def main() -> int:
             p50s = [pct(ms, 50) for ms in answered]
             p95s = [pct(ms, 95) for ms in answered]
             failures = sum(sum(r["blocks"][name]["failed"].values()) for r in results[mode])
+            ages = [a for r in results[mode] for a in r["blocks"][name].get("ages", [])]
             loads = [x for r in results[mode] for x in r["blocks"][name]["load"]]
             print(
                 f"  {mode:<6} {name:<16} p50 {statistics.median(p50s):8.0f}  p95 {statistics.median(p95s):8.0f} ms"
                 f"  [{min(p95s):.0f}-{max(p95s):.0f}]  load {min(loads):.1f}-{max(loads):.1f}"
                 + (f"  ({failures} requests failed)" if failures else "")
+                + (f"  as_of age max {max(ages):.0f} s" if ages else "")
             )
             summary[f"{mode} {name}"] = {
                 "p50_ms": _rounded(statistics.median(p50s)),

@@ -80,6 +80,13 @@ class CoverageService:
             version = self.backend.data_version(scope) if self.cache.ttl_s > 0 else None
         return self.cache.get_or_compute(key, compute, version=version)
 
+    def kept_if_live(self, key: Hashable, scope: Scope, build: Callable[[], T]) -> T:
+        """``build()``, kept in the cache when ``scope`` is a live view's window (every request
+        answered as of its end gets the same value); built every time otherwise."""
+        if not scope.live:
+            return build()
+        return self.cache.get_or_compute(key, build, version=("live", scope.end))
+
     def warm_live(self, scope: Scope, resolution: int) -> None:
         """Compute what a live view's requests read (cell statistics, the dead-zone test, dead
         zones) for ``scope`` into the cache: the background refresh of :mod:`api.live`."""
