@@ -418,8 +418,8 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     registry_path: str = "parkwatch-registry.sqlite"
     cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     cache_stale_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
-    live_max_age_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
-    live_refresh_s: Annotated[float, msgspec.Meta(gt=0)] = 15.0
+    live_max_age_s: Annotated[float, msgspec.Meta(ge=0)] = 120.0
+    live_refresh_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     live_keep_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
     max_page_size: PositiveInt = 5000
     dashboard: bool = True

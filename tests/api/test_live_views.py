@@ -226,7 +226,9 @@ def test_live_answers_are_exact_and_never_older_than_max_age(
 ) -> None:
     client, clock, con, services = live_app
     views = services.coverage.live
-    frm = lambda: (clock() - timedelta(hours=24)).isoformat()  # noqa: E731 - the dashboard's "last 24 h"
+
+    def frm() -> str:  # the dashboard's "last 24 h"
+        return (clock() - timedelta(hours=24)).isoformat()
 
     first = _get(client, "cells", **{"from": frm()})
     as_of = datetime.fromisoformat(first["as_of"])
