@@ -7,8 +7,10 @@ technology and resolution, and its length (``now - from``, rounded to whole minu
 is pinned to an end ``T`` (whole seconds): ``[T - length, T)``.
 
 - A view's end is the newest one whose results are in the cache, while it is at most
-  ``max_age_s`` old; otherwise the request's own time becomes the view's end and the request
-  computes it (exactly, like any first request; identical requests meanwhile wait for it).
+  ``max_age_s`` old; otherwise the end the refresher is computing, if any (the request waits for
+  that computation instead of doing it a second time); otherwise the request's own time becomes
+  the view's end and the request computes it (exactly, like any first request; identical
+  requests meanwhile wait for it).
 - A refresher advances the end of every view asked for within ``keep_s`` once it is
   ``refresh_s`` old: it computes the new window in the background, **one view at a time**, and
   only then moves the view's end, so a request never waits for a refresh. After each computation
@@ -93,6 +95,7 @@ class LiveViews:
         self.clock = clock
         self.stats = RefreshStats()
         self._views: dict[LiveView, _State] = {}
+        self._pending: dict[LiveView, datetime] = {}
         self._lock = threading.Lock()
 
     @property
@@ -118,14 +121,20 @@ class LiveViews:
         now = self.clock()
         with self._lock:
             state = self._views.get(view)
-            if state is None or (now - state.end).total_seconds() > self.max_age_s:
-                state = _State(end=now.replace(microsecond=0), asked=now)
-                self._views[view] = state
+            pending = self._pending.get(view)
+            if state is not None and (now - state.end).total_seconds() <= self.max_age_s:
+                end = state.end
+            elif state is not None and pending is not None:
+                # Being refreshed: wait for that computation (single flight in the cache)
+                # rather than compute the same view a second time beside it.
+                end = pending
+            else:
+                end = now.replace(microsecond=0)
+                state = self._views[view] = _State(end=end, asked=now)
                 while len(self._views) > MAX_VIEWS:
                     oldest = min(self._views, key=lambda v: self._views[v].asked)
                     del self._views[oldest]
             state.asked = now
-            end = state.end
         return window_of(view, end)
 
     def due(self) -> list[LiveView]:
@@ -142,10 +151,19 @@ class LiveViews:
             ]
         return [v for _, _, v in sorted(due)]
 
-    def advance(self, view: LiveView, end: datetime) -> None:
-        """``view``'s results as of ``end`` are computed: requests get them from now on."""
+    def begin(self, view: LiveView, end: datetime) -> None:
+        """The refresher starts computing ``view`` as of ``end``."""
         with self._lock:
+            self._pending[view] = end
+
+    def advance(self, view: LiveView, end: datetime | None) -> None:
+        """``view``'s results as of ``end`` are computed (None: the refresh failed): requests
+        get them from now on."""
+        with self._lock:
+            self._pending.pop(view, None)
             state = self._views.get(view)
+            if end is None:
+                return
             if state is not None and end > state.end:
                 state.end = end
 
@@ -176,9 +194,11 @@ def refresh_one(views: LiveViews, warm: Callable[[Scope, int], None]) -> float |
     view = due[0]
     end = views.now_end()
     t0 = time.perf_counter()
+    views.begin(view, end)
     try:
         warm(window_of(view, end), view.resolution)
     except Exception:  # the top of the refresher: logged and counted; the view keeps its end
+        views.advance(view, None)
         views.stats.errors += 1
         log.warning("background refresh of a live coverage view failed", exc_info=True)
     else:

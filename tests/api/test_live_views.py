@@ -105,6 +105,25 @@ def test_the_refresher_advances_due_views_oldest_first_and_forgets_unwatched_one
     assert views.due() == [] and views.views() == []
 
 
+def test_a_request_for_an_overdue_view_waits_for_its_refresh_rather_than_computing_it_again() -> None:
+    clock = Clock(T0)
+    views = LiveViews(max_age_s=MAX_AGE_S, refresh_s=REFRESH_S, keep_s=900, clock=clock)
+    first = views.pin(_scope(clock, 24), 10)
+    clock.step(MAX_AGE_S - 1)
+    during: list[Scope] = []
+
+    def warm(scope: Scope, res: int) -> None:
+        clock.step(2)  # the refresh takes a while: the view's end is now older than max_age
+        during.append(views.pin(_scope(clock, 24), 10))
+        assert during[0].end == scope.end  # the refresher's end: the cache's single flight joins them
+
+    refresh_one(views, warm)
+    assert during[0].end > first.end
+    # Without a refresh under way an overdue view is computed up to the request's own time.
+    clock.step(MAX_AGE_S + 1)
+    assert views.pin(_scope(clock, 24), 10).end == clock().replace(microsecond=0)
+
+
 def test_views_are_bounded() -> None:
     clock = Clock(T0)
     views = LiveViews(max_age_s=MAX_AGE_S, refresh_s=REFRESH_S, keep_s=900, clock=clock)
