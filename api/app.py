@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Any, Final
 
 from fastapi import FastAPI, Request, Response
@@ -29,6 +30,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp
 
 from api import (
+    live,
     models,
     routes_coverage,
     routes_deadletters,
@@ -51,6 +53,7 @@ from api.auth import KeyRecord, KeyRing, key_hash
 from api.cache import ReadCache
 from api.deps import ERRORS, Context, document_limits, error_response
 from api.errors import ApiError
+from api.live import utc_now
 from api.metrics import Metrics
 from api.registry import Registry
 from api.services import Services
@@ -93,10 +96,16 @@ def create_app(
     backend: QueryBackend,
     registry: Registry,
     dashboard: ASGIApp | None = None,
+    clock: Callable[[], datetime] = utc_now,
 ) -> FastAPI:
-    """Build the API application over a query backend and the key/gateway registry."""
+    """Build the API application over a query backend and the key/gateway registry; ``clock`` is
+    "now" of requests without ``to`` (their live views, :mod:`api.live`)."""
     services = Services.build(
-        settings, backend, registry_parks=_registry_parks(registry), sites_path=str(registry.path)
+        settings,
+        backend,
+        registry_parks=_registry_parks(registry),
+        sites_path=str(registry.path),
+        clock=clock,
     )
     metrics = Metrics()
     # Alarm state lives beside the keys, in the registry file every deployment has.
@@ -108,7 +117,7 @@ def create_app(
         version="1",
         description="Coverage, dead zones, broadband, factory KPIs, alarms, fleet and provisioning.",
         responses=ERRORS,
-        lifespan=_closing(services.cache, alarm_engine, alarm_stats),
+        lifespan=_closing(services, alarm_engine, alarm_stats),
         docs_url=None,
         redoc_url=None,
     )
@@ -219,6 +228,9 @@ def create_app(
             "cache_hits": float(cache.hits),
             "cache_misses": float(cache.misses),
             "cache_refresh_errors": float(cache.refresh_errors),
+            "live_view_refreshes": float(services.coverage.live.stats.refreshes),
+            "live_view_refresh_errors": float(services.coverage.live.stats.errors),
+            "live_view_refresh_seconds": services.coverage.live.stats.busy_s,
             "alarm_evaluations": float(alarm_stats.evaluations),
             "alarm_evaluation_errors": float(alarm_stats.errors),
         }
@@ -299,10 +311,12 @@ def _registry_parks(registry: Registry) -> Callable[[], dict[str, tuple[tuple[fl
 
 
 def _closing(
-    cache: ReadCache, engine: AlarmEngine, stats: LoopStats
+    services: Services, engine: AlarmEngine, stats: LoopStats
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The app's lifespan: the alarm evaluator runs while the app serves; at shutdown it stops,
-    and so does the cache's background refresh."""
+    """The app's lifespan: the alarm evaluator and the refresher of live coverage views run while
+    the app serves; at shutdown they stop, and so does the cache's background refresh."""
+    cache = services.cache
+    views = services.coverage.live
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -317,12 +331,21 @@ def _closing(
             if interval_s > 0
             else None
         )
+        refresher = (
+            asyncio.create_task(
+                live.run(views, services.coverage.warm_live, stop=stop), name="live-view-refresher"
+            )
+            if views.enabled
+            else None
+        )
         try:
             yield
         finally:
             stop.set()
             if task is not None:
                 await task
+            if refresher is not None:
+                await refresher
             cache.close()
 
     return lifespan

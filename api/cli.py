@@ -236,9 +236,11 @@ def build_backend(settings: ApiSettings) -> QueryBackend:
     return load_backend(settings.backend, ingest_resolution=settings.coverage.ingest_resolution)
 
 
-def build_app(settings: Any, *, backend: Any, registry: Any) -> Any:
-    """The API application, with the built-in dashboard unless ``[api] dashboard = false``."""
+def build_app(settings: Any, *, backend: Any, registry: Any, clock: Any = None) -> Any:
+    """The API application, with the built-in dashboard unless ``[api] dashboard = false``;
+    ``clock`` (a function returning the current UTC time) for a bench's simulated time."""
     from api.app import create_app
+    from api.live import utc_now
 
     dashboard = None
     if settings.api.dashboard:
@@ -248,7 +250,9 @@ def build_app(settings: Any, *, backend: Any, registry: Any) -> Any:
         dashboard = create_dashboard(
             dashboard_settings(opts.tile_url, opts.tile_attribution, opts.road_lines_file)
         )
-    return create_app(settings, backend=backend, registry=registry, dashboard=dashboard)
+    return create_app(
+        settings, backend=backend, registry=registry, dashboard=dashboard, clock=clock or utc_now
+    )
 
 
 def app_from_env() -> Any:

@@ -202,7 +202,13 @@ class Context:
     ) -> Scope:
         """A validated query scope limited to the parks the key may see."""
         cov = self.settings.coverage
-        w = window(start, end, default_days=cov.default_window_days, max_days=cov.max_window_days)
+        w = window(
+            start,
+            end,
+            default_days=cov.default_window_days,
+            max_days=cov.max_window_days,
+            now=self.services.coverage.live.clock(),
+        )
         return Scope(
             parks=p.scope_parks(park),
             start=w.start,
@@ -241,6 +247,12 @@ class Selection:
     def window(self) -> list[str]:
         return [self.scope.start.isoformat(), self.scope.end.isoformat()]
 
+    @property
+    def as_of(self) -> dict[str, str]:
+        """``{"as_of": end}`` for a live view's answer (its window ends at its refresh time, see
+        :mod:`api.live`), else nothing: members of the GeoJSON answers."""
+        return {"as_of": self.scope.end.isoformat()} if self.scope.live else {}
+
 
 def parse_selection(
     ctx: Context,
@@ -253,16 +265,22 @@ def parse_selection(
     tech: str | None = None,
     res: int | None = None,
     known_park: bool = False,
+    live: bool = False,
 ) -> Selection:
     """Check and default the query parameters of a read route once; ``known_park``: 404 for a park
-    that is neither configured nor measured."""
+    that is neither configured nor measured; ``live``: a window without ``to`` is a live view's,
+    answered as of its latest refresh (:mod:`api.live`)."""
     sc = ctx.scope(p, park, start, to, operator=operator, tech=tech)
+    resolution = ctx.res(res)
     if known_park and park is not None and not ctx.services.coverage.park_known(park):
         raise NotFound(
             f"unknown park {park!r}: it is not in the configuration and has no cellular "
             "readings; GET /api/v1/coverage/operators lists the parks with data"
         )
-    return Selection(scope=sc, resolution=ctx.res(res))
+    views = ctx.services.coverage.live
+    if live and to is None and views.enabled:
+        sc = views.pin(sc, resolution)
+    return Selection(scope=sc, resolution=resolution)
 
 
 def _coverage(
@@ -276,7 +294,7 @@ def _coverage(
     resolution: ResolutionQ = None,
 ) -> Selection:
     return parse_selection(
-        ctx, p, park, start, to, operator=operator, tech=tech, res=resolution, known_park=True
+        ctx, p, park, start, to, operator=operator, tech=tech, res=resolution, known_park=True, live=True
     )
 
 

@@ -82,10 +82,17 @@ def _utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
-def window(start: datetime | None, end: datetime | None, *, default_days: int, max_days: int) -> Window:
-    """Validate and default a time window (UTC, ``[start, end)``)."""
+def window(
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    default_days: int,
+    max_days: int,
+    now: datetime | None = None,
+) -> Window:
+    """Validate and default a time window (UTC, ``[start, end)``; ``end`` defaults to ``now``)."""
     try:
-        e = _utc(end) if end is not None else datetime.now(UTC)
+        e = _utc(end) if end is not None else (now or datetime.now(UTC))
         s = _utc(start) if start is not None else e - timedelta(days=default_days)
     except (OverflowError, ValueError) as exc:
         raise BadRequest(f"invalid time window: {exc}") from exc

@@ -122,20 +122,40 @@ def coverage_cells(p: Viewer, ctx: Ctx, sel: CoverageArea, pg: Page1000) -> Resp
     c = services.coverage.cells(sel.scope, sel.resolution)
     paged = pg.page(range(len(c.stats)))
     rows = np.asarray(paged.pop("items"), dtype=np.int64)
-    feats = _with_state(
-        services,
-        cell_features(c.stats.take(rows), c.classes[rows], min_samples=c.min_samples),
-        sel,
-        ctx.settings.coverage.dead_zone_max_class,
+
+    def features() -> bytes:
+        feats = _with_state(
+            services,
+            cell_features(c.stats.take(rows), c.classes[rows], min_samples=c.min_samples),
+            sel,
+            ctx.settings.coverage.dead_zone_max_class,
+        )
+        return msgspec.json.encode(feats)
+
+    # A live view's page is the same for every request as of its end: built once.
+    encoded = services.coverage.kept_if_live(
+        ("cell-features", sel.scope, sel.resolution, pg.limit, pg.offset), sel.scope, features
     )
     fc = feature_collection(
-        feats,
+        [],
         resolution=sel.resolution,
         window=sel.window,
+        **sel.as_of,
         **_latest(services, sel, not paged["total"]),
         **paged,
     )
-    return json_response(fc, geo=True)
+    return _with_features(fc, encoded)
+
+
+def _with_features(fc: dict[str, Any], features_json: bytes) -> Response:
+    """The GeoJSON answer ``fc`` (its ``features`` empty, the last member) with the features
+    already encoded as a JSON array."""
+    head = msgspec.json.encode(fc)
+    tail = b'"features":[]}'
+    if not head.endswith(tail):  # feature_collection puts the features last
+        raise ValueError("the features must be the last member of the FeatureCollection")
+    body = head[: -len(tail) + len(b'"features":')] + features_json + b"}"
+    return Response(body, media_type="application/geo+json")
 
 
 def _zone_answer(
@@ -149,6 +169,7 @@ def _zone_answer(
         resolution=sel.resolution,
         **extra,
         window=sel.window,
+        **sel.as_of,
         **_latest(ctx.services, sel, not paged["total"]),
         **paged,
     )
@@ -201,7 +222,14 @@ def coverage_gaps(p: Viewer, ctx: Ctx, sel: CoverageSelection, pg: Page1000) -> 
     ]
     total_area = sum(cell_area_m2(c) for _, c in gaps)
     return json_response(
-        feature_collection(feats, resolution=sel.resolution, gap_area_m2=round(total_area, 1), **paged),
+        feature_collection(
+            feats,
+            resolution=sel.resolution,
+            gap_area_m2=round(total_area, 1),
+            window=sel.window,
+            **sel.as_of,
+            **paged,
+        ),
         geo=True,
     )
 

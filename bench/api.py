@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import json
 import math
 import os
@@ -297,7 +298,15 @@ class _Writer:
                     await asyncio.wait_for(stop.wait(), delay)
 
 
-async def _serve(db: Path, config: Path, rate: float, stats_path: Path, memory_limit_mb: int) -> None:
+def data_clock(clock0: float) -> datetime:
+    """The bench's "now": the data set's end plus the seconds since ``clock0`` (wall time), the
+    time the writer stamps its readings with."""
+    return END + timedelta(seconds=time.time() - clock0)
+
+
+async def _serve(
+    db: Path, config: Path, rate: float, stats_path: Path, memory_limit_mb: int, clock0: float
+) -> None:
     import uvicorn
 
     from api.cli import build_app
@@ -319,7 +328,11 @@ async def _serve(db: Path, config: Path, rate: float, stats_path: Path, memory_l
     await sink.start()
     backend = DuckDBQuery(connection=con, ingest_resolution=settings.coverage.ingest_resolution)
     registry = Registry(settings.api.registry_path)
-    app = build_app(settings, backend=backend, registry=registry)
+    # The bench's clock, for requests without `to` (code before live views has none: the
+    # dashboard mode then sends `to`, see --dashboard-to).
+    clocked = "clock" in inspect.signature(build_app).parameters
+    extra = {"clock": lambda: data_clock(clock0)} if clocked else {}
+    app = build_app(settings, backend=backend, registry=registry, **extra)
     tune_gc_for_server()
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning")
@@ -401,6 +414,46 @@ def timed_pass(client: httpx.Client, requests: list[dict[str, str]]) -> dict[str
     return {"ms": out, "failed": failed, "load": (before, load1()), "features": total}
 
 
+MODES = ("static", "ingest", "dashboard")
+"""Server runs of the bench: a static store; appending with distinct explicit windows (cold and
+warm); appending with the dashboard's requests (live views, no ``to``)."""
+DASHBOARD_WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+"""The dashboard's window choices measured (it also offers the last hour)."""
+
+
+def dashboard_pass(
+    client: httpx.Client, clock0: float, plan: list[tuple[str, str]], pace_s: float, *, to: bool = False
+) -> dict[str, Any]:
+    """What the dashboard asks: ``from`` = now - window, no ``to``, ``limit`` 5000, so every
+    request is another window. The views of ``plan`` in turn, one every ``pace_s``: latencies
+    (ms) and the age of each answer's ``as_of`` (s, against the bench's clock). ``to``: send
+    ``to`` = now as well (what a request without it meant before live views)."""
+    out: list[float] = []
+    ages: list[float] = []
+    failed: dict[str, int] = {}
+    before = load1()
+    total = 0
+    for park, win in plan:
+        t_next = time.monotonic() + pace_s
+        now = data_clock(clock0)
+        params = {"park": park, "from": (now - DASHBOARD_WINDOWS[win]).isoformat(timespec="milliseconds")}
+        if to:
+            params["to"] = now.isoformat(timespec="milliseconds")
+        t0 = time.perf_counter()
+        r = client.get("/api/v1/coverage/cells", params={**params, "limit": "5000"})
+        ms = (time.perf_counter() - t0) * 1000
+        if r.status_code != 200:
+            failed[str(r.status_code)] = failed.get(str(r.status_code), 0) + 1
+            continue
+        out.append(ms)
+        body = r.json()
+        total = int(body["total"])
+        if "as_of" in body:
+            ages.append((data_clock(clock0) - datetime.fromisoformat(body["as_of"])).total_seconds())
+        time.sleep(max(0.0, t_next - time.monotonic()))
+    return {"ms": out, "failed": failed, "load": (before, load1()), "features": total, "ages": ages}
+
+
 def breakdown(db: Path, n: int, seed: int) -> dict[str, list[float]]:
     """A cold request's parts straight on the stored file (read-only, no HTTP), ms per window."""
     from analytics.deadzones import assess_cells
@@ -434,7 +487,7 @@ def breakdown(db: Path, n: int, seed: int) -> dict[str, list[float]]:
 
 def start_server(
     work: Path, db: Path, port: int, rate: float, memory_limit_mb: int
-) -> tuple[subprocess.Popen[bytes], Path]:
+) -> tuple[subprocess.Popen[bytes], Path, float]:
     config = work / "api.toml"
     config.write_text(
         f'[api]\nhost = "127.0.0.1"\nport = {port}\nregistry_path = "{work / "registry.sqlite"}"\n'
@@ -445,6 +498,7 @@ def start_server(
     )
     stats = work / "server-stats.json"
     stats.unlink(missing_ok=True)
+    clock0 = time.time()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -456,6 +510,7 @@ def start_server(
             str(rate),
             str(stats),
             str(memory_limit_mb),
+            repr(clock0),
         ],
         cwd=Path(__file__).resolve().parents[1],
     )
@@ -466,7 +521,7 @@ def start_server(
             raise RuntimeError(f"the bench server exited with {proc.returncode}")
         try:
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return proc, stats
+                return proc, stats, clock0
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
@@ -482,9 +537,9 @@ def run_mode(args: argparse.Namespace, data: Path, work: Path, mode: str, run: i
     for p in work.glob("registry.sqlite*"):
         p.unlink()
     shutil.copyfile(data, db)
-    rate = args.ingest_rate if mode == "ingest" else 0.0
-    port = 18000 + (os.getpid() + run * 2 + (mode == "ingest")) % 1000
-    proc, stats_path = start_server(work, db, port, rate, args.memory_limit_mb)
+    rate = args.ingest_rate if mode in ("ingest", "dashboard") else 0.0
+    port = 18000 + (os.getpid() + run * 3 + MODES.index(mode)) % 1000
+    proc, stats_path, clock0 = start_server(work, db, port, rate, args.memory_limit_mb)
     blocks: dict[str, Any] = {}
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": KEY}, timeout=600) as c:
@@ -493,7 +548,16 @@ def run_mode(args: argparse.Namespace, data: Path, work: Path, mode: str, run: i
                 c.get("/api/v1/coverage/cells", params={"park": "vsip", "from": frm, "to": to, "limit": "1"})
             if rate > 0:
                 time.sleep(args.settle_s)  # the writer runs at its rate before the first timed request
-            kinds = ["historical", "live"] if mode == "ingest" else ["historical"]
+            if mode == "dashboard":
+                # A server of its own (its refresher does not run beside the other blocks):
+                # each park's last 24 h and 7 days, first asked here (computed on request), then
+                # again and again while the refresher keeps them current.
+                views = [(park, win) for park in PARKS for win in DASHBOARD_WINDOWS]
+                rng = random.Random(f"{run}-dashboard")
+                blocks["dashboard first"] = dashboard_pass(c, clock0, views, 0.0, to=args.dashboard_to)
+                plan = [rng.choice(views) for _ in range(int(args.dashboard_s))]
+                blocks["dashboard"] = dashboard_pass(c, clock0, plan, 1.0, to=args.dashboard_to)
+            kinds = {"static": ["historical"], "ingest": ["historical", "live"]}.get(mode, [])
             for kind in kinds:
                 rng = random.Random(f"{run}-{mode}-{kind}")
                 reqs = [
@@ -520,6 +584,8 @@ def _rounded(ms: float) -> int | None:
 def fmt_block(name: str, b: dict[str, Any]) -> str:
     ms = b["ms"] or [float("nan")]
     failed = "".join(f", {n} answered {code}" for code, n in b["failed"].items())
+    if b.get("ages"):
+        failed += f", as_of age p50 {pct(b['ages'], 50):.0f} s max {max(b['ages']):.0f} s"
     return (
         f"  {name:<16} p50 {pct(ms, 50):8.0f}  p95 {pct(ms, 95):8.0f} ms  (n={len(b['ms'])}{failed}, "
         f"~{b['features']} cells)  load {b['load'][0]:.2f} -> {b['load'][1]:.2f}"
@@ -528,8 +594,8 @@ def fmt_block(name: str, b: dict[str, Any]) -> str:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
-        db, config, rate, stats, memory = sys.argv[2:7]
-        asyncio.run(_serve(Path(db), Path(config), float(rate), Path(stats), int(memory)))
+        db, config, rate, stats, memory, clock0 = sys.argv[2:8]
+        asyncio.run(_serve(Path(db), Path(config), float(rate), Path(stats), int(memory), float(clock0)))
         return 0
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=10_000_000, help="cellular readings in the data set")
@@ -537,7 +603,7 @@ def main() -> int:
     ap.add_argument("--data-dir", default="/tmp/parkwatch-bench-api", help="where the data set is kept")
     ap.add_argument("--runs", type=int, default=3, help="runs (each: a fresh copy, both modes)")
     ap.add_argument("--requests", type=int, default=6, help="distinct windows per block")
-    ap.add_argument("--modes", default="static,ingest", help="comma-separated: static, ingest")
+    ap.add_argument("--modes", default=",".join(MODES), help=f"comma-separated: {', '.join(MODES)}")
     ap.add_argument("--ingest-rate", type=float, default=20_000.0, help="readings/s of the writer")
     ap.add_argument("--settle-s", type=float, default=5.0, help="writer running before timing")
     ap.add_argument(
@@ -546,13 +612,25 @@ def main() -> int:
         default=0,
         help="[store] memory_limit_mb of the server (0: the shipped default), DuckDB's limit for the whole database",
     )
+    ap.add_argument(
+        "--dashboard-s",
+        type=float,
+        default=60.0,
+        help="seconds of dashboard requests (live views: no `to`) in the dashboard mode",
+    )
+    ap.add_argument(
+        "--dashboard-to",
+        action="store_true",
+        help="the dashboard mode's requests carry `to` = now (for code before live views, whose "
+        "requests without `to` meant exactly that)",
+    )
     ap.add_argument("--breakdown", type=int, default=3, help="windows of the breakdown (0: none)")
     args = ap.parse_args()
     if args.quick:
         args.rows, args.runs, args.requests = 1_000_000, 1, 4
     modes = [m for m in args.modes.split(",") if m]
-    if any(m not in ("static", "ingest") for m in modes):
-        ap.error("--modes: static and/or ingest")
+    if any(m not in MODES for m in modes):
+        ap.error(f"--modes: any of {', '.join(MODES)}")
 
     print(f"start {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC, load {load1():.2f}, {os.cpu_count()} cores")
     from settings.ingest import DuckdbSinkSettings
@@ -615,11 +693,13 @@ def main() -> int:
             p50s = [pct(ms, 50) for ms in answered]
             p95s = [pct(ms, 95) for ms in answered]
             failures = sum(sum(r["blocks"][name]["failed"].values()) for r in results[mode])
+            ages = [a for r in results[mode] for a in r["blocks"][name].get("ages", [])]
             loads = [x for r in results[mode] for x in r["blocks"][name]["load"]]
             print(
                 f"  {mode:<6} {name:<16} p50 {statistics.median(p50s):8.0f}  p95 {statistics.median(p95s):8.0f} ms"
                 f"  [{min(p95s):.0f}-{max(p95s):.0f}]  load {min(loads):.1f}-{max(loads):.1f}"
                 + (f"  ({failures} requests failed)" if failures else "")
+                + (f"  as_of age max {max(ages):.0f} s" if ages else "")
             )
             summary[f"{mode} {name}"] = {
                 "p50_ms": _rounded(statistics.median(p50s)),

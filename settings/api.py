@@ -394,6 +394,12 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
         cache_ttl_s: how long an identical read is answered from memory (0 = off).
         cache_stale_s: after that, how long a computed result whose data changed may still be
             served while one background recomputation refreshes it (0 = wait for the new one).
+        live_max_age_s: a coverage request without ``to`` (a live view: "the last L") is answered
+            as of the view's latest background refresh while that is at most this old (0 = off:
+            every such request is computed up to its own time).
+        live_refresh_s: a live view's refresh older than this is redone in the background, one
+            view at a time.
+        live_keep_s: a live view nobody asked for this long is no longer refreshed.
         max_page_size: largest ``limit`` accepted.
         dashboard: serve the built-in web dashboard at ``/dashboard/`` (``/`` leads to it).
         import_max_mb: largest survey file ``POST /api/v1/imports`` accepts, in MiB.
@@ -412,6 +418,9 @@ class ApiOptions(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     registry_path: str = "parkwatch-registry.sqlite"
     cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     cache_stale_s: Annotated[float, msgspec.Meta(ge=0)] = 60.0
+    live_max_age_s: Annotated[float, msgspec.Meta(ge=0)] = 120.0
+    live_refresh_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    live_keep_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
     max_page_size: PositiveInt = 5000
     dashboard: bool = True
     import_max_mb: Annotated[float, msgspec.Meta(gt=0, le=1024)] = 64.0

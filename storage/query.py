@@ -61,6 +61,9 @@ class Scope:
             regard to case (``viettel`` finds ``Viettel``).
         bbox: optional ``(min_lon, min_lat, max_lon, max_lat)`` on reading positions.
         gw: optional gateway filter.
+        live: the window is a live view's, pinned to a refresh time (:mod:`api.live`); backends
+            ignore it. Answers over it are kept as computed, without the data fingerprint,
+            for as long as the view is answered as of that time (at most ``live_max_age_s``).
     """
 
     parks: tuple[str, ...] | None
@@ -70,6 +73,7 @@ class Scope:
     tech: str | None = None
     bbox: tuple[float, float, float, float] | None = None
     gw: str | None = None
+    live: bool = False
 
 
 _RES_MASK: Final = ~(0xF << 52) & 0xFFFF_FFFF_FFFF_FFFF

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from api.cache import ReadCache
+from api.live import LiveViews, utc_now
 from api.services.alarms import AlarmConditions
 from api.services.broadband import BroadbandService
 from api.services.coverage import CoverageService
@@ -55,16 +57,25 @@ class Services:
         *,
         registry_parks: Callable[[], Mapping[str, Sequence[Sequence[float]]]] | None = None,
         sites_path: str = ":memory:",
+        clock: Callable[[], datetime] = utc_now,
     ) -> Services:
         """The services over ``backend``; raises ``ConfigError`` for an alarm rule on no numeric field.
 
         ``registry_parks`` reads the parks created at run time (id → boundary ring), which the
         coverage answers use beside the config's ``[[parks]]``. ``sites_path`` is the SQLite file
-        of the imported cell sites (the registry file; in memory by default).
+        of the imported cell sites (the registry file; in memory by default). ``clock`` is "now"
+        of the requests without ``to`` (live views, :mod:`api.live`).
         """
         cache = ReadCache(settings.api.cache_ttl_s, stale_s=settings.api.cache_stale_s)
         fleet = FleetService(settings, backend)
-        coverage = CoverageService(settings, backend, cache, registry_parks=registry_parks)
+        opts = settings.api
+        live = LiveViews(
+            max_age_s=opts.live_max_age_s if opts.cache_ttl_s > 0 else 0.0,
+            refresh_s=opts.live_refresh_s,
+            keep_s=opts.live_keep_s,
+            clock=clock,
+        )
+        coverage = CoverageService(settings, backend, cache, registry_parks=registry_parks, live=live)
         sites = SitesService(settings, backend, cache, coverage, CellSites(sites_path))
         return cls(
             backend=backend,

@@ -22,6 +22,7 @@ from analytics.deadzones import CellAssessment, DeadZone, DetectOptions, ZoneKin
 from api import models
 from api.cache import ReadCache
 from api.exports import iso_ms
+from api.live import LiveViews
 from settings.api import ApiSettings
 from storage.query import CellStats, NetworkRows, QueryBackend, Scope
 
@@ -49,10 +50,12 @@ class CoverageService:
         cache: ReadCache,
         *,
         registry_parks: Callable[[], Mapping[str, Sequence[Sequence[float]]]] | None = None,
+        live: LiveViews | None = None,
     ) -> None:
         self.settings = settings
         self.backend = backend
         self.cache = cache
+        self.live = live or LiveViews(max_age_s=0, refresh_s=1, keep_s=1)
         self._config_parks = {p.id: [tuple(pt) for pt in p.boundary] for p in settings.parks}
         self._registry_parks = registry_parks
 
@@ -69,8 +72,26 @@ class CoverageService:
     def _versioned(self, key: Hashable, scope: Scope, compute: Callable[[], T]) -> T:
         # The fingerprint is read before the value is computed (see ReadCache.get_or_compute).
         # It covers the scope's window only: live appends leave the answers of past windows valid.
-        version = self.backend.data_version(scope) if self.cache.ttl_s > 0 else None
+        # A live view's window is answered as computed (api.live): its staleness is bounded by the
+        # view's age, not by the fingerprint, so a late reading does not set off a recomputation.
+        if scope.live:
+            version: Hashable = ("live", scope.end)
+        else:
+            version = self.backend.data_version(scope) if self.cache.ttl_s > 0 else None
         return self.cache.get_or_compute(key, compute, version=version)
+
+    def kept_if_live(self, key: Hashable, scope: Scope, build: Callable[[], T]) -> T:
+        """``build()``, kept in the cache when ``scope`` is a live view's window (every request
+        answered as of its end gets the same value); built every time otherwise."""
+        if not scope.live:
+            return build()
+        return self.cache.get_or_compute(key, build, version=("live", scope.end))
+
+    def warm_live(self, scope: Scope, resolution: int) -> None:
+        """Compute what a live view's requests read (cell statistics, the dead-zone test, dead
+        zones) for ``scope`` into the cache: the background refresh of :mod:`api.live`."""
+        self.cells(scope, resolution)
+        self.dead_zones(scope, resolution, self.settings.coverage.dead_zone_max_class)
 
     def cells(self, scope: Scope, resolution: int) -> Coverage:
         """Cell statistics of ``scope`` at ``resolution`` with their signal classes."""
