@@ -68,6 +68,15 @@ log = logging.getLogger("parkwatch.api")
 
 _METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
+RESPONSE_CACHE_MAX_BYTES: Final = 64 * 1024 * 1024
+"""The encoded answers kept for identical reads weigh at most this together (least recently used
+go first)."""
+
+
+def _answer_bytes(entry: tuple[bytes, str, str]) -> int:
+    return len(entry[0])
+
+
 _CACHED_PREFIXES: Final = (
     "/api/v1/coverage/",
     "/api/v1/broadband/",
@@ -126,7 +135,15 @@ def create_app(
     # Encoded answers of identical reads (same path, query and key) for ``cache_ttl_s``; while one
     # request recomputes an expired answer, identical ones get the old answer for ``cache_stale_s``,
     # and those with no answer to get wait for it (single flight).
-    response_cache = ReadCache(settings.api.cache_ttl_s, max_entries=1024, stale_s=settings.api.cache_stale_s)
+    # A dashboard asks for "the last 7 days" with its own clock in ``from``: every request is a new
+    # key, and a coverage page is up to a few MB, so entries are bounded by bytes as well.
+    response_cache = ReadCache(
+        settings.api.cache_ttl_s,
+        max_entries=1024,
+        stale_s=settings.api.cache_stale_s,
+        max_bytes=RESPONSE_CACHE_MAX_BYTES,
+        size_of=_answer_bytes,
+    )
     inflight: dict[Hashable, asyncio.Future[tuple[bytes, str, str] | None]] = {}
     keyring_lock = threading.Lock()
     keyring_cache: dict[str, Any] = {"at": 0.0, "ring": None}

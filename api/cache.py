@@ -31,6 +31,7 @@ class _Entry:
     expires: float
     version: Hashable | None
     value: Any
+    size: int = 0
 
 
 class ReadCache:
@@ -41,12 +42,26 @@ class ReadCache:
         max_entries: entries kept; the least recently used goes first.
         stale_s: how long past its freshness an entry is still answered while it is recomputed
             in the background (0: callers wait for the new value).
+        max_bytes: with ``size_of``, the most the kept values may weigh together; the least
+            recently used go first, and a value heavier than this alone is not kept.
+        size_of: the weight of a value in bytes (an encoded answer: its length).
     """
 
-    def __init__(self, ttl_s: float, max_entries: int = 256, stale_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        ttl_s: float,
+        max_entries: int = 256,
+        stale_s: float = 0.0,
+        *,
+        max_bytes: int | None = None,
+        size_of: Callable[[Any], int] | None = None,
+    ) -> None:
         self.ttl_s = ttl_s
         self.stale_s = stale_s
         self.max_entries = max_entries
+        self.max_bytes = max_bytes if size_of is not None else None
+        self._size_of = size_of
+        self.bytes = 0
         self.hits = 0
         self.misses = 0
         self.refresh_errors = 0
@@ -79,11 +94,19 @@ class ReadCache:
         """Keep ``value`` under ``key`` for ``ttl_s`` (and, with a ``version``, while it stands)."""
         if self.ttl_s <= 0:
             return
+        size = self._size_of(value) if self._size_of is not None else 0
         with self._lock:
-            self._data[key] = _Entry(time.monotonic() + self.ttl_s, version, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                self._data.popitem(last=False)
+            old = self._data.pop(key, None)
+            if old is not None:
+                self.bytes -= old.size
+            if self.max_bytes is not None and size > self.max_bytes:
+                return  # heavier than the whole budget: answered, not kept
+            self._data[key] = _Entry(time.monotonic() + self.ttl_s, version, value, size)
+            self.bytes += size
+            while len(self._data) > self.max_entries or (
+                self.max_bytes is not None and self.bytes > self.max_bytes
+            ):
+                self.bytes -= self._data.popitem(last=False)[1].size
 
     def get_or_compute(
         self, key: Hashable, compute: Callable[[], T], *, version: Hashable | None = None

@@ -100,3 +100,28 @@ def test_a_failed_background_refresh_is_counted_and_the_next_caller_recomputes()
     cache.close()
     assert cache.refresh_errors == 1
     assert cache.get_or_compute("k", lambda: "back", version=2) == "back"
+
+
+def test_entries_are_bounded_by_bytes_least_recently_used_first() -> None:
+    cache = ReadCache(ttl_s=60, max_entries=100, max_bytes=10, size_of=len)
+    cache.put("a", b"xxxx")
+    cache.put("b", b"yyyy")
+    assert cache.get("a") == b"xxxx"  # get() does not reorder: a stays the least recently put
+    cache.put("c", b"zzzz")  # 12 bytes > 10: the oldest entry goes
+    assert cache.get("a") is None
+    assert cache.get("b") == b"yyyy"
+    assert cache.get("c") == b"zzzz"
+    assert cache.bytes == 8
+    cache.put("b", b"y")  # replacing an entry counts its new size only
+    assert cache.bytes == 5
+
+
+def test_a_value_heavier_than_the_budget_is_not_kept() -> None:
+    cache = ReadCache(ttl_s=60, max_bytes=10, size_of=len)
+    cache.put("small", b"s")
+    cache.put("big", b"x" * 11)
+    assert cache.get("big") is None
+    assert cache.get("small") == b"s"
+    assert cache.bytes == 1
+    assert cache.get_or_compute("big2", lambda: b"y" * 11) == b"y" * 11  # answered all the same
+    assert cache.get("big2") is None
