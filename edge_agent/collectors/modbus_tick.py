@@ -216,12 +216,18 @@ class ModbusTickGroup:
         self._round += 1
         self._waiting_lines = 0
         ts_ms = int(time.time() * 1000)
+        # A poll that ended after the previous call returned (its answer or error came late) is
+        # handed out by this call: its device is not read again before the caller has seen it
+        # (a failed device would otherwise be retried at once, before its backoff is set).
+        unseen = {poll.device for poll in self.done}
         self.sending = True
         try:
             for line in self._lines:
                 if line.busy:
                     continue
-                todo = line.pollers if due is None else [p for p in line.pollers if p.device in due]
+                todo = [
+                    p for p in line.pollers if (due is None or p.device in due) and p.device not in unseen
+                ]
                 if todo:
                     self._waiting_lines += 1
                     line.start(todo, ts_ms, self._round)

@@ -293,3 +293,45 @@ def test_tick_groups_take_modbus_tcp_devices_by_interval_and_leave_the_rest() ->
     ]
     # A TCP gateway whose units have different intervals, and RTU lines, keep a task per device.
     assert sorted(c.device for c in rest) == ["m1", "m2", "r1"]
+
+
+async def test_a_poll_that_ends_between_calls_is_handed_out_before_its_device_is_read_again(
+    peer: Callable[[Script], Awaitable[Peer]],
+) -> None:
+    """A late answer (after the call that started it returned) comes out of the next call, and
+    that call does not read the device again: the caller sees every result (an error sets a
+    backoff) before the device is polled once more."""
+    requests = 0
+    finished = asyncio.Event()
+
+    class Done(list[Poll]):
+        def append(self, poll: Poll) -> None:
+            super().append(poll)
+            finished.set()
+
+    async def late(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        nonlocal requests
+        while True:
+            tid, unit, _address, count = await request(reader)
+            requests += 1
+            await asyncio.sleep(0.3)
+            writer.write(answer(tid, unit, [5] * count))
+            await writer.drain()
+
+    slow = await peer(late)
+    group = ModbusTickGroup([poller("slow", slow.port)])
+    loop = asyncio.get_running_loop()
+    try:
+        assert await group.read(None, until_s=loop.time() + 0.05) == []
+        group.done = Done()
+        await finished.wait()  # the watched connection reads the answer as it arrives
+        polls = await group.read(None, until_s=loop.time() + 0.05)
+        assert values(polls) == {"slow": 5.0}
+        assert requests == 1  # not read again in the call that handed out its late answer
+        polls = await group.read(None, until_s=loop.time() + 30.0)
+        assert values(polls) == {"slow": 5.0}
+        assert requests == 2
+    finally:
+        await group.aclose()
+        for q in group.pollers:
+            await q.aclose()
