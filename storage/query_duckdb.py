@@ -377,7 +377,11 @@ class DuckDBQuery:
         key = (scope, resolution)
         with self._lock:
             kept, self._window_kept = self._window_kept, None
-        if kept is not None and kept.key == key and kept.version in (None, self.data_version(scope)):
+        if (
+            kept is not None
+            and kept.key == key
+            and (kept.version is None or kept.version == self.data_version(scope))
+        ):
             return kept
         version = None if self._owned else self.data_version(scope)
         sql = f"""
