@@ -384,15 +384,30 @@ class DuckDBQuery:
         ):
             return kept
         version = None if self._owned else self.data_version(scope)
+        # A key the filter pins to one value (equal strings) is not fetched per row; the operator
+        # filter ignores case, so the operator column is always fetched.
+        constants: dict[str, str] = {}
+        if scope.parks is not None and len(scope.parks) == 1:
+            constants["park"] = scope.parks[0]
+        if scope.tech is not None:
+            constants["tech"] = scope.tech
+        fetched = "".join(f"{k}, " for k in ("park", "tech") if k not in constants)
         sql = f"""
-            SELECT park, {cell} AS h3, operator, tech, dev, ts, epoch_ms(ts) AS ts_ms,
+            SELECT {fetched}{cell} AS h3, operator, dev, ts, epoch_ms(ts) AS ts_ms,
                    lat, lon, rsrp_dbm, rsrq_db, sinr_db, cell_id::DOUBLE AS cell_id, pci::DOUBLE AS pci
             FROM cellular WHERE {where}
         """
         table = self._fetch_arrow(sql, cell_params + params)
         if table is None or table.num_rows == 0:
             return None
-        keys = {name: ranked_strings(table[name]) for name in ("park", "operator", "tech", "dev")}
+        keys = {
+            name: (
+                (np.zeros(table.num_rows, dtype=np.int64), np.array([constants[name], None], dtype=object))
+                if name in constants
+                else ranked_strings(table[name])
+            )
+            for name in ("park", "operator", "tech", "dev")
+        }
         rows = _WindowRows(key=key, version=version, table=table, keys=keys)
         with self._lock:
             self._window_kept = rows
@@ -419,20 +434,23 @@ class DuckDBQuery:
     def _cell_samples_of(rows: _WindowRows) -> CellSamples:
         """:meth:`cell_samples` of a window's rows: those with an RSRP, in ``ORDER BY`` order."""
         table = rows.table
-        sel = np.flatnonzero(pc.is_valid(table["rsrp_dbm"]).to_numpy(zero_copy_only=False))
-        if len(sel) == 0:
-            return CellSamples()
+        if table["rsrp_dbm"].null_count == 0:
+            sel: npt.NDArray[np.intp] | slice = slice(None)  # every row (no copy)
+        else:
+            sel = np.flatnonzero(pc.is_valid(table["rsrp_dbm"]).to_numpy(zero_copy_only=False))
+            if len(sel) == 0:
+                return CellSamples()
         ranks = {name: rank[sel] for name, (rank, _) in rows.keys.items()}
-        h3 = table["h3"].to_numpy().astype(np.uint64)[sel]
-        ts_ms = table["ts_ms"].to_numpy().astype(np.int64)[sel]
+        h3 = table["h3"].to_numpy().astype(np.uint64, copy=False)[sel]
+        ts_ms = table["ts_ms"].to_numpy().astype(np.int64, copy=False)[sel]
         order = sql_order(
             [ranks["park"], ranked_uints(table["h3"])[sel], ranks["operator"], ranks["tech"], ranks["dev"]],
             ts_ms,
         )
-        at = sel[order]
+        at = order if isinstance(sel, slice) else sel[order]
 
         def num(name: str) -> npt.NDArray[np.float64]:
-            out: npt.NDArray[np.float64] = table[name].to_numpy().astype(np.float64)[at]
+            out: npt.NDArray[np.float64] = table[name].to_numpy().astype(np.float64, copy=False)[at]
             return out
 
         def strings(name: str) -> npt.NDArray[np.object_]:
