@@ -133,6 +133,20 @@ class _KeptNetworks:
     rows: dict[tuple[str, str, str], tuple[int, int]]
 
 
+@dataclass(frozen=True, slots=True)
+class _WindowRows:
+    """The positioned cellular rows of one (scope, resolution), fetched once for both the cell
+    statistics and the dead-zone samples, with the key strings ranked (:func:`ranked_strings`).
+
+    ``version`` is the window's :meth:`DuckDBQuery.data_version` read before the fetch (None on a
+    read-only file, which no one else can change while it is open)."""
+
+    key: tuple[Scope, int]
+    version: tuple[Any, ...] | None
+    table: pa.Table
+    keys: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]]
+
+
 class DuckDBQuery:
     """Aggregating reads from a DuckDB database file or an existing connection.
 
@@ -140,9 +154,12 @@ class DuckDBQuery:
         path: the database file, opened read-only (ignored when ``connection`` is given).
         connection: a connection shared with the writer in the same process.
         ingest_resolution: the H3 resolution the ingester stores (finer requests are refused).
-        hashed_keys: aggregate cell statistics over 64-bit hashes of the key strings (the fast
-            way, see :meth:`cell_stats`); False fetches the strings themselves, which is what
-            the backend falls back to after a hash collision. Both give the same answer.
+        hashed_keys: without ``shared_fetch``, aggregate cell statistics over 64-bit hashes of
+            the key strings (see :meth:`cell_stats`); False fetches the strings themselves, which
+            is what the backend falls back to after a hash collision. Both give the same answer.
+        shared_fetch: the cell statistics and the dead-zone samples of a window come from one
+            fetch of its rows (see :meth:`_window_rows`); False runs one query for each (the
+            previous way, kept as the reference of the exactness tests). Both give the same answer.
     """
 
     def __init__(
@@ -152,9 +169,12 @@ class DuckDBQuery:
         connection: duckdb.DuckDBPyConnection | None = None,
         ingest_resolution: int = 10,
         hashed_keys: bool = True,
+        shared_fetch: bool = True,
     ) -> None:
         self.ingest_resolution = ingest_resolution
         self.hashed_keys = hashed_keys
+        self.shared_fetch = shared_fetch
+        self._window_kept: _WindowRows | None = None
         self._lock = threading.Lock()
         self._series: dict[int, tuple[Any, ...]] = {}
         self._hash_of_null: int | None = None
@@ -252,6 +272,9 @@ class DuckDBQuery:
             and_mask, or_bits = h3_parent_bits(resolution)
             cell = "((h3 & ?::UBIGINT) | ?::UBIGINT)"
             cell_params = [and_mask, or_bits]
+        if self.shared_fetch:
+            rows = self._window_rows(scope, resolution, cell, cell_params, where, params)
+            return CellStats() if rows is None else self._cell_stats_of(rows)
         # The rows are fetched as Arrow columns and aggregated with numpy (see storage.cell_aggregate): per-group
         # list() + list_sort() in SQL costs several times the scan on large windows. Strings are
         # the costly part of the transfer and of the encoding, so the rows carry DuckDB's 64-bit
@@ -287,6 +310,9 @@ class DuckDBQuery:
             and_mask, or_bits = h3_parent_bits(resolution)
             cell = "((h3 & ?::UBIGINT) | ?::UBIGINT)"
             cell_params = [and_mask, or_bits]
+        if self.shared_fetch:
+            rows = self._window_rows(scope, resolution, cell, cell_params, where, params)
+            return CellSamples() if rows is None else self._cell_samples_of(rows)
         # Sorted here rather than by ORDER BY, and strings built from each column's few
         # distinct values: on a week of 10M readings (~830,000 rows) DuckDB's sort and Arrow's
         # per-row string objects cost ~0.45 s and ~0.55 s, their replacements a tenth of that.
@@ -319,6 +345,117 @@ class DuckDBQuery:
         def strings(name: str) -> npt.NDArray[np.object_]:
             rank, values = keys[name]
             out: npt.NDArray[np.object_] = values[rank[order]]
+            return out
+
+        return CellSamples(
+            park=strings("park"),
+            h3=h3[order],
+            operator=strings("operator"),
+            tech=strings("tech"),
+            dev=strings("dev"),
+            ts_ms=ts_ms[order],
+            lat=num("lat"),
+            lon=num("lon"),
+            rsrp_dbm=num("rsrp_dbm"),
+            sinr_db=num("sinr_db"),
+            cell_id=num("cell_id"),
+            pci=num("pci"),
+        )
+
+    def _window_rows(
+        self, scope: Scope, resolution: int, cell: str, cell_params: list[Any], where: str, params: list[Any]
+    ) -> _WindowRows | None:
+        """The rows of ``scope`` at ``resolution`` for :meth:`cell_stats` and :meth:`cell_samples`
+        (None: no rows), from one query for both.
+
+        A first request for a window computes both (the statistics, then the dead-zone test over
+        the samples): the rows of the last fetch are kept for the other of the two and handed
+        out once, if the window's :meth:`data_version` is still the one read before the fetch
+        (an append or delete in the window makes the other one fetch anew). The samples are the
+        rows with an RSRP, in the same scan order, so both answers are those of their own query.
+        """
+        key = (scope, resolution)
+        with self._lock:
+            kept, self._window_kept = self._window_kept, None
+        if (
+            kept is not None
+            and kept.key == key
+            and (kept.version is None or kept.version == self.data_version(scope))
+        ):
+            return kept
+        version = None if self._owned else self.data_version(scope)
+        # A key the filter pins to one value (equal strings) is not fetched per row; the operator
+        # filter ignores case, so the operator column is always fetched.
+        constants: dict[str, str] = {}
+        if scope.parks is not None and len(scope.parks) == 1:
+            constants["park"] = scope.parks[0]
+        if scope.tech is not None:
+            constants["tech"] = scope.tech
+        fetched = "".join(f"{k}, " for k in ("park", "tech") if k not in constants)
+        sql = f"""
+            SELECT {fetched}{cell} AS h3, operator, dev, ts, epoch_ms(ts) AS ts_ms,
+                   lat, lon, rsrp_dbm, rsrq_db, sinr_db, cell_id::DOUBLE AS cell_id, pci::DOUBLE AS pci
+            FROM cellular WHERE {where}
+        """
+        table = self._fetch_arrow(sql, cell_params + params)
+        if table is None or table.num_rows == 0:
+            return None
+        keys = {
+            name: (
+                (np.zeros(table.num_rows, dtype=np.int64), np.array([constants[name], None], dtype=object))
+                if name in constants
+                else ranked_strings(table[name])
+            )
+            for name in ("park", "operator", "tech", "dev")
+        }
+        rows = _WindowRows(key=key, version=version, table=table, keys=keys)
+        with self._lock:
+            self._window_kept = rows
+        return rows
+
+    @staticmethod
+    def _cell_stats_of(rows: _WindowRows) -> CellStats:
+        """:meth:`cell_stats` of a window's rows: the key codes are the ranks of the strings (the
+        same groups as the strings themselves, so no hash collision to guard against)."""
+        (park_r, park_v), (op_r, op_v), (tech_r, tech_v) = (
+            rows.keys[k] for k in ("park", "operator", "tech")
+        )
+        series_c, n_series = dense_ids((park_r * len(op_v) + op_r) * len(tech_v) + tech_r)
+        first = np.empty(n_series, dtype=np.int64)  # a row of each series (all have its strings)
+        first[series_c] = np.arange(len(series_c))
+        series = list(zip(park_v[park_r[first]], op_v[op_r[first]], tech_v[tech_r[first]], strict=True))
+        h3_c, cells = uint_codes(rows.table["h3"])
+        dev_r, dev_v = rows.keys["dev"]
+        # ranked_strings ranks NULL last: the last value is "no device".
+        known = np.arange(len(dev_v)) < len(dev_v) - 1
+        return aggregate(rows.table, series_c, series, h3_c, cells.filled(0), dev_r, known)
+
+    @staticmethod
+    def _cell_samples_of(rows: _WindowRows) -> CellSamples:
+        """:meth:`cell_samples` of a window's rows: those with an RSRP, in ``ORDER BY`` order."""
+        table = rows.table
+        if table["rsrp_dbm"].null_count == 0:
+            sel: npt.NDArray[np.intp] | slice = slice(None)  # every row (no copy)
+        else:
+            sel = np.flatnonzero(pc.is_valid(table["rsrp_dbm"]).to_numpy(zero_copy_only=False))
+            if len(sel) == 0:
+                return CellSamples()
+        ranks = {name: rank[sel] for name, (rank, _) in rows.keys.items()}
+        h3 = table["h3"].to_numpy().astype(np.uint64, copy=False)[sel]
+        ts_ms = table["ts_ms"].to_numpy().astype(np.int64, copy=False)[sel]
+        order = sql_order(
+            [ranks["park"], ranked_uints(table["h3"])[sel], ranks["operator"], ranks["tech"], ranks["dev"]],
+            ts_ms,
+        )
+        at = order if isinstance(sel, slice) else sel[order]
+
+        def num(name: str) -> npt.NDArray[np.float64]:
+            out: npt.NDArray[np.float64] = table[name].to_numpy().astype(np.float64, copy=False)[at]
+            return out
+
+        def strings(name: str) -> npt.NDArray[np.object_]:
+            rank, values = rows.keys[name]
+            out: npt.NDArray[np.object_] = values[rank[at]]
             return out
 
         return CellSamples(
