@@ -7,9 +7,10 @@ sink (line protocol, HTTP) is left out. Readings are the ones ``bench/ingest.py`
 
     PYTHONPATH=$PWD python3 -m bench.ingest_message_path --shape 1 --encoding msgpack
 
-prints the CPU time per message (best of ``--repeat``; it moves with the machine's load). For a
-figure that does not, count instructions: run it twice under callgrind, ``--messages 0`` and
-``--messages N``, and divide the difference by N::
+sets the cycle collector as ``parkwatch ingest`` does and prints the CPU time per message (best
+of ``--repeat``; it moves with the machine's load). For a figure that does not, count instructions: run it twice under callgrind, ``--messages 0`` and
+``--messages N`` (both generate ``--pool`` messages, so only the path differs), and divide the
+difference by N::
 
     valgrind --tool=callgrind --callgrind-out-file=/dev/null python3 -m bench.ingest_message_path \\
         --messages 3000 --repeat 1
@@ -20,6 +21,7 @@ figure that does not, count instructions: run it twice under callgrind, ``--mess
 from __future__ import annotations
 
 import argparse
+import gc
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +35,12 @@ def main() -> None:
     ap.add_argument("--shape", type=int, default=1, help="readings per message")
     ap.add_argument("--encoding", choices=["json", "msgpack"], default="msgpack")
     ap.add_argument("--messages", type=int, default=3000, help="0: set up only (the callgrind baseline)")
+    ap.add_argument(
+        "--pool",
+        type=int,
+        default=3000,
+        help="messages generated (whatever --messages is: the same setup cost)",
+    )
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
 
@@ -45,19 +53,26 @@ def main() -> None:
     # Generated at the start of the day: the same bytes in every run of a day.
     day_s = time.time() // 86_400 * 86_400
     with mock.patch("time.time", return_value=day_s):
-        items = generate(
-            max(args.messages, 1) * args.shape, sizes=(args.shape, args.shape), encoding=args.encoding
+        pool = generate(
+            max(args.pool, args.messages, 1) * args.shape,
+            sizes=(args.shape, args.shape),
+            encoding=args.encoding,
         )
-    items = items[: args.messages]
-    stream = b"".join(
+    packets = [
         b"\x32"
         + _varint(4 + len(topic) + len(payload))
         + len(topic).to_bytes(2, "big")
         + topic.encode()
         + (i % 65535 + 1).to_bytes(2, "big")
         + payload
-        for i, (topic, payload) in enumerate(items)
-    )
+        for i, (topic, payload) in enumerate(pool)
+    ]
+    items = pool[: args.messages]
+    stream = b"".join(packets[: args.messages])
+    # The cycle collector as ``parkwatch ingest`` sets it (ingest/cli.py): with Python's default
+    # threshold, collections of the growing write batch would be a tenth of the count here.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     best = float("inf")
     for _ in range(args.repeat):
         settings = ingest_settings(

@@ -302,13 +302,14 @@ class Ingester:
             self.metrics.messages["invalid"] += 1
             out.dead_letters.append(self._dead(msg, "", "", topic, msg.payload, "topic"))
             return 0
-        park, gw = topic.park, topic.gateway
-        self.metrics.messages[topic.channel] += 1
-        unknown = self._unknown(park, gw) if self._refuse_unknown else ""
-        if unknown:
-            key = unknown.partition(":")[0]
-            out.dead_letters.append(self._dead(msg, park, gw, unknown, msg.payload, key))
-            return 0
+        park, gw, channel = topic.park, topic.gateway, topic.channel
+        self.metrics.messages[channel] += 1
+        if self._refuse_unknown:
+            unknown = self._unknown(park, gw)
+            if unknown:
+                key = unknown.partition(":")[0]
+                out.dead_letters.append(self._dead(msg, park, gw, unknown, msg.payload, key))
+                return 0
         if msg.oversize_bytes:
             reason = (
                 f"payload of {msg.oversize_bytes} bytes exceeds the contract's limit of "
@@ -316,26 +317,8 @@ class Ingester:
             )
             out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "oversize"))
             return 0
-        if topic.channel == "status":
-            try:
-                status = decode_message(msg.payload, Status, content_type=msg.content_type)
-            except ContractError as exc:
-                out.dead_letters.append(
-                    self._dead(msg, park, gw, f"status: {exc.reason}", msg.payload, "status")
-                )
-                return 0
-            if status.gw != gw:
-                reason = f"status gateway {status.gw!r} does not match the topic's gateway {gw!r}"
-                out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "gateway_mismatch"))
-                return 0
-            out.statuses.append(
-                StatusRow(ts_ms=status.ts or msg.received_ms, park=park, gw=gw, status=status)
-            )
-            return 0
-        if topic.channel != "telemetry":
-            reason = f"the ingester does not take {topic.direction}/{topic.channel} messages"
-            out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "topic"))
-            return 0
+        if channel != "telemetry":
+            return self._not_telemetry(msg, out, topic)
         try:
             decoded = decode_batch(
                 msg.payload,
@@ -358,14 +341,17 @@ class Ingester:
             outcome = self.ledger.observe(park, gw, decoded.seq)
             if notes is not None:
                 self.confirms.received(notes, park, gw, decoded.seq)
-        for rej in decoded.rejected:
-            cls = "field" if rej.dropped else "reading"
-            if rej.dropped:
-                self.dropped_fields[rej.key] += 1
-            out.dead_letters.append(self._dead(msg, park, gw, rej.reason, rej.raw, cls, rej.key))
-        if not decoded.readings:
+        if decoded.rejected:
+            for rej in decoded.rejected:
+                cls = "field" if rej.dropped else "reading"
+                if rej.dropped:
+                    self.dropped_fields[rej.key] += 1
+                out.dead_letters.append(self._dead(msg, park, gw, rej.reason, rej.raw, cls, rej.key))
+        readings = decoded.readings
+        if not readings:
             return 0
-        readings = self.operators.apply(decoded.readings) if self._renames else decoded.readings
+        if self._renames:
+            readings = self.operators.apply(readings)
         out.parts.append(
             Part(
                 park=park,
@@ -377,6 +363,29 @@ class Ingester:
             )
         )
         return len(readings)
+
+    def _not_telemetry(self, msg: Message, out: WriteBatch, topic: Topic) -> int:
+        """A status message into ``out``, or the dead letter of a channel the ingester does not take."""
+        park, gw = topic.park, topic.gateway
+        if topic.channel == "status":
+            try:
+                status = decode_message(msg.payload, Status, content_type=msg.content_type)
+            except ContractError as exc:
+                out.dead_letters.append(
+                    self._dead(msg, park, gw, f"status: {exc.reason}", msg.payload, "status")
+                )
+                return 0
+            if status.gw != gw:
+                reason = f"status gateway {status.gw!r} does not match the topic's gateway {gw!r}"
+                out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "gateway_mismatch"))
+                return 0
+            out.statuses.append(
+                StatusRow(ts_ms=status.ts or msg.received_ms, park=park, gw=gw, status=status)
+            )
+            return 0
+        reason = f"the ingester does not take {topic.direction}/{topic.channel} messages"
+        out.dead_letters.append(self._dead(msg, park, gw, reason, msg.payload, "topic"))
+        return 0
 
     def _parse_topic(self, name: str) -> Topic | str:
         """Parse a topic name, or say why it is refused; both are cached per name (a fleet has a

@@ -317,3 +317,65 @@ def test_bad_device_id_after_a_dropped_field_still_refuses_the_reading_alone() -
     out = decode_batch(_batch_json(GOOD, bad), now_ms=NOW)
     assert [r.dev for r in out.readings] == ["m1"]
     assert [(r.index, r.key, r.dropped) for r in out.rejected] == [(1, "malformed:dev", False)]
+
+
+@pytest.mark.parametrize("encoding", ["json", "msgpack"])
+@pytest.mark.parametrize("gw", ["a b", "gw-1\n", "-gw", "a/b", "gw\u2028", "", "g" * 65, "g" * 70])
+def test_bad_envelope_gateway_id_refuses_the_batch_with_msgspecs_reason(encoding: Encoding, gw: str) -> None:
+    """The codec matches the envelope's gateway id itself (once per distinct id): a batch whose
+    id is outside the pattern or too long is refused as when the decoder checked it, with the
+    decoder's own words, whether or not valid ids were seen before."""
+    reading = {"kind": "machine", "ts": NOW, "dev": "m1", "state": "idle"}
+    enc = msgspec.json.encode if encoding == "json" else msgspec.msgpack.encode
+    bad = enc({"v": 1, "gw": gw, "seq": 1, "readings": [reading]})
+    with pytest.raises(msgspec.ValidationError) as direct:
+        (msgspec.json.decode if encoding == "json" else msgspec.msgpack.decode)(bad, type=Batch)
+    for _ in range(2):  # the second time with "gw-1" (and "m1") known to the codec
+        with pytest.raises(PayloadError) as refused:
+            decode_batch(bad, now_ms=NOW)
+        assert refused.value.reason == str(direct.value)
+        assert (
+            decode_batch(enc({"v": 1, "gw": "gw-1", "seq": 1, "readings": [reading]}), now_ms=NOW).gw
+            == "gw-1"
+        )
+
+
+def test_a_bad_gateway_id_and_a_bad_reading_refuse_the_batch_for_the_id() -> None:
+    bad_reading = f'{{"kind":"machine","ts":{NOW},"dev":"m1","spindle_temp_c":999}}'
+    payload = _batch_json(GOOD, bad_reading).replace(b'"gw-1"', b'"g w"')
+    with pytest.raises(PayloadError, match=r"Expected `str` matching regex .* - at `\$\.gw`"):
+        decode_batch(payload, now_ms=NOW)
+
+
+@pytest.mark.parametrize("lead", [b" ", b"\n\t", b"\r\n  "])
+def test_json_after_white_space_and_content_types_still_go_through_sniff(lead: bytes) -> None:
+    """The first byte decides the common cases; white space first, or a content type, takes
+    sniff()'s path with its checks and reasons."""
+    payload = _batch_json(GOOD)
+    assert decode_batch(lead + payload, now_ms=NOW).readings == decode_batch(payload, now_ms=NOW).readings
+    assert decode_batch(payload, content_type="application/json", now_ms=NOW).seq == 1
+    with pytest.raises(
+        PayloadError, match="content type 'application/msgpack' does not match a json payload"
+    ):
+        decode_batch(lead + payload, content_type="application/msgpack", now_ms=NOW)
+    with pytest.raises(PayloadError, match=r"empty payload\Z"):
+        decode_batch(b"", now_ms=NOW)
+    for first in (b"[", b"\x90", b"\xc0", b"\x00", b"x"):
+        with pytest.raises(PayloadError, match="neither a JSON object nor a MessagePack map"):
+            decode_batch(first + payload, now_ms=NOW)
+
+
+@pytest.mark.parametrize("first", [0x7B, *range(0x80, 0x90), 0xDE, 0xDF])
+def test_the_first_byte_table_agrees_with_sniff(first: int) -> None:
+    from contract.codec import _BY_FIRST_BYTE
+
+    assert _BY_FIRST_BYTE[first] == sniff(bytes([first]) + b"\x00")
+    assert len(_BY_FIRST_BYTE) == 19
+
+
+def test_a_decoded_batch_is_immutable_and_compares_by_value() -> None:
+    out = decode_batch(_batch_json(GOOD), now_ms=NOW)
+    with pytest.raises(AttributeError):
+        out.seq = 2  # type: ignore[misc]
+    assert out == decode_batch(_batch_json(GOOD), now_ms=NOW)
+    assert out != decode_batch(_batch_json(GOOD, seq=2), now_ms=NOW)

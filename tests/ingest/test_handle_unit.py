@@ -153,3 +153,29 @@ def test_the_latency_histogram_counts_each_stamped_message_once() -> None:
         4,
         4,
     )
+
+
+def test_status_messages_and_channels_the_ingester_does_not_take(tmp_path: Path) -> None:
+    """Everything but telemetry leaves the telemetry path: a status becomes a status row (or a
+    dead letter with its reason), a down-link channel a dead letter; none touches the ledger."""
+    ing = _ingester(tmp_path, FakeSink())
+    out = WriteBatch()
+    status = topic_for("vsip", "gw-01", "status", root=ROOT)
+    msg = _message(status, b'{"v":1,"gw":"gw-01","state":"offline","ts":1700000000000}')
+    assert ing.handle(msg, out) == 0
+    (row,) = out.statuses
+    assert (row.park, row.gw, row.ts_ms, row.status.state) == ("vsip", "gw-01", 1_700_000_000_000, "offline")
+    no_stamp = _message(status, b'{"v":1,"gw":"gw-01","state":"online"}')
+    assert ing.handle(no_stamp, out) == 0 and out.statuses[1].ts_ms == no_stamp.received_ms
+    assert ing.handle(_message(status, b'{"v":1,"gw":"gw-01","state":"sleepy"}'), out) == 0
+    assert ing.handle(_message(status, b'{"v":1,"gw":"gw-02","state":"online"}'), out) == 0
+    assert ing.handle(_message(topic_for("vsip", "gw-01", "config", root=ROOT), b"{}"), out) == 0
+    first, mismatch, down = (d.reason for d in out.dead_letters)
+    assert first.startswith("status: ") and "state" in first
+    assert mismatch == "status gateway 'gw-02' does not match the topic's gateway 'gw-01'"
+    assert down == "the ingester does not take down/config messages"
+    assert len(out.statuses) == 2 and not out.parts
+    assert ing.metrics.dead_letters["status"] == 1 and ing.metrics.dead_letters["gateway_mismatch"] == 1
+    assert ing.metrics.dead_letters["topic"] == 1
+    assert (ing.metrics.messages["status"], ing.metrics.messages["config"]) == (4, 1)
+    assert ing.ledger.last_seq("gw-01") == -1
