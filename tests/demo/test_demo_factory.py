@@ -8,6 +8,7 @@ import shutil
 import signal
 import stat
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -44,14 +45,18 @@ def test_fast_demo_raises_a_fault_alarm_and_books_energy_per_gateway(tmp_path: P
             "cnc-01's machine_fault alarm",
         )
         assert faults[0]["park"] == "deepc-dinhvu" and faults[0]["priority"] == "critical"
-        meters = demo.get("/api/v1/factory/energy?level=meter&park=vsip-haiphong")["items"]
+        # Both levels over one window that ended 20 s ago: they must book exactly the same
+        # readings (a window ending now gains readings between the two requests).
+        to = datetime.now(UTC) - timedelta(seconds=20)
+        window = f"from={(to - timedelta(hours=2)):%Y-%m-%dT%H:%M:%SZ}&to={to:%Y-%m-%dT%H:%M:%SZ}"
+        meters = demo.get(f"/api/v1/factory/energy?level=meter&park=vsip-haiphong&{window}")["items"]
         assert {(m["gw"], m["dev"], m["factory"]) for m in meters} == {
             ("vsip-gw-01", "meter-1", "VSIP Electronics Assembly"),
             ("vsip-gw-02", "meter-1", "VSIP Plastic Moulding"),
         }
         by_factory = {
             f["factory"]: f["energy_kwh"]
-            for f in demo.get("/api/v1/factory/energy?level=factory&park=vsip-haiphong")["items"]
+            for f in demo.get(f"/api/v1/factory/energy?level=factory&park=vsip-haiphong&{window}")["items"]
         }
         assert by_factory == {m["factory"]: m["energy_kwh"] for m in meters}
         lines = demo.get("/api/v1/factory/oee?level=line")["items"]
