@@ -25,8 +25,13 @@ COPY firmware_sim ./firmware_sim
 COPY dashboards ./dashboards
 COPY surveys ./surveys
 COPY constraints.txt ./
-# The lock decides every version, as in the README's install.
-RUN pip install -c constraints.txt ".[server]" && rm -rf /src
+# The lock decides every version, as in the README's install. gcc builds the ingester's compiled
+# line protocol loop (ingest/_lineformat.c) and is removed again in the same layer.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install -c constraints.txt ".[server]" \
+    && (cd / && python -c "import ingest._lineformat") \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* /src
 
 COPY deploy/mosquitto/broker_auth.py /usr/local/share/parkwatch/broker_auth.py
 

@@ -8,6 +8,7 @@ nanoseconds. A reading that line protocol cannot carry exactly comes back as a d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice, repeat
@@ -17,6 +18,11 @@ from typing import Any, Final
 
 import h3 as h3lib
 import msgspec
+
+try:  # the inner loop in C (ingest/_lineformat.c), built by the install; the same in Python below
+    from ingest import _lineformat
+except ImportError:  # pragma: no cover - only where the install had no C compiler
+    _lineformat = None  # type: ignore[assignment]
 
 from contract.limits import MAX_DEAD_LETTER_RAW_BYTES
 from contract.readings import Generic, Reading
@@ -95,11 +101,17 @@ def _float_texts(values: Sequence[Any]) -> list[str] | None:
     points, signs and commas and no number starts with 5 decimal zeros: there the two agree
     exactly (the tests check every binade). Otherwise ``repr`` writes the column.
     """
+    texts = _float_column(values)
+    return texts[1:-1].decode().split(",") if type(texts) is bytes else texts  # type: ignore[return-value]
+
+
+def _float_column(values: Sequence[Any]) -> bytes | list[str] | None:
+    """:func:`_float_texts` of a column, leaving msgspec's text as the JSON array it wrote."""
     blob = _json.encode(values)
     if blob.translate(None, _FLOAT_CHARS) == b"[]" and not (
         b"[0.0000" in blob or b",0.0000" in blob or b"-0.0000" in blob
     ):
-        return blob[1:-1].decode().split(",")
+        return blob
     if all(type(v) is float and isfinite(v) for v in values):
         return list(map(repr, values))
     return None
@@ -178,6 +190,27 @@ def _template(head: str, tag_keys: tuple[str, ...], fields: tuple[tuple[str, Fie
     return head + " " + (",".join(texts) or "present=true") + " %s"
 
 
+def _pieces(fmt: str) -> tuple[str, ...]:
+    """The literal text around the ``%s`` slots of a template (``%%`` read as ``%``)."""
+    pieces = [""]
+    for text, mark in _SLOT_RE.findall(fmt):
+        pieces[-1] += text
+        if mark == "%s":
+            pieces.append("")
+        elif mark == "%%":
+            pieces[-1] += "%"
+    return tuple(pieces)
+
+
+_SLOT_RE: Final = re.compile(r"([^%]*)(%s|%%|$)")
+
+
+def _slot_kinds(n_tags: int, field_types: list[FieldType]) -> bytes:
+    """:func:`ingest._lineformat.format_rows`'s kind of each slot: tag texts, the fields (floats,
+    strings and booleans come as their texts), then the timestamp."""
+    return b"t" * n_tags + b"".join(b"i" if t == "int" else b"t" for t in field_types) + b"i"
+
+
 class LineEncoder:
     """Readings to lines, a whole write batch at once.
 
@@ -201,6 +234,8 @@ class LineEncoder:
         self._tag_texts: dict[Any, str] = {}
         self._cells: dict[int, str] = {}
         self._templates: dict[tuple[Any, ...], str] = {}
+        self._pieces: dict[str, tuple[str, ...]] = {}
+        self._kinds: dict[tuple[Any, ...], bytes] = {}
         self._reset_texts()
 
     def _reset_texts(self) -> None:
@@ -268,6 +303,27 @@ class LineEncoder:
                 head, tuple(key for key, _ in tags), tuple((key, typ) for key, typ, _ in fields)
             ) + ("000000" if ns_text else "")
         columns: list[Any] = [texts for _, texts in tags]
+        if _lineformat is not None:
+            pieces = self._pieces.get(fmt)
+            if pieces is None:
+                pieces = self._pieces[fmt] = _pieces(fmt)
+            kinds = self._kinds.get(shape)
+            if kinds is None:
+                kinds = self._kinds[shape] = _slot_kinds(len(tags), [typ for _, typ, _ in fields])
+            for _, typ, values in fields:
+                if typ == "float":
+                    column = _float_column(values)
+                    if column is None:
+                        return None
+                    columns.append(column)
+                elif typ == "str":
+                    columns.append(list(map(quote_string, values)))
+                elif typ == "bool":
+                    columns.append(list(map(_BOOL_TEXT.__getitem__, map(truth, values))))
+                else:
+                    columns.append(values)
+            columns.append(ts if ns_text else list(map(_MS_TO_NS.__mul__, ts)))
+            return _lineformat.format_rows(pieces, kinds, columns)
         for _, typ, values in fields:
             if typ == "float":
                 texts = _float_texts(values)
