@@ -5,7 +5,9 @@
  *   format_rows(pieces, kinds, columns) -> list[str]
  *
  * pieces:  the template's literal text, one more piece than slots (tuple of str)
- * kinds:   one byte per slot: 't' text, 'i' an int written in decimal
+ * kinds:   one byte per slot: 't' text, 'q' a str written as a quoted string field (in double
+ *          quotes, with '"' and '\\' escaped by a backslash, as storage.lineprotocol.quote_string
+ *          writes it), 'i' an int written in decimal
  * columns: one per slot: a sequence with the value of each row, all of the same length; a 't'
  *          column may instead be the bytes of a JSON array of numbers (msgspec's encoding of a
  *          float column, checked by the caller), whose texts are taken one by one
@@ -92,6 +94,33 @@ static int put_text(Buf *b, PyObject *value, int *ascii) {
     return rc;
 }
 
+/* A str as a quoted string field value. */
+static int put_quoted(Buf *b, PyObject *value, int *ascii) {
+    if (!PyUnicode_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "format_rows: a 'q' column holds a value that is not a str");
+        return -1;
+    }
+    if (!PyUnicode_IS_ASCII(value)) {
+        *ascii = 0;
+    }
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(value, &n);
+    if (s == NULL || buf_reserve(b, 2 * n + 2) < 0) {
+        return -1;
+    }
+    char *w = b->data + b->len;
+    *w++ = '"';
+    for (Py_ssize_t k = 0; k < n; k++) { /* UTF-8 continuation bytes are never '"' or '\\' */
+        if (s[k] == '"' || s[k] == '\\') {
+            *w++ = '\\';
+        }
+        *w++ = s[k];
+    }
+    *w++ = '"';
+    b->len = w - b->data;
+    return 0;
+}
+
 static int put_int(Buf *b, PyObject *value, int *ascii) {
     if (PyLong_CheckExact(value)) {
         int overflow = 0;
@@ -125,7 +154,7 @@ static PyObject *format_rows(PyObject *self, PyObject *args) {
         return NULL;
     }
     for (Py_ssize_t j = 0; j < nslots; j++) {
-        if (kinds[j] != 't' && kinds[j] != 'i') {
+        if (kinds[j] != 't' && kinds[j] != 'q' && kinds[j] != 'i') {
             PyErr_Format(PyExc_ValueError, "format_rows: unknown kind %c", kinds[j]);
             return NULL;
         }
@@ -223,7 +252,9 @@ static PyObject *format_rows(PyObject *self, PyObject *args) {
                 cursor[j] = stop < blob_end[j] ? stop + 1 : stop;
             } else {
                 PyObject *value = PySequence_Fast_ITEMS(seqs[j])[i];
-                rc = kinds[j] == 'i' ? put_int(&b, value, &ascii) : put_text(&b, value, &ascii);
+                rc = kinds[j] == 'i'   ? put_int(&b, value, &ascii)
+                     : kinds[j] == 'q' ? put_quoted(&b, value, &ascii)
+                                       : put_text(&b, value, &ascii);
             }
             if (rc < 0 || buf_put(&b, piece_text[j + 1], piece_len[j + 1]) < 0) {
                 goto fail;

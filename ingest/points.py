@@ -206,9 +206,12 @@ _SLOT_RE: Final = re.compile(r"([^%]*)(%s|%%|$)")
 
 
 def _slot_kinds(n_tags: int, field_types: list[FieldType]) -> bytes:
-    """:func:`ingest._lineformat.format_rows`'s kind of each slot: tag texts, the fields (floats,
-    strings and booleans come as their texts), then the timestamp."""
-    return b"t" * n_tags + b"".join(b"i" if t == "int" else b"t" for t in field_types) + b"i"
+    """:func:`ingest._lineformat.format_rows`'s kind of each slot: tag texts, the fields (floats
+    and booleans come as their texts, strings are quoted by it), then the timestamp."""
+    return b"t" * n_tags + b"".join(_SLOT_KIND[t] for t in field_types) + b"i"
+
+
+_SLOT_KIND: Final[dict[str, bytes]] = {"float": b"t", "int": b"i", "str": b"q", "bool": b"t"}
 
 
 class LineEncoder:
@@ -316,8 +319,6 @@ class LineEncoder:
                     if column is None:
                         return None
                     columns.append(column)
-                elif typ == "str":
-                    columns.append(list(map(quote_string, values)))
                 elif typ == "bool":
                     columns.append(list(map(_BOOL_TEXT.__getitem__, map(truth, values))))
                 else:

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ingest.points as points
+from storage.lineprotocol import quote_string
 from tests.ingest import test_line_encoder as encoder_tests
 
 lineformat: Any
@@ -46,7 +47,7 @@ _FLOAT = st.floats(allow_nan=False, allow_infinity=False)
 @needs_module
 @settings(max_examples=400, deadline=None)
 @given(
-    st.lists(st.sampled_from("tib"), max_size=7).flatmap(
+    st.lists(st.sampled_from("tibq"), max_size=7).flatmap(
         lambda kinds: st.tuples(
             st.just(kinds),
             st.lists(
@@ -72,6 +73,10 @@ def test_rows_are_written_as_the_template_writes_them(
             column = data.draw(st.lists(_INT, min_size=m, max_size=m))
             columns.append(column)
             template_columns.append(column)
+        elif kind == "q":  # string fields: quoted by the C loop, by quote_string in Python
+            column = data.draw(st.lists(_TEXT, min_size=m, max_size=m))
+            columns.append(column)
+            template_columns.append([quote_string(v) for v in column])
         else:  # a float column as msgspec writes it, which the encoder hands over as bytes
             values = data.draw(st.lists(_FLOAT, min_size=m, max_size=m))
             blob = msgspec.json.encode(values)
@@ -117,6 +122,12 @@ def test_inconsistent_arguments_are_refused_with_the_reason(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         lineformat.format_rows(pieces, kinds, columns)
+
+
+@needs_module
+def test_a_string_field_that_is_no_str_is_refused() -> None:
+    with pytest.raises(TypeError, match="not a str"):
+        lineformat.format_rows(("a", "b"), b"q", [[None]])
 
 
 @needs_module
