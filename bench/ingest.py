@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import random
 import re
@@ -229,7 +230,7 @@ def publisher_main(path: str, port: int, rate: float, window: int = 2000) -> Non
     sock = _mqtt_connect(port, f"bench-pub-{os.getpid()}", clean=True)
     heads = [len(t.encode()).to_bytes(2, "big") + t.encode() for t, _ in items]
     start = time.time()
-    print(f"start {start:.6f}", flush=True)
+    print(f"start {start:.6f} {time.process_time():.6f}", flush=True)
     sent = acked = 0
     buf = b""
     total = len(items)
@@ -266,7 +267,7 @@ def publisher_main(path: str, port: int, rate: float, window: int = 2000) -> Non
         whole = len(buf) // 4 * 4
         acked += whole // 4
         buf = buf[whole:]
-    print(f"done {time.time():.6f}", flush=True)
+    print(f"done {time.time():.6f} {time.process_time():.6f}", flush=True)
     sock.sendall(b"\xe0\x00")
     sock.close()
 
@@ -350,6 +351,12 @@ class Run:
     messages: int = 0
     load_before: str = ""
     load_after: str = ""
+    others_cpu_s: dict[str, float] = dataclasses.field(default_factory=dict)
+    """CPU seconds of the other processes of the pipeline over the run: the broker, the
+    publisher and influxd (the machine's other load is not counted)."""
+
+    def others_us_per_reading(self, name: str) -> float:
+        return self.others_cpu_s.get(name, float("nan")) / self.readings * 1e6
 
     @property
     def rate(self) -> float:
@@ -447,6 +454,12 @@ def run_ingest(
         time.sleep(0.3)  # subscriptions
         ps = [psutil.Process(p.pid) for p in procs]
         cpu0 = sum(p.cpu_times().user + p.cpu_times().system for p in ps)  # start-up imports excluded
+        servers = {
+            label: server_process(workdir / sub)
+            for label, sub in (("broker", "mosquitto"), ("influxd", "influxdb"))
+            if (workdir / sub).exists()
+        }
+        servers_cpu0 = {label: cpu_seconds(proc) for label, proc in servers.items()}
         profile = os.environ.get("BENCH_PYSPY", "")
         spies.extend(
             subprocess.Popen(
@@ -483,7 +496,8 @@ def run_ingest(
             cwd=ROOT,
         )
         assert pub.stdout is not None
-        start = float(pub.stdout.readline().split()[1])
+        start_line = pub.stdout.readline().split()
+        start, pub_cpu0 = float(start_line[1]), float(start_line[2])
         peak_rss = 0
         deadline = time.monotonic() + 600
         scrape_at = 0.0
@@ -502,8 +516,11 @@ def run_ingest(
                 raise RuntimeError(f"only {written} of {total} readings written; see {workdir}")
             time.sleep(0.02)
         cpu = sum(p.cpu_times().user + p.cpu_times().system for p in ps) - cpu0
+        others = {label: cpu_seconds(proc) - servers_cpu0[label] for label, proc in servers.items()}
         done_line = pub.stdout.readline().split()
         publish_s = float(done_line[1]) - start if done_line else float("nan")
+        if done_line:
+            others["publisher"] = float(done_line[2]) - pub_cpu0
         pub.wait(60)
         # Fresh processes per run: their histograms hold exactly this run's messages.
         latency = latency_buckets(ports)
@@ -532,6 +549,7 @@ def run_ingest(
         messages=messages,
         load_before=load_before,
         load_after=load(),
+        others_cpu_s=others,
     )
 
 
@@ -687,6 +705,16 @@ def print_runs(label: str, runs: list[Run], ceiling: float) -> float:
         f" {med([r.cpu_cores for r in runs]):.2f} cores; peak RSS {max(r.peak_rss_mb for r in runs):.0f} MB;"
         f" stored {sorted({r.stored for r in runs})} of {runs[0].readings}"
     )
+    others = [
+        name for name in ("broker", "publisher", "influxd") if all(name in r.others_cpu_s for r in runs)
+    ]
+    if others:
+        print(
+            f"  {'':<11} the rest of the pipeline, CPU per reading: "
+            + ", ".join(
+                f"{name} {spread([r.others_us_per_reading(name) for r in runs], '.1f')} us" for name in others
+            )
+        )
     return rate
 
 
