@@ -237,8 +237,8 @@ class LineEncoder:
         self._tag_texts: dict[Any, str] = {}
         self._cells: dict[int, str] = {}
         self._templates: dict[tuple[Any, ...], str] = {}
-        self._pieces: dict[str, tuple[str, ...]] = {}
-        self._kinds: dict[tuple[Any, ...], bytes] = {}
+        self._slots: dict[tuple[Any, ...], tuple[tuple[str, ...], bytes]] = {}
+        """The compiled loop's template of each shape: its pieces and its kinds of slot."""
         self._reset_texts()
 
     def _reset_texts(self) -> None:
@@ -305,39 +305,26 @@ class LineEncoder:
             fmt = self._templates[shape] = _template(
                 head, tuple(key for key, _ in tags), tuple((key, typ) for key, typ, _ in fields)
             ) + ("000000" if ns_text else "")
+        compiled = _lineformat is not None
         columns: list[Any] = [texts for _, texts in tags]
-        if _lineformat is not None:
-            pieces = self._pieces.get(fmt)
-            if pieces is None:
-                pieces = self._pieces[fmt] = _pieces(fmt)
-            kinds = self._kinds.get(shape)
-            if kinds is None:
-                kinds = self._kinds[shape] = _slot_kinds(len(tags), [typ for _, typ, _ in fields])
-            for _, typ, values in fields:
-                if typ == "float":
-                    column = _float_column(values)
-                    if column is None:
-                        return None
-                    columns.append(column)
-                elif typ == "bool":
-                    columns.append(list(map(_BOOL_TEXT.__getitem__, map(truth, values))))
-                else:
-                    columns.append(values)
-            columns.append(ts if ns_text else list(map(_MS_TO_NS.__mul__, ts)))
-            return _lineformat.format_rows(pieces, kinds, columns)
         for _, typ, values in fields:
-            if typ == "float":
-                texts = _float_texts(values)
+            if typ == "float":  # the compiled loop takes msgspec's JSON text of a column as it is
+                texts = _float_column(values) if compiled else _float_texts(values)
                 if texts is None:
                     return None
                 columns.append(texts)
-            elif typ == "str":
+            elif typ == "str" and not compiled:  # the compiled loop quotes strings itself
                 columns.append(list(map(quote_string, values)))
             elif typ == "bool":
                 columns.append(list(map(_BOOL_TEXT.__getitem__, map(truth, values))))
             else:
                 columns.append(values)
         columns.append(ts if ns_text else list(map(_MS_TO_NS.__mul__, ts)))
+        if compiled:
+            slots = self._slots.get(shape)
+            if slots is None:
+                slots = self._slots[shape] = (_pieces(fmt), _slot_kinds(len(tags), [t for _, t, _ in fields]))
+            return _lineformat.format_rows(*slots, columns)
         return list(map(fmt.__mod__, zip(*columns, strict=True)))
 
     def _format_shapes(

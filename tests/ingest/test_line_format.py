@@ -26,7 +26,8 @@ try:
 except ImportError:  # built by the install only where it found a C compiler
     lineformat = None
 needs_module = pytest.mark.skipif(
-    lineformat is None, reason="ingest._lineformat was not built (no C compiler)"
+    lineformat is None and os.environ.get("CI") != "true",  # under CI they fail instead
+    reason="ingest._lineformat was not built (no C compiler)",
 )
 
 
