@@ -19,11 +19,6 @@ from typing import Any, Final
 import h3 as h3lib
 import msgspec
 
-try:  # the inner loop in C (ingest/_lineformat.c), built by the install; the same in Python below
-    from ingest import _lineformat
-except ImportError:  # pragma: no cover - only where the install had no C compiler
-    _lineformat = None  # type: ignore[assignment]
-
 from contract.limits import MAX_DEAD_LETTER_RAW_BYTES
 from contract.readings import Generic, Reading
 from ingest.model import DeadLetter, LedgerRow, Part, StatusRow, WriteBatch
@@ -39,6 +34,11 @@ from storage.lineprotocol import (
     tag_value_problem,
 )
 from storage.schema import DEAD_LETTER, GATEWAY_STATUS, KIND_LAYOUTS, LOSS_LEDGER, FieldType, KindLayout
+
+try:  # the inner loop in C (ingest/_lineformat.c), built by the install; the same in Python below
+    from ingest import _lineformat
+except ImportError:  # pragma: no cover - only where the install had no C compiler
+    _lineformat = None  # type: ignore[assignment]
 
 _astuple = msgspec.structs.astuple
 _json = msgspec.json.Encoder()
@@ -190,6 +190,9 @@ def _template(head: str, tag_keys: tuple[str, ...], fields: tuple[tuple[str, Fie
     return head + " " + (",".join(texts) or "present=true") + " %s"
 
 
+_SLOT_RE: Final = re.compile(r"([^%]*)(%s|%%|$)")
+
+
 def _pieces(fmt: str) -> tuple[str, ...]:
     """The literal text around the ``%s`` slots of a template (``%%`` read as ``%``)."""
     pieces = [""]
@@ -200,9 +203,6 @@ def _pieces(fmt: str) -> tuple[str, ...]:
         elif mark == "%%":
             pieces[-1] += "%"
     return tuple(pieces)
-
-
-_SLOT_RE: Final = re.compile(r"([^%]*)(%s|%%|$)")
 
 
 def _slot_kinds(n_tags: int, field_types: list[FieldType]) -> bytes:
@@ -221,7 +221,8 @@ class LineEncoder:
     call per reading: each value is taken out a column at a time (``map`` over attribute
     getters, in C); tag values are escaped through a cache (``map(dict.get)``: values repeat);
     floats are written by msgspec's encoder a whole column at a time; one ``%`` template per
-    group, with a slot for every tag value, makes each line. Rows whose tags or fields are absent
+    group, with a slot for every tag value, makes each line (the compiled loop of
+    ``ingest/_lineformat.c`` writes the same lines, where the install built it). Rows whose tags or fields are absent
     in some rows only are split by their shape first, so that each template fits its rows.
     ``generic`` readings are flattened to one row per named value, their value in a ``flag``,
     ``text`` or ``num`` column by its type.
