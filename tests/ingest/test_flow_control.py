@@ -65,7 +65,9 @@ async def test_a_paused_intake_writes_at_once(
             [batch_for(f"gw-{i % 3}", i // 3, readings_per_message) for i in range(messages)],
         )
         pub.close()
-        await wait_until(lambda: ing.metrics.readings_stored >= total, timeout_s=30, what=f"{total} readings")
+        # Waiting for the 5 s flush timer at each pause would take many minutes (a pause every few
+        # messages); writing at once takes seconds, up to ~30 s on a loaded 2-core machine.
+        await wait_until(lambda: ing.metrics.readings_stored >= total, timeout_s=90, what=f"{total} readings")
         assert ing.consumer.pending == 0 and ing.consumer.pending_bytes == 0
     assert _stored(db) == total
 
