@@ -934,7 +934,9 @@ def main() -> None:
     )
     parser.add_argument("--sink", choices=["duckdb", "influxdb", "all"], default="influxdb")
     parser.add_argument(
-        "--readings", type=int, help="readings per run (default 100,000; 30,000 with --quick)"
+        "--readings",
+        type=int,
+        help="readings per run (default 300,000, long enough that start and end weigh little; 30,000 with --quick)",
     )
     parser.add_argument(
         "--repeat", type=int, help="runs per figure, medians reported (default 3; 1 with --quick)"
@@ -988,7 +990,7 @@ def main() -> None:
         return
     from tests.servers import mosquitto_server
 
-    args.readings = args.readings or (30_000 if args.quick else 100_000)
+    args.readings = args.readings or (30_000 if args.quick else 300_000)
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.shapes = [int(s) for s in args.shapes.split(",") if s]
     args.encodings = [e for e in args.encodings.split(",") if e]
